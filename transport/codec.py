@@ -1,0 +1,399 @@
+"""msgpack codec with round-trip fidelity, an ext-type registry and frames.
+
+Layering: ``transport`` knows nothing about actors. ``actors`` registers its
+own ext types (``ActorRef``) on a :class:`Codec` instance it owns.
+
+Fidelity (what comes out equals what went in, same type): None, bool, int of
+any size, float, str, bytes, list, tuple, dict with any hashable keys, set,
+frozenset, complex, datetime/date/time/timedelta, Decimal, UUID, exceptions
+(rebuilt as their own class when it is importable, else ``RemoteException``),
+and dataclasses registered with :func:`message`. Anything else raises
+:class:`EncodeError` naming the type, at the sender.
+
+A *frame* is one header byte (:data:`FRAME_VERSION`) followed by one or more
+msgpack objects back to back; that lets a sender pack many messages in one
+transport send.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import importlib
+import sys
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import msgpack
+
+__all__ = [
+    "Codec",
+    "DecodeError",
+    "EncodeError",
+    "FRAME_VERSION",
+    "RemoteException",
+    "class_path",
+    "find_class",
+    "message",
+]
+
+FRAME_VERSION = 0xA1
+
+# Built-in ext codes (0..31 reserved for transport, 32..127 for users of it).
+EXT_TUPLE = 1
+EXT_SET = 2
+EXT_FROZENSET = 3
+EXT_BIGINT = 4
+EXT_COMPLEX = 5
+EXT_DATETIME = 6
+EXT_DATE = 7
+EXT_TIME = 8
+EXT_TIMEDELTA = 9
+EXT_DECIMAL = 10
+EXT_UUID = 11
+EXT_EXCEPTION = 12
+EXT_DATACLASS = 13
+EXT_PICKLE = 14  # reserved for the local-only pickle extension (actors.mp)
+FIRST_USER_EXT = 32
+
+
+class EncodeError(TypeError):
+    """An object cannot be put on the wire; ``.type_name`` names its type."""
+
+    def __init__(self, message: str, type_name: str = "") -> None:
+        super().__init__(message)
+        self.type_name = type_name
+
+
+class DecodeError(ValueError):
+    """Bytes that are not a well-formed frame or message."""
+
+
+class RemoteException(Exception):
+    """An exception from another process whose class could not be rebuilt."""
+
+    def __init__(self, type_name: str, message: str, remote_traceback: str = "") -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.message = message
+        self.remote_traceback = remote_traceback
+
+
+# -- class naming ------------------------------------------------------------
+
+def class_path(cls: type) -> str:
+    """``module:qualname`` of a class, with a spawned child's ``__mp_main__``
+    written as ``__main__`` so both sides of a link agree."""
+    module = cls.__module__
+    if module == "__mp_main__":
+        module = "__main__"
+    return f"{module}:{cls.__qualname__}"
+
+
+def find_class(path: str, *, import_missing: bool = True) -> type | None:
+    """The class named by :func:`class_path`, or None if it cannot be found."""
+    module_name, _, qualname = path.partition(":")
+    module = sys.modules.get(module_name)
+    if module is None and module_name == "__main__":
+        module = sys.modules.get("__mp_main__")
+    if module is None:
+        if not import_missing:
+            return None
+        try:
+            module = importlib.import_module(module_name)
+        except Exception:
+            return None
+    obj: Any = module
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj if isinstance(obj, type) else None
+
+
+# -- registered dataclasses -------------------------------------------------
+
+_registry_lock = threading.Lock()
+_dataclasses: dict[str, type] = {}
+
+
+def message(cls: type) -> type:
+    """Class decorator: let a dataclass travel in messages.
+
+    Fields are sent by name; the receiver rebuilds the class by its
+    ``module:qualname``, so the class must be importable there (a class in
+    the main script is: spawned children re-import the script).
+    """
+    if not dataclasses.is_dataclass(cls) or not isinstance(cls, type):
+        raise TypeError(f"message() takes a dataclass, got {cls!r}")
+    with _registry_lock:
+        _dataclasses[class_path(cls)] = cls
+    return cls
+
+
+def _registered_dataclass(path: str) -> type | None:
+    cls = _dataclasses.get(path)
+    if cls is None:
+        # The receiver may not have imported the module yet: importing it
+        # runs the decorator. Only registered classes are ever built.
+        find_class(path)
+        cls = _dataclasses.get(path)
+    return cls
+
+
+# -- the codec ---------------------------------------------------------------
+
+Encoder = Callable[[Any], Any]
+Decoder = Callable[[Any], Any]
+
+
+class Codec:
+    """Packs and unpacks objects; one instance per process-level runtime.
+
+    ``register(cls, code, encode, decode)`` adds an ext type: ``encode(obj)``
+    returns a msgpack-able value, ``decode(value)`` rebuilds the object.
+    Instances are safe to use from several threads.
+    """
+
+    def __init__(self) -> None:
+        self._by_type: dict[type, tuple[int, Encoder]] = {}
+        self._by_code: dict[int, Decoder] = {}
+        self._local = threading.local()
+
+    # registry
+    def register(self, cls: type, code: int, encode: Encoder, decode: Decoder) -> None:
+        if not FIRST_USER_EXT <= code <= 127:
+            raise ValueError(f"ext code must be in {FIRST_USER_EXT}..127, got {code}")
+        if code in self._by_code:
+            raise ValueError(f"ext code {code} is already registered")
+        self._by_type[cls] = (code, encode)
+        self._by_code[code] = decode
+
+    # packing
+    def _packer(self, depth: int) -> msgpack.Packer:
+        packers = getattr(self._local, "packers", None)
+        if packers is None:
+            packers = self._local.packers = []
+        while len(packers) <= depth:
+            packers.append(msgpack.Packer(default=self._default, strict_types=True,
+                                          use_bin_type=True, autoreset=True))
+        return packers[depth]
+
+    def _nested(self, value: Any) -> bytes:
+        local = self._local
+        depth = getattr(local, "depth", 0) + 1
+        local.depth = depth
+        try:
+            return self._packer(depth).pack(value)
+        finally:
+            local.depth = depth - 1
+
+    def _default(self, obj: Any) -> Any:
+        t = type(obj)
+        ext = ExtType = msgpack.ExtType  # noqa: N806 (local alias on the hot path)
+        if t is tuple:
+            return ext(EXT_TUPLE, self._nested(list(obj)))
+        if t is set:
+            return ext(EXT_SET, self._nested(list(obj)))
+        if t is frozenset:
+            return ext(EXT_FROZENSET, self._nested(list(obj)))
+        if t is int:  # too big for msgpack's 64 bits
+            size = (obj.bit_length() + 8) // 8
+            return ext(EXT_BIGINT, obj.to_bytes(size, "big", signed=True))
+        if t is complex:
+            return ext(EXT_COMPLEX, self._nested([obj.real, obj.imag]))
+        if t is dt.datetime:
+            return ExtType(EXT_DATETIME, self._nested(
+                [obj.replace(tzinfo=None).isoformat(), obj.fold, _tz_to_wire(obj.tzinfo)]))
+        if t is dt.date:
+            return ExtType(EXT_DATE, obj.toordinal().to_bytes(4, "big"))
+        if t is dt.time:
+            return ExtType(EXT_TIME, self._nested(
+                [obj.replace(tzinfo=None).isoformat(), obj.fold, _tz_to_wire(obj.tzinfo)]))
+        if t is dt.timedelta:
+            return ExtType(EXT_TIMEDELTA, self._nested([obj.days, obj.seconds, obj.microseconds]))
+        if t is decimal.Decimal:
+            return ExtType(EXT_DECIMAL, str(obj).encode())
+        if t is uuid.UUID:
+            return ExtType(EXT_UUID, obj.bytes)
+        entry = self._by_type.get(t)
+        if entry is not None:
+            code, encode = entry
+            return ExtType(code, self._nested(encode(obj)))
+        if isinstance(obj, BaseException):
+            return ExtType(EXT_EXCEPTION, self._nested(self._exception_to_wire(obj)))
+        if dataclasses.is_dataclass(obj) and _dataclasses.get(class_path(t)) is t:
+            fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+            return ExtType(EXT_DATACLASS, self._nested([class_path(t), fields]))
+        hint = ""
+        if dataclasses.is_dataclass(obj):
+            hint = " (decorate the dataclass with @actors.message)"
+        raise EncodeError(
+            f"cannot send an object of type {t.__module__}.{t.__qualname__}{hint}",
+            f"{t.__module__}.{t.__qualname__}")
+
+    def _exception_to_wire(self, exc: BaseException) -> list[Any]:
+        if isinstance(exc, RemoteException):
+            return [exc.type_name, [exc.message], exc.message, exc.remote_traceback]
+        tb = getattr(exc, "remote_traceback", None)
+        if tb is None:
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        args: Any = list(exc.args)
+        try:
+            self._nested(args)
+        except Exception:
+            args = [str(exc)]
+        return [class_path(type(exc)), args, str(exc), tb]
+
+    def encode(self, obj: Any) -> bytes:
+        """One object as msgpack bytes; raises :class:`EncodeError`."""
+        try:
+            return self._packer(0).pack(obj)
+        except EncodeError:
+            raise
+        except (TypeError, ValueError, OverflowError) as e:  # pragma: no cover - msgpack limits
+            raise EncodeError(f"cannot encode {type(obj).__name__}: {e}", type(obj).__name__) from e
+
+    # unpacking
+    def _ext_hook(self, code: int, data: bytes) -> Any:
+        if code == EXT_TUPLE:
+            return tuple(self._unpack_one(data))
+        if code == EXT_SET:
+            return set(self._unpack_one(data))
+        if code == EXT_FROZENSET:
+            return frozenset(self._unpack_one(data))
+        if code == EXT_BIGINT:
+            return int.from_bytes(data, "big", signed=True)
+        if code == EXT_COMPLEX:
+            real, imag = self._unpack_one(data)
+            return complex(real, imag)
+        if code == EXT_DATETIME:
+            text, fold, tz = self._unpack_one(data)
+            return dt.datetime.fromisoformat(text).replace(fold=fold, tzinfo=_tz_from_wire(tz))
+        if code == EXT_DATE:
+            return dt.date.fromordinal(int.from_bytes(data, "big"))
+        if code == EXT_TIME:
+            text, fold, tz = self._unpack_one(data)
+            return dt.time.fromisoformat(text).replace(fold=fold, tzinfo=_tz_from_wire(tz))
+        if code == EXT_TIMEDELTA:
+            days, seconds, micros = self._unpack_one(data)
+            return dt.timedelta(days=days, seconds=seconds, microseconds=micros)
+        if code == EXT_DECIMAL:
+            return decimal.Decimal(data.decode())
+        if code == EXT_UUID:
+            return uuid.UUID(bytes=data)
+        if code == EXT_EXCEPTION:
+            return _exception_from_wire(*self._unpack_one(data))
+        if code == EXT_DATACLASS:
+            path, fields = self._unpack_one(data)
+            cls = _registered_dataclass(path)
+            if cls is None:
+                raise DecodeError(f"unknown message type {path!r}: not registered with @message here")
+            return cls(**fields)
+        decode = self._by_code.get(code)
+        if decode is None:
+            raise DecodeError(f"unknown ext type {code}")
+        return decode(self._unpack_one(data))
+
+    def _unpack_one(self, data: bytes) -> Any:
+        return msgpack.unpackb(data, ext_hook=self._ext_hook, strict_map_key=False,
+                               raw=False, use_list=True)
+
+    def decode(self, data: bytes) -> Any:
+        """One object from msgpack bytes; raises :class:`DecodeError`."""
+        try:
+            return self._unpack_one(data)
+        except DecodeError:
+            raise
+        except Exception as e:
+            raise DecodeError(f"malformed message: {e}") from e
+
+    # frames
+    def frame(self, encoded: list[bytes]) -> bytes:
+        """A frame holding already-encoded messages, in order."""
+        return bytes((FRAME_VERSION,)) + b"".join(encoded)
+
+    def iter_frame(self, frame: bytes) -> Iterator[Any]:
+        """The messages of a frame; raises :class:`DecodeError` on bad bytes
+        (messages before the bad part may already have been yielded)."""
+        if not frame or frame[0] != FRAME_VERSION:
+            raise DecodeError(f"not a frame (header byte {frame[:1]!r})")
+        unpacker = msgpack.Unpacker(ext_hook=self._ext_hook, strict_map_key=False, raw=False,
+                                    use_list=True, max_buffer_size=max(len(frame), 1024))
+        unpacker.feed(memoryview(frame)[1:])
+        try:
+            yield from unpacker
+        except DecodeError:
+            raise
+        except Exception as e:
+            raise DecodeError(f"malformed frame: {e}") from e
+        if unpacker.tell() != len(frame) - 1:
+            raise DecodeError("frame ends inside a message")
+
+    def decode_frame(self, frame: bytes) -> list[Any]:
+        """All messages of a frame, or :class:`DecodeError` and none of them."""
+        return list(self.iter_frame(frame))
+
+
+def _tz_to_wire(tz: dt.tzinfo | None) -> Any:
+    if tz is None:
+        return None
+    key = getattr(tz, "key", None)  # zoneinfo.ZoneInfo
+    if isinstance(key, str):
+        return ["zone", key]
+    if isinstance(tz, dt.timezone):
+        offset = tz.utcoffset(None)
+        name = tz.tzname(None)
+        return ["offset", offset.days * 86400 + offset.seconds, offset.microseconds, name]
+    raise EncodeError(f"cannot send a datetime with tzinfo of type {type(tz).__name__}",
+                      type(tz).__name__)
+
+
+def _tz_from_wire(value: Any) -> dt.tzinfo | None:
+    if value is None:
+        return None
+    if value[0] == "zone":
+        import zoneinfo
+        return zoneinfo.ZoneInfo(value[1])
+    _, seconds, micros, name = value
+    offset = dt.timedelta(seconds=seconds, microseconds=micros)
+    if offset == dt.timedelta(0) and name == "UTC":
+        return dt.timezone.utc
+    return dt.timezone(offset, name)
+
+
+class RemoteTraceback(Exception):
+    """Carries a remote traceback's text as an exception's ``__cause__``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"\n\nRemote traceback:\n{self.text}"
+
+
+def _exception_from_wire(path: str, args: list[Any], message: str, tb: str) -> BaseException:
+    # Only classes already imported here are rebuilt: a frame must not be able
+    # to make the receiver import arbitrary modules.
+    cls = find_class(path, import_missing=False)
+    exc: BaseException | None = None
+    if cls is not None and issubclass(cls, BaseException):
+        try:
+            exc = cls(*args)
+        except Exception:
+            exc = None
+    if exc is None:
+        exc = RemoteException(path.replace(":", "."), message, tb)
+    else:
+        try:
+            exc.remote_traceback = tb  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+    if tb:
+        exc.__cause__ = RemoteTraceback(tb)
+    return exc

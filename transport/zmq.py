@@ -1,0 +1,108 @@
+"""ZeroMQ endpoints: one PULL inbox per process, one PUSH outlet per peer.
+
+Messages between two processes travel over one PUSH socket into one PULL
+socket, so ZeroMQ keeps them in send order. High-water marks are off (0):
+a send never blocks and never drops; a slow receiver costs memory instead.
+Addresses are ``ipc://PATH`` or ``tcp://HOST:PORT``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import zmq
+
+__all__ = ["Inbox", "Outlet", "Poller", "new_context"]
+
+
+def new_context() -> zmq.Context:
+    """A fresh context (never the global instance: each runtime owns its own)."""
+    return zmq.Context(io_threads=1)
+
+
+class Inbox:
+    """The receiving socket of one process, bound at ``bind``.
+
+    ``bind`` is ``ipc://PATH`` or ``tcp://HOST`` / ``tcp://HOST:PORT`` (a free
+    port is picked when none is given); ``address`` is where peers connect.
+    """
+
+    def __init__(self, context: zmq.Context, bind: str) -> None:
+        self.socket = context.socket(zmq.PULL)
+        self.socket.setsockopt(zmq.RCVHWM, 0)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        try:
+            if bind.startswith("tcp://") and bind.count(":") == 1:
+                port = self.socket.bind_to_random_port(bind)
+                self.address = f"{bind}:{port}"
+            else:
+                if bind.startswith("ipc://"):
+                    path = bind[len("ipc://"):]
+                    if os.path.exists(path):
+                        os.unlink(path)  # a dead owner's leftover
+                self.socket.bind(bind)
+                self.address = bind
+        except Exception:
+            self.socket.close(0)
+            raise
+
+    @property
+    def pollable(self) -> Any:
+        return self.socket
+
+    def recv_frames(self, limit: int = 256) -> list[bytes]:
+        """Up to ``limit`` frames that are already waiting (never blocks)."""
+        frames = []
+        recv = self.socket.recv
+        try:
+            for _ in range(limit):
+                frames.append(recv(zmq.NOBLOCK, copy=True))
+        except zmq.Again:
+            pass
+        return frames
+
+    def close(self) -> None:
+        self.socket.close(0)
+        if self.address.startswith("ipc://"):
+            try:
+                os.unlink(self.address[len("ipc://"):])
+            except OSError:
+                pass
+
+
+class Outlet:
+    """A sending socket connected to one peer's inbox."""
+
+    def __init__(self, context: zmq.Context, address: str) -> None:
+        self.address = address
+        self.socket = context.socket(zmq.PUSH)
+        self.socket.setsockopt(zmq.SNDHWM, 0)
+        self.socket.setsockopt(zmq.LINGER, 2000)  # flush on orderly close
+        self.socket.connect(address)
+
+    def send(self, frame: bytes) -> None:
+        self.socket.send(frame, copy=len(frame) < 65536)
+
+    def close(self, linger: float | None = None) -> None:
+        self.socket.close(None if linger is None else int(linger * 1000))
+
+
+class Poller:
+    """Waits on zmq sockets and plain file descriptors together."""
+
+    def __init__(self) -> None:
+        self._poller = zmq.Poller()
+
+    def register(self, obj: Any) -> None:
+        self._poller.register(obj, zmq.POLLIN)
+
+    def unregister(self, obj: Any) -> None:
+        try:
+            self._poller.unregister(obj)
+        except KeyError:
+            pass
+
+    def poll(self, timeout: float | None) -> list[Any]:
+        ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        return [obj for obj, _ in self._poller.poll(ms)]
