@@ -37,8 +37,11 @@ class Link:
         nothing is left to read."""
         frames = [self.conn.recv_bytes()]
         poll = self.conn.poll
-        while len(frames) < limit and poll(0):
-            frames.append(self.conn.recv_bytes())
+        try:
+            while len(frames) < limit and poll(0):
+                frames.append(self.conn.recv_bytes())
+        except EOFError:
+            pass  # return what was read; the next call raises EOFError
         return frames
 
     def close(self) -> None:

@@ -1,0 +1,38 @@
+"""actors: an actor runtime for Python, one spawned process per actor.
+
+Layers, imports one way only: ``transport`` (the wire) <- ``actors`` (the
+runtime) <- ``actors.mp`` (the multiprocessing API). Importing this package
+opens no socket and starts no thread or process.
+"""
+
+from actors.actor import Actor
+from actors.errors import (
+    ActorDeadError,
+    ActorError,
+    AskTimeout,
+    DeadlockError,
+    RemoteError,
+    SerializationError,
+    SpawnError,
+)
+from actors.ref import ActorFuture, ActorRef, Proxy
+from actors.system import ActorSystem
+from transport.codec import message
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Actor",
+    "ActorDeadError",
+    "ActorError",
+    "ActorFuture",
+    "ActorRef",
+    "ActorSystem",
+    "AskTimeout",
+    "DeadlockError",
+    "Proxy",
+    "RemoteError",
+    "SerializationError",
+    "SpawnError",
+    "message",
+]

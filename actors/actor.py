@@ -1,0 +1,69 @@
+"""The Actor base class: what user code subclasses.
+
+An actor is constructed in its own process (or a shared host process),
+handles one message at a time, and is reached only through its ActorRef.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from actors.errors import ActorError
+
+if TYPE_CHECKING:
+    from actors.ref import ActorRef
+
+__all__ = ["Actor"]
+
+
+class Actor:
+    """Base class of actors.
+
+    Subclasses define ``receive(message)`` for raw messages sent with
+    ``tell``/``ask`` (the return value is the ask's reply) and public methods
+    reached with ``ref.proxy()``. Handlers may be ``async def``; the actor
+    still handles one message at a time.
+
+    Inside the actor: ``self.ref`` is its own ref, ``self.system`` offers
+    ``spawn`` and ``lookup``, ``self.spawn(...)`` starts a child actor (stopped
+    with its parent), ``self.stop()`` stops this actor after the current
+    message.
+
+    Set ``crash_on_error = True`` to make an exception raised during an ask
+    crash the actor too (it is still sent to the asker first).
+    """
+
+    __module__ = "actors"
+
+    crash_on_error: ClassVar[bool] = False
+
+    # Set by the runtime before __init__ runs.
+    ref: ActorRef
+    system: Any
+
+    def receive(self, message: Any) -> Any:
+        """Handle a message sent with ``tell`` or ``ask``."""
+        raise ActorError(f"{type(self).__name__} does not handle messages "
+                         f"(no receive() method); got {message!r}")
+
+    def on_start(self) -> None:
+        """Called in the actor's process after construction, before any message."""
+
+    def on_stop(self) -> None:
+        """Called on an orderly stop (not when the process is killed or crashes)."""
+
+    def on_restart(self, exc: BaseException | None) -> None:
+        """Called in a new incarnation after a supervised restart."""
+
+    def spawn(self, actor_class: type[Actor], *args: Any, name: str | None = None,
+              **kwargs: Any) -> ActorRef:
+        """Start a child actor; it is stopped before this actor stops."""
+        return self.system.spawn(actor_class, *args, name=name, **kwargs)
+
+    def stop(self) -> None:
+        """Stop this actor once the current message is handled."""
+        self.ref.stop()
+
+
+#: Names a proxy may not call: the runtime's own API on actors.
+RESERVED = frozenset(name for name in dir(Actor) if not name.startswith("__")) | {"ref", "system"}

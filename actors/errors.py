@@ -1,0 +1,107 @@
+"""Every error the runtime raises.
+
+::
+
+    ActorError                      base of everything below
+    ├── ActorDeadError              the target is dead, or died while you waited
+    ├── AskTimeout (TimeoutError)   no reply within the ask's timeout
+    ├── DeadlockError               your wait would close a cycle of waits
+    ├── SerializationError (TypeError)  a value cannot go on the wire
+    ├── RemoteError                 a remote exception whose class is not importable here
+    └── SpawnError                  an actor could not be started
+
+An exception raised by a handler during ``ask`` is re-raised in the asker as
+its own class when that class is importable there, with the remote traceback
+attached as ``remote_traceback`` and chained as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transport.codec import RemoteException
+
+__all__ = [
+    "ActorDeadError",
+    "ActorError",
+    "AskTimeout",
+    "DeadlockError",
+    "RemoteError",
+    "SerializationError",
+    "SpawnError",
+]
+
+
+class ActorError(Exception):
+    """Base class of the runtime's own errors."""
+
+    __module__ = "actors"
+
+
+class ActorDeadError(ActorError):
+    """The actor is dead, or died while you waited for it.
+
+    ``ref`` is the actor, ``reason`` says why it died (``"stopped"``, an
+    exit code, a signal name or the crash's exception text). You get it at
+    once, never after a timeout.
+    """
+
+    __module__ = "actors"
+
+    def __init__(self, message: str, ref: Any = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.ref = ref
+        self.reason = reason
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.args[0], None, self.reason))
+
+
+class AskTimeout(ActorError, TimeoutError):
+    """No reply came within the ask's ``timeout``. The target may still be
+    alive and may still handle the message; its late reply is dropped."""
+
+    __module__ = "actors"
+
+
+class DeadlockError(ActorError):
+    """Your wait would close a cycle of blocking waits.
+
+    ``cycle`` lists the members of the cycle in order, each as text naming
+    the actor, its pid and what it waits on.
+    """
+
+    __module__ = "actors"
+
+    def __init__(self, message: str, cycle: list[str] | tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.cycle = list(cycle)
+
+
+class SerializationError(ActorError, TypeError):
+    """A value cannot be sent; raised where it was sent. ``type_name`` names
+    the offending type."""
+
+    __module__ = "actors"
+
+    def __init__(self, message: str, type_name: str = "") -> None:
+        super().__init__(message)
+        self.type_name = type_name
+
+
+class RemoteError(ActorError, RemoteException):
+    """An exception from another process whose class could not be rebuilt
+    here. ``type_name`` is the remote class, ``remote_traceback`` its text."""
+
+    __module__ = "actors"
+
+    def __init__(self, type_name: str, message: str, remote_traceback: str = "") -> None:
+        RemoteException.__init__(self, type_name, message, remote_traceback)
+
+
+class SpawnError(ActorError):
+    """An actor could not be started: its process died before it was ready,
+    or the start-up timed out. A constructor or ``on_start`` exception is
+    raised as itself instead."""
+
+    __module__ = "actors"

@@ -1,0 +1,370 @@
+"""The loop inside every spawned process: it hosts one actor or many.
+
+Design. A host is a :class:`Runtime` whose loop thread is the process's main
+thread. Incoming envelopes go into per-actor mailboxes; after each poll the
+loop runs the mailboxes of actors that are not busy, a bounded number of
+messages each (fairness between actors of one host). An actor handles one
+message at a time: while its handler waits on an ask, the loop keeps
+polling (``Runtime.pump_until``) and runs other actors' messages, never its
+own. ``async def`` handlers run on an asyncio loop in a helper thread while
+the host thread pumps, so the actor is busy until the coroutine ends.
+
+Failure semantics: an exception during an ask goes back to the asker and
+the actor lives on; during a tell nobody is waiting, so the actor crashes:
+the traceback is logged, what is left in its mailbox becomes dead letters
+(asks in it fail with ActorDeadError), and the node is told. The process
+ends when it hosts no actor any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import inspect
+import logging
+import os
+import threading
+import traceback
+from typing import Any
+
+from actors import protocol as P
+from actors.actor import RESERVED, Actor
+from actors.errors import ActorDeadError, SerializationError, SpawnError
+from actors.logs import ForwardHandler, install
+from actors.ref import ActorRef
+from actors.runtime import Runtime, find_undecodable
+from transport.codec import find_class
+
+log = logging.getLogger("actors")
+
+BATCH = 64  # messages one actor may handle before the others get a turn
+STOP_MARK = -1  # a mailbox entry meaning "stop here"
+
+
+class Cell:
+    """An actor instance and its mailbox."""
+
+    __slots__ = ("actor", "ref", "mailbox", "busy", "queued", "stop_waiters", "alive")
+
+    def __init__(self, actor: Actor, ref: ActorRef) -> None:
+        self.actor = actor
+        self.ref = ref
+        self.mailbox: collections.deque[list[Any]] = collections.deque()
+        self.busy = False
+        self.queued = False
+        self.stop_waiters: list[tuple[str, int]] = []
+        self.alive = True
+
+
+class HostSystem:
+    """``self.system`` inside an actor: spawn and lookup through the node."""
+
+    def __init__(self, host: Host) -> None:
+        self._host = host
+
+    def spawn(self, actor_class: type[Actor], *args: Any, name: str | None = None,
+              colocate_with: ActorRef | None = None, **kwargs: Any) -> ActorRef:
+        host = self._host
+        if not (isinstance(actor_class, type) and issubclass(actor_class, Actor)):
+            raise TypeError(f"spawn() takes an Actor subclass, got {actor_class!r}")
+        parent = host.current.ref.uid if host.current is not None else None
+        spec = spec_for(actor_class, args, kwargs, name, parent, colocate_with)
+        return host.ask(host.service, (P.OP_SPAWN, spec)).result()
+
+    def lookup(self, name: str) -> ActorRef | None:
+        host = self._host
+        return host.ask(host.service, (P.OP_LOOKUP, name)).result()
+
+
+def spec_for(actor_class: type, args: tuple[Any, ...], kwargs: dict[str, Any],
+             name: str | None, parent: int | None, colocate_with: ActorRef | None) -> list[Any]:
+    from transport.codec import class_path
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ValueError(f"actor name must be a non-empty string, got {name!r}")
+    if colocate_with is not None and not isinstance(colocate_with, ActorRef):
+        raise TypeError(f"colocate_with must be an ActorRef, got {colocate_with!r}")
+    return [class_path(actor_class), list(args), dict(kwargs), name, parent,
+            colocate_with.uid if colocate_with is not None else None]
+
+
+class Host(Runtime):
+    def __init__(self, node_id: str, network: Any, name: str) -> None:
+        super().__init__(node_id, network, name)
+        self.cells: dict[int, Cell] = {}
+        self.ready: collections.deque[Cell] = collections.deque()
+        self.current: Cell | None = None
+        self.system = HostSystem(self)
+        self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._pending_dead_letters = 0
+        self._exit = False
+
+    # -- lifecycle ---------------------------------------------------------
+    def run(self, first_spec: list[Any], uid: int) -> int:
+        self.loop_ident = self.network.loop_ident = threading.get_ident()
+        install(ForwardHandler(self._ship_log, self._actor_name), self._log_level)
+        try:
+            ref = self.start_actor(uid, first_spec)
+        except BaseException as e:  # constructor or on_start failed
+            self.post(self.service.address, self.encode_service((P.OP_START_FAILED, uid, e)))
+            self.close()
+            return 1
+        self.post(self.service.address,
+                  self.encode_service((P.OP_READY, uid, ref.address, os.getpid())))
+        self.flush_all()
+        while self.cells and not self._exit:
+            self.run_once(None)
+        self.report_dead_letters()
+        self.close()
+        return 0
+
+    _log_level = logging.WARNING
+
+    def encode_service(self, payload: tuple[Any, ...]) -> bytes:
+        return self.encode([P.TELL, P.SERVICE_UID, list(payload), True])
+
+    def start_actor(self, uid: int, spec: list[Any]) -> ActorRef:
+        path, args, kwargs, name, _parent, _colocate = spec
+        cls = find_class(path)
+        if cls is None or not issubclass(cls, Actor):
+            raise SpawnError(f"cannot find actor class {path!r} in the child process "
+                             "(define it in an importable module, or in the main script "
+                             "under an `if __name__ == '__main__':` guard)")
+        actor = cls.__new__(cls)
+        ref = self.make_ref(uid, self.address, name)
+        actor.ref = ref
+        actor.system = self.system
+        cell = Cell(actor, ref)
+        prev, self.current = self.current, cell
+        try:
+            actor.__init__(*args, **kwargs)
+            result = actor.on_start()
+            if inspect.iscoroutine(result):
+                self.run_coroutine(result)
+        finally:
+            self.current = prev
+        self.cells[uid] = cell
+        return ref
+
+    # -- incoming ----------------------------------------------------------
+    def handle(self, envelope: list[Any]) -> None:
+        kind = envelope[0]
+        if kind == P.REPLY:
+            self.resolve(envelope)
+            return
+        if kind not in (P.TELL, P.ASK, P.CALL):
+            raise ValueError(f"unknown envelope kind {kind!r}")
+        if self.codec.bad:
+            bad = find_undecodable(envelope)
+            if bad is not None:
+                self.refuse(envelope, SerializationError(f"message could not be decoded: {bad.error}"))
+                return
+        uid = envelope[1]
+        if uid == P.SERVICE_UID:
+            self.service_op(envelope)
+            return
+        cell = self.cells.get(uid)
+        if cell is None:
+            self.refuse(envelope, None)
+            return
+        cell.mailbox.append(envelope)
+        if not cell.queued:
+            cell.queued = True
+            self.ready.append(cell)
+
+    def refuse(self, envelope: list[Any], error: BaseException | None) -> None:
+        """An envelope that will not be handled: fail its asker, or count it."""
+        kind = envelope[0]
+        if kind in (P.ASK, P.CALL):
+            if error is None:
+                reason = self.dead.get(envelope[1], "no such actor here")
+                error = ActorDeadError(f"actor #{envelope[1]} is dead ({reason})", None, reason)
+            self.reply(envelope[-2], envelope[-1], False, error)
+        else:
+            self._pending_dead_letters += 1
+            if error is not None:
+                log.warning("%s dropped a message: %s", self.name, error)
+
+    def service_op(self, envelope: list[Any]) -> None:
+        payload = envelope[2]
+        op = payload[0]
+        if op == P.OP_DOWN:
+            _, uids, reason = payload
+            self.mark_dead(uids, reason)
+        elif op == P.OP_START:
+            _, uid, spec = payload
+            try:
+                value, ok = self.start_actor(uid, spec), True
+            except BaseException as e:
+                value, ok = e, False
+            self.reply(envelope[-2], envelope[-1], ok, value)
+        elif op == P.OP_STOP:
+            cell = self.cells.get(payload[1])
+            if cell is None:
+                self.reply(envelope[-2], envelope[-1], True, False)
+            else:
+                cell.mailbox.append([STOP_MARK, envelope[-2], envelope[-1]])
+                if not cell.queued:
+                    cell.queued = True
+                    self.ready.append(cell)
+        elif op == P.OP_EXIT:
+            for cell in list(self.cells.values()):
+                self.end_cell(cell, "stopped", crashed=False, run_on_stop=True)
+            self._exit = True
+        else:
+            raise ValueError(f"unknown host service op {op!r}")
+
+    # -- running mailboxes -------------------------------------------------
+    def has_work(self) -> bool:
+        return any(not cell.busy for cell in self.ready)
+
+    def after_poll(self) -> None:
+        ready = self.ready
+        for _ in range(len(ready)):
+            cell = ready.popleft()
+            cell.queued = False
+            if cell.busy or not cell.alive:
+                continue
+            mailbox = cell.mailbox
+            for _ in range(BATCH):
+                if not mailbox or cell.busy or not cell.alive:
+                    break
+                self.dispatch(cell, mailbox.popleft())
+            if mailbox and cell.alive and not cell.queued:
+                cell.queued = True
+                ready.append(cell)
+        if self._pending_dead_letters:
+            self.report_dead_letters()
+
+    def dispatch(self, cell: Cell, envelope: list[Any]) -> None:
+        prev, self.current = self.current, cell
+        cell.busy = True
+        try:
+            kind = envelope[0]
+            if kind == P.TELL:
+                self._tell(cell, envelope)
+            elif kind == STOP_MARK:
+                cell.stop_waiters.append((envelope[1], envelope[2]))
+                self.end_cell(cell, "stopped", crashed=False, run_on_stop=True)
+            else:
+                self._ask(cell, envelope)
+        finally:
+            cell.busy = False
+            self.current = prev
+            if cell.mailbox and cell.alive and not cell.queued:
+                cell.queued = True
+                self.ready.append(cell)
+
+    def _tell(self, cell: Cell, envelope: list[Any]) -> None:
+        payload = envelope[2]
+        if envelope[3]:
+            payload = tuple(payload)
+        try:
+            result = cell.actor.receive(payload)
+            if inspect.iscoroutine(result):
+                self.run_coroutine(result)
+        except BaseException as e:
+            self.crash(cell, e, f"while handling a tell of {payload!r:.200}")
+
+    def _ask(self, cell: Cell, envelope: list[Any]) -> None:
+        reply_to, call_id = envelope[-2], envelope[-1]
+        try:
+            if envelope[0] == P.ASK:
+                payload = envelope[2]
+                if envelope[3]:
+                    payload = tuple(payload)
+                result = cell.actor.receive(payload)
+            else:
+                method = envelope[2]
+                if method.startswith("_") or method in RESERVED:
+                    raise AttributeError(f"{type(cell.actor).__name__}.{method} cannot be "
+                                         "called through a proxy")
+                result = getattr(cell.actor, method)(*envelope[3], **envelope[4])
+            if inspect.iscoroutine(result):
+                result = self.run_coroutine(result)
+        except Exception as e:
+            self.reply(reply_to, call_id, False, e)
+            if cell.actor.crash_on_error:
+                self.crash(cell, e, "while handling an ask (crash_on_error)")
+            return
+        except BaseException as e:
+            self.reply(reply_to, call_id, False, ActorDeadError(
+                f"{cell.ref!r} exited while handling the ask: {e!r}", None, repr(e)))
+            self.crash(cell, e, "while handling an ask")
+            return
+        self.reply(reply_to, call_id, True, result)
+
+    def run_coroutine(self, coro: Any) -> Any:
+        """Run an ``async def`` handler to its end, serving other actors and
+        replies meanwhile."""
+        if self._async_loop is None:
+            loop = self._async_loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="actors-asyncio", daemon=True).start()
+        future = asyncio.run_coroutine_threadsafe(coro, self._async_loop)
+        future.add_done_callback(lambda _: self.wake())
+        self.pump_until(future.done, None)
+        return future.result()
+
+    # -- ending --------------------------------------------------------------
+    def crash(self, cell: Cell, exc: BaseException, context: str) -> None:
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        log.error("actor %s (pid %d) crashed %s:\n%s", cell.ref.name or f"#{cell.ref.uid}",
+                  os.getpid(), context, tb.rstrip(), extra={"actor": self._actor_name()})
+        self.end_cell(cell, f"crashed: {exc!r}", crashed=True, run_on_stop=False)
+
+    def end_cell(self, cell: Cell, reason: str, crashed: bool, run_on_stop: bool) -> None:
+        if not cell.alive:
+            return
+        cell.alive = False
+        if run_on_stop:
+            try:
+                result = cell.actor.on_stop()
+                if inspect.iscoroutine(result):
+                    self.run_coroutine(result)
+            except Exception:
+                log.exception("on_stop of %r raised", cell.ref)
+        self.cells.pop(cell.ref.uid, None)
+        self.dead[cell.ref.uid] = reason
+        while cell.mailbox:
+            envelope = cell.mailbox.popleft()
+            if envelope[0] == STOP_MARK:
+                cell.stop_waiters.append((envelope[1], envelope[2]))
+            else:
+                self.refuse(envelope, None)
+        self.post(self.service.address, self.encode_service(
+            (P.OP_STOPPED, cell.ref.uid, reason, crashed)))
+        for reply_to, call_id in cell.stop_waiters:
+            self.reply(reply_to, call_id, True, True)
+        self.flush_all()
+
+    def stop_actor(self, ref: ActorRef, timeout: float | None) -> None:
+        cell = self.cells.get(ref.uid)
+        if cell is not None and (cell.busy or cell is self.current):
+            # Stopping itself (or an actor of this host that is waiting):
+            # schedule it, do not wait for it.
+            self.tell(self.service, (P.OP_STOP_ACTOR, ref.uid, timeout))
+            return
+        self.ask(self.service, (P.OP_STOP_ACTOR, ref.uid, timeout)).result()
+
+    def report_dead_letters(self) -> None:
+        count, self._pending_dead_letters = self._pending_dead_letters, 0
+        if count:
+            self.dead_letters += count
+            self.post(self.service.address, self.encode_service(
+                (P.OP_DEAD_LETTERS, count, self.name)))
+
+    # -- logging ---------------------------------------------------------------
+    def _actor_name(self) -> str:
+        cell = self.current
+        if cell is not None:
+            return cell.ref.name or f"#{cell.ref.uid}"
+        return self.name
+
+    def _ship_log(self, record: dict[str, Any]) -> None:
+        self.post(self.service.address, self.encode_service((P.OP_LOG, record)))
+
+    def close(self) -> None:
+        self.flush_all()
+        super().close()
+
+
+__all__ = ["Host", "HostSystem", "spec_for"]

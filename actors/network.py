@@ -1,0 +1,153 @@
+"""Adapters from the runtime's view (addresses, senders, sources) to a
+transport. ZeroMQ is a mesh: every process binds an inbox and connects a
+PUSH outlet to each peer it talks to. Pipes are a star: each host has one
+duplex Pipe to the node, and the node relays frames between hosts; a frame
+from a host starts with its destination address (one length byte, then the
+address).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from transport import pipe as tpipe
+from transport import zmq as tzmq
+
+NODE_PIPE_ADDRESS = "pipe:0"
+
+
+class ZmqNetwork:
+    """Inbox bound at ``bind``; an outlet per peer address, made on demand."""
+
+    def __init__(self, bind: str, node_address: str | None = None) -> None:
+        self.context = tzmq.new_context()
+        self.inbox = tzmq.Inbox(self.context, bind)
+        self.address = self.inbox.address
+        self.node_address = node_address or self.address
+        self.sources = [self.inbox]
+        self.outlets: dict[str, tzmq.Outlet] = {}
+        self.loop_ident: int | None = None
+
+    new_poller = staticmethod(tzmq.Poller)
+
+    def read(self, source: Any) -> list[bytes]:
+        return source.recv_frames()
+
+    def sender(self, address: str) -> Callable[[bytes], None]:
+        outlet = tzmq.Outlet(self.context, address)
+        self.outlets[address] = outlet
+        return outlet.send
+
+    def drop(self, address: str) -> None:
+        """Forget a dead peer; what is still queued for it is discarded."""
+        outlet = self.outlets.pop(address, None)
+        if outlet is not None:
+            outlet.close(linger=0)
+
+    def close(self, linger: float = 1.0) -> None:
+        for outlet in self.outlets.values():
+            outlet.close(linger)
+        self.outlets.clear()
+        self.inbox.close()
+        self.context.term()
+
+
+class PipeHostNetwork:
+    """A host's side of the star: every destination goes through one link."""
+
+    def __init__(self, conn: Connection, address: str) -> None:
+        self.link = tpipe.Link(conn)
+        self.address = address
+        self.node_address = NODE_PIPE_ADDRESS
+        self.sources = [self.link]
+        self.loop_ident: int | None = None
+        self._lock = threading.Lock()
+
+    new_poller = staticmethod(tpipe.Poller)
+
+    def read(self, source: Any) -> list[bytes]:
+        return source.recv_frames()
+
+    def sender(self, address: str) -> Callable[[bytes], None]:
+        head = route_header(address)
+        link, lock = self.link, self._lock
+
+        def send(frame: bytes) -> None:
+            with lock:  # outboxes of several destinations share this one pipe
+                link.send(head + frame)
+        return send
+
+    def drop(self, address: str) -> None:
+        pass
+
+    def close(self, linger: float = 1.0) -> None:
+        self.link.close()
+
+
+class PipeNodeNetwork:
+    """The node's side of the star: a link per host, and the relay."""
+
+    def __init__(self) -> None:
+        self.address = NODE_PIPE_ADDRESS
+        self.node_address = NODE_PIPE_ADDRESS
+        self.sources: list[Any] = []
+        self.links: dict[str, tpipe.QueuedLink] = {}
+        self.loop_ident: int | None = None
+        self.undeliverable: Callable[[str, bytes], None] = lambda address, frame: None
+
+    new_poller = staticmethod(tpipe.Poller)
+
+    def add_link(self, address: str, conn: Connection) -> tpipe.QueuedLink:
+        link = tpipe.QueuedLink(conn)
+        link.address = address  # type: ignore[attr-defined]
+        self.links[address] = link
+        return link
+
+    def read(self, source: Any) -> list[bytes]:
+        mine = []
+        for raw in source.recv_frames():
+            size = raw[0]
+            address = raw[1:1 + size].decode()
+            frame = raw[1 + size:]
+            if address == self.address:
+                mine.append(frame)
+                continue
+            link = self.links.get(address)
+            if link is None or link.closed:
+                self.undeliverable(address, frame)
+            else:
+                link.send_later(frame)
+        return mine
+
+    def sender(self, address: str) -> Callable[[bytes], None]:
+        def send(frame: bytes) -> None:
+            link = self.links.get(address)
+            if link is None or link.closed:
+                raise ConnectionError(f"no link to {address}")
+            # The loop thread must never block on a full pipe (it is the
+            # relay that drains the other side); other threads may.
+            if threading.get_ident() == self.loop_ident:
+                link.send_later(frame)
+            else:
+                link.send(frame)
+        return send
+
+    def drop(self, address: str) -> None:
+        link = self.links.pop(address, None)
+        if link is not None:
+            link.close()
+
+    def close(self, linger: float = 1.0) -> None:
+        for link in self.links.values():
+            link.close()
+        self.links.clear()
+
+
+def route_header(address: str) -> bytes:
+    raw = address.encode()
+    if len(raw) > 255:
+        raise ValueError(f"address too long: {address!r}")
+    return bytes((len(raw),)) + raw

@@ -1,0 +1,85 @@
+"""Starting host processes, and making sure they die with their parent.
+
+Every host is started with the *spawn* method (a fresh interpreter, never a
+fork) by the node's spawner thread, a thread that lives as long as the
+ActorSystem. A child never outlives its parent, even after ``kill -9``:
+
+* on Linux, ``PR_SET_PDEATHSIG`` makes the kernel SIGKILL the child when the
+  thread that started it ends (hence the long-lived spawner thread);
+* everywhere, a watchdog thread waits on the parent's sentinel (a pipe that
+  becomes readable when the parent is gone) and exits the process;
+* the pipe transport also sees EOF on its link.
+
+Children ignore SIGINT: Ctrl-C reaches the whole foreground process group,
+and it is the parent's job to stop its actors in order.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from multiprocessing.connection import wait
+from typing import Any
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(70)
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.sentinel is not None:
+        sentinel = parent.sentinel
+
+        def watch() -> None:
+            wait([sentinel])
+            os._exit(70)
+        threading.Thread(target=watch, name="actors-parent-watch", daemon=True).start()
+
+
+def host_main(boot: dict[str, Any], conn: Any) -> None:
+    """Entry point of every host process (runs in the child)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(boot["parent_pid"])
+    from actors.host import Host
+    from actors.network import PipeHostNetwork, ZmqNetwork
+
+    if boot["transport"] == "zmq":
+        network: Any = ZmqNetwork(boot["bind"], boot["node_address"])
+    else:
+        network = PipeHostNetwork(conn, boot["bind"])
+    host = Host(boot["node_id"], network, boot["name"])
+    host._log_level = boot["log_level"]
+    threading.excepthook = _log_thread_exception
+    spec = host.codec.decode(boot["spec"])
+    code = host.run(spec, boot["uid"])
+    sys.exit(code)
+
+
+def _log_thread_exception(args: Any) -> None:
+    import logging
+    logging.getLogger("actors").error(
+        "uncaught exception in thread %s", getattr(args.thread, "name", "?"),
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
+
+def exit_reason(exitcode: int | None) -> str:
+    """Words for a process's exit status: 'exit code 3', 'killed by SIGKILL'."""
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"

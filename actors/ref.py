@@ -1,0 +1,151 @@
+"""ActorRef, the future an ask returns, and method-call proxies.
+
+A ref is a plain value (node id, actor uid, address, name): it can be sent
+inside messages, compared and hashed. Whatever process decodes it gets a ref
+bound to its own runtime, so ``tell``/``ask`` work from anywhere.
+
+``ask`` is ``ask_async`` plus a wait: there is one code path for both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from actors.errors import AskTimeout
+
+if TYPE_CHECKING:
+    from actors.runtime import Runtime
+
+__all__ = ["ActorFuture", "ActorRef", "Proxy"]
+
+
+class ActorFuture(concurrent.futures.Future):
+    """The reply to an ask: a ``concurrent.futures.Future`` that is also
+    awaitable from asyncio. ``result(timeout)`` raises :class:`AskTimeout`
+    when the reply does not come in time, :class:`ActorDeadError` as soon as
+    the target dies, and the handler's own exception if it raised."""
+
+    __module__ = "actors"
+
+    def __init__(self, runtime: Runtime, call_id: int, target: ActorRef | None) -> None:
+        super().__init__()
+        self._runtime = runtime
+        self.call_id = call_id
+        self.target = target
+
+    def result(self, timeout: float | None = None) -> Any:
+        if not self.done():
+            self._runtime.wait(self, timeout)
+            if not self.done():
+                self._runtime.forget_call(self.call_id)
+                raise AskTimeout(f"no reply from {self.target!r} within {timeout} s")
+        return super().result(0)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        if not self.done():
+            self._runtime.wait(self, timeout)
+        return super().exception(timeout=0 if self.done() else timeout)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return asyncio.wrap_future(self).__await__()
+
+
+class ActorRef:
+    """The address of an actor; the only way to talk to it."""
+
+    __module__ = "actors"
+    __slots__ = ("node", "uid", "address", "name", "_runtime")
+
+    def __init__(self, node: str, uid: int, address: str, name: str | None,
+                 runtime: Runtime | None) -> None:
+        self.node = node
+        self.uid = uid
+        self.address = address
+        self.name = name
+        self._runtime = runtime
+
+    def tell(self, message: Any) -> None:
+        """Send ``message`` and return at once (fire and forget).
+
+        Raises:
+            SerializationError: ``message`` holds a value that cannot be sent.
+        """
+        self._runtime.tell(self, message)
+
+    def ask(self, message: Any, timeout: float | None = None) -> Any:
+        """Send ``message`` and wait for the handler's return value.
+
+        Raises:
+            AskTimeout: no reply within ``timeout`` seconds (None: no limit).
+            ActorDeadError: the actor is dead or dies before replying.
+            SerializationError: ``message`` cannot be sent.
+            Exception: whatever the handler raised, as its own class.
+        """
+        return self._runtime.ask(self, message).result(timeout)
+
+    def ask_async(self, message: Any) -> ActorFuture:
+        """Send ``message``; the reply arrives in the returned future."""
+        return self._runtime.ask(self, message)
+
+    def proxy(self, timeout: float | None = None) -> Proxy:
+        """An object whose method calls are sent to the actor and waited for."""
+        return Proxy(self, timeout)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the actor (its children first; ``on_stop`` runs) and wait for
+        it to end. Stopping a dead actor does nothing. From inside the actor
+        itself this only schedules the stop."""
+        self._runtime.stop_actor(self, timeout)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ActorRef) and self.uid == other.uid and self.node == other.node
+
+    def __hash__(self) -> int:
+        return hash((self.node, self.uid))
+
+    def __repr__(self) -> str:
+        name = f" {self.name!r}" if self.name else ""
+        return f"<ActorRef{name} #{self.uid} at {self.address}>"
+
+    def __reduce__(self) -> Any:
+        return (ActorRef, (self.node, self.uid, self.address, self.name, None))
+
+
+class Proxy:
+    """Calls public methods of a remote actor: ``ref.proxy().add(1)``.
+
+    Each call waits for the result (``timeout`` from ``ref.proxy``);
+    ``proxy.add.future(1)`` returns an :class:`ActorFuture` instead.
+    """
+
+    __module__ = "actors"
+
+    def __init__(self, ref: ActorRef, timeout: float | None) -> None:
+        self._ref = ref
+        self._timeout = timeout
+
+    def __getattr__(self, name: str) -> ProxyMethod:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return ProxyMethod(self._ref, name, self._timeout)
+
+    def __repr__(self) -> str:
+        return f"<Proxy of {self._ref!r}>"
+
+
+class ProxyMethod:
+    __slots__ = ("_ref", "_name", "_timeout")
+
+    def __init__(self, ref: ActorRef, name: str, timeout: float | None) -> None:
+        self._ref = ref
+        self._name = name
+        self._timeout = timeout
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.future(*args, **kwargs).result(self._timeout)
+
+    def future(self, *args: Any, **kwargs: Any) -> ActorFuture:
+        return self._ref._runtime.call(self._ref, self._name, args, kwargs)

@@ -1,0 +1,360 @@
+"""The message engine every process runs: the node (main program) and hosts.
+
+One thread per process, the *loop thread*, owns receiving: it polls the
+inbox, decodes frames and hands envelopes to ``handle`` (the node answers
+services, a host fills mailboxes). Any thread may send.
+
+Sending batches without adding latency: a message is encoded at once (so a
+bad value raises at the send site) and appended to the outbox of its
+destination. An ask flushes its outbox immediately, since someone waits for
+the reply. A tell from the loop thread is flushed when the current batch of
+incoming messages is done; a tell from another thread wakes the loop, which
+flushes everything queued by then. Under load many messages share one
+transport send; a lone message goes out without delay. One outbox per
+destination, flushed under its lock, keeps send order per sender and
+receiver.
+
+Waiting without deadlock: when the loop thread itself waits for a reply (an
+ask inside a handler), it keeps polling (``pump_until``), so replies, and the
+messages of other actors of the same process, still flow.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from actors import protocol as P
+from actors.errors import ActorDeadError, SerializationError
+from actors.ref import ActorFuture, ActorRef
+from transport.codec import Codec, DecodeError, EncodeError
+
+log = logging.getLogger("actors")
+
+EXT_REF = 32
+
+
+class Undecodable:
+    """Stands in a decoded message for a part that could not be rebuilt."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def find_undecodable(obj: Any) -> Undecodable | None:
+    if isinstance(obj, Undecodable):
+        return obj
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items: Any = obj
+    elif isinstance(obj, dict):
+        items = itertools.chain(obj.keys(), obj.values())
+    else:
+        return None
+    for item in items:
+        found = find_undecodable(item)
+        if found is not None:
+            return found
+    return None
+
+
+class LenientCodec(Codec):
+    """A codec that turns an undecodable ext value into :class:`Undecodable`
+    instead of failing the whole frame, so one bad message costs only
+    itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bad = 0
+
+    def _ext_hook(self, code: int, data: bytes) -> Any:
+        try:
+            return super()._ext_hook(code, data)
+        except Exception as e:
+            self.bad += 1
+            return Undecodable(e)
+
+
+class Outbox:
+    __slots__ = ("lock", "items", "send", "address")
+
+    def __init__(self, address: str, send: Callable[[bytes], None]) -> None:
+        self.address = address
+        self.lock = threading.Lock()
+        self.items: list[bytes] = []
+        self.send = send
+
+
+class Runtime:
+    """State and loop shared by the node and the hosts (see module doc)."""
+
+    def __init__(self, node_id: str, network: Any, name: str) -> None:
+        self.node_id = node_id
+        self.network = network
+        self.name = name
+        self.address: str = network.address
+        self.codec = LenientCodec()
+        self.codec.register(ActorRef, EXT_REF, self._ref_to_wire, self._ref_from_wire)
+        self.outboxes: dict[str, Outbox] = {}
+        self._outbox_lock = threading.Lock()
+        self._to_flush: set[Outbox] = set()
+        self.calls: dict[int, ActorFuture] = {}
+        self._call_ids = itertools.count(1)
+        self.dead: dict[int, str] = {}
+        self.dead_letters = 0
+        self.malformed = 0
+        self.loop_ident: int | None = None
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._woken = False
+        self.poller = network.new_poller()
+        self.poller.register(self._wake_r)
+        self.sources = list(network.sources)
+        for source in self.sources:
+            self.poller.register(source.pollable)
+        self._by_pollable = {s.pollable: s for s in self.sources}
+        self.service = ActorRef(node_id, P.SERVICE_UID, network.node_address, "node", self)
+
+    # -- refs ------------------------------------------------------------
+    @staticmethod
+    def _ref_to_wire(ref: ActorRef) -> list[Any]:
+        return [ref.node, ref.uid, ref.address, ref.name]
+
+    def _ref_from_wire(self, value: list[Any]) -> ActorRef:
+        node, uid, address, name = value
+        return ActorRef(node, uid, address, name, self)
+
+    def make_ref(self, uid: int, address: str, name: str | None) -> ActorRef:
+        return ActorRef(self.node_id, uid, address, name, self)
+
+    # -- sending -----------------------------------------------------------
+    def encode(self, envelope: list[Any]) -> bytes:
+        try:
+            return self.codec.encode(envelope)
+        except EncodeError as e:
+            raise SerializationError(str(e), e.type_name) from None
+
+    def _outbox(self, address: str) -> Outbox:
+        box = self.outboxes.get(address)
+        if box is None:
+            with self._outbox_lock:
+                box = self.outboxes.get(address)
+                if box is None:
+                    box = Outbox(address, self.network.sender(address))
+                    self.outboxes[address] = box
+        return box
+
+    def post(self, address: str, data: bytes, flush: bool = False) -> None:
+        """Queue one encoded envelope for ``address`` (see module doc)."""
+        box = self.outboxes.get(address) or self._outbox(address)
+        with box.lock:
+            box.items.append(data)
+        if flush:
+            self.flush(box)
+        else:
+            self._to_flush.add(box)
+            if threading.get_ident() != self.loop_ident:
+                self.wake()
+
+    def wake(self) -> None:
+        if not self._woken:
+            self._woken = True
+            try:
+                os.write(self._wake_w, b"!")
+            except (BlockingIOError, OSError):
+                pass
+
+    def flush(self, box: Outbox) -> None:
+        with box.lock:
+            items = box.items
+            if not items:
+                return
+            box.items = []
+            frame = self.codec.frame(items)
+            try:
+                box.send(frame)
+            except Exception as e:  # the peer is gone, or we are closing
+                self.dead_letters += len(items)
+                log.debug("could not send %d messages to %s: %s", len(items), box.address, e)
+
+    def flush_all(self) -> None:
+        pending = self._to_flush
+        while pending:
+            self.flush(pending.pop())
+
+    # -- messages ----------------------------------------------------------
+    def tell(self, ref: ActorRef, message: Any) -> None:
+        if ref.uid in self.dead:
+            self.count_dead_letter(ref, message)
+            return
+        is_tuple = type(message) is tuple
+        self.post(ref.address, self.encode(
+            [P.TELL, ref.uid, list(message) if is_tuple else message, is_tuple]))
+
+    def ask(self, ref: ActorRef, message: Any) -> ActorFuture:
+        is_tuple = type(message) is tuple
+        return self._request(ref, [P.ASK, ref.uid, list(message) if is_tuple else message,
+                                   is_tuple, self.address])
+
+    def call(self, ref: ActorRef, method: str, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> ActorFuture:
+        return self._request(ref, [P.CALL, ref.uid, method, list(args), kwargs, self.address])
+
+    def _request(self, ref: ActorRef, envelope: list[Any]) -> ActorFuture:
+        call_id = next(self._call_ids)
+        envelope.append(call_id)
+        data = self.encode(envelope)
+        future = ActorFuture(self, call_id, ref)
+        reason = self.dead.get(ref.uid)
+        if reason is not None:
+            future.set_exception(ActorDeadError(f"{ref!r} is dead ({reason})", ref, reason))
+            return future
+        self.calls[call_id] = future
+        self.post(ref.address, data, flush=True)
+        return future
+
+    def reply(self, address: str, call_id: int, ok: bool, value: Any) -> None:
+        is_tuple = type(value) is tuple
+        try:
+            data = self.encode([P.REPLY, call_id, ok, list(value) if is_tuple else value, is_tuple])
+        except SerializationError as e:
+            data = self.encode([P.REPLY, call_id, False, e, False])
+        self.post(address, data)
+
+    def resolve(self, envelope: list[Any]) -> None:
+        _, call_id, ok, value, is_tuple = envelope
+        future = self.calls.pop(call_id, None)
+        if future is None:
+            return  # timed out or forgotten: a late reply is dropped
+        if is_tuple:
+            value = tuple(value)
+        bad = find_undecodable(value) if self.codec.bad else None
+        try:
+            if bad is not None:
+                future.set_exception(SerializationError(f"reply could not be decoded: {bad.error}"))
+            elif ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value if isinstance(value, BaseException)
+                                     else SerializationError(f"bad error reply {value!r}"))
+        except concurrent.futures.InvalidStateError:
+            pass
+
+    def forget_call(self, call_id: int) -> None:
+        self.calls.pop(call_id, None)
+
+    def count_dead_letter(self, ref: Any, message: Any) -> None:
+        self.dead_letters += 1
+        log.info("dead letter to %r: %.200r", ref, message)
+
+    # -- deaths ----------------------------------------------------------------
+    def mark_dead(self, uids: list[int], reason: str) -> None:
+        """These actors are gone: asks pending on them fail now."""
+        gone = set(uids)
+        for uid in gone:
+            self.dead[uid] = reason
+        for call_id, future in list(self.calls.items()):
+            target = future.target
+            if target is not None and target.uid in gone:
+                if self.calls.pop(call_id, None) is not None:
+                    try:
+                        future.set_exception(ActorDeadError(
+                            f"{target!r} died before replying ({reason})", target, reason))
+                    except concurrent.futures.InvalidStateError:
+                        pass
+
+    # -- receiving -------------------------------------------------------------
+    def wait(self, future: concurrent.futures.Future, timeout: float | None) -> None:
+        """Block until ``future`` is done or ``timeout`` passes."""
+        if threading.get_ident() == self.loop_ident:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            self.pump_until(future.done, deadline)
+        else:
+            concurrent.futures.wait([future], timeout)
+
+    def pump_until(self, done: Callable[[], bool], deadline: float | None) -> None:
+        """Run the loop (on the loop thread) until ``done()`` or ``deadline``."""
+        self.flush_all()
+        while not done():
+            timeout = None
+            if deadline is not None:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    return
+            self.run_once(timeout)
+
+    def run_once(self, timeout: float | None) -> None:
+        if self.has_work():
+            timeout = 0
+        for obj in self.poller.poll(timeout):
+            if obj == self._wake_r:
+                try:
+                    while os.read(self._wake_r, 4096):
+                        pass
+                except BlockingIOError:
+                    pass
+                # Cleared only after draining: a wake() racing with the drain
+                # either wrote a byte we will see, or saw True and relies on
+                # the flush that follows in this same call.
+                self._woken = False
+                continue
+            source = self._by_pollable.get(obj)
+            if source is None:
+                self.on_event(obj)
+                continue
+            for frame in self.read(source):
+                self.on_frame(frame, source)
+        self.after_poll()
+        self.flush_all()
+
+    def read(self, source: Any) -> list[bytes]:
+        return source.recv_frames()
+
+    def on_frame(self, frame: bytes, source: Any) -> None:
+        codec = self.codec
+        codec.bad = 0
+        try:
+            envelopes = codec.decode_frame(frame)
+        except DecodeError as e:
+            self.malformed += 1
+            log.warning("%s dropped a malformed frame of %d bytes: %s", self.name, len(frame), e)
+            return
+        handle = self.handle
+        for envelope in envelopes:
+            try:
+                handle(envelope)
+            except Exception as e:
+                self.malformed += 1
+                log.warning("%s dropped a malformed message %.200r: %r", self.name, envelope, e)
+
+    # hooks
+    def handle(self, envelope: list[Any]) -> None:
+        raise NotImplementedError
+
+    def on_event(self, obj: Any) -> None:
+        """A registered pollable that is not a message source is ready."""
+
+    def after_poll(self) -> None:
+        """Called after each poll, on the loop thread."""
+
+    def has_work(self) -> bool:
+        """True when ``after_poll`` has work, so polling must not block."""
+        return False
+
+    def close(self) -> None:
+        for box in list(self.outboxes.values()):
+            self.flush(box)
+        self.network.close()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

@@ -1,0 +1,119 @@
+"""ActorSystem: a node of the runtime, the main program's handle on it."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import weakref
+from typing import Any
+
+from actors.actor import Actor
+from actors.host import spec_for
+from actors.node import Node
+from actors.ref import ActorRef
+
+__all__ = ["ActorSystem"]
+
+TRANSPORTS = ("zmq", "pipe")
+
+
+class ActorSystem:
+    """A node: spawns actors in processes, finds them by name, stops them.
+
+    Args:
+        transport: ``"zmq"`` (default; msgpack frames over ZeroMQ) or
+            ``"pipe"`` (multiprocessing Pipes, relayed through this process).
+        bind: for zmq, ``"ipc"`` (Unix sockets in a private temporary
+            directory; the default) or ``"tcp://127.0.0.1"`` (random ports).
+        stop_timeout: seconds an actor gets to run ``on_stop`` and end before
+            its process is killed (default 5).
+        spawn_timeout: seconds a new process gets to construct its actor.
+        log_level: lowest level children ship to this process's logging
+            (default: the root logger's effective level here).
+
+    Leaving the ``with`` block (or ``shutdown()``, or interpreter exit) stops
+    every actor, children before parents and the last started first, then
+    ends every process it started.
+    """
+
+    __module__ = "actors"
+
+    def __init__(self, transport: str = "zmq", *, bind: str = "ipc",
+                 stop_timeout: float = 5.0, spawn_timeout: float = 60.0,
+                 log_level: int | None = None) -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}, got {transport!r}")
+        if bind != "ipc" and not bind.startswith("tcp://"):
+            raise ValueError(f"bind must be 'ipc' or 'tcp://HOST', got {bind!r}")
+        if transport == "pipe" and bind != "ipc":
+            raise ValueError("bind applies to the zmq transport only")
+        for label, value in (("stop_timeout", stop_timeout), ("spawn_timeout", spawn_timeout)):
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"{label} must be a positive number of seconds, got {value!r}")
+        if log_level is None:
+            log_level = logging.getLogger().getEffectiveLevel()
+        self.transport = transport
+        self._node = Node(transport, bind, log_level, float(stop_timeout), float(spawn_timeout))
+        atexit.register(_shutdown_at_exit, weakref.ref(self))
+
+    def spawn(self, actor_class: type[Actor], *args: Any, name: str | None = None,
+              colocate_with: ActorRef | None = None, **kwargs: Any) -> ActorRef:
+        """Start ``actor_class(*args, **kwargs)`` in a new process and return
+        its ref once ``on_start`` has run.
+
+        Args:
+            name: a unique name for :meth:`lookup`.
+            colocate_with: host the actor in the same process as this actor
+                instead of a new one (many small actors, one process).
+
+        Raises:
+            SerializationError: an argument cannot be sent.
+            ValueError: the name is taken.
+            SpawnError: the process died or timed out while starting.
+            Exception: whatever the constructor or ``on_start`` raised.
+        """
+        if not (isinstance(actor_class, type) and issubclass(actor_class, Actor)):
+            raise TypeError(f"spawn() takes an Actor subclass, got {actor_class!r}")
+        return self._node.spawn_spec(spec_for(actor_class, args, kwargs, name, None,
+                                              colocate_with))
+
+    def lookup(self, name: str) -> ActorRef | None:
+        """The ref of the live actor named ``name``, or None."""
+        return self._node.lookup(name)
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop every actor in order and end every process (idempotent).
+
+        ``timeout`` bounds each actor's stop (default: ``stop_timeout``).
+        """
+        self._node.shutdown(timeout)
+
+    @property
+    def dead_letters(self) -> int:
+        """Messages that found no live actor, counted across all processes."""
+        return self._node.dead_letters
+
+    def actors(self) -> list[dict[str, Any]]:
+        """Every live actor as data: name, uid, ref, class, pid, parent, children."""
+        node = self._node
+        with node.lock:
+            return [{"name": r.name, "uid": r.uid, "ref": r.ref,
+                     "class": r.class_path.replace(":", "."),
+                     "pid": r.host.pid if r.host else None,
+                     "parent": r.parent, "children": list(r.children)}
+                    for r in node.actors.values() if r.ref is not None]
+
+    def __enter__(self) -> ActorSystem:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        return f"<ActorSystem {self._node.node_id} transport={self.transport!r}>"
+
+
+def _shutdown_at_exit(ref: weakref.ref) -> None:
+    system = ref()
+    if system is not None:
+        system.shutdown()
