@@ -1,0 +1,66 @@
+"""Fixtures: a system per transport that cleans up after itself and checks
+that no process it started is left behind."""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+
+import pytest
+
+import actors
+
+TRANSPORTS = ["zmq", "pipe"]
+
+
+def wait_gone(pids, timeout: float = 10.0) -> list[int]:
+    """Wait until every pid has exited (a zombie counts as exited), using
+    pidfds so the wait is an event, not a poll. Returns the pids still alive."""
+    deadline = time.monotonic() + timeout
+    alive = []
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        finally:
+            os.close(fd)
+        if not ready:
+            alive.append(pid)
+    return alive
+
+
+def host_pids(system: actors.ActorSystem) -> set[int]:
+    node = system._node
+    with node.lock:
+        return {h.pid for h in node.hosts.values() if h.pid}
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def system(transport):
+    """An ActorSystem over each transport; afterwards, every process it
+    started must be gone."""
+    sys_ = actors.ActorSystem(transport, stop_timeout=5.0)
+    started: set[int] = set()
+    original = sys_._node._start_host
+
+    def recording_start(record, spec):
+        original(record, spec)
+        started.add(record.host.pid)
+
+    sys_._node._start_host = recording_start
+    try:
+        yield sys_
+    finally:
+        sys_.shutdown()
+        leftover = wait_gone(started, 5.0)
+        assert not leftover, f"processes left behind: {leftover}"
+        assert not os.path.exists(sys_._node.rundir)
