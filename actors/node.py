@@ -17,6 +17,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import queue
 import shutil
 import tempfile
 import threading
@@ -35,6 +36,44 @@ from actors.ref import ActorRef
 from actors.runtime import Runtime
 
 log = logging.getLogger("actors")
+
+
+class Workers:
+    """A few daemon threads running submitted calls; they live until
+    ``shutdown`` (the spawner's thread must outlive every child it started)."""
+
+    def __init__(self, name: str, size: int) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._run, name=name, daemon=True)
+                         for _ in range(size)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put((future, fn, args))
+        return future
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            future, fn, args = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as e:
+                future.set_exception(e)
+
+    def shutdown(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        current = threading.current_thread()
+        for thread in self._threads:
+            if thread is not current:
+                thread.join(5.0)
 
 
 class HostRecord:
@@ -98,8 +137,10 @@ class Node(Runtime):
         self._host_numbers = itertools.count(1)
         self.starting: dict[int, concurrent.futures.Future] = {}
         self._soon: deque[Callable[[], None]] = deque()
-        self.spawner = concurrent.futures.ThreadPoolExecutor(1, "actors-spawner")
-        self.workers = concurrent.futures.ThreadPoolExecutor(4, "actors-node")
+        # Not ThreadPoolExecutors: Python joins those at exit *before* atexit
+        # handlers run, and the spawner thread's end fires PR_SET_PDEATHSIG.
+        self.spawner = Workers("actors-spawner", 1)
+        self.workers = Workers("actors-node", 4)
         self.shutting_down = False
         self.closed = False
         self.thread = threading.Thread(target=self._loop, name="actors-node", daemon=True)
@@ -444,8 +485,8 @@ class Node(Runtime):
                 if host.process.is_alive():
                     host.process.kill()
                 host.process.join(5.0)
-            self.spawner.shutdown(wait=True)
-            self.workers.shutdown(wait=False, cancel_futures=True)
+            self.spawner.shutdown()
+            self.workers.shutdown()
             for box in self.outboxes.values():
                 box.items.clear()
             self.network.close(linger=0)

@@ -213,11 +213,14 @@ class Runtime:
         envelope.append(call_id)
         data = self.encode(envelope)
         future = ActorFuture(self, call_id, ref)
+        # Register before checking for death: mark_dead sets `dead` then scans
+        # `calls`, so one of the two always sees the other.
+        self.calls[call_id] = future
         reason = self.dead.get(ref.uid)
         if reason is not None:
-            future.set_exception(ActorDeadError(f"{ref!r} is dead ({reason})", ref, reason))
+            if self.calls.pop(call_id, None) is not None:
+                future.set_exception(ActorDeadError(f"{ref!r} is dead ({reason})", ref, reason))
             return future
-        self.calls[call_id] = future
         self.post(ref.address, data, flush=True)
         return future
 

@@ -1,0 +1,25 @@
+"""Started by test_processes.py: a system with a small tree of actors.
+
+Prints one line of JSON with the pids (main, hosts), then waits for stdin to
+close or a signal. argv: transport, on_stop log path.
+"""
+
+import json
+import sys
+
+import actors
+from sample_actors import Parent, StopLogger
+
+if __name__ == "__main__":
+    transport, path = sys.argv[1], sys.argv[2]
+    with actors.ActorSystem(transport) as system:
+        parent = system.spawn(Parent, path, name="parent")
+        parent.ask(("spawn_logger", "child"), timeout=60)
+        solo = system.spawn(StopLogger, path, "solo", name="solo")
+        pids = [a["pid"] for a in system.actors()]
+        try:
+            # printed inside the try: the test signals us as soon as it reads this
+            print(json.dumps({"main": __import__("os").getpid(), "hosts": pids}), flush=True)
+            sys.stdin.read()  # until the test closes stdin or signals us
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
