@@ -123,6 +123,7 @@ class Node(Runtime):
             shutil.rmtree(self.rundir, ignore_errors=True)
             raise
         super().__init__(uuid.uuid4().hex[:12], network, "node")
+        self.lead_waits = True
         self.log_level = log_level
         self.stop_timeout = stop_timeout
         self.spawn_timeout = spawn_timeout
@@ -148,10 +149,9 @@ class Node(Runtime):
 
     # -- loop ----------------------------------------------------------------
     def _loop(self) -> None:
-        self.loop_ident = self.network.loop_ident = threading.get_ident()
         while not self.closed:
             try:
-                self.run_once(None)
+                self.serve_forever(lambda: self.closed)
             except Exception:
                 log.exception("error in the node loop")
 

@@ -44,6 +44,8 @@ class ActorFuture(concurrent.futures.Future):
                 raise AskTimeout(f"no reply from {self.target!r} within {timeout} s")
         return super().result(0)
 
+    # (exception() waits the same way as result())
+
     def exception(self, timeout: float | None = None) -> BaseException | None:
         if not self.done():
             self._runtime.wait(self, timeout)

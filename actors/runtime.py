@@ -115,6 +115,13 @@ class Runtime:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._woken = False
+        self._reader = threading.Lock()   # held by the thread reading the inbox
+        self._lead = threading.Lock()     # held by a waiter that takes over reading
+        self._wanted = False
+        self._led_at = 0.0
+        # True where the loop thread runs serve_forever (the node): waiting
+        # threads may then take over reading.
+        self.lead_waits = False
         self.poller = network.new_poller()
         self.poller.register(self._wake_r)
         self.sources = list(network.sources)
@@ -276,12 +283,65 @@ class Runtime:
 
     # -- receiving -------------------------------------------------------------
     def wait(self, future: concurrent.futures.Future, timeout: float | None) -> None:
-        """Block until ``future`` is done or ``timeout`` passes."""
-        if threading.get_ident() == self.loop_ident:
-            deadline = None if timeout is None else time.monotonic() + timeout
+        """Block until ``future`` is done or ``timeout`` passes.
+
+        Leader/follower: where the loop thread runs :meth:`serve_forever`
+        (the node), a thread that waits becomes the reader of the inbox for
+        the time of its wait, so its reply needs no hand-off from the loop
+        thread (a thread switch costs more than a Pipe round trip). One
+        thread reads at a time; other waiters wait on their future.
+        """
+        me = threading.get_ident()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if me == self.loop_ident:
             self.pump_until(future.done, deadline)
-        else:
-            concurrent.futures.wait([future], timeout)
+            return
+        if future.done():
+            return
+        if not self.lead_waits or not self._lead.acquire(blocking=False):
+            try:  # just wait for whoever reads to resolve it
+                concurrent.futures.Future.exception(future, timeout)
+            except (TimeoutError, concurrent.futures.CancelledError):
+                pass
+            return
+        try:
+            self._wanted = True
+            if not self._reader.acquire(blocking=False):
+                self.wake()  # the loop thread steps aside while the request flies
+                if not self._reader.acquire(timeout=-1 if timeout is None else max(timeout, 0)):
+                    return
+            try:
+                self.loop_ident = self.network.loop_ident = me
+                self.pump_until(future.done, deadline)
+            finally:
+                self.loop_ident = self.network.loop_ident = None
+                self._reader.release()
+        finally:
+            self._wanted = False
+            self._led_at = time.monotonic()
+            self._lead.release()
+
+    LINGER = 0.002  # how long the loop thread stays parked after a waiter led
+
+    def serve_forever(self, stop: Callable[[], bool]) -> None:
+        """The loop thread's body: read until ``stop()``, stepping aside for
+        a waiting thread (see :meth:`wait`). After a waiter has led, the loop
+        thread stays parked for ``LINGER`` seconds: back-to-back asks then
+        take over without waking it (each wake costs the asker a GIL switch).
+        """
+        me = threading.get_ident()
+        reader, parked = self._reader, threading.Event()
+        while not stop():
+            if self._wanted or time.monotonic() - self._led_at < self.LINGER:
+                parked.wait(self.LINGER)
+                continue
+            with reader:
+                self.loop_ident = self.network.loop_ident = me
+                try:
+                    while not self._wanted and not stop():
+                        self.run_once(None)
+                finally:
+                    self.loop_ident = self.network.loop_ident = None
 
     def pump_until(self, done: Callable[[], bool], deadline: float | None) -> None:
         """Run the loop (on the loop thread) until ``done()`` or ``deadline``."""
