@@ -200,6 +200,7 @@ class Node(Runtime):
             self.actor_ended(uid, reason, crashed, logged=True)
         elif op == P.OP_DEAD_LETTERS:
             self.dead_letters += payload[1]
+            log.info("%d dead letters in %s", payload[1], payload[2])
         elif op == P.OP_LOOKUP:
             self.reply(envelope[-2], envelope[-1], True, self.lookup(payload[1]))
         elif op == P.OP_SPAWN:

@@ -60,6 +60,11 @@ EXT_DATACLASS = 13
 EXT_PICKLE = 14  # reserved for the local-only pickle extension (actors.mp)
 FIRST_USER_EXT = 32
 
+# Ext values (tuple, set, dataclass...) nest by recursive packing/unpacking;
+# each level of unpacking costs ~40 KB of C stack in msgpack, so a deeper
+# value would crash the receiver (segfault) instead of raising.
+MAX_EXT_DEPTH = 100
+
 
 class EncodeError(TypeError):
     """An object cannot be put on the wire; ``.type_name`` names its type."""
@@ -186,6 +191,9 @@ class Codec:
     def _nested(self, value: Any) -> bytes:
         local = self._local
         depth = getattr(local, "depth", 0) + 1
+        if depth > MAX_EXT_DEPTH:
+            raise EncodeError(f"value nested more than {MAX_EXT_DEPTH} levels deep",
+                              type(value).__name__)
         local.depth = depth
         try:
             return self._packer(depth).pack(value)
@@ -300,8 +308,16 @@ class Codec:
         return decode(self._unpack_one(data))
 
     def _unpack_one(self, data: bytes) -> Any:
-        return msgpack.unpackb(data, ext_hook=self._ext_hook, strict_map_key=False,
-                               raw=False, use_list=True)
+        local = self._local
+        depth = getattr(local, "unpack_depth", 0)
+        if depth > MAX_EXT_DEPTH:
+            raise DecodeError(f"value nested more than {MAX_EXT_DEPTH} levels deep")
+        local.unpack_depth = depth + 1
+        try:
+            return msgpack.unpackb(data, ext_hook=self._ext_hook, strict_map_key=False,
+                                   raw=False, use_list=True)
+        finally:
+            local.unpack_depth = depth
 
     def decode(self, data: bytes) -> Any:
         """One object from msgpack bytes; raises :class:`DecodeError`."""
@@ -325,13 +341,18 @@ class Codec:
         unpacker = msgpack.Unpacker(ext_hook=self._ext_hook, strict_map_key=False, raw=False,
                                     use_list=True, max_buffer_size=max(len(frame), 1024))
         unpacker.feed(memoryview(frame)[1:])
+        # tell() after the loop also counts a truncated array/map's parsed
+        # prefix, so check where the last complete message ended instead.
+        end = 0
         try:
-            yield from unpacker
+            for obj in unpacker:
+                end = unpacker.tell()
+                yield obj
         except DecodeError:
             raise
         except Exception as e:
             raise DecodeError(f"malformed frame: {e}") from e
-        if unpacker.tell() != len(frame) - 1:
+        if end != len(frame) - 1:
             raise DecodeError("frame ends inside a message")
 
     def decode_frame(self, frame: bytes) -> list[Any]:
