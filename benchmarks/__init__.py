@@ -1,0 +1,1 @@
+"""Benchmarks of the actor runtime; run ``python -m benchmarks.run``."""
