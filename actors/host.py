@@ -25,6 +25,7 @@ import logging
 import os
 import threading
 import traceback
+from types import CoroutineType
 from typing import Any
 
 from actors import protocol as P
@@ -260,7 +261,7 @@ class Host(Runtime):
             payload = tuple(payload)
         try:
             result = cell.actor.receive(payload)
-            if inspect.iscoroutine(result):
+            if type(result) is CoroutineType:
                 self.run_coroutine(result)
         except BaseException as e:
             self.crash(cell, e, f"while handling a tell of {payload!r:.200}")
@@ -279,7 +280,7 @@ class Host(Runtime):
                     raise AttributeError(f"{type(cell.actor).__name__}.{method} cannot be "
                                          "called through a proxy")
                 result = getattr(cell.actor, method)(*envelope[3], **envelope[4])
-            if inspect.iscoroutine(result):
+            if type(result) is CoroutineType:
                 result = self.run_coroutine(result)
         except Exception as e:
             self.reply(reply_to, call_id, False, e)

@@ -159,12 +159,18 @@ class Runtime:
                     self.outboxes[address] = box
         return box
 
+    # A burst of tells leaves in frames of at most this many messages, so the
+    # receiver starts working while the sender is still producing.
+    FLUSH_COUNT = 256
+
     def post(self, address: str, data: bytes, flush: bool = False) -> None:
         """Queue one encoded envelope for ``address`` (see module doc)."""
         box = self.outboxes.get(address) or self._outbox(address)
         with box.lock:
-            box.items.append(data)
-        if flush:
+            items = box.items
+            items.append(data)
+            full = len(items) >= self.FLUSH_COUNT
+        if flush or full:
             self.flush(box)
         else:
             self._to_flush.add(box)

@@ -15,6 +15,11 @@ import zmq
 
 __all__ = ["Inbox", "Outlet", "Poller", "new_context"]
 
+# Plain ints: pyzmq's enum flags cost microseconds per operation on hot paths.
+EVENTS = int(zmq.EVENTS)
+POLLIN = int(zmq.POLLIN)
+NOBLOCK = int(zmq.NOBLOCK)
+
 
 def new_context() -> zmq.Context:
     """A fresh context (never the global instance: each runtime owns its own)."""
@@ -58,8 +63,8 @@ class Inbox:
         try:
             # Ask for readiness instead of reading until zmq.Again: raising
             # and catching an exception per drain costs more than the read.
-            while len(frames) < limit and socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-                frames.append(socket.recv(zmq.NOBLOCK))
+            while len(frames) < limit and socket.getsockopt(EVENTS) & POLLIN:
+                frames.append(socket.recv(NOBLOCK))
         except zmq.Again:
             pass
         return frames
@@ -94,17 +99,15 @@ class Poller:
     """Waits on zmq sockets and plain file descriptors together."""
 
     def __init__(self) -> None:
-        self._poller = zmq.Poller()
+        self._items: list[tuple[Any, int]] = []
 
     def register(self, obj: Any) -> None:
-        self._poller.register(obj, zmq.POLLIN)
+        self.unregister(obj)
+        self._items.append((obj, POLLIN))
 
     def unregister(self, obj: Any) -> None:
-        try:
-            self._poller.unregister(obj)
-        except KeyError:
-            pass
+        self._items = [item for item in self._items if item[0] is not obj and item[0] != obj]
 
     def poll(self, timeout: float | None) -> list[Any]:
-        ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
-        return [obj for obj, _ in self._poller.poll(ms)]
+        ms = -1 if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        return [obj for obj, _ in zmq.zmq_poll(self._items, ms)]
