@@ -22,7 +22,9 @@ import asyncio
 import collections
 import inspect
 import logging
+import mmap
 import os
+import struct
 import threading
 import traceback
 from types import CoroutineType
@@ -55,6 +57,36 @@ class Cell:
         self.queued = False
         self.stop_waiters: list[tuple[str, int]] = []
         self.alive = True
+
+
+class MailboxCounters:
+    """Two counters in a file-backed page: messages put into mailboxes and
+    messages taken out. The node reads them after the process died; the
+    difference is what was lost in its mailboxes, even after SIGKILL."""
+
+    def __init__(self, path: str | None) -> None:
+        self._map: mmap.mmap | None = None
+        if path is None:
+            self.counts = memoryview(bytearray(16)).cast("Q")
+            return
+        with open(path, "w+b") as f:
+            f.truncate(16)
+            self._map = mmap.mmap(f.fileno(), 16)
+        self.counts = memoryview(self._map).cast("Q")
+
+    @staticmethod
+    def lost(path: str) -> int:
+        try:
+            with open(path, "rb") as f:
+                put, taken = struct.unpack("QQ", f.read(16))
+        except (OSError, struct.error):
+            return 0
+        return max(0, put - taken)
+
+    def close(self) -> None:
+        self.counts.release()
+        if self._map is not None:
+            self._map.close()
 
 
 class HostSystem:
@@ -98,6 +130,7 @@ class Host(Runtime):
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._pending_dead_letters = 0
         self._exit = False
+        self.mailed = MailboxCounters(None)
 
     # -- lifecycle ---------------------------------------------------------
     def run(self, first_spec: list[Any], uid: int) -> int:
@@ -168,6 +201,7 @@ class Host(Runtime):
             self.refuse(envelope, None)
             return
         cell.mailbox.append(envelope)
+        self.mailed.counts[0] += 1
         if not cell.queued:
             cell.queued = True
             self.ready.append(cell)
@@ -204,6 +238,7 @@ class Host(Runtime):
                 self.reply(envelope[-2], envelope[-1], True, False)
             else:
                 cell.mailbox.append([STOP_MARK, envelope[-2], envelope[-1]])
+                self.mailed.counts[0] += 1
                 if not cell.queued:
                     cell.queued = True
                     self.ready.append(cell)
@@ -229,6 +264,7 @@ class Host(Runtime):
             for _ in range(BATCH):
                 if not mailbox or cell.busy or not cell.alive:
                     break
+                self.mailed.counts[1] += 1
                 self.dispatch(cell, mailbox.popleft())
             if mailbox and cell.alive and not cell.queued:
                 cell.queued = True
@@ -327,6 +363,7 @@ class Host(Runtime):
         self.dead[cell.ref.uid] = reason
         while cell.mailbox:
             envelope = cell.mailbox.popleft()
+            self.mailed.counts[1] += 1
             if envelope[0] == STOP_MARK:
                 cell.stop_waiters.append((envelope[1], envelope[2]))
             else:
@@ -366,6 +403,7 @@ class Host(Runtime):
     def close(self) -> None:
         self.flush_all()
         super().close()
+        self.mailed.close()
 
 
 __all__ = ["Host", "HostSystem", "spec_for"]

@@ -29,6 +29,7 @@ from typing import Any
 
 from actors import protocol as P
 from actors.errors import ActorDeadError, ActorError, AskTimeout, SpawnError
+from actors.host import MailboxCounters
 from actors.logs import emit_remote
 from actors.network import PipeNodeNetwork, ZmqNetwork
 from actors.process import exit_reason, host_main
@@ -286,7 +287,8 @@ class Node(Runtime):
         boot = {"node_id": self.node_id, "node_address": self.address,
                 "transport": self.transport, "bind": bind, "name": label,
                 "log_level": self.log_level, "spec": encoded_spec, "uid": record.uid,
-                "parent_pid": os.getpid()}
+                "parent_pid": os.getpid(),
+                "counters": os.path.join(self.rundir, f"h{number}.counts")}
         child_conn = parent_conn = None
         if self.transport == "pipe":
             parent_conn, child_conn = self.context.Pipe(duplex=True)
@@ -353,6 +355,16 @@ class Node(Runtime):
             self.pump_until(lambda: not host.uids, time.monotonic() + 1.0)
         reason = exit_reason(host.process.exitcode)
         host.alive = False
+        counters = os.path.join(self.rundir, f"h{host.number}.counts")
+        lost = MailboxCounters.lost(counters)
+        if lost:
+            self.dead_letters += lost
+            log.warning("%d messages were lost in the mailboxes of pid %s (%s)",
+                        lost, host.pid, reason)
+        try:
+            os.unlink(counters)
+        except OSError:
+            pass
         if host.link is not None:
             self.poller.unregister(host.link.pollable)
             self._by_pollable.pop(host.link.pollable, None)

@@ -60,6 +60,8 @@ def host_main(boot: dict[str, Any], conn: Any) -> None:
         network = PipeHostNetwork(conn, boot["bind"])
     host = Host(boot["node_id"], network, boot["name"])
     host._log_level = boot["log_level"]
+    from actors.host import MailboxCounters
+    host.mailed = MailboxCounters(boot["counters"])
     threading.excepthook = _log_thread_exception
     spec = host.codec.decode(boot["spec"])
     code = host.run(spec, boot["uid"])

@@ -149,6 +149,10 @@ class Blocker(actors.Actor):
                 return os.getpid()
             case "block":
                 threading.Event().wait()  # never set: stays in the handler
+            case "selfask":
+                # waits on its own mailbox forever, while the process keeps
+                # receiving (and queueing) messages
+                return self.ref.ask("pid")
             case ("sleep", seconds):
                 time.sleep(seconds)  # simulated work
                 return "slept"

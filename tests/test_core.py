@@ -233,6 +233,26 @@ def test_ask_to_an_actor_that_dies_meanwhile_fails_fast(system, how):
     assert info.value.reason.endswith(expected)
 
 
+def test_messages_lost_with_a_killed_process_are_dead_letters(system):
+    """Messages queued in a mailbox when its process is SIGKILLed are counted
+    as dead letters."""
+    blocked = system.spawn(Blocker)
+    neighbour = system.spawn(Counter, colocate_with=blocked)
+    pid = blocked.ask("pid", timeout=10)
+    blocked.tell("selfask")  # blocks its handler; the process keeps receiving
+    for _ in range(5):
+        blocked.tell(("sleep", 0))
+    # the neighbour's reply comes after everything sent before it arrived
+    assert neighbour.ask("get", timeout=10) == 0
+    assert system.dead_letters == 0
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(actors.ActorDeadError, match="SIGKILL"):
+        neighbour.ask("get", timeout=30)
+    # the five tells were certainly in its mailbox; its ask to itself too,
+    # unless it was still in transit (not counted, as documented)
+    assert system.dead_letters in (5, 6)
+
+
 def test_ask_timeout(system):
     """An ask without a reply in time raises AskTimeout, a TimeoutError."""
     b = system.spawn(Blocker)

@@ -130,8 +130,9 @@ def message(cls: type) -> type:
     """Class decorator: let a dataclass travel in messages.
 
     Fields are sent by name; the receiver rebuilds the class by its
-    ``module:qualname``, so the class must be importable there (a class in
-    the main script is: spawned children re-import the script).
+    ``module:qualname``, so the class's module must already be imported
+    there (a class in the main script, or in an actor's module, is: spawned
+    children import both). A frame never makes the receiver import anything.
     """
     if not dataclasses.is_dataclass(cls) or not isinstance(cls, type):
         raise TypeError(f"message() takes a dataclass, got {cls!r}")
@@ -141,13 +142,9 @@ def message(cls: type) -> type:
 
 
 def _registered_dataclass(path: str) -> type | None:
-    cls = _dataclasses.get(path)
-    if cls is None:
-        # The receiver may not have imported the module yet: importing it
-        # runs the decorator. Only registered classes are ever built.
-        find_class(path)
-        cls = _dataclasses.get(path)
-    return cls
+    # Never import a module because a frame named it: the receiver must have
+    # imported the class's module (and so run its decorator) already.
+    return _dataclasses.get(path)
 
 
 # -- the codec ---------------------------------------------------------------
@@ -175,6 +172,9 @@ class Codec:
             raise ValueError(f"ext code must be in {FIRST_USER_EXT}..127, got {code}")
         if code in self._by_code:
             raise ValueError(f"ext code {code} is already registered")
+        if cls in self._by_type:
+            raise ValueError(f"{cls.__qualname__} is already registered "
+                             f"(ext code {self._by_type[cls][0]})")
         self._by_type[cls] = (code, encode)
         self._by_code[code] = decode
 
@@ -239,7 +239,7 @@ class Codec:
             return ExtType(EXT_DATACLASS, self._nested([class_path(t), fields]))
         hint = ""
         if dataclasses.is_dataclass(obj):
-            hint = " (decorate the dataclass with @actors.message)"
+            hint = " (register the dataclass with the @message decorator)"
         raise EncodeError(
             f"cannot send an object of type {t.__module__}.{t.__qualname__}{hint}",
             f"{t.__module__}.{t.__qualname__}")
