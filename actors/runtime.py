@@ -28,6 +28,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from threading import get_ident
 from typing import Any
 
 from actors import protocol as P
@@ -169,12 +170,15 @@ class Runtime:
         with box.lock:
             items = box.items
             items.append(data)
-            full = len(items) >= self.FLUSH_COUNT
-        if flush or full:
+            count = len(items)
+        if flush or count >= self.FLUSH_COUNT:
             self.flush(box)
-        else:
+        elif count == 1:
+            # This append made the outbox non-empty (decided under its lock),
+            # so it is this call's job to get it flushed; later appends ride
+            # along with it.
             self._to_flush.add(box)
-            if threading.get_ident() != self.loop_ident:
+            if get_ident() != self.loop_ident:
                 self.wake()
 
     def wake(self) -> None:
@@ -208,9 +212,15 @@ class Runtime:
         if ref.uid in self.dead:
             self.count_dead_letter(ref, message)
             return
-        is_tuple = type(message) is tuple
-        self.post(ref.address, self.encode(
-            [P.TELL, ref.uid, list(message) if is_tuple else message, is_tuple]))
+        if type(message) is tuple:
+            envelope = [P.TELL, ref.uid, list(message), True]
+        else:
+            envelope = [P.TELL, ref.uid, message, False]
+        try:
+            data = self.codec.encode(envelope)
+        except EncodeError as e:
+            raise SerializationError(str(e), e.type_name) from None
+        self.post(ref.address, data)
 
     def ask(self, ref: ActorRef, message: Any) -> ActorFuture:
         is_tuple = type(message) is tuple

@@ -260,7 +260,11 @@ class Codec:
     def encode(self, obj: Any) -> bytes:
         """One object as msgpack bytes; raises :class:`EncodeError`."""
         try:
-            return self._packer(0).pack(obj)
+            try:
+                packer = self._local.top
+            except AttributeError:
+                packer = self._local.top = self._packer(0)
+            return packer.pack(obj)
         except EncodeError:
             raise
         except (TypeError, ValueError, OverflowError) as e:  # pragma: no cover - msgpack limits
