@@ -181,12 +181,6 @@ class Host(Runtime):
 
     # -- incoming ----------------------------------------------------------
     def handle(self, envelope: list[Any]) -> None:
-        kind = envelope[0]
-        if kind == P.REPLY:
-            self.resolve(envelope)
-            return
-        if kind not in (P.TELL, P.ASK, P.CALL):
-            raise ValueError(f"unknown envelope kind {kind!r}")
         if self.codec.bad:
             bad = find_undecodable(envelope)
             if bad is not None:

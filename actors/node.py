@@ -175,11 +175,6 @@ class Node(Runtime):
     # -- incoming --------------------------------------------------------------
     def handle(self, envelope: list[Any]) -> None:
         kind = envelope[0]
-        if kind == P.REPLY:
-            self.resolve(envelope)
-            return
-        if kind not in (P.TELL, P.ASK, P.CALL):
-            raise ValueError(f"unknown envelope kind {kind!r}")
         if envelope[1] != P.SERVICE_UID or kind == P.CALL:
             self._refuse(envelope)
             return

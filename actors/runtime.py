@@ -409,13 +409,20 @@ class Runtime:
         handle = self.handle
         for envelope in envelopes:
             try:
-                handle(envelope)
+                kind = envelope[0]
+                if kind == P.REPLY:
+                    self.resolve(envelope)
+                elif kind == P.TELL or kind == P.ASK or kind == P.CALL:
+                    handle(envelope)
+                else:
+                    raise ValueError(f"unknown envelope kind {kind!r}")
             except Exception as e:
                 self.malformed += 1
                 log.warning("%s dropped a malformed message %.200r: %r", self.name, envelope, e)
 
     # hooks
     def handle(self, envelope: list[Any]) -> None:
+        """A TELL, ASK or CALL envelope arrived (replies never reach here)."""
         raise NotImplementedError
 
     def on_event(self, obj: Any) -> None:

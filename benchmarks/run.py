@@ -321,14 +321,22 @@ class ActorBenches:
             self.sender = self.system.spawn(workers.Sender, name="sender")
 
 
-class TellMain(Bench):
+class ActorBench(Bench):
+    """A benchmark of the runtime over one transport (``group``)."""
+
+    key = label = unit = ""
+
     def __init__(self, group: ActorBenches) -> None:
-        super().__init__(f"actors_tell_main_{group.transport}", "tell main->actor",
-                         group.transport, "msg/s")
+        super().__init__(f"actors_{self.key}_{group.transport}", self.label,
+                         group.transport, self.unit)
         self.group = group
 
     def setup(self, env: Env) -> None:
         self.group.setup(env)
+
+
+class TellMain(ActorBench):
+    key, label, unit = "tell_main", "tell main->actor", "msg/s"
 
     def run(self, n: int) -> float:
         ref = self.group.counter
@@ -345,14 +353,8 @@ class TellMain(Bench):
         return n / elapsed
 
 
-class TellActor(Bench):
-    def __init__(self, group: ActorBenches) -> None:
-        super().__init__(f"actors_tell_actor_{group.transport}", "tell actor->actor",
-                         group.transport, "msg/s")
-        self.group = group
-
-    def setup(self, env: Env) -> None:
-        self.group.setup(env)
+class TellActor(ActorBench):
+    key, label, unit = "tell_actor", "tell actor->actor", "msg/s"
 
     def run(self, n: int) -> float:
         target, sender = self.group.target, self.group.sender
@@ -365,14 +367,8 @@ class TellActor(Bench):
         return n / elapsed
 
 
-class AskMain(Bench):
-    def __init__(self, group: ActorBenches) -> None:
-        super().__init__(f"actors_ask_{group.transport}", "ask round trip main->actor",
-                         group.transport, "us")
-        self.group = group
-
-    def setup(self, env: Env) -> None:
-        self.group.setup(env)
+class AskMain(ActorBench):
+    key, label, unit = "ask", "ask round trip main->actor", "us"
 
     def run(self, n: int) -> float:
         ref = self.group.counter
