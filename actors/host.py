@@ -22,9 +22,7 @@ import asyncio
 import collections
 import inspect
 import logging
-import mmap
 import os
-import struct
 import threading
 import traceback
 from types import CoroutineType
@@ -34,6 +32,7 @@ from actors import protocol as P
 from actors.actor import RESERVED, Actor
 from actors.errors import ActorDeadError, SerializationError, SpawnError
 from actors.logs import ForwardHandler, install
+from actors.process import MailboxCounters
 from actors.ref import ActorRef
 from actors.runtime import Runtime, find_undecodable
 from transport.codec import find_class
@@ -57,36 +56,6 @@ class Cell:
         self.queued = False
         self.stop_waiters: list[tuple[str, int]] = []
         self.alive = True
-
-
-class MailboxCounters:
-    """Two counters in a file-backed page: messages put into mailboxes and
-    messages taken out. The node reads them after the process died; the
-    difference is what was lost in its mailboxes, even after SIGKILL."""
-
-    def __init__(self, path: str | None) -> None:
-        self._map: mmap.mmap | None = None
-        if path is None:
-            self.counts = memoryview(bytearray(16)).cast("Q")
-            return
-        with open(path, "w+b") as f:
-            f.truncate(16)
-            self._map = mmap.mmap(f.fileno(), 16)
-        self.counts = memoryview(self._map).cast("Q")
-
-    @staticmethod
-    def lost(path: str) -> int:
-        try:
-            with open(path, "rb") as f:
-                put, taken = struct.unpack("QQ", f.read(16))
-        except (OSError, struct.error):
-            return 0
-        return max(0, put - taken)
-
-    def close(self) -> None:
-        self.counts.release()
-        if self._map is not None:
-            self._map.close()
 
 
 class HostSystem:

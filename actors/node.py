@@ -17,7 +17,6 @@ import itertools
 import logging
 import multiprocessing
 import os
-import queue
 import shutil
 import tempfile
 import threading
@@ -29,52 +28,13 @@ from typing import Any
 
 from actors import protocol as P
 from actors.errors import ActorDeadError, ActorError, AskTimeout, SpawnError
-from actors.host import MailboxCounters
 from actors.logs import emit_remote
 from actors.network import PipeNodeNetwork, ZmqNetwork
-from actors.process import exit_reason, host_main
+from actors.process import MailboxCounters, Workers, exit_reason, host_main
 from actors.ref import ActorRef
 from actors.runtime import Runtime
 
 log = logging.getLogger("actors")
-
-
-class Workers:
-    """A few daemon threads running submitted calls; they live until
-    ``shutdown`` (the spawner's thread must outlive every child it started)."""
-
-    def __init__(self, name: str, size: int) -> None:
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads = [threading.Thread(target=self._run, name=name, daemon=True)
-                         for _ in range(size)]
-        for thread in self._threads:
-            thread.start()
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        self._queue.put((future, fn, args))
-        return future
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            future, fn, args = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn(*args))
-            except BaseException as e:
-                future.set_exception(e)
-
-    def shutdown(self) -> None:
-        for _ in self._threads:
-            self._queue.put(None)
-        current = threading.current_thread()
-        for thread in self._threads:
-            if thread is not current:
-                thread.join(5.0)
 
 
 class HostRecord:

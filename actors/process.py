@@ -16,12 +16,17 @@ and it is the parent's job to stop its actors in order.
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
+import mmap
 import multiprocessing
 import os
+import queue
 import signal
+import struct
 import sys
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import wait
 from typing import Any
 
@@ -60,7 +65,6 @@ def host_main(boot: dict[str, Any], conn: Any) -> None:
         network = PipeHostNetwork(conn, boot["bind"])
     host = Host(boot["node_id"], network, boot["name"])
     host._log_level = boot["log_level"]
-    from actors.host import MailboxCounters
     host.mailed = MailboxCounters(boot["counters"])
     threading.excepthook = _log_thread_exception
     spec = host.codec.decode(boot["spec"])
@@ -85,3 +89,71 @@ def exit_reason(exitcode: int | None) -> str:
         except ValueError:
             return f"killed by signal {-exitcode}"
     return f"exit code {exitcode}"
+
+
+class Workers:
+    """A few daemon threads running submitted calls; they live until
+    ``shutdown`` (the spawner's thread must outlive every child it started)."""
+
+    def __init__(self, name: str, size: int) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._run, name=name, daemon=True)
+                         for _ in range(size)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put((future, fn, args))
+        return future
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            future, fn, args = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as e:
+                future.set_exception(e)
+
+    def shutdown(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        current = threading.current_thread()
+        for thread in self._threads:
+            if thread is not current:
+                thread.join(5.0)
+
+
+class MailboxCounters:
+    """Two counters in a file-backed page: messages put into mailboxes and
+    messages taken out. The node reads them after the process died; the
+    difference is what was lost in its mailboxes, even after SIGKILL."""
+
+    def __init__(self, path: str | None) -> None:
+        self._map: mmap.mmap | None = None
+        if path is None:
+            self.counts = memoryview(bytearray(16)).cast("Q")
+            return
+        with open(path, "w+b") as f:
+            f.truncate(16)
+            self._map = mmap.mmap(f.fileno(), 16)
+        self.counts = memoryview(self._map).cast("Q")
+
+    @staticmethod
+    def lost(path: str) -> int:
+        try:
+            with open(path, "rb") as f:
+                put, taken = struct.unpack("QQ", f.read(16))
+        except (OSError, struct.error):
+            return 0
+        return max(0, put - taken)
+
+    def close(self) -> None:
+        self.counts.release()
+        if self._map is not None:
+            self._map.close()

@@ -7,7 +7,6 @@ import dataclasses
 import datetime as dt
 import decimal
 import math
-import uuid
 import warnings
 import zoneinfo
 from typing import Any
