@@ -148,6 +148,14 @@ class Host(Runtime):
         self.cells[uid] = cell
         return ref
 
+    def read(self, source: Any) -> list[bytes]:
+        try:
+            return source.recv_frames()
+        except (EOFError, OSError):
+            # The pipe to the node is closed: the node is gone, and so must
+            # we be (the parent watchdog would do it a moment later).
+            os._exit(70)
+
     # -- incoming ----------------------------------------------------------
     def handle(self, envelope: list[Any]) -> None:
         if self.codec.bad:

@@ -102,7 +102,7 @@ class Node(Runtime):
         # Not ThreadPoolExecutors: Python joins those at exit *before* atexit
         # handlers run, and the spawner thread's end fires PR_SET_PDEATHSIG.
         self.spawner = Workers("actors-spawner", 1)
-        self.workers = Workers("actors-node", 4)
+        self.workers = Workers("actors-node", 2, grow=True)
         self.shutting_down = False
         self.closed = False
         self.thread = threading.Thread(target=self._loop, name="actors-node", daemon=True)

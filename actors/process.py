@@ -92,18 +92,33 @@ def exit_reason(exitcode: int | None) -> str:
 
 
 class Workers:
-    """A few daemon threads running submitted calls; they live until
-    ``shutdown`` (the spawner's thread must outlive every child it started)."""
+    """Daemon threads running submitted calls; they live until ``shutdown``
+    (the spawner's thread must outlive every child it started). The pool
+    grows when every thread is busy: a spawn from ``on_start`` holds a thread
+    while it waits for a nested spawn, and a fixed pool would starve."""
 
-    def __init__(self, name: str, size: int) -> None:
+    def __init__(self, name: str, size: int, grow: bool = False) -> None:
+        self._name = name
+        self._grow = grow
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads = [threading.Thread(target=self._run, name=name, daemon=True)
-                         for _ in range(size)]
-        for thread in self._threads:
-            thread.start()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._threads: list[threading.Thread] = []
+        for _ in range(size):
+            self._start_thread()
+
+    def _start_thread(self) -> None:
+        thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._threads.append(thread)
+        self._idle += 1
+        thread.start()
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
         future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._lock:
+            if self._grow and self._idle == 0:
+                self._start_thread()
+            self._idle -= 1
         self._queue.put((future, fn, args))
         return future
 
@@ -113,18 +128,23 @@ class Workers:
             if item is None:
                 return
             future, fn, args = item
-            if not future.set_running_or_notify_cancel():
-                continue
             try:
-                future.set_result(fn(*args))
-            except BaseException as e:
-                future.set_exception(e)
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn(*args))
+                    except BaseException as e:
+                        future.set_exception(e)
+            finally:
+                with self._lock:
+                    self._idle += 1
 
     def shutdown(self) -> None:
-        for _ in self._threads:
+        with self._lock:
+            threads = list(self._threads)
+        for _ in threads:
             self._queue.put(None)
         current = threading.current_thread()
-        for thread in self._threads:
+        for thread in threads:
             if thread is not current:
                 thread.join(5.0)
 

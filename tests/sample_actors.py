@@ -224,3 +224,20 @@ class Geometry(actors.Actor):
         if isinstance(message, Point):
             return Point(message.y, message.x)
         return None
+
+
+class Chain(actors.Actor):
+    """Spawns a child of its own kind from on_start, ``depth`` levels deep."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.child = None
+
+    def on_start(self) -> None:
+        if self.depth > 0:
+            self.child = self.spawn(Chain, self.depth - 1)
+
+    def receive(self, message):
+        if message == "depth":
+            return 1 + (self.child.ask("depth", timeout=30) if self.child else 0)
+        return None

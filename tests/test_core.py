@@ -14,6 +14,7 @@ from conftest import wait_gone
 from sample_actors import (
     AsyncActor,
     Blocker,
+    Chain,
     Counter,
     Crasher,
     FailingInit,
@@ -113,6 +114,14 @@ def test_children_and_refs_inside_messages(system):
     info = {a["name"]: a for a in system.actors()}
     assert info["kid"]["parent"] == info["parent"]["uid"]
     assert info["kid"]["pid"] != info["parent"]["pid"]
+
+
+def test_nested_spawns_from_on_start(system):
+    """Actors spawning children from on_start, many levels deep, all start
+    (the node's service pool grows instead of starving)."""
+    root = system.spawn(Chain, 6)
+    assert root.ask("depth", timeout=60) == 7
+    assert len(system.actors()) == 7
 
 
 def test_colocated_actors_share_a_process(system):
