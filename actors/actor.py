@@ -57,8 +57,9 @@ class Actor:
 
     def spawn(self, actor_class: type[Actor], *args: Any, name: str | None = None,
               **kwargs: Any) -> ActorRef:
-        """Start a child actor; it is stopped before this actor stops."""
-        return self.system.spawn(actor_class, *args, name=name, **kwargs)
+        """Start a child actor; it is stopped before this actor stops.
+        (``self.system.spawn`` starts a top-level actor instead.)"""
+        return self.system.spawn_child(self.ref.uid, actor_class, args, kwargs, name)
 
     def stop(self) -> None:
         """Stop this actor once the current message is handled."""

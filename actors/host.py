@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import inspect
 import logging
 import os
@@ -41,6 +42,10 @@ log = logging.getLogger("actors")
 
 BATCH = 64  # messages one actor may handle before the others get a turn
 STOP_MARK = -1  # a mailbox entry meaning "stop here"
+
+# The actor whose handler runs in this context (carried into async handlers,
+# which run on the asyncio thread): names log records.
+CURRENT: contextvars.ContextVar[Cell] = contextvars.ContextVar("actors_current_cell")
 
 
 class Cell:
@@ -66,11 +71,17 @@ class HostSystem:
 
     def spawn(self, actor_class: type[Actor], *args: Any, name: str | None = None,
               colocate_with: ActorRef | None = None, **kwargs: Any) -> ActorRef:
-        host = self._host
+        """Start a top-level actor (not stopped with the caller; for a child,
+        use ``Actor.spawn``)."""
+        return self.spawn_child(None, actor_class, args, kwargs, name, colocate_with)
+
+    def spawn_child(self, parent: int | None, actor_class: type[Actor], args: tuple[Any, ...],
+                    kwargs: dict[str, Any], name: str | None,
+                    colocate_with: ActorRef | None = None) -> ActorRef:
         if not (isinstance(actor_class, type) and issubclass(actor_class, Actor)):
             raise TypeError(f"spawn() takes an Actor subclass, got {actor_class!r}")
-        parent = host.current.ref.uid if host.current is not None else None
         spec = spec_for(actor_class, args, kwargs, name, parent, colocate_with)
+        host = self._host
         return host.ask(host.service, (P.OP_SPAWN, spec)).result()
 
     def lookup(self, name: str) -> ActorRef | None:
@@ -137,15 +148,30 @@ class Host(Runtime):
         actor.ref = ref
         actor.system = self.system
         cell = Cell(actor, ref)
+        # Registered (busy) before __init__: what arrives while on_start waits
+        # on something is queued for it, not refused.
+        cell.busy = True
+        self.cells[uid] = cell
         prev, self.current = self.current, cell
+        token = CURRENT.set(cell)
         try:
             actor.__init__(*args, **kwargs)
             result = actor.on_start()
             if inspect.iscoroutine(result):
                 self.run_coroutine(result)
+        except BaseException:
+            cell.alive = False
+            del self.cells[uid]
+            while cell.mailbox:
+                self.refuse(cell.mailbox.popleft(), None)
+            raise
         finally:
             self.current = prev
-        self.cells[uid] = cell
+            CURRENT.reset(token)
+            cell.busy = False
+        if cell.mailbox and not cell.queued:
+            cell.queued = True
+            self.ready.append(cell)
         return ref
 
     def read(self, source: Any) -> list[bytes]:
@@ -204,11 +230,15 @@ class Host(Runtime):
                 value, ok = e, False
             self.reply(envelope[-2], envelope[-1], ok, value)
         elif op == P.OP_STOP:
+            # In band: it reached us behind everything its sender sent
+            # before, and it takes its turn in the mailbox behind those.
+            waiter = (envelope[-2], envelope[-1]) if envelope[0] == P.ASK else (None, None)
             cell = self.cells.get(payload[1])
             if cell is None:
-                self.reply(envelope[-2], envelope[-1], True, False)
+                if waiter[0] is not None:
+                    self.reply(waiter[0], waiter[1], True, False)
             else:
-                cell.mailbox.append([STOP_MARK, envelope[-2], envelope[-1]])
+                cell.mailbox.append([STOP_MARK, *waiter])
                 self.mailed.counts[0] += 1
                 if not cell.queued:
                     cell.queued = True
@@ -227,6 +257,8 @@ class Host(Runtime):
     def after_poll(self) -> None:
         ready = self.ready
         for _ in range(len(ready)):
+            if not ready:  # a nested pump (a handler waiting) emptied it
+                break
             cell = ready.popleft()
             cell.queued = False
             if cell.busy or not cell.alive:
@@ -245,19 +277,24 @@ class Host(Runtime):
 
     def dispatch(self, cell: Cell, envelope: list[Any]) -> None:
         prev, self.current = self.current, cell
+        token = CURRENT.set(cell)
         cell.busy = True
         try:
             kind = envelope[0]
             if kind == P.TELL:
                 self._tell(cell, envelope)
             elif kind == STOP_MARK:
-                cell.stop_waiters.append((envelope[1], envelope[2]))
+                if envelope[1] is not None:
+                    cell.stop_waiters.append((envelope[1], envelope[2]))
+                # children first, the last started first (the node knows them)
+                self.ask(self.service, (P.OP_STOP_CHILDREN, cell.ref.uid)).result()
                 self.end_cell(cell, "stopped", crashed=False, run_on_stop=True)
             else:
                 self._ask(cell, envelope)
         finally:
             cell.busy = False
             self.current = prev
+            CURRENT.reset(token)
             if cell.mailbox and cell.alive and not cell.queued:
                 cell.queued = True
                 self.ready.append(cell)
@@ -336,7 +373,8 @@ class Host(Runtime):
             envelope = cell.mailbox.popleft()
             self.mailed.counts[1] += 1
             if envelope[0] == STOP_MARK:
-                cell.stop_waiters.append((envelope[1], envelope[2]))
+                if envelope[1] is not None:
+                    cell.stop_waiters.append((envelope[1], envelope[2]))
             else:
                 self.refuse(envelope, None)
         self.post(self.service.address, self.encode_service(
@@ -346,13 +384,10 @@ class Host(Runtime):
         self.flush_all()
 
     def stop_actor(self, ref: ActorRef, timeout: float | None) -> None:
-        cell = self.cells.get(ref.uid)
-        if cell is not None and (cell.busy or cell is self.current):
-            # Stopping itself (or an actor of this host that is waiting):
-            # schedule it, do not wait for it.
-            self.tell(self.service, (P.OP_STOP_ACTOR, ref.uid, timeout))
-            return
-        self.ask(self.service, (P.OP_STOP_ACTOR, ref.uid, timeout)).result()
+        """From inside an actor a stop is only scheduled, never waited for:
+        the caller may be the target itself, or one of its descendants."""
+        self.tell(ActorRef(self.node_id, P.SERVICE_UID, ref.address, None, self),
+                  (P.OP_STOP, ref.uid))
 
     def report_dead_letters(self) -> None:
         count, self._pending_dead_letters = self._pending_dead_letters, 0
@@ -363,7 +398,7 @@ class Host(Runtime):
 
     # -- logging ---------------------------------------------------------------
     def _actor_name(self) -> str:
-        cell = self.current
+        cell = CURRENT.get(None)
         if cell is not None:
             return cell.ref.name or f"#{cell.ref.uid}"
         return self.name

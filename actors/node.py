@@ -59,6 +59,7 @@ class ActorRecord:
         self.children: list[int] = []
         self.ref: ActorRef | None = None
         self.host: HostRecord | None = None
+        self.died: tuple[str, bool, bool] | None = None
 
 
 class Node(Runtime):
@@ -161,12 +162,8 @@ class Node(Runtime):
             self.reply(envelope[-2], envelope[-1], True, self.lookup(payload[1]))
         elif op == P.OP_SPAWN:
             self.workers.submit(self._serve, envelope, lambda: self.spawn_spec(payload[1]))
-        elif op == P.OP_STOP_ACTOR:
-            _, uid, timeout = payload
-            if kind == P.ASK:
-                self.workers.submit(self._serve, envelope, lambda: self.stop_uid(uid, timeout))
-            else:
-                self.workers.submit(self.stop_uid, uid, timeout)
+        elif op == P.OP_STOP_CHILDREN:
+            self.workers.submit(self._serve, envelope, lambda: self.stop_children(payload[1], None))
         else:
             raise ValueError(f"unknown node service op {op!r}")
 
@@ -230,7 +227,10 @@ class Node(Runtime):
         except BaseException:
             self._forget(record)
             raise
-        if record.uid not in self.actors:  # it already ended (crashed in on_start's wake)
+        if record.died is not None:  # it ended while its spawn was finishing
+            reason, crashed, logged = record.died
+            self.actor_ended(uid, reason, crashed, logged)
+        if record.uid not in self.actors:
             raise ActorDeadError(f"{record.ref!r} died right after starting",
                                  record.ref, self.dead.get(uid, ""))
         return record.ref  # type: ignore[return-value]
@@ -243,7 +243,9 @@ class Node(Runtime):
                 "transport": self.transport, "bind": bind, "name": label,
                 "log_level": self.log_level, "spec": encoded_spec, "uid": record.uid,
                 "parent_pid": os.getpid(),
-                "counters": os.path.join(self.rundir, f"h{number}.counts")}
+                "counters": os.path.join(self.rundir, f"h{number}.counts"),
+                # deaths so far: asks from the new process to them fail at once
+                "dead": dict(self.dead)}
         child_conn = parent_conn = None
         if self.transport == "pipe":
             parent_conn, child_conn = self.context.Pipe(duplex=True)
@@ -334,6 +336,7 @@ class Node(Runtime):
                     f"the process of actor #{host.starting_uid} died while starting ({reason})"))
         for uid in list(host.uids):
             self.actor_ended(uid, reason, crashed=True, logged=False)
+        self.fail_address(host.address, reason)
         host.exited.set()
 
     def _forget(self, record: ActorRecord) -> None:
@@ -355,7 +358,9 @@ class Node(Runtime):
         if record is None:
             return
         if record.ref is None and uid in self.starting:
-            return  # still starting: the start-up path reports the failure
+            # Still starting: the spawning thread finishes the job with it.
+            record.died = (reason, crashed, logged)
+            return
         self._forget(record)
         if crashed and not logged and not self.shutting_down:
             pid = record.host.pid if record.host else None
@@ -366,10 +371,10 @@ class Node(Runtime):
             hosts = [h for h in self.hosts.values() if h.alive and h is not record.host]
         for host in hosts:
             self.post(host.address, down)
-        if record.children:
-            self.workers.submit(self._stop_children, list(record.children))
+        if record.children:  # orphans of a crash or a kill
+            self.workers.submit(self._stop_orphans, list(record.children))
 
-    def _stop_children(self, uids: list[int]) -> None:
+    def _stop_orphans(self, uids: list[int]) -> None:
         for uid in reversed(uids):
             try:
                 self.stop_uid(uid, None)
@@ -380,23 +385,24 @@ class Node(Runtime):
         self.stop_uid(ref.uid, timeout)
 
     def stop_uid(self, uid: int, timeout: float | None) -> None:
-        """Stop an actor, its children first (last started, first stopped);
-        kill its process if it does not stop within ``timeout``."""
+        """Stop an actor and wait for it. Its host stops its children first
+        (asking back with OP_STOP_CHILDREN), then runs its ``on_stop``; each
+        actor of the subtree gets ``timeout`` seconds before its process is
+        killed."""
         record = self.actors.get(uid)
         if record is None:
             return
         if timeout is None:
             timeout = self.stop_timeout
-        for child in reversed(list(record.children)):
-            self.stop_uid(child, timeout)
         host = record.host
         if host is None or not host.alive:
             return
+        budget = timeout * (1 + self._descendants(uid))
         try:
-            self.ask(self.host_service(host), (P.OP_STOP, uid)).result(timeout)
+            self.ask(self.host_service(host), (P.OP_STOP, uid)).result(budget)
         except AskTimeout:
             log.warning("actor %s (pid %s) did not stop within %s s: killing its process",
-                        record.name or f"#{uid}", host.pid, timeout)
+                        record.name or f"#{uid}", host.pid, budget)
             self.kill_host(host)
         except ActorDeadError:
             pass
@@ -405,6 +411,21 @@ class Node(Runtime):
                 log.warning("process %s did not exit after its last actor stopped: killing it",
                             host.pid)
                 self.kill_host(host)
+
+    def _descendants(self, uid: int) -> int:
+        with self.lock:
+            record = self.actors.get(uid)
+            children = list(record.children) if record is not None else []
+        return sum(1 + self._descendants(child) for child in children)
+
+    def stop_children(self, uid: int, timeout: float | None) -> None:
+        """Stop an actor's children, the last started first."""
+        record = self.actors.get(uid)
+        for child in reversed(list(record.children) if record is not None else []):
+            try:
+                self.stop_uid(child, timeout)
+            except Exception:
+                log.exception("stopping child #%d failed", child)
 
     def kill_host(self, host: HostRecord) -> None:
         if host.alive:

@@ -66,6 +66,7 @@ def host_main(boot: dict[str, Any], conn: Any) -> None:
     host = Host(boot["node_id"], network, boot["name"])
     host._log_level = boot["log_level"]
     host.mailed = MailboxCounters(boot["counters"])
+    host.dead.update(boot["dead"])
     threading.excepthook = _log_thread_exception
     spec = host.codec.decode(boot["spec"])
     code = host.run(spec, boot["uid"])

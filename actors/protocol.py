@@ -30,10 +30,11 @@ OP_LOOKUP = 4         # (op, name)                          ask: ref or None
 OP_STOPPED = 5        # (op, uid, reason, crashed)          an actor ended
 OP_LOG = 6            # (op, record)                        a log record from a child
 OP_DEAD_LETTERS = 7   # (op, count, description)            messages that found no actor
-OP_STOP_ACTOR = 8     # (op, uid, timeout)                  ask: stop this actor (and its children)
+OP_STOP_CHILDREN = 8  # (op, uid)                           ask: stop this actor's children
 
 # host service ops (node -> hosts)
 OP_START = 20         # (op, spec)                          ask: start an actor here
-OP_STOP = 21          # (op, uid)                           ask: stop an actor here
+OP_STOP = 21          # (op, uid)                           stop an actor here, after what
+                      #                                     its sender sent before (tell or ask)
 OP_DOWN = 22          # (op, address, uids, reason)         these actors are dead
 OP_EXIT = 23          # (op,)                               stop all and exit

@@ -97,9 +97,12 @@ class ActorRef:
         return Proxy(self, timeout)
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop the actor (its children first; ``on_stop`` runs) and wait for
-        it to end. Stopping a dead actor does nothing. From inside the actor
-        itself this only schedules the stop."""
+        """Stop the actor after the messages you sent it before (its children
+        first, the last started first; then its ``on_stop``) and wait for it
+        to end; its process is killed if it takes longer than ``timeout``
+        (default: the system's ``stop_timeout``) per actor. Stopping a dead
+        actor does nothing. From inside an actor this only schedules the stop
+        and returns at once (the caller may be the target or its child)."""
         self._runtime.stop_actor(self, timeout)
 
     def __eq__(self, other: object) -> bool:

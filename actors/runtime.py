@@ -21,6 +21,7 @@ messages of other actors of the same process, still flow.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import itertools
 import logging
@@ -84,11 +85,20 @@ class LenientCodec(Codec):
 
 
 class Outbox:
-    __slots__ = ("lock", "items", "send", "address")
+    """Encoded envelopes waiting for one destination.
+
+    ``lock`` guards ``items`` only and is never held during I/O, so posting
+    never waits for a transport. ``sending`` is held while frames are sent,
+    which keeps them in order; the loop thread only ever tries it (a Pipe
+    send may block, and the loop thread is what drains the other side).
+    """
+
+    __slots__ = ("lock", "sending", "items", "send", "address")
 
     def __init__(self, address: str, send: Callable[[bytes], None]) -> None:
         self.address = address
         self.lock = threading.Lock()
+        self.sending = threading.Lock()
         self.items: list[bytes] = []
         self.send = send
 
@@ -106,6 +116,8 @@ class Runtime:
         self.outboxes: dict[str, Outbox] = {}
         self._outbox_lock = threading.Lock()
         self._to_flush: set[Outbox] = set()
+        self._retry: set[Outbox] = set()
+        self._backlog: collections.deque[tuple[bytes, Any]] = collections.deque()
         self.calls: dict[int, ActorFuture] = {}
         self._call_ids = itertools.count(1)
         self.dead: dict[int, str] = {}
@@ -190,22 +202,36 @@ class Runtime:
                 pass
 
     def flush(self, box: Outbox) -> None:
-        with box.lock:
-            items = box.items
-            if not items:
-                return
-            box.items = []
-            frame = self.codec.frame(items)
-            try:
-                box.send(frame)
-            except Exception as e:  # the peer is gone, or we are closing
-                self.dead_letters += len(items)
-                log.debug("could not send %d messages to %s: %s", len(items), box.address, e)
+        """Send everything queued in ``box``, including what is added while
+        sending. On the loop thread, if another thread is sending to the
+        same destination, leave it to that thread (and look again soon)."""
+        if not box.sending.acquire(blocking=get_ident() != self.loop_ident):
+            self._retry.add(box)
+            return
+        try:
+            while True:
+                with box.lock:
+                    items = box.items
+                    if not items:
+                        return
+                    box.items = []
+                try:
+                    box.send(self.codec.frame(items))
+                except Exception as e:  # the peer is gone, or we are closing
+                    self.dead_letters += len(items)
+                    log.debug("could not send %d messages to %s: %s",
+                              len(items), box.address, e)
+        finally:
+            box.sending.release()
 
     def flush_all(self) -> None:
         pending = self._to_flush
         while pending:
-            self.flush(pending.pop())
+            try:
+                box = pending.pop()
+            except KeyError:  # another thread took the last one
+                break
+            self.flush(box)
 
     # -- messages ----------------------------------------------------------
     def tell(self, ref: ActorRef, message: Any) -> None:
@@ -297,6 +323,19 @@ class Runtime:
                     except concurrent.futures.InvalidStateError:
                         pass
 
+    def fail_address(self, address: str, reason: str) -> None:
+        """A process is gone: every ask pending on it fails now (actors and
+        its runtime service alike)."""
+        for call_id, future in list(self.calls.items()):
+            target = future.target
+            if target is not None and target.address == address:
+                if self.calls.pop(call_id, None) is not None:
+                    try:
+                        future.set_exception(ActorDeadError(
+                            f"{target!r} died before replying ({reason})", target, reason))
+                    except concurrent.futures.InvalidStateError:
+                        pass
+
     # -- receiving -------------------------------------------------------------
     def wait(self, future: concurrent.futures.Future, timeout: float | None) -> None:
         """Block until ``future`` is done or ``timeout`` passes.
@@ -371,8 +410,14 @@ class Runtime:
             self.run_once(timeout)
 
     def run_once(self, timeout: float | None) -> None:
-        if self.has_work():
+        backlog = self._backlog
+        if backlog or self.has_work():
             timeout = 0
+        elif self._retry:
+            # outboxes another thread was sending to: look again shortly
+            self._to_flush.update(self._retry)
+            self._retry.clear()
+            timeout = 0.001 if timeout is None else min(timeout, 0.001)
         for obj in self.poller.poll(timeout):
             if obj == self._wake_r:
                 try:
@@ -389,8 +434,13 @@ class Runtime:
             if source is None:
                 self.on_event(obj)
                 continue
-            for frame in self.read(source):
-                self.on_frame(frame, source)
+            backlog.extend((frame, source) for frame in self.read(source))
+        # Frames wait in the backlog until handled: if this thread is
+        # interrupted (Ctrl-C in a waiting main thread), the next reader
+        # handles what is left instead of losing it.
+        while backlog:
+            frame, source = backlog.popleft()
+            self.on_frame(frame, source)
         self.after_poll()
         self.flush_all()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import weakref
 from typing import Any
 
 from actors.actor import Actor
@@ -54,7 +53,9 @@ class ActorSystem:
             log_level = logging.getLogger().getEffectiveLevel()
         self.transport = transport
         self._node = Node(transport, bind, log_level, float(stop_timeout), float(spawn_timeout))
-        atexit.register(_shutdown_at_exit, weakref.ref(self))
+        # The node itself, not this object: a system dropped without shutdown
+        # must still be stopped at exit (its loop thread keeps the node alive).
+        atexit.register(self._node.shutdown, None)
 
     def spawn(self, actor_class: type[Actor], *args: Any, name: str | None = None,
               colocate_with: ActorRef | None = None, **kwargs: Any) -> ActorRef:
@@ -87,6 +88,7 @@ class ActorSystem:
         ``timeout`` bounds each actor's stop (default: ``stop_timeout``).
         """
         self._node.shutdown(timeout)
+        atexit.unregister(self._node.shutdown)
 
     @property
     def dead_letters(self) -> int:
@@ -112,8 +114,3 @@ class ActorSystem:
     def __repr__(self) -> str:
         return f"<ActorSystem {self._node.node_id} transport={self.transport!r}>"
 
-
-def _shutdown_at_exit(ref: weakref.ref) -> None:
-    system = ref()
-    if system is not None:
-        system.shutdown()
