@@ -241,3 +241,134 @@ class Chain(actors.Actor):
         if message == "depth":
             return 1 + (self.child.ask("depth", timeout=30) if self.child else 0)
         return None
+
+
+class Asker(actors.Actor):
+    """Answers by asking another actor (a nested wait in its handler)."""
+
+    def __init__(self, other=None) -> None:
+        self.other = other
+
+    def receive(self, message):
+        if self.other is not None:
+            return self.other.ask(message, timeout=30)
+        return message
+
+
+class Slow(actors.Actor):
+    def receive(self, message):
+        time.sleep(0.05)  # simulated work
+        return message
+
+
+class Relay(actors.Actor):
+    """Forwards every message to a target; counts them."""
+
+    def __init__(self, target) -> None:
+        self.target = target
+        self.n = 0
+
+    def receive(self, message):
+        if message == "n":
+            return self.n
+        if message == "target n":  # same sender as the tells: ordered after them
+            return self.target.ask("n", timeout=60)
+        self.n += 1
+        self.target.tell(message)
+
+
+class Sink(actors.Actor):
+    def __init__(self) -> None:
+        self.n = 0
+
+    def receive(self, message):
+        if message == "n":
+            return self.n
+        self.n += 1
+
+
+class Greeter(actors.Actor):
+    """Its on_start spawns a child that tells and asks it at once."""
+
+    def __init__(self) -> None:
+        self.got: list = []
+        self.child = None
+
+    def on_start(self) -> None:
+        self.child = self.spawn(GreetBack, self.ref)
+
+    def receive(self, message):
+        if message == "got":
+            return self.got
+        if message == "child":
+            return self.child
+        self.got.append(message)
+        return "welcome"
+
+
+class GreetBack(actors.Actor):
+    def __init__(self, parent) -> None:
+        self.parent = parent
+        self.reply = None
+
+    def on_start(self) -> None:
+        # (an ask here would wait for the parent, which waits in its own
+        # on_start for this spawn to finish: a deadlock)
+        self.parent.tell("hello")
+
+    def receive(self, message):
+        return self.reply
+
+
+class Rebel(actors.Actor):
+    """A child that stops its own parent."""
+
+    def __init__(self, parent) -> None:
+        self.parent = parent
+
+    def receive(self, message):
+        if message == "stop parent":
+            self.parent.stop()
+            return "scheduled"
+        return os.getpid()
+
+
+class RebelParent(actors.Actor):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.kid = None
+
+    def on_start(self) -> None:
+        self.kid = self.spawn(Rebel, self.ref)
+
+    def receive(self, message):
+        return self.kid
+
+    def on_stop(self) -> None:
+        with open(self.path, "a") as f:
+            f.write("parent stopped\n")
+
+
+class TellThenStop(actors.Actor):
+    """Tells a target some messages, then stops it."""
+
+    def receive(self, message):
+        target, count = message
+        for i in range(count):
+            target.tell(("add", 1))
+        target.stop()
+        return count
+
+
+class DiesInOnStop(actors.Actor):
+    def receive(self, message):
+        return os.getpid()
+
+    def on_stop(self) -> None:
+        os._exit(3)
+
+
+class AsyncSpawner(actors.Actor):
+    async def receive(self, message):
+        await asyncio.sleep(0.05)  # simulated async work, while a neighbour runs
+        return self.spawn(Counter, 0)
