@@ -25,9 +25,9 @@ class Actor:
     still handles one message at a time.
 
     Inside the actor: ``self.ref`` is its own ref, ``self.system`` offers
-    ``spawn`` and ``lookup``, ``self.spawn(...)`` starts a child actor (stopped
-    with its parent), ``self.stop()`` stops this actor after the current
-    message.
+    ``spawn`` (a top-level actor) and ``lookup``, ``self.spawn(...)`` starts a
+    child actor (stopped before its parent), ``self.stop()`` schedules this
+    actor's stop behind the messages already sent to it.
 
     Set ``crash_on_error = True`` to make an exception raised during an ask
     crash the actor too (it is still sent to the asker first).
