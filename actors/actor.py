@@ -62,7 +62,8 @@ class Actor:
         return self.system.spawn_child(self.ref.uid, actor_class, args, kwargs, name)
 
     def stop(self) -> None:
-        """Stop this actor once the current message is handled."""
+        """Schedule this actor's stop behind the messages already sent to it
+        (its children are stopped first, then ``on_stop`` runs)."""
         self.ref.stop()
 
 
