@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextvars
 import inspect
 import logging
@@ -43,8 +44,8 @@ log = logging.getLogger("actors")
 BATCH = 64  # messages one actor may handle before the others get a turn
 STOP_MARK = -1  # a mailbox entry meaning "stop here"
 
-# The actor whose handler runs in this context (carried into async handlers,
-# which run on the asyncio thread): names log records.
+# The actor whose async handler runs in this context (async handlers run on
+# the asyncio thread, while the host thread may run another actor).
 CURRENT: contextvars.ContextVar[Cell] = contextvars.ContextVar("actors_current_cell")
 
 
@@ -153,7 +154,6 @@ class Host(Runtime):
         cell.busy = True
         self.cells[uid] = cell
         prev, self.current = self.current, cell
-        token = CURRENT.set(cell)
         try:
             actor.__init__(*args, **kwargs)
             result = actor.on_start()
@@ -167,7 +167,6 @@ class Host(Runtime):
             raise
         finally:
             self.current = prev
-            CURRENT.reset(token)
             cell.busy = False
         if cell.mailbox and not cell.queued:
             cell.queued = True
@@ -277,7 +276,6 @@ class Host(Runtime):
 
     def dispatch(self, cell: Cell, envelope: list[Any]) -> None:
         prev, self.current = self.current, cell
-        token = CURRENT.set(cell)
         cell.busy = True
         try:
             kind = envelope[0]
@@ -294,7 +292,6 @@ class Host(Runtime):
         finally:
             cell.busy = False
             self.current = prev
-            CURRENT.reset(token)
             if cell.mailbox and cell.alive and not cell.queued:
                 cell.queued = True
                 self.ready.append(cell)
@@ -344,7 +341,24 @@ class Host(Runtime):
         if self._async_loop is None:
             loop = self._async_loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="actors-asyncio", daemon=True).start()
-        future = asyncio.run_coroutine_threadsafe(coro, self._async_loop)
+        # The coroutine runs on the asyncio thread, in a context naming its
+        # actor (for log records and spawns made while another actor runs).
+        context = contextvars.copy_context()
+        context.run(CURRENT.set, self.current)
+        loop = self._async_loop
+        future: concurrent.futures.Future = concurrent.futures.Future()
+
+        def finished(task: asyncio.Task) -> None:
+            if task.cancelled():
+                future.set_exception(asyncio.CancelledError("the handler was cancelled"))
+            elif task.exception() is not None:
+                future.set_exception(task.exception())
+            else:
+                future.set_result(task.result())
+
+        def start() -> None:
+            loop.create_task(coro, context=context).add_done_callback(finished)
+        loop.call_soon_threadsafe(start)
         future.add_done_callback(lambda _: self.wake())
         self.pump_until(future.done, None)
         return future.result()
@@ -398,7 +412,7 @@ class Host(Runtime):
 
     # -- logging ---------------------------------------------------------------
     def _actor_name(self) -> str:
-        cell = CURRENT.get(None)
+        cell = CURRENT.get(None) or self.current
         if cell is not None:
             return cell.ref.name or f"#{cell.ref.uid}"
         return self.name
