@@ -313,22 +313,17 @@ class Runtime:
         gone = set(uids)
         for uid in gone:
             self.dead[uid] = reason
-        for call_id, future in list(self.calls.items()):
-            target = future.target
-            if target is not None and target.uid in gone:
-                if self.calls.pop(call_id, None) is not None:
-                    try:
-                        future.set_exception(ActorDeadError(
-                            f"{target!r} died before replying ({reason})", target, reason))
-                    except concurrent.futures.InvalidStateError:
-                        pass
+        self._fail_calls(lambda target: target.uid in gone, reason)
 
     def fail_address(self, address: str, reason: str) -> None:
         """A process is gone: every ask pending on it fails now (actors and
         its runtime service alike)."""
+        self._fail_calls(lambda target: target.address == address, reason)
+
+    def _fail_calls(self, matches: Callable[[ActorRef], bool], reason: str) -> None:
         for call_id, future in list(self.calls.items()):
             target = future.target
-            if target is not None and target.address == address:
+            if target is not None and matches(target):
                 if self.calls.pop(call_id, None) is not None:
                     try:
                         future.set_exception(ActorDeadError(
