@@ -75,7 +75,7 @@ class AsyncActor(actors.Actor):
     async def receive(self, message):
         match message:
             case ("sleep_then", value):
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # simulated async work
                 return value
             case ("ask", target, payload):
                 return await target.ask_async(payload)
