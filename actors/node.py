@@ -37,6 +37,30 @@ from actors.runtime import Runtime
 log = logging.getLogger("actors")
 
 
+def sweep_stale_rundirs() -> None:
+    """Remove run directories left by programs of this user that were killed
+    (a killed node cannot clean up after itself; its children die with it)."""
+    base = tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if len(parts) != 3 or parts[0] != "actors" or not parts[1].isdigit():
+            continue
+        pid = int(parts[1])
+        path = os.path.join(base, name)
+        try:
+            if pid == os.getpid() or os.stat(path).st_uid != os.getuid():
+                continue
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
+
+
 class HostRecord:
     def __init__(self, number: int, address: str, process: Any) -> None:
         self.number = number
@@ -66,7 +90,8 @@ class Node(Runtime):
     def __init__(self, transport: str, bind: str, log_level: int,
                  stop_timeout: float, spawn_timeout: float) -> None:
         self.transport = transport
-        self.rundir = tempfile.mkdtemp(prefix="actors-")
+        sweep_stale_rundirs()
+        self.rundir = tempfile.mkdtemp(prefix=f"actors-{os.getpid()}-")
         os.chmod(self.rundir, 0o700)
         try:
             network: Any

@@ -19,7 +19,8 @@ if __name__ == "__main__":
         pids = [a["pid"] for a in system.actors()]
         try:
             # printed inside the try: the test signals us as soon as it reads this
-            print(json.dumps({"main": __import__("os").getpid(), "hosts": pids}), flush=True)
+            print(json.dumps({"main": __import__("os").getpid(), "hosts": pids,
+                              "rundir": system._node.rundir}), flush=True)
             sys.stdin.read()  # until the test closes stdin or signals us
         except KeyboardInterrupt:
             print("interrupted", flush=True)

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+import actors
 from conftest import wait_gone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -49,6 +50,11 @@ def test_sigkill_of_the_main_program_leaves_no_orphan(transport, tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
         assert wait_gone(info["hosts"], 5.0) == []
+        # the killed program could not remove its run directory; the next
+        # system started by this user does
+        assert os.path.isdir(info["rundir"])
+        actors.ActorSystem(transport).shutdown()
+        assert not os.path.exists(info["rundir"])
     finally:
         cleanup(proc, info["hosts"])
 
