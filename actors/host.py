@@ -120,11 +120,11 @@ class Host(Runtime):
         try:
             ref = self.start_actor(uid, first_spec)
         except BaseException as e:  # constructor or on_start failed
-            self.post(self.service.address, self.encode_service((P.OP_START_FAILED, uid, e)))
+            self.post(self.service.address, self.service_envelope((P.OP_START_FAILED, uid, e)))
             self.close()
             return 1
         self.post(self.service.address,
-                  self.encode_service((P.OP_READY, uid, ref.address, os.getpid())))
+                  self.service_envelope((P.OP_READY, uid, ref.address, os.getpid())))
         self.flush_all()
         while self.cells and not self._exit:
             self.run_once(None)
@@ -133,9 +133,6 @@ class Host(Runtime):
         return 0
 
     _log_level = logging.WARNING
-
-    def encode_service(self, payload: tuple[Any, ...]) -> bytes:
-        return self.encode([P.TELL, P.SERVICE_UID, list(payload), True])
 
     def start_actor(self, uid: int, spec: list[Any]) -> ActorRef:
         path, args, kwargs, name, _parent, _colocate = spec
@@ -202,18 +199,8 @@ class Host(Runtime):
             cell.queued = True
             self.ready.append(cell)
 
-    def refuse(self, envelope: list[Any], error: BaseException | None) -> None:
-        """An envelope that will not be handled: fail its asker, or count it."""
-        kind = envelope[0]
-        if kind in (P.ASK, P.CALL):
-            if error is None:
-                reason = self.dead.get(envelope[1], "no such actor here")
-                error = ActorDeadError(f"actor #{envelope[1]} is dead ({reason})", None, reason)
-            self.reply(envelope[-2], envelope[-1], False, error)
-        else:
-            self._pending_dead_letters += 1
-            if error is not None:
-                log.warning("%s dropped a message: %s", self.name, error)
+    def count_refused(self) -> None:
+        self._pending_dead_letters += 1  # reported to the node in batches
 
     def service_op(self, envelope: list[Any]) -> None:
         payload = envelope[2]
@@ -391,7 +378,7 @@ class Host(Runtime):
                     cell.stop_waiters.append((envelope[1], envelope[2]))
             else:
                 self.refuse(envelope, None)
-        self.post(self.service.address, self.encode_service(
+        self.post(self.service.address, self.service_envelope(
             (P.OP_STOPPED, cell.ref.uid, reason, crashed)))
         for reply_to, call_id in cell.stop_waiters:
             self.reply(reply_to, call_id, True, True)
@@ -400,14 +387,13 @@ class Host(Runtime):
     def stop_actor(self, ref: ActorRef, timeout: float | None) -> None:
         """From inside an actor a stop is only scheduled, never waited for:
         the caller may be the target itself, or one of its descendants."""
-        self.tell(ActorRef(self.node_id, P.SERVICE_UID, ref.address, None, self),
-                  (P.OP_STOP, ref.uid))
+        self.tell(self.service_at(ref.address), (P.OP_STOP, ref.uid))
 
     def report_dead_letters(self) -> None:
         count, self._pending_dead_letters = self._pending_dead_letters, 0
         if count:
             self.dead_letters += count
-            self.post(self.service.address, self.encode_service(
+            self.post(self.service.address, self.service_envelope(
                 (P.OP_DEAD_LETTERS, count, self.name)))
 
     # -- logging ---------------------------------------------------------------
@@ -418,10 +404,9 @@ class Host(Runtime):
         return self.name
 
     def _ship_log(self, record: dict[str, Any]) -> None:
-        self.post(self.service.address, self.encode_service((P.OP_LOG, record)))
+        self.post(self.service.address, self.service_envelope((P.OP_LOG, record)))
 
     def close(self) -> None:
-        self.flush_all()
         super().close()
         self.mailed.close()
 

@@ -152,17 +152,11 @@ class Node(Runtime):
         while soon:
             soon.popleft()()
 
-    def service_envelope(self, payload: tuple[Any, ...]) -> bytes:
-        return self.encode([P.TELL, P.SERVICE_UID, list(payload), True])
-
-    def host_service(self, host: HostRecord) -> ActorRef:
-        return ActorRef(self.node_id, P.SERVICE_UID, host.address, f"host {host.number}", self)
-
     # -- incoming --------------------------------------------------------------
     def handle(self, envelope: list[Any]) -> None:
         kind = envelope[0]
         if envelope[1] != P.SERVICE_UID or kind == P.CALL:
-            self._refuse(envelope)
+            self.refuse(envelope)
             return
         payload = envelope[2]
         op = payload[0]
@@ -199,14 +193,6 @@ class Node(Runtime):
             value, ok = e, False
         self.reply(envelope[-2], envelope[-1], ok, value)
 
-    def _refuse(self, envelope: list[Any]) -> None:
-        if envelope[0] in (P.ASK, P.CALL):
-            reason = self.dead.get(envelope[1], "no such actor")
-            self.reply(envelope[-2], envelope[-1], False,
-                       ActorDeadError(f"actor #{envelope[1]} is dead ({reason})", None, reason))
-        else:
-            self.dead_letters += 1
-
     def _undeliverable(self, address: str, frame: bytes) -> None:
         """Pipe relay: a frame for a host that is gone."""
         try:
@@ -215,7 +201,7 @@ class Node(Runtime):
             return
         for envelope in envelopes:
             if envelope and envelope[0] in (P.TELL, P.ASK, P.CALL):
-                self._refuse(envelope)
+                self.refuse(envelope)
 
     # -- spawning ----------------------------------------------------------------
     def spawn_spec(self, spec: list[Any]) -> ActorRef:
@@ -244,7 +230,7 @@ class Node(Runtime):
                     raise ActorDeadError(f"cannot colocate with actor #{colocate}: it is dead")
                 record.host = target.host
                 target.host.uids.add(uid)
-                ref = self.ask(self.host_service(target.host),
+                ref = self.ask(self.service_at(target.host.address),
                                (P.OP_START, uid, spec)).result(self.spawn_timeout)
                 record.ref = self.make_ref(uid, ref.address, name)
             else:
@@ -330,10 +316,8 @@ class Node(Runtime):
         host.process.join(2.0)
         if host.process.exitcode == 0 and host.uids:
             # An orderly exit reports each actor's end before exiting; those
-            # reports may still be in flight behind the sentinel.
-            if host.link is not None:
-                for frame in self.read(host.link):
-                    self.on_frame(frame, host.link)
+            # reports may still be in flight behind the sentinel (its link
+            # or inbox is still polled here).
             self.pump_until(lambda: not host.uids, time.monotonic() + 1.0)
         reason = exit_reason(host.process.exitcode)
         host.alive = False
@@ -424,7 +408,7 @@ class Node(Runtime):
             return
         budget = timeout * (1 + self._descendants(uid))
         try:
-            self.ask(self.host_service(host), (P.OP_STOP, uid)).result(budget)
+            self.ask(self.service_at(host.address), (P.OP_STOP, uid)).result(budget)
         except AskTimeout:
             log.warning("actor %s (pid %s) did not stop within %s s: killing its process",
                         record.name or f"#{uid}", host.pid, budget)
@@ -501,14 +485,7 @@ class Node(Runtime):
                 host.process.join(5.0)
             self.spawner.shutdown()
             self.workers.shutdown()
-            for box in self.outboxes.values():
-                box.items.clear()
-            self.network.close(linger=0)
-            for fd in (self._wake_r, self._wake_w):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            self.close(linger=0, flush=False)  # every peer is gone by now
             shutil.rmtree(self.rundir, ignore_errors=True)
 
 

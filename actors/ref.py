@@ -44,12 +44,10 @@ class ActorFuture(concurrent.futures.Future):
                 raise AskTimeout(f"no reply from {self.target!r} within {timeout} s")
         return super().result(0)
 
-    # (exception() waits the same way as result())
-
     def exception(self, timeout: float | None = None) -> BaseException | None:
         if not self.done():
             self._runtime.wait(self, timeout)
-        return super().exception(timeout=0 if self.done() else timeout)
+        return super().exception(0)  # TimeoutError if still not done
 
     def __await__(self) -> Generator[Any, None, Any]:
         return asyncio.wrap_future(self).__await__()

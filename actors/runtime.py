@@ -117,7 +117,7 @@ class Runtime:
         self._outbox_lock = threading.Lock()
         self._to_flush: set[Outbox] = set()
         self._retry: set[Outbox] = set()
-        self._backlog: collections.deque[tuple[bytes, Any]] = collections.deque()
+        self._backlog: collections.deque[bytes] = collections.deque()
         self.calls: dict[int, ActorFuture] = {}
         self._call_ids = itertools.count(1)
         self.dead: dict[int, str] = {}
@@ -141,7 +141,7 @@ class Runtime:
         for source in self.sources:
             self.poller.register(source.pollable)
         self._by_pollable = {s.pollable: s for s in self.sources}
-        self.service = ActorRef(node_id, P.SERVICE_UID, network.node_address, "node", self)
+        self.service = self.service_at(network.node_address, "node")
 
     # -- refs ------------------------------------------------------------
     @staticmethod
@@ -154,6 +154,14 @@ class Runtime:
 
     def make_ref(self, uid: int, address: str, name: str | None) -> ActorRef:
         return ActorRef(self.node_id, uid, address, name, self)
+
+    def service_at(self, address: str, name: str | None = None) -> ActorRef:
+        """The runtime service (uid 0) of the process at ``address``."""
+        return ActorRef(self.node_id, P.SERVICE_UID, address, name, self)
+
+    def service_envelope(self, payload: tuple[Any, ...]) -> bytes:
+        """A tell of ``(op, ...)`` to a runtime service, encoded."""
+        return self.encode([P.TELL, P.SERVICE_UID, list(payload), True])
 
     # -- sending -----------------------------------------------------------
     def encode(self, envelope: list[Any]) -> bytes:
@@ -242,11 +250,7 @@ class Runtime:
             envelope = [P.TELL, ref.uid, list(message), True]
         else:
             envelope = [P.TELL, ref.uid, message, False]
-        try:
-            data = self.codec.encode(envelope)
-        except EncodeError as e:
-            raise SerializationError(str(e), e.type_name) from None
-        self.post(ref.address, data)
+        self.post(ref.address, self.encode(envelope))
 
     def ask(self, ref: ActorRef, message: Any) -> ActorFuture:
         is_tuple = type(message) is tuple
@@ -299,6 +303,22 @@ class Runtime:
                                      else SerializationError(f"bad error reply {value!r}"))
         except concurrent.futures.InvalidStateError:
             pass
+
+    def refuse(self, envelope: list[Any], error: BaseException | None = None) -> None:
+        """An envelope that will not be handled: fail its asker (by default
+        with ActorDeadError), or count a tell as a dead letter."""
+        if envelope[0] in (P.ASK, P.CALL):
+            if error is None:
+                reason = self.dead.get(envelope[1], "no such actor here")
+                error = ActorDeadError(f"actor #{envelope[1]} is dead ({reason})", None, reason)
+            self.reply(envelope[-2], envelope[-1], False, error)
+        else:
+            self.count_refused()
+            if error is not None:
+                log.warning("%s dropped a message: %s", self.name, error)
+
+    def count_refused(self) -> None:
+        self.dead_letters += 1
 
     def forget_call(self, call_id: int) -> None:
         self.calls.pop(call_id, None)
@@ -429,20 +449,19 @@ class Runtime:
             if source is None:
                 self.on_event(obj)
                 continue
-            backlog.extend((frame, source) for frame in self.read(source))
+            backlog.extend(self.read(source))
         # Frames wait in the backlog until handled: if this thread is
         # interrupted (Ctrl-C in a waiting main thread), the next reader
         # handles what is left instead of losing it.
         while backlog:
-            frame, source = backlog.popleft()
-            self.on_frame(frame, source)
+            self.on_frame(backlog.popleft())
         self.after_poll()
         self.flush_all()
 
     def read(self, source: Any) -> list[bytes]:
         return source.recv_frames()
 
-    def on_frame(self, frame: bytes, source: Any) -> None:
+    def on_frame(self, frame: bytes) -> None:
         codec = self.codec
         codec.bad = 0
         try:
@@ -480,10 +499,15 @@ class Runtime:
         """True when ``after_poll`` has work, so polling must not block."""
         return False
 
-    def close(self) -> None:
+    def close(self, linger: float = 1.0, flush: bool = True) -> None:
+        """Send what is queued (unless ``flush`` is False), close the
+        transport (waiting up to ``linger`` s for delivery) and the wake pipe."""
         for box in list(self.outboxes.values()):
-            self.flush(box)
-        self.network.close()
+            if flush:
+                self.flush(box)
+            else:
+                box.items.clear()
+        self.network.close(linger)
         for fd in (self._wake_r, self._wake_w):
             try:
                 os.close(fd)
