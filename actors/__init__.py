@@ -15,7 +15,9 @@ from actors.errors import (
     SerializationError,
     SpawnError,
 )
+from actors.notices import Terminated
 from actors.ref import ActorFuture, ActorRef, Proxy
+from actors.supervisor import ChildInfo, ChildSpec, Supervisor
 from actors.system import ActorSystem
 from transport.codec import message
 
@@ -29,10 +31,14 @@ __all__ = [
     "ActorRef",
     "ActorSystem",
     "AskTimeout",
+    "ChildInfo",
+    "ChildSpec",
     "DeadlockError",
     "Proxy",
     "RemoteError",
     "SerializationError",
     "SpawnError",
+    "Supervisor",
+    "Terminated",
     "message",
 ]

@@ -36,6 +36,7 @@ class Actor:
     __module__ = "actors"
 
     crash_on_error: ClassVar[bool] = False
+    is_supervisor: ClassVar[bool] = False
 
     # Set by the runtime before __init__ runs.
     ref: ActorRef
@@ -53,13 +54,31 @@ class Actor:
         """Called on an orderly stop (not when the process is killed or crashes)."""
 
     def on_restart(self, exc: BaseException | None) -> None:
-        """Called in a new incarnation after a supervised restart."""
+        """Called in a new incarnation of a supervised actor, after
+        ``on_start`` and before any message. ``exc`` is what ended the
+        incarnation before: the exception that crashed it (with its remote
+        traceback), an :class:`ActorDeadError` whose ``reason`` is the exit
+        code or signal, or None when its supervisor stopped it to restart it
+        with a sibling (``one_for_all``, ``rest_for_one``)."""
 
     def spawn(self, actor_class: type[Actor], *args: Any, name: str | None = None,
               **kwargs: Any) -> ActorRef:
         """Start a child actor; it is stopped before this actor stops.
         (``self.system.spawn`` starts a top-level actor instead.)"""
         return self.system.spawn_child(self.ref.uid, actor_class, args, kwargs, name)
+
+    def watch(self, ref: ActorRef, link: bool = False) -> None:
+        """Be told when ``ref`` ends for good: a :class:`Terminated` message
+        (ref, reason, crashed) arrives in ``receive``; at once if it is
+        already dead. With ``link=True``, a crash of ``ref`` crashes this
+        actor too, before its next message (an orderly stop of ``ref`` is
+        still just a message). A supervised actor ends for good when its
+        supervisor stops restarting it."""
+        self.system.watch(self.ref, ref, link)
+
+    def unwatch(self, ref: ActorRef) -> None:
+        """Stop watching ``ref`` (a notice already sent may still arrive)."""
+        self.system.unwatch(self.ref, ref)
 
     def stop(self) -> None:
         """Schedule this actor's stop behind the messages already sent to it

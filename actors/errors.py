@@ -49,9 +49,12 @@ class ActorDeadError(ActorError):
     __module__ = "actors"
 
     def __init__(self, message: str, ref: Any = None, reason: str = "") -> None:
-        super().__init__(message)
+        super().__init__(message, None, reason)  # args travel; a ref may not
         self.ref = ref
         self.reason = reason
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
     def __reduce__(self) -> Any:
         return (type(self), (self.args[0], None, self.reason))

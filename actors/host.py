@@ -43,6 +43,7 @@ log = logging.getLogger("actors")
 
 BATCH = 64  # messages one actor may handle before the others get a turn
 STOP_MARK = -1  # a mailbox entry meaning "stop here"
+LINK_MARK = -2  # a mailbox entry meaning "a linked actor crashed: crash now"
 
 # The actor whose async handler runs in this context (async handlers run on
 # the asyncio thread, while the host thread may run another actor).
@@ -89,21 +90,47 @@ class HostSystem:
         host = self._host
         return host.ask(host.service, (P.OP_LOOKUP, name)).result()
 
+    def request(self, payload: tuple[Any, ...]) -> Any:
+        """Ask the node's service and wait (spawn, restart, terminate...)."""
+        host = self._host
+        return host.ask(host.service, payload).result()
+
+    def tree(self) -> list[dict[str, Any]]:
+        """The live actors as nested data (see ``ActorSystem.tree``)."""
+        host = self._host
+        return host.ask(host.service, (P.OP_TREE,)).result()
+
+    def watch(self, watcher: ActorRef, target: ActorRef, link: bool) -> None:
+        if not isinstance(target, ActorRef):
+            raise TypeError(f"watch() takes an ActorRef, got {target!r}")
+        host = self._host
+        host.tell(host.service, (P.OP_WATCH, watcher.uid, target, bool(link)))
+
+    def unwatch(self, watcher: ActorRef, target: ActorRef) -> None:
+        host = self._host
+        host.tell(host.service, (P.OP_UNWATCH, watcher.uid, target.uid))
+
 
 def spec_for(actor_class: type, args: tuple[Any, ...], kwargs: dict[str, Any],
-             name: str | None, parent: int | None, colocate_with: ActorRef | None) -> list[Any]:
+             name: str | None, parent: int | None, colocate_with: ActorRef | None,
+             options: dict[str, Any] | None = None) -> list[Any]:
+    """What the node needs to start an actor (and to restart it)."""
     from transport.codec import class_path
     if name is not None and (not isinstance(name, str) or not name):
         raise ValueError(f"actor name must be a non-empty string, got {name!r}")
     if colocate_with is not None and not isinstance(colocate_with, ActorRef):
         raise TypeError(f"colocate_with must be an ActorRef, got {colocate_with!r}")
+    options = dict(options or {})
+    if getattr(actor_class, "is_supervisor", False):
+        options["supervisor"] = True
     return [class_path(actor_class), list(args), dict(kwargs), name, parent,
-            colocate_with.uid if colocate_with is not None else None]
+            colocate_with.uid if colocate_with is not None else None, options]
 
 
 class Host(Runtime):
     def __init__(self, node_id: str, network: Any, name: str) -> None:
         super().__init__(node_id, network, name)
+        self.started = False  # a first OP_START came (a blank host before)
         self.cells: dict[int, Cell] = {}
         self.ready: collections.deque[Cell] = collections.deque()
         self.current: Cell | None = None
@@ -114,19 +141,15 @@ class Host(Runtime):
         self.mailed = MailboxCounters(None)
 
     # -- lifecycle ---------------------------------------------------------
-    def run(self, first_spec: list[Any], uid: int) -> int:
+    def run(self, number: int) -> int:
+        """Say hello to the node, then host what it starts here; return
+        when the last actor has ended (or the node says exit)."""
         self.loop_ident = self.network.loop_ident = threading.get_ident()
         install(ForwardHandler(self._ship_log, self._actor_name), self._log_level)
-        try:
-            ref = self.start_actor(uid, first_spec)
-        except BaseException as e:  # constructor or on_start failed
-            self.post(self.service.address, self.service_envelope((P.OP_START_FAILED, uid, e)))
-            self.close()
-            return 1
         self.post(self.service.address,
-                  self.service_envelope((P.OP_READY, uid, ref.address, os.getpid())))
+                  self.service_envelope((P.OP_HELLO, number, self.address, os.getpid())))
         self.flush_all()
-        while self.cells and not self._exit:
+        while (self.cells or not self.started) and not self._exit:
             self.run_once(None)
         self.report_dead_letters()
         self.close()
@@ -134,15 +157,20 @@ class Host(Runtime):
 
     _log_level = logging.WARNING
 
-    def start_actor(self, uid: int, spec: list[Any]) -> ActorRef:
-        path, args, kwargs, name, _parent, _colocate = spec
+    def start_actor(self, uid: int, spec: list[Any], address: str | None = None,
+                    restart: list[Any] | None = None) -> ActorRef:
+        """Construct an actor here and run its ``on_start`` (and, in a new
+        incarnation of a supervised actor, ``on_restart``)."""
+        path, args, kwargs, name, _parent, _colocate, _options = spec
         cls = find_class(path)
         if cls is None or not issubclass(cls, Actor):
             raise SpawnError(f"cannot find actor class {path!r} in the child process "
                              "(define it in an importable module, or in the main script "
                              "under an `if __name__ == '__main__':` guard)")
+        if not self.cells:
+            self.name = name or path.rpartition(":")[2]
         actor = cls.__new__(cls)
-        ref = self.make_ref(uid, self.address, name)
+        ref = self.make_ref(uid, address or self.address, name)
         actor.ref = ref
         actor.system = self.system
         cell = Cell(actor, ref)
@@ -156,6 +184,10 @@ class Host(Runtime):
             result = actor.on_start()
             if inspect.iscoroutine(result):
                 self.run_coroutine(result)
+            if restart is not None:
+                result = actor.on_restart(restart[0])
+                if inspect.iscoroutine(result):
+                    self.run_coroutine(result)
         except BaseException:
             cell.alive = False
             del self.cells[uid]
@@ -208,13 +240,35 @@ class Host(Runtime):
         if op == P.OP_DOWN:
             _, uids, reason = payload
             self.mark_dead(uids, reason)
+        elif op == P.OP_HOLD:
+            _, address, uids, reason = payload
+            self.hold(address, uids, reason)
+        elif op == P.OP_RESUME:
+            self.resume(payload[1])
+        elif op == P.OP_GONE:
+            for address in payload[1]:
+                self.release(address)
         elif op == P.OP_START:
-            _, uid, spec = payload
+            _, uid, spec, alias, restart = payload
+            self.started = True
             try:
-                value, ok = self.start_actor(uid, spec), True
+                if alias is not None and alias != self.address:
+                    # the address of the incarnation before: what its peers
+                    # queued for it comes in here
+                    self.network.add_alias(alias)
+                value, ok = self.start_actor(uid, spec, alias, restart), True
             except BaseException as e:
                 value, ok = e, False
             self.reply(envelope[-2], envelope[-1], ok, value)
+        elif op == P.OP_LINK_EXIT:
+            _, uid, reason = payload
+            cell = self.cells.get(uid)
+            if cell is not None:  # crash before its next message
+                cell.mailbox.appendleft([LINK_MARK, reason])
+                self.mailed.counts[0] += 1
+                if not cell.queued:
+                    cell.queued = True
+                    self.ready.append(cell)
         elif op == P.OP_STOP:
             # In band: it reached us behind everything its sender sent
             # before, and it takes its turn in the mailbox behind those.
@@ -268,6 +322,9 @@ class Host(Runtime):
             kind = envelope[0]
             if kind == P.TELL:
                 self._tell(cell, envelope)
+            elif kind == LINK_MARK:
+                self.crash(cell, ActorDeadError(envelope[1], None, envelope[1]),
+                           "because an actor it is linked to crashed")
             elif kind == STOP_MARK:
                 if envelope[1] is not None:
                     cell.stop_waiters.append((envelope[1], envelope[2]))
@@ -355,9 +412,10 @@ class Host(Runtime):
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         log.error("actor %s (pid %d) crashed %s:\n%s", cell.ref.name or f"#{cell.ref.uid}",
                   os.getpid(), context, tb.rstrip(), extra={"actor": self._actor_name()})
-        self.end_cell(cell, f"crashed: {exc!r}", crashed=True, run_on_stop=False)
+        self.end_cell(cell, f"crashed: {exc!r}", crashed=True, run_on_stop=False, exc=exc)
 
-    def end_cell(self, cell: Cell, reason: str, crashed: bool, run_on_stop: bool) -> None:
+    def end_cell(self, cell: Cell, reason: str, crashed: bool, run_on_stop: bool,
+                 exc: BaseException | None = None) -> None:
         if not cell.alive:
             return
         cell.alive = False
@@ -378,8 +436,11 @@ class Host(Runtime):
                     cell.stop_waiters.append((envelope[1], envelope[2]))
             else:
                 self.refuse(envelope, None)
-        self.post(self.service.address, self.service_envelope(
-            (P.OP_STOPPED, cell.ref.uid, reason, crashed)))
+        try:
+            report = self.service_envelope((P.OP_STOPPED, cell.ref.uid, reason, crashed, exc))
+        except Exception:  # an exception that cannot travel: its text does
+            report = self.service_envelope((P.OP_STOPPED, cell.ref.uid, reason, crashed, None))
+        self.post(self.service.address, report)
         for reply_to, call_id in cell.stop_waiters:
             self.reply(reply_to, call_id, True, True)
         self.flush_all()

@@ -47,6 +47,10 @@ class ZmqNetwork:
         if outlet is not None:
             outlet.close(linger=0)
 
+    def add_alias(self, address: str) -> None:
+        """Receive at a dead process's address too (a restarted actor)."""
+        self.inbox.add_alias(address)
+
     def close(self, linger: float = 1.0) -> None:
         for outlet in self.outlets.values():
             outlet.close(linger)
@@ -83,6 +87,9 @@ class PipeHostNetwork:
     def drop(self, address: str) -> None:
         pass
 
+    def add_alias(self, address: str) -> None:
+        pass  # the node's relay maps the address to this link
+
     def close(self, linger: float = 1.0) -> None:
         self.link.close()
 
@@ -95,6 +102,9 @@ class PipeNodeNetwork:
         self.node_address = NODE_PIPE_ADDRESS
         self.sources: list[Any] = []
         self.links: dict[str, tpipe.QueuedLink] = {}
+        # frames for the address of a supervised actor being restarted
+        self.held: dict[str, list[bytes]] = {}
+        self.hold_limit = 10_000
         self.loop_ident: int | None = None
         self.undeliverable: Callable[[str, bytes], None] = lambda address, frame: None
 
@@ -116,11 +126,29 @@ class PipeNodeNetwork:
                 mine.append(frame)
                 continue
             link = self.links.get(address)
-            if link is None or link.closed:
-                self.undeliverable(address, frame)
-            else:
+            if link is not None and not link.closed:
                 link.send_later(frame)
+            elif address in self.held and len(self.held[address]) < self.hold_limit:
+                self.held[address].append(frame)
+            else:
+                self.undeliverable(address, frame)
         return mine
+
+    def hold(self, address: str) -> None:
+        """Keep frames relayed to ``address`` until :meth:`alias` or
+        :meth:`release` (its process died and a new one will take it)."""
+        self.links.pop(address, None)
+        self.held.setdefault(address, [])
+
+    def alias(self, address: str, link: tpipe.QueuedLink) -> None:
+        """Relay ``address`` to ``link`` from now on, held frames first."""
+        self.links[address] = link
+        for frame in self.held.pop(address, ()):
+            link.send_later(frame)
+
+    def release(self, address: str) -> list[bytes]:
+        """Stop holding for ``address``; return what was held."""
+        return self.held.pop(address, [])
 
     def sender(self, address: str) -> Callable[[bytes], None]:
         def send(frame: bytes) -> None:

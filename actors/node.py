@@ -1,13 +1,20 @@
 """The node: the ActorSystem's runtime in the main program.
 
-The node starts every host process (from one long-lived spawner thread, see
-``actors.process``), knows where each actor lives, its name and its parent,
-watches every child's process sentinel in its loop thread, and tells every
-host when an actor dies, so that asks waiting on it fail at once. With the
-pipe transport it is also the relay between hosts.
+The node starts every host process (see ``actors.hosts``), knows where each
+actor lives, its name, its parent and its supervision state, watches every
+child's process sentinel in its loop thread, and tells every host when an
+actor dies, so that asks waiting on it fail at once. With the pipe
+transport it is also the relay between hosts.
 
-Blocking service requests from hosts (spawn, stop) run on a small worker
-pool so the loop thread never blocks.
+Supervised actors keep their ref across restarts. The ref's address is the
+*slot address*: when the process behind it dies, the node and every host
+*hold* what is sent there (``Runtime.hold``); the supervisor decides; a
+restart starts a new incarnation that also binds the slot address, and the
+holds are *resumed* into it, in send order. A slot given up is *released*:
+held messages become dead letters and the ref is dead for good.
+
+Blocking service requests from hosts (spawn, stop, restart) run on a small
+worker pool so the loop thread never blocks.
 """
 
 from __future__ import annotations
@@ -28,9 +35,11 @@ from typing import Any
 
 from actors import protocol as P
 from actors.errors import ActorDeadError, ActorError, AskTimeout, SpawnError
+from actors.hosts import HostRecord, HostStarter
 from actors.logs import emit_remote
 from actors.network import PipeNodeNetwork, ZmqNetwork
-from actors.process import MailboxCounters, Workers, exit_reason, host_main
+from actors.notices import ChildExit, Terminated
+from actors.process import MailboxCounters, Workers, exit_reason
 from actors.ref import ActorRef
 from actors.runtime import Runtime
 
@@ -61,34 +70,39 @@ def sweep_stale_rundirs() -> None:
             continue
 
 
-class HostRecord:
-    def __init__(self, number: int, address: str, process: Any) -> None:
-        self.number = number
-        self.address = address
-        self.process = process
-        self.pid: int | None = None
-        self.uids: set[int] = set()
-        self.alive = True
-        self.exited = threading.Event()
-        self.starting_uid: int | None = None
-        self.link: Any = None
-
-
 class ActorRecord:
-    def __init__(self, uid: int, name: str | None, class_path: str, parent: int | None) -> None:
+    """What the node knows of one actor (of one supervised *slot*, across
+    its incarnations)."""
+
+    def __init__(self, uid: int, name: str | None, spec: list[Any], parent: int | None) -> None:
         self.uid = uid
         self.name = name
-        self.class_path = class_path
+        self.spec = spec
+        self.class_path: str = spec[0]
         self.parent = parent
+        options = spec[6] if len(spec) > 6 else {}
+        self.supervised: bool = bool(options.get("supervised"))
+        self.is_supervisor: bool = bool(options.get("supervisor"))
+        self.restart_type: str | None = options.get("restart")
+        self.shutdown: float | None = options.get("shutdown")  # 0: brutal kill
         self.children: list[int] = []
         self.ref: ActorRef | None = None
         self.host: HostRecord | None = None
-        self.died: tuple[str, bool, bool] | None = None
+        self.state = "starting"           # running | held (between incarnations)
+        self.attempt: object | None = None
+        self.incarnation = 0
+        self.restarts = 0
+        self.last_exit: str | None = None
+        self.ended: tuple[str, bool, Any] | None = None  # reported, process not gone yet
+        self.final = False                # stopped for good: no restart
+        self.expect_exit = False          # stopped by its supervisor for a restart
+        self.settled = threading.Event()  # the last incarnation's ending is handled
+        self.settled.set()
 
 
 class Node(Runtime):
-    def __init__(self, transport: str, bind: str, log_level: int,
-                 stop_timeout: float, spawn_timeout: float) -> None:
+    def __init__(self, transport: str, bind: str, log_level: int, stop_timeout: float,
+                 spawn_timeout: float, spares: int = 2, restart_buffer: int = 10_000) -> None:
         self.transport = transport
         sweep_stale_rundirs()
         self.rundir = tempfile.mkdtemp(prefix=f"actors-{os.getpid()}-")
@@ -105,11 +119,13 @@ class Node(Runtime):
             else:
                 network = PipeNodeNetwork()
                 network.undeliverable = self._undeliverable
+                network.hold_limit = restart_buffer
                 self._host_bind = lambda n: f"pipe:{n}"
         except Exception:
             shutil.rmtree(self.rundir, ignore_errors=True)
             raise
         super().__init__(uuid.uuid4().hex[:12], network, "node")
+        self.hold_limit = restart_buffer
         self.lead_waits = True
         self.log_level = log_level
         self.stop_timeout = stop_timeout
@@ -117,22 +133,31 @@ class Node(Runtime):
         self.context = multiprocessing.get_context("spawn")
         self.lock = threading.RLock()
         self.hosts: dict[int, HostRecord] = {}
+        self.hellos: dict[int, HostRecord] = {}
+        self.started_pids: set[int] = set()
         self.by_sentinel: dict[int, HostRecord] = {}
         self.actors: dict[int, ActorRecord] = {}
         self.names: dict[str, int] = {}
         self.top: list[int] = []
+        self.held_addresses: dict[str, int] = {}
+        self.watches: dict[int, dict[int, bool]] = {}  # target -> {watcher: link}
         self._uids = itertools.count(1)
         self._host_numbers = itertools.count(1)
-        self.starting: dict[int, concurrent.futures.Future] = {}
         self._soon: deque[Callable[[], None]] = deque()
         # Not ThreadPoolExecutors: Python joins those at exit *before* atexit
         # handlers run, and the spawner thread's end fires PR_SET_PDEATHSIG.
         self.spawner = Workers("actors-spawner", 1)
         self.workers = Workers("actors-node", 2, grow=True)
+        self.starter = HostStarter(self, spares)
         self.shutting_down = False
         self.closed = False
+        self.finished = threading.Event()
+        self.failure: ActorError | None = None
         self.thread = threading.Thread(target=self._loop, name="actors-node", daemon=True)
         self.thread.start()
+
+    def counters_path(self, number: int) -> str:
+        return os.path.join(self.rundir, f"h{number}.counts")
 
     # -- loop ----------------------------------------------------------------
     def _loop(self) -> None:
@@ -152,6 +177,14 @@ class Node(Runtime):
         while soon:
             soon.popleft()()
 
+    def broadcast(self, payload: tuple[Any, ...], skip: HostRecord | None = None) -> None:
+        """A service tell to every live host (but ``skip``)."""
+        data = self.service_envelope(payload)
+        with self.lock:
+            hosts = [h for h in self.hosts.values() if h.alive and h is not skip]
+        for host in hosts:
+            self.post(host.address, data)
+
     # -- incoming --------------------------------------------------------------
     def handle(self, envelope: list[Any]) -> None:
         kind = envelope[0]
@@ -162,36 +195,50 @@ class Node(Runtime):
         op = payload[0]
         if op == P.OP_LOG:
             emit_remote(payload[1])
-        elif op == P.OP_READY:
-            _, uid, address, pid = payload
-            future = self.starting.get(uid)
-            if future is not None:
-                future.set_result((address, pid))
-        elif op == P.OP_START_FAILED:
-            future = self.starting.get(payload[1])
-            if future is not None:
-                future.set_exception(payload[2])
+        elif op == P.OP_HELLO:
+            _, number, address, _pid = payload
+            host = self.hellos.get(number)
+            if host is not None and not host.hello.done():
+                host.hello.set_result(address)
         elif op == P.OP_STOPPED:
-            _, uid, reason, crashed = payload
-            self.actor_ended(uid, reason, crashed, logged=True)
+            _, uid, reason, crashed, exc = payload
+            self.actor_stopped(uid, reason, crashed, exc)
         elif op == P.OP_DEAD_LETTERS:
             self.dead_letters += payload[1]
             log.info("%d dead letters in %s", payload[1], payload[2])
         elif op == P.OP_LOOKUP:
             self.reply(envelope[-2], envelope[-1], True, self.lookup(payload[1]))
-        elif op == P.OP_SPAWN:
-            self.workers.submit(self._serve, envelope, lambda: self.spawn_spec(payload[1]))
-        elif op == P.OP_STOP_CHILDREN:
-            self.workers.submit(self._serve, envelope, lambda: self.stop_children(payload[1], None))
+        elif op == P.OP_WATCH:
+            self.watch(*payload[1:])
+        elif op == P.OP_UNWATCH:
+            self.watches.get(payload[2], {}).pop(payload[1], None)
+        elif op == P.OP_TREE:
+            self.reply(envelope[-2], envelope[-1], True, self.tree())
         else:
-            raise ValueError(f"unknown node service op {op!r}")
+            job = self._blocking_op(payload)
+            self.workers.submit(self._serve, envelope, job)
+
+    def _blocking_op(self, payload: list[Any]) -> Callable[[], Any]:
+        op = payload[0]
+        if op == P.OP_SPAWN:
+            return lambda: self.spawn_spec(payload[1])
+        if op == P.OP_STOP_CHILDREN:
+            return lambda: self.stop_children(payload[1], None)
+        if op == P.OP_RESTART:
+            return lambda: self.restart(payload[1], payload[2])
+        if op == P.OP_TERMINATE:
+            return lambda: self.terminate(payload[1], payload[2])
+        raise ValueError(f"unknown node service op {op!r}")
 
     def _serve(self, envelope: list[Any], fn: Callable[[], Any]) -> None:
         try:
             value, ok = fn(), True
         except BaseException as e:
             value, ok = e, False
-        self.reply(envelope[-2], envelope[-1], ok, value)
+        if envelope[0] == P.ASK:
+            self.reply(envelope[-2], envelope[-1], ok, value)
+        elif not ok:
+            log.error("node service request failed: %r", value)
 
     def _undeliverable(self, address: str, frame: bytes) -> None:
         """Pipe relay: a frame for a host that is gone."""
@@ -205,88 +252,103 @@ class Node(Runtime):
 
     # -- spawning ----------------------------------------------------------------
     def spawn_spec(self, spec: list[Any]) -> ActorRef:
-        """Start an actor from a spec (see ``actors.host.spec_for``)."""
+        """Start an actor from a spec (see ``actors.host.spec_for``). A
+        supervised spec naming a held slot of the same supervisor restarts
+        that slot (a restarted supervisor reclaims its children's refs)."""
         if self.shutting_down:
             raise ActorError("the actor system is shutting down")
-        path, _args, _kwargs, name, parent, colocate = spec
-        encoded = self.encode(spec)  # a bad argument fails here, at the caller
+        path, _args, _kwargs, name, parent, colocate, options = spec
+        self.encode(spec)  # a bad argument fails here, at the caller
         with self.lock:
             if name is not None and name in self.names:
-                raise ValueError(f"an actor named {name!r} already exists")
-            uid = next(self._uids)
-            record = ActorRecord(uid, name, path, parent)
-            self.actors[uid] = record
-            if name is not None:
-                self.names[name] = uid
-            parent_record = self.actors.get(parent) if parent is not None else None
-            if parent_record is not None:
-                parent_record.children.append(uid)
+                existing = self.actors[self.names[name]]
+                if (options.get("supervised") and existing.supervised
+                        and existing.parent == parent and existing.state == "held"):
+                    existing.spec = spec
+                    reclaim = existing
+                else:
+                    raise ValueError(f"an actor named {name!r} already exists")
             else:
-                self.top.append(uid)
+                reclaim = None
+                uid = next(self._uids)
+                record = ActorRecord(uid, name, spec, parent)
+                self.actors[uid] = record
+                if name is not None:
+                    self.names[name] = uid
+                parent_record = self.actors.get(parent) if parent is not None else None
+                if parent_record is not None:
+                    parent_record.children.append(uid)
+                else:
+                    self.top.append(uid)
+        if reclaim is not None:
+            self.restart(reclaim.uid, None)
+            return reclaim.ref  # type: ignore[return-value]
+        if record.supervised:
+            self.starter.preload.add(path.partition(":")[0])
+            self.starter.activate()
         try:
             if colocate is not None:
-                target = self.actors.get(colocate)
-                if target is None or target.host is None or not target.host.alive:
-                    raise ActorDeadError(f"cannot colocate with actor #{colocate}: it is dead")
-                record.host = target.host
-                target.host.uids.add(uid)
-                ref = self.ask(self.service_at(target.host.address),
-                               (P.OP_START, uid, spec)).result(self.spawn_timeout)
-                record.ref = self.make_ref(uid, ref.address, name)
+                self._colocate(record, colocate)
             else:
-                self._start_host(record, encoded)
+                self._start(record, None, None)
         except BaseException:
             self._forget(record)
             raise
-        if record.died is not None:  # it ended while its spawn was finishing
-            reason, crashed, logged = record.died
-            self.actor_ended(uid, reason, crashed, logged)
-        if record.uid not in self.actors:
-            raise ActorDeadError(f"{record.ref!r} died right after starting",
-                                 record.ref, self.dead.get(uid, ""))
         return record.ref  # type: ignore[return-value]
 
-    def _start_host(self, record: ActorRecord, encoded_spec: bytes) -> None:
-        number = next(self._host_numbers)
-        bind = self._host_bind(number)
-        label = record.name or record.class_path.rpartition(":")[2]
-        boot = {"node_id": self.node_id, "node_address": self.address,
-                "transport": self.transport, "bind": bind, "name": label,
-                "log_level": self.log_level, "spec": encoded_spec, "uid": record.uid,
-                "parent_pid": os.getpid(),
-                "counters": os.path.join(self.rundir, f"h{number}.counts"),
-                # deaths so far: asks from the new process to them fail at once
-                "dead": dict(self.dead)}
-        child_conn = parent_conn = None
-        if self.transport == "pipe":
-            parent_conn, child_conn = self.context.Pipe(duplex=True)
-        process = self.context.Process(target=host_main, args=(boot, child_conn),
-                                       name=f"actors:{label}")
-        host = HostRecord(number, bind, process)
-        host.starting_uid = record.uid
+    def _colocate(self, record: ActorRecord, colocate: int) -> None:
+        target = self.actors.get(colocate)
+        if target is None or target.host is None or not target.host.alive:
+            raise ActorDeadError(f"cannot colocate with actor #{colocate}: it is dead")
+        if target.supervised or record.supervised:
+            raise ValueError("a supervised actor has a process of its own: it cannot be "
+                             "colocated, nor host other actors")
+        self._start(record, None, None, host=target.host)
+
+    def _start(self, record: ActorRecord, alias: str | None, restart: list[Any] | None,
+               host: HostRecord | None = None) -> None:
+        """Start ``record``'s actor in ``host``, a spare, or a new process."""
+        if host is None:
+            host = self.starter.take()
+            if host is None:
+                host = self.starter.start(record.name or record.class_path.rpartition(":")[2])
+        attempt = record.attempt = object()
+        record.state = "starting"
         record.host = host
+        record.settled.clear()
         host.uids.add(record.uid)
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        self.starting[record.uid] = future
+
+        def started(future: concurrent.futures.Future) -> None:
+            # On the thread that reads the reply, before any later news of
+            # this host (its end) is handled.
+            if record.attempt is attempt and future.exception() is None:
+                record.attempt = None
+                record.ref = record.ref or future.result()
+                record.state = "running"
+                record.incarnation += 1
+                record.settled.set()
         try:
-            self.spawner.submit(process.start).result()
-            host.pid = process.pid
-            if child_conn is not None:
-                child_conn.close()
-                host.link = self.network.add_link(bind, parent_conn)
-            with self.lock:
-                self.hosts[number] = host
-            self.call_soon(lambda: self._watch(host))
-            try:
-                address, _pid = future.result(self.spawn_timeout)
-            except concurrent.futures.TimeoutError:
-                process.kill()
-                raise SpawnError(f"{label} did not start within {self.spawn_timeout} s") from None
-        finally:
-            self.starting.pop(record.uid, None)
-            host.starting_uid = None
-        host.address = address
-        record.ref = self.make_ref(record.uid, address, record.name)
+            future = self.ask(self.service_at(host.address),
+                              (P.OP_START, record.uid, record.spec, alias, restart))
+            future.add_done_callback(started)
+            future.result(self.spawn_timeout)
+            started(future)  # in case this thread woke before the callback ran
+        except BaseException as e:
+            record.attempt = None
+            host.uids.discard(record.uid)
+            record.host = None
+            if record.incarnation:
+                record.state = "held"
+            record.settled.set()
+            if isinstance(e, AskTimeout):
+                if not host.uids:
+                    self.kill_host(host)
+                raise SpawnError(f"{record.name or record.class_path} did not start within "
+                                 f"{self.spawn_timeout} s") from None
+            if isinstance(e, ActorDeadError):
+                raise SpawnError(f"the process of {record.name or record.class_path} died "
+                                 f"while starting ({e.reason})") from None
+            raise
 
     def _watch(self, host: HostRecord) -> None:
         sentinel = host.process.sentinel
@@ -310,6 +372,112 @@ class Node(Runtime):
             self.poller.unregister(obj)
             self._host_exited(host)
 
+    # -- restarts ------------------------------------------------------------------
+    def restart(self, uid: int, exc: Any) -> int:
+        """Start a new incarnation of a held supervised slot: same uid, same
+        ref, and the held messages delivered to it first. Returns its
+        incarnation number (0 when the system is shutting down)."""
+        if self.shutting_down:
+            return 0
+        record = self.actors.get(uid)
+        if record is None or record.final:
+            raise ActorDeadError(f"actor #{uid} is gone for good; it cannot be restarted")
+        if record.state != "held":
+            raise ActorError(f"{record.name} is {record.state}; only a stopped child restarts")
+        record.settled.wait()
+        address = record.ref.address  # type: ignore[union-attr]
+        record.restarts += 1
+        self._start(record, address, [exc])
+        host = record.host
+        assert host is not None
+        if address != host.address:
+            host.aliases.append(address)
+        self.held_addresses.pop(address, None)
+        if host.link is not None:
+            self.network.alias(address, host.link)
+        self.resume(address)
+        self.broadcast((P.OP_RESUME, address), skip=host)
+        # children of its last incarnation not reclaimed by this one are gone
+        for child in list(record.children):
+            child_record = self.actors.get(child)
+            if child_record is not None and child_record.state == "held":
+                self.finalize(child_record, "not restarted by its supervisor", False)
+        return record.incarnation
+
+    def terminate(self, uid: int, keep: bool) -> bool:
+        """Stop a supervised actor (its shutdown timeout, then a kill). With
+        ``keep`` its ref stays valid, holding messages for a restart (its
+        supervisor is not told: it asked); without, it is gone for good."""
+        record = self.actors.get(uid)
+        if record is None:
+            return False
+        if record.state == "running":
+            if keep:
+                record.expect_exit = True
+            self.stop_uid(uid, None, final=not keep)
+        record.settled.wait()
+        record = self.actors.get(uid)
+        if record is not None and not keep:
+            self.finalize(record, "stopped", False)
+        return True
+
+    def hold_slot(self, record: ActorRecord, reason: str) -> None:
+        """The incarnation of ``record`` ended: hold what is sent to it."""
+        if record.state == "held":
+            return
+        record.state = "held"
+        record.settled.clear()  # until its process is gone and that is handled
+        address = record.ref.address  # type: ignore[union-attr]
+        self.held_addresses[address] = record.uid
+        if isinstance(self.network, PipeNodeNetwork):
+            self.network.hold(address)
+        self.hold(address, [record.uid], reason)
+        self.broadcast((P.OP_HOLD, address, [record.uid], reason), skip=record.host)
+
+    def _incarnation_over(self, record: ActorRecord, reason: str, crashed: bool, exc: Any) -> None:
+        """The process of a held slot is gone: stop what its incarnation
+        started, then let its supervisor decide (unless it asked for this)."""
+        record.host = None
+        record.ended = None
+        record.last_exit = reason
+        if crashed and not self.shutting_down:
+            log.error("supervised actor %s died: %s", record.name, reason)
+
+        def finish() -> None:
+            try:
+                self.stop_children(record.uid, None)
+            finally:
+                record.settled.set()
+            if record.expect_exit:
+                record.expect_exit = False
+                return
+            parent = self.actors.get(record.parent) if record.parent is not None else None
+            if parent is None or parent.ref is None or self.shutting_down:
+                self.finalize(record, reason, crashed)
+                return
+            notice = ChildExit(record.uid, record.incarnation, reason, crashed, exc)
+            self.post(parent.ref.address, self.encode([P.TELL, parent.uid, notice, False]))
+
+        record.settled.clear()
+        if record.children:
+            self.workers.submit(finish)
+        else:
+            finish()
+
+    # -- endings -------------------------------------------------------------------
+    def actor_stopped(self, uid: int, reason: str, crashed: bool, exc: Any) -> None:
+        """A host reported that an actor ended (its process may live on)."""
+        record = self.actors.get(uid)
+        if record is None or record.state == "starting":
+            return
+        if record.supervised and not record.final and not self.shutting_down:
+            # Its process exits next (a supervised actor is alone in it);
+            # the supervisor hears of it then, when the address is free.
+            record.ended = (reason, crashed, exc)
+            self.hold_slot(record, reason)
+        else:
+            self.actor_ended(uid, reason, crashed, logged=True)
+
     def _host_exited(self, host: HostRecord) -> None:
         # The sentinel fires when the child's fds close, a moment before it
         # can be reaped; waitpid now returns within that moment.
@@ -318,35 +486,56 @@ class Node(Runtime):
             # An orderly exit reports each actor's end before exiting; those
             # reports may still be in flight behind the sentinel (its link
             # or inbox is still polled here).
-            self.pump_until(lambda: not host.uids, time.monotonic() + 1.0)
+            self.pump_until(lambda: not any(self._running_in(host, uid) for uid in host.uids),
+                            time.monotonic() + 1.0)
         reason = exit_reason(host.process.exitcode)
         host.alive = False
-        counters = os.path.join(self.rundir, f"h{host.number}.counts")
-        lost = MailboxCounters.lost(counters)
+        host.exit_reason = reason
+        lost = MailboxCounters.lost(self.counters_path(host.number))
         if lost:
             self.dead_letters += lost
             log.warning("%d messages were lost in the mailboxes of pid %s (%s)",
                         lost, host.pid, reason)
         try:
-            os.unlink(counters)
+            os.unlink(self.counters_path(host.number))
         except OSError:
             pass
         if host.link is not None:
             self.poller.unregister(host.link.pollable)
             self._by_pollable.pop(host.link.pollable, None)
-        self.network.drop(host.address)
-        self.outboxes.pop(host.address, None)
+        self.starter.forget(host)
         with self.lock:
             self.hosts.pop(host.number, None)
-        if host.starting_uid is not None:
-            future = self.starting.get(host.starting_uid)
-            if future is not None and not future.done():
-                future.set_exception(SpawnError(
-                    f"the process of actor #{host.starting_uid} died while starting ({reason})"))
+        if not host.hello.done():
+            host.hello.set_exception(SpawnError(f"a new process died while starting ({reason})"))
         for uid in list(host.uids):
-            self.actor_ended(uid, reason, crashed=True, logged=False)
-        self.fail_address(host.address, reason)
+            record = self.actors.get(uid)
+            if record is None or record.state == "starting" or record.host is not host:
+                continue  # a spawn in progress handles its own failure
+            host.uids.discard(uid)
+            if record.supervised and not record.final and not self.shutting_down:
+                ended = record.ended or (reason, True, None)
+                self.hold_slot(record, ended[0])
+                self._incarnation_over(record, *ended)
+            else:
+                self.actor_ended(uid, reason, crashed=True, logged=False)
+        gone = []
+        for address in (host.address, *host.aliases):
+            self.fail_address(address, reason)
+            if address in self.held_addresses:
+                if isinstance(self.network, PipeNodeNetwork):
+                    self.network.hold(address)
+            else:
+                self.forget_address(address)
+                gone.append(address)
+        if gone:
+            self.broadcast((P.OP_GONE, gone))
         host.exited.set()
+
+    def _running_in(self, host: HostRecord, uid: int) -> bool:
+        record = self.actors.get(uid)
+        return (record is not None and record.host is host and record.state == "running"
+                and record.ended is None)
 
     def _forget(self, record: ActorRecord) -> None:
         with self.lock:
@@ -361,26 +550,39 @@ class Node(Runtime):
             if record.host is not None:
                 record.host.uids.discard(record.uid)
 
-    # -- endings -------------------------------------------------------------------
     def actor_ended(self, uid: int, reason: str, crashed: bool, logged: bool) -> None:
+        """An actor is gone for good."""
         record = self.actors.get(uid)
-        if record is None:
+        if record is None or record.state == "starting":
             return
-        if record.ref is None and uid in self.starting:
-            # Still starting: the spawning thread finishes the job with it.
-            record.died = (reason, crashed, logged)
-            return
-        self._forget(record)
         if crashed and not logged and not self.shutting_down:
             pid = record.host.pid if record.host else None
             log.error("actor %s (pid %s) died: %s", record.name or f"#{uid}", pid, reason)
-        self.mark_dead([uid], reason)
-        down = self.service_envelope((P.OP_DOWN, [uid], reason))
-        with self.lock:
-            hosts = [h for h in self.hosts.values() if h.alive and h is not record.host]
-        for host in hosts:
-            self.post(host.address, down)
-        if record.children:  # orphans of a crash or a kill
+        self.finalize(record, reason, crashed)
+
+    def finalize(self, record: ActorRecord, reason: str, crashed: bool) -> None:
+        """``record`` is dead for good: every runtime learns it, held
+        messages become dead letters, watchers are told, what it started
+        is stopped."""
+        if self.actors.get(record.uid) is not record:
+            return
+        self._forget(record)
+        record.final = True
+        self.mark_dead([record.uid], reason)
+        self.broadcast((P.OP_DOWN, [record.uid], reason), skip=record.host)
+        if record.ref is not None and self.held_addresses.get(record.ref.address) == record.uid:
+            address = record.ref.address
+            del self.held_addresses[address]
+            if isinstance(self.network, PipeNodeNetwork):
+                for frame in self.network.release(address):
+                    self._undeliverable(address, frame)
+            self.release(address)
+            self.broadcast((P.OP_GONE, [address]))
+        self._notify_watchers(record, reason, crashed)
+        if record.is_supervisor and record.parent is None and crashed and not self.shutting_down:
+            self.fail(f"the top-level supervisor {record.name or record.uid} failed ({reason}): "
+                      "shutting the actor system down")
+        if record.children:
             self.workers.submit(self._stop_orphans, list(record.children))
 
     def _stop_orphans(self, uids: list[int]) -> None:
@@ -390,23 +592,67 @@ class Node(Runtime):
             except Exception:
                 log.exception("stopping child #%d failed", uid)
 
-    def stop_actor(self, ref: ActorRef, timeout: float | None) -> None:
-        self.stop_uid(ref.uid, timeout)
+    def fail(self, message: str) -> None:
+        """The top of a supervision tree failed: stop everything."""
+        if self.failure is None:
+            self.failure = ActorError(message)
+            log.critical("%s", message)
+        threading.Thread(target=self.shutdown, args=(None,), name="actors-failure",
+                         daemon=True).start()
 
-    def stop_uid(self, uid: int, timeout: float | None) -> None:
+    # -- watches ---------------------------------------------------------------------
+    def watch(self, watcher: int, target: ActorRef, link: bool) -> None:
+        record = self.actors.get(target.uid)
+        if record is None:
+            reason = self.dead.get(target.uid, "no such actor")
+            self._notify(watcher, target, reason, crashed=False, link=link)
+        else:
+            self.watches.setdefault(target.uid, {})[watcher] = link
+
+    def _notify_watchers(self, record: ActorRecord, reason: str, crashed: bool) -> None:
+        for watcher, link in self.watches.pop(record.uid, {}).items():
+            self._notify(watcher, record.ref, reason, crashed, link)
+
+    def _notify(self, watcher: int, target: Any, reason: str, crashed: bool, link: bool) -> None:
+        record = self.actors.get(watcher)
+        if record is None or record.ref is None:
+            return
+        if link and crashed:
+            host = record.host
+            if host is not None and host.alive:
+                self.post(host.address, self.service_envelope(
+                    (P.OP_LINK_EXIT, watcher, f"linked actor {target!r} ended: {reason}")))
+            return
+        notice = Terminated(target, reason, crashed)
+        self.post(record.ref.address, self.encode([P.TELL, watcher, notice, False]))
+
+    # -- stopping --------------------------------------------------------------------
+    def stop_actor(self, ref: ActorRef, timeout: float | None) -> None:
+        # A stop from outside is a normal exit: a permanent child restarts.
+        self.stop_uid(ref.uid, timeout, final=False)
+
+    def stop_uid(self, uid: int, timeout: float | None, final: bool = True) -> None:
         """Stop an actor and wait for it. Its host stops its children first
         (asking back with OP_STOP_CHILDREN), then runs its ``on_stop``; each
-        actor of the subtree gets ``timeout`` seconds before its process is
-        killed."""
+        actor of the subtree gets its shutdown time (its child spec's, else
+        ``timeout``, else the system's) before its process is killed."""
         record = self.actors.get(uid)
         if record is None:
             return
-        if timeout is None:
-            timeout = self.stop_timeout
+        if final:
+            record.final = True
+        if record.state == "held":
+            if final:
+                record.settled.wait()
+                self.finalize(record, "stopped", False)
+            return
         host = record.host
         if host is None or not host.alive:
             return
-        budget = timeout * (1 + self._descendants(uid))
+        if record.shutdown == 0:  # brutal_kill
+            self.kill_host(host)
+            return
+        budget = self._stop_budget(uid, timeout)
         try:
             self.ask(self.service_at(host.address), (P.OP_STOP, uid)).result(budget)
         except AskTimeout:
@@ -416,23 +662,41 @@ class Node(Runtime):
         except ActorDeadError:
             pass
         if not host.uids:  # its last actor: wait for the process to end
-            if not host.exited.wait(timeout):
+            if not host.exited.wait(self._own_timeout(record, timeout)):
                 log.warning("process %s did not exit after its last actor stopped: killing it",
                             host.pid)
                 self.kill_host(host)
 
-    def _descendants(self, uid: int) -> int:
+    def _own_timeout(self, record: ActorRecord, timeout: float | None) -> float:
+        if record.shutdown is not None:
+            return record.shutdown
+        return self.stop_timeout if timeout is None else timeout
+
+    def _stop_budget(self, uid: int, timeout: float | None) -> float:
         with self.lock:
             record = self.actors.get(uid)
-            children = list(record.children) if record is not None else []
-        return sum(1 + self._descendants(child) for child in children)
+            if record is None:
+                return 0.0
+            children = list(record.children)
+        return self._own_timeout(record, timeout) + sum(
+            self._stop_budget(child, timeout) for child in children)
 
     def stop_children(self, uid: int, timeout: float | None) -> None:
-        """Stop an actor's children, the last started first."""
+        """Stop an actor's children, the last started first. Supervised
+        children of an actor that will be restarted keep their refs."""
         record = self.actors.get(uid)
-        for child in reversed(list(record.children) if record is not None else []):
+        if record is None:
+            return
+        keep = not record.final and record.supervised and not self.shutting_down
+        for child in reversed(list(record.children)):
             try:
-                self.stop_uid(child, timeout)
+                child_record = self.actors.get(child)
+                if child_record is None:
+                    continue
+                if keep and child_record.supervised:
+                    self.terminate(child, keep=True)
+                else:
+                    self.stop_uid(child, timeout)
             except Exception:
                 log.exception("stopping child #%d failed", child)
 
@@ -445,17 +709,45 @@ class Node(Runtime):
         if not host.exited.wait(5.0):
             log.error("process %s survived SIGKILL for 5 s", host.pid)
 
+    def exit_host(self, host: HostRecord) -> None:
+        """Ask a host with no actor to exit."""
+        self.post(host.address, self.service_envelope((P.OP_EXIT,)), flush=True)
+
     def lookup(self, name: str) -> ActorRef | None:
         with self.lock:
             uid = self.names.get(name)
             record = self.actors.get(uid) if uid is not None else None
             return record.ref if record is not None else None
 
+    # -- introspection ---------------------------------------------------------------
+    def tree(self) -> list[dict[str, Any]]:
+        """The live actors as nested data (see ``ActorSystem.tree``)."""
+        with self.lock:
+            def entry(uid: int) -> dict[str, Any] | None:
+                record = self.actors.get(uid)
+                if record is None or record.ref is None:
+                    return None
+                return {"name": record.name, "uid": uid, "ref": record.ref,
+                        "class": record.class_path.replace(":", "."),
+                        "pid": record.host.pid if record.host is not None else None,
+                        "state": "restarting" if record.state == "held" else record.state,
+                        "supervisor": record.is_supervisor,
+                        "restart": record.restart_type, "restarts": record.restarts,
+                        "last_exit": record.last_exit,
+                        "children": [e for e in map(entry, record.children) if e]}
+            return [e for e in map(entry, self.top) if e]
+
     # -- shutdown -------------------------------------------------------------------
     def shutdown(self, timeout: float | None) -> None:
-        if self.shutting_down:
+        with self.lock:
+            if self.shutting_down:
+                first = False
+            else:
+                self.shutting_down = first = True
+        if not first:
+            if threading.current_thread() is not self.thread:
+                self.finished.wait()
             return
-        self.shutting_down = True
         if timeout is None:
             timeout = self.stop_timeout
         try:
@@ -476,9 +768,10 @@ class Node(Runtime):
         finally:
             self.closed = True
             self.wake()
-            self.thread.join(10.0)
-            if self.thread.is_alive():
-                log.error("the node loop did not end within 10 s")
+            if threading.current_thread() is not self.thread:
+                self.thread.join(10.0)
+                if self.thread.is_alive():
+                    log.error("the node loop did not end within 10 s")
             for host in list(self.hosts.values()):
                 if host.process.is_alive():
                     host.process.kill()
@@ -487,6 +780,7 @@ class Node(Runtime):
             self.workers.shutdown()
             self.close(linger=0, flush=False)  # every peer is gone by now
             shutil.rmtree(self.rundir, ignore_errors=True)
+            self.finished.set()
 
 
 __all__ = ["Node"]

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import ctypes
+import faulthandler
+import importlib
 import mmap
 import multiprocessing
 import os
@@ -56,9 +58,15 @@ def host_main(boot: dict[str, Any], conn: Any) -> None:
     """Entry point of every host process (runs in the child)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(boot["parent_pid"])
+    faulthandler.enable()  # a segfault leaves the Python stacks on stderr
     from actors.host import Host
     from actors.network import PipeHostNetwork, ZmqNetwork
 
+    for module in boot["preload"]:  # a spare imports what it will likely host
+        try:
+            importlib.import_module(module)
+        except Exception:
+            pass  # the start that needs it reports the error
     if boot["transport"] == "zmq":
         network: Any = ZmqNetwork(boot["bind"], boot["node_address"])
     else:
@@ -68,9 +76,7 @@ def host_main(boot: dict[str, Any], conn: Any) -> None:
     host.mailed = MailboxCounters(boot["counters"])
     host.dead.update(boot["dead"])
     threading.excepthook = _log_thread_exception
-    spec = host.codec.decode(boot["spec"])
-    code = host.run(spec, boot["uid"])
-    sys.exit(code)
+    sys.exit(host.run(boot["number"]))
 
 
 def _log_thread_exception(args: Any) -> None:

@@ -23,18 +23,30 @@ REPLY = 3
 SERVICE_UID = 0
 
 # node service ops (hosts -> node)
-OP_READY = 1          # (op, uid, address, pid)            a new host's first actor started
-OP_START_FAILED = 2   # (op, uid, exception)               its constructor/on_start raised
+OP_HELLO = 1          # (op, number, address, pid)          a new host process is ready
 OP_SPAWN = 3          # (op, spec)                          ask: spawn an actor, reply a ref
 OP_LOOKUP = 4         # (op, name)                          ask: ref or None
-OP_STOPPED = 5        # (op, uid, reason, crashed)          an actor ended
+OP_STOPPED = 5        # (op, uid, reason, crashed, exc)     an actor ended (exc: what it raised)
 OP_LOG = 6            # (op, record)                        a log record from a child
 OP_DEAD_LETTERS = 7   # (op, count, description)            messages that found no actor
 OP_STOP_CHILDREN = 8  # (op, uid)                           ask: stop this actor's children
+OP_RESTART = 9        # (op, uid, exc)                      ask: new incarnation of a held child
+OP_TERMINATE = 10     # (op, uid, keep)                     ask: stop a supervised child; keep
+                      #                                     its ref (a restart follows) or not
+OP_WATCH = 11         # (op, watcher, target, link)         tell watcher when target ends
+OP_UNWATCH = 12       # (op, watcher, target)
+OP_TREE = 13          # (op,)                               ask: the actor tree as data
 
 # host service ops (node -> hosts)
-OP_START = 20         # (op, spec)                          ask: start an actor here
+OP_START = 20         # (op, uid, spec, alias, restart)     ask: start an actor here; alias: the
+                      #                                     address it keeps across restarts;
+                      #                                     restart: None or [exc]
 OP_STOP = 21          # (op, uid)                           stop an actor here, after what
                       #                                     its sender sent before (tell or ask)
-OP_DOWN = 22          # (op, address, uids, reason)         these actors are dead
+OP_DOWN = 22          # (op, uids, reason)                  these actors are dead
 OP_EXIT = 23          # (op,)                               stop all and exit
+OP_HOLD = 24          # (op, address, uids, reason)         its process died, a restart may
+                      #                                     follow: hold what is sent there
+OP_RESUME = 25        # (op, address)                       a new process took it: send
+OP_GONE = 26          # (op, addresses)                     processes gone for good
+OP_LINK_EXIT = 27     # (op, uid, reason)                   a linked actor crashed: crash too

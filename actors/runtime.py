@@ -93,7 +93,7 @@ class Outbox:
     send may block, and the loop thread is what drains the other side).
     """
 
-    __slots__ = ("lock", "sending", "items", "send", "address")
+    __slots__ = ("lock", "sending", "items", "send", "address", "held")
 
     def __init__(self, address: str, send: Callable[[bytes], None]) -> None:
         self.address = address
@@ -101,6 +101,13 @@ class Outbox:
         self.sending = threading.Lock()
         self.items: list[bytes] = []
         self.send = send
+        # Not None while the process at this address is being replaced (a
+        # supervised restart): envelopes wait here instead of being sent.
+        self.held: list[bytes] | None = None
+
+
+def refuse_send(frame: bytes) -> None:
+    raise ConnectionError("the process at this address is gone")
 
 
 class Runtime:
@@ -121,6 +128,8 @@ class Runtime:
         self.calls: dict[int, ActorFuture] = {}
         self._call_ids = itertools.count(1)
         self.dead: dict[int, str] = {}
+        self.gone: set[str] = set()  # addresses of processes gone for good
+        self.hold_limit = 10_000     # envelopes held per address during a restart
         self.dead_letters = 0
         self.malformed = 0
         self.loop_ident: int | None = None
@@ -176,7 +185,10 @@ class Runtime:
             with self._outbox_lock:
                 box = self.outboxes.get(address)
                 if box is None:
-                    box = Outbox(address, self.network.sender(address))
+                    if address in self.gone:  # never reconnect to the dead
+                        box = Outbox(address, refuse_send)
+                    else:
+                        box = Outbox(address, self.network.sender(address))
                     self.outboxes[address] = box
         return box
 
@@ -223,6 +235,16 @@ class Runtime:
                     if not items:
                         return
                     box.items = []
+                    held = box.held
+                    if held is not None:
+                        room = max(0, self.hold_limit - len(held))
+                        held.extend(items[:room])
+                        if len(items) > room:
+                            self.dead_letters += len(items) - room
+                            log.warning("%s: %d messages to %s exceed the restart buffer "
+                                        "(%d): dead letters", self.name, len(items) - room,
+                                        box.address, self.hold_limit)
+                        continue
                 try:
                     box.send(self.codec.frame(items))
                 except Exception as e:  # the peer is gone, or we are closing
@@ -328,6 +350,56 @@ class Runtime:
         log.info("dead letter to %r: %.200r", ref, message)
 
     # -- deaths ----------------------------------------------------------------
+    def hold(self, address: str, uids: list[int], reason: str) -> None:
+        """The process at ``address`` died and a supervisor may restart its
+        actor there: asks pending on ``uids`` fail now, and what is sent to
+        the address from now on waits (up to ``hold_limit`` envelopes) for
+        :meth:`resume` or :meth:`release`."""
+        box = self._outbox(address)
+        with box.lock:
+            if box.held is None:
+                box.held = []
+        gone = set(uids)
+        self._fail_calls(lambda target: target.uid in gone, reason)
+
+    def resume(self, address: str) -> None:
+        """A new process took over ``address``: send what was held, first."""
+        box = self.outboxes.get(address)
+        if box is None:
+            return
+        with box.lock:
+            held, box.held = box.held, None
+            if held:
+                box.items[:0] = held
+            pending = bool(box.items)
+        if pending:
+            self._to_flush.add(box)
+            self.wake()
+
+    def release(self, address: str) -> None:
+        """``address`` will not come back: what was held for it is dead
+        letters (asks in it have failed through :meth:`mark_dead`)."""
+        box = self.outboxes.get(address)
+        if box is not None:
+            with box.lock:
+                held, box.held = box.held, None
+            if held:
+                self.dead_letters += len(held)
+        self.forget_address(address)
+
+    def forget_address(self, address: str) -> None:
+        """The process at ``address`` is gone for good: close the outlet
+        (never reconnect) and refuse whatever is still sent there."""
+        self.gone.add(address)
+        box = self.outboxes.get(address)
+        if box is not None:
+            with box.lock:
+                lost, box.items = len(box.items), []
+                box.held = None
+                box.send = refuse_send
+            self.dead_letters += lost
+        self.network.drop(address)
+
     def mark_dead(self, uids: list[int], reason: str) -> None:
         """These actors are gone: asks pending on them fail now."""
         gone = set(uids)

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from actors.actor import Actor
+from actors.errors import ActorError
 from actors.host import spec_for
 from actors.node import Node
 from actors.ref import ActorRef
@@ -29,6 +30,11 @@ class ActorSystem:
         spawn_timeout: seconds a new process gets to construct its actor.
         log_level: lowest level children ship to this process's logging
             (default: the root logger's effective level here).
+        spares: warm spare processes kept ready once the first supervised
+            actor starts (default 2; 0: none). A spawn or a restart that
+            finds a spare skips the interpreter start-up.
+        restart_buffer: messages each process holds for a supervised actor
+            while it restarts (default 10,000); past it they are dead letters.
 
     Leaving the ``with`` block (or ``shutdown()``, or interpreter exit) stops
     every actor, children before parents and the last started first, then
@@ -39,7 +45,8 @@ class ActorSystem:
 
     def __init__(self, transport: str = "zmq", *, bind: str = "ipc",
                  stop_timeout: float = 5.0, spawn_timeout: float = 60.0,
-                 log_level: int | None = None) -> None:
+                 log_level: int | None = None, spares: int = 2,
+                 restart_buffer: int = 10_000) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, got {transport!r}")
         if bind != "ipc" and not bind.startswith("tcp://"):
@@ -49,10 +56,14 @@ class ActorSystem:
         for label, value in (("stop_timeout", stop_timeout), ("spawn_timeout", spawn_timeout)):
             if not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"{label} must be a positive number of seconds, got {value!r}")
+        for label, count in (("spares", spares), ("restart_buffer", restart_buffer)):
+            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+                raise ValueError(f"{label} must be an int >= 0, got {count!r}")
         if log_level is None:
             log_level = logging.getLogger().getEffectiveLevel()
         self.transport = transport
-        self._node = Node(transport, bind, log_level, float(stop_timeout), float(spawn_timeout))
+        self._node = Node(transport, bind, log_level, float(stop_timeout), float(spawn_timeout),
+                          spares, restart_buffer)
         # The node itself, not this object: a system dropped without shutdown
         # must still be stopped at exit (its loop thread keeps the node alive).
         atexit.register(self._node.shutdown, None)
@@ -104,6 +115,36 @@ class ActorSystem:
                      "pid": r.host.pid if r.host else None,
                      "parent": r.parent, "children": list(r.children)}
                     for r in node.actors.values() if r.ref is not None]
+
+    def tree(self) -> list[dict[str, Any]]:
+        """The live actors as a tree of plain data, top-level actors first in
+        start order: each a dict with ``name``, ``uid``, ``ref``, ``class``,
+        ``pid`` (None while restarting), ``state`` (``"running"``,
+        ``"starting"`` or ``"restarting"``), ``supervisor`` (bool),
+        ``restart`` (its restart type, None if unsupervised), ``restarts``,
+        ``last_exit`` (why its last incarnation ended) and ``children``."""
+        return self._node.tree()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the system has shut down (False if ``timeout`` passed
+        first). The main program of a service blocks here.
+
+        Raises:
+            ActorError: a top-level supervisor failed (it gave up restarting
+                its children, or its process died) and the system was shut
+                down because of it; uncaught, the program exits non-zero.
+        """
+        if not self._node.finished.wait(timeout):
+            return False
+        if self._node.failure is not None:
+            raise self._node.failure
+        return True
+
+    @property
+    def failure(self) -> ActorError | None:
+        """Why the system shut itself down (a top-level supervisor failed),
+        or None."""
+        return self._node.failure
 
     def __enter__(self) -> ActorSystem:
         return self

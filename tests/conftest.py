@@ -49,18 +49,10 @@ def system(transport):
     """An ActorSystem over each transport; afterwards, every process it
     started must be gone."""
     sys_ = actors.ActorSystem(transport, stop_timeout=5.0)
-    started: set[int] = set()
-    original = sys_._node._start_host
-
-    def recording_start(record, spec):
-        original(record, spec)
-        started.add(record.host.pid)
-
-    sys_._node._start_host = recording_start
     try:
         yield sys_
     finally:
         sys_.shutdown()
-        leftover = wait_gone(started, 5.0)
+        leftover = wait_gone(sys_._node.started_pids, 5.0)
         assert not leftover, f"processes left behind: {leftover}"
         assert not os.path.exists(sys_._node.rundir)

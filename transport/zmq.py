@@ -37,20 +37,31 @@ class Inbox:
         self.socket = context.socket(zmq.PULL)
         self.socket.setsockopt(zmq.RCVHWM, 0)
         self.socket.setsockopt(zmq.LINGER, 0)
+        self.aliases: list[str] = []
         try:
             if bind.startswith("tcp://") and bind.count(":") == 1:
                 port = self.socket.bind_to_random_port(bind)
                 self.address = f"{bind}:{port}"
             else:
-                if bind.startswith("ipc://"):
-                    path = bind[len("ipc://"):]
-                    if os.path.exists(path):
-                        os.unlink(path)  # a dead owner's leftover
-                self.socket.bind(bind)
+                self._bind(bind)
                 self.address = bind
         except Exception:
             self.socket.close(0)
             raise
+
+    def _bind(self, address: str) -> None:
+        if address.startswith("ipc://"):
+            path = address[len("ipc://"):]
+            if os.path.exists(path):
+                os.unlink(path)  # a dead owner's leftover
+        self.socket.bind(address)
+
+    def add_alias(self, address: str) -> None:
+        """Also receive at ``address``, the full address (with its port) of
+        a process that has died: its peers' outlets reconnect here and
+        deliver what they queued for it meanwhile."""
+        self._bind(address)
+        self.aliases.append(address)
 
     @property
     def pollable(self) -> Any:
@@ -71,11 +82,19 @@ class Inbox:
 
     def close(self) -> None:
         self.socket.close(0)
-        if self.address.startswith("ipc://"):
-            try:
-                os.unlink(self.address[len("ipc://"):])
-            except OSError:
-                pass
+        for address in (self.address, *self.aliases):
+            if address.startswith("ipc://"):
+                try:
+                    os.unlink(address[len("ipc://"):])
+                except OSError:
+                    pass
+
+
+# When a peer dies, its outlets keep what is sent to it and retry the
+# connection every 2-4 ms (ZeroMQ adds up to one interval of jitter): a new
+# process binding the same address (a restarted actor) gets it all within
+# milliseconds. Outlets to peers gone for good are closed by the runtime.
+RECONNECT_MS = 2
 
 
 class Outlet:
@@ -85,6 +104,7 @@ class Outlet:
         self.address = address
         self.socket = context.socket(zmq.PUSH)
         self.socket.setsockopt(zmq.SNDHWM, 0)
+        self.socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
         self.socket.setsockopt(zmq.LINGER, 2000)  # flush on orderly close
         self.socket.connect(address)
 

@@ -1,0 +1,422 @@
+"""Supervisors: actors that start, watch and restart other actors (OTP).
+
+A :class:`Supervisor` is an actor in its own process. It starts its
+children (each in a process of its own) in the order of its specs, one
+started before the next. The node tells it when a child's process is gone
+(a :class:`ChildExit` in its mailbox, handled like any message, one at a
+time); it then applies its strategy. A restart keeps the child's uid and
+ref: the node holds what is sent to the child meanwhile and delivers it to
+the new incarnation (see ``actors.node``).
+
+Restart intensity: more than ``max_restarts`` restarts within
+``max_seconds`` and the supervisor gives up: it stops its children (the
+last started first) and crashes, and its own supervisor applies its
+strategy to it. A top-level supervisor that gives up shuts the system down.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import time
+from typing import Any, ClassVar
+
+from actors import protocol as P
+from actors.actor import Actor
+from actors.errors import ActorDeadError, ActorError, SerializationError
+from actors.notices import ChildExit
+from actors.ref import ActorRef
+from transport.codec import class_path, find_class, message
+
+log = logging.getLogger("actors")
+
+STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one")
+RESTARTS = ("permanent", "transient", "temporary")
+BRUTAL_KILL = "brutal_kill"
+
+
+@message
+@dataclasses.dataclass(frozen=True)
+class ChildSpec:
+    """How a supervisor starts one child.
+
+    Args:
+        name: unique among the supervisor's children; the child is
+            registered as ``"<supervisor name>/<name>"``.
+        actor_class: an :class:`Actor` subclass (a :class:`Supervisor`
+            subclass makes a subtree), or its ``"module:QualName"``.
+        args, kwargs: passed to its constructor (they must travel as
+            messages do).
+        restart: ``"permanent"`` (always restarted), ``"transient"``
+            (restarted only after a crash) or ``"temporary"`` (never).
+        shutdown: seconds its orderly stop may take (``on_stop`` runs)
+            before its process is killed, or ``"brutal_kill"`` (killed at
+            once).
+    """
+
+    name: str
+    actor_class: Any
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] | None = None
+    restart: str = "permanent"
+    shutdown: float | str = 5.0
+
+    __module__ = "actors"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or "/" in self.name:
+            raise ValueError(f"child name must be a non-empty string without '/', "
+                             f"got {self.name!r}")
+        cls = self.actor_class
+        if isinstance(cls, type):
+            if not issubclass(cls, Actor):
+                raise TypeError(f"child {self.name!r}: actor_class must be an Actor "
+                                f"subclass, got {cls!r}")
+            object.__setattr__(self, "actor_class", class_path(cls))
+        elif not isinstance(cls, str) or ":" not in cls:
+            raise TypeError(f"child {self.name!r}: actor_class must be an Actor subclass "
+                            f"or 'module:Class', got {cls!r}")
+        if not isinstance(self.args, (tuple, list)):
+            raise TypeError(f"child {self.name!r}: args must be a tuple, got {self.args!r}")
+        object.__setattr__(self, "args", tuple(self.args))
+        if self.kwargs is not None and not isinstance(self.kwargs, dict):
+            raise TypeError(f"child {self.name!r}: kwargs must be a dict, got {self.kwargs!r}")
+        if self.restart not in RESTARTS:
+            raise ValueError(f"child {self.name!r}: restart must be one of {RESTARTS}, "
+                             f"got {self.restart!r}")
+        shutdown = self.shutdown
+        if shutdown != BRUTAL_KILL and not (
+                isinstance(shutdown, (int, float)) and not isinstance(shutdown, bool)
+                and 0 < shutdown < float("inf")):
+            raise ValueError(f"child {self.name!r}: shutdown must be a positive number of "
+                             f"seconds or 'brutal_kill', got {shutdown!r}")
+
+
+@message
+@dataclasses.dataclass(frozen=True)
+class ChildInfo:
+    """One child as ``Supervisor.which_children()`` reports it. ``status``
+    is ``"running"``, ``"restarting"`` or ``"terminated"`` (not running,
+    its spec kept: ``restart_child`` starts it again)."""
+
+    name: str
+    ref: ActorRef | None
+    pid: int | None
+    status: str
+    restarts: int
+    restart: str
+    last_exit: str | None
+    supervisor: bool
+
+    __module__ = "actors"
+
+
+class Child:
+    """A supervisor's own record of one child."""
+
+    __slots__ = ("spec", "args", "kwargs", "ref", "incarnation", "status", "restarts",
+                 "last_exit")
+
+    def __init__(self, spec: ChildSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.spec = spec
+        self.args = args
+        self.kwargs = kwargs
+        self.ref: ActorRef | None = None
+        self.incarnation = 0  # 0: not known (any exit notice is current)
+        self.status = "terminated"
+        self.restarts = 0
+        self.last_exit: str | None = None
+
+
+class ShuttingDown(Exception):
+    """The system is stopping: a supervisor stops restarting."""
+
+
+class Supervisor(Actor):
+    """An actor that supervises children (Erlang/OTP semantics).
+
+    Subclass and set the class attributes, or pass them to the constructor
+    (``system.spawn(Supervisor, [ChildSpec(...)], strategy="one_for_all")``):
+
+    * ``strategy``: ``"one_for_one"`` (restart the child that ended),
+      ``"one_for_all"`` (stop the others, the last started first, then
+      restart all in order), ``"rest_for_one"`` (the same for the child and
+      those started after it), ``"simple_one_for_one"`` (one template spec;
+      children are added with ``start_child`` and restarted one for one).
+    * ``max_restarts`` within ``max_seconds`` (default 3 in 5 s): past it,
+      the supervisor stops its children and fails.
+    * ``children``: the list of :class:`ChildSpec`.
+
+    Methods (through ``ref.proxy()``): ``which_children``,
+    ``count_children``, ``start_child``, ``terminate_child``,
+    ``restart_child``, ``delete_child``.
+    """
+
+    __module__ = "actors"
+
+    is_supervisor: ClassVar[bool] = True
+    strategy: ClassVar[str] = "one_for_one"
+    max_restarts: ClassVar[int] = 3
+    max_seconds: ClassVar[float] = 5.0
+    children: ClassVar[list[ChildSpec]] = []
+
+    def __init__(self, children: list[ChildSpec] | None = None, *, strategy: str | None = None,
+                 max_restarts: int | None = None, max_seconds: float | None = None) -> None:
+        self._strategy = strategy if strategy is not None else type(self).strategy
+        self._max_restarts = (max_restarts if max_restarts is not None
+                              else type(self).max_restarts)
+        self._max_seconds = max_seconds if max_seconds is not None else type(self).max_seconds
+        specs = list(children if children is not None else type(self).children)
+        if self._strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self._strategy!r}")
+        if (not isinstance(self._max_restarts, int) or isinstance(self._max_restarts, bool)
+                or self._max_restarts < 0):
+            raise ValueError(f"max_restarts must be an int >= 0, got {self._max_restarts!r}")
+        if not isinstance(self._max_seconds, (int, float)) or self._max_seconds <= 0:
+            raise ValueError(f"max_seconds must be a positive number, got {self._max_seconds!r}")
+        for spec in specs:
+            if not isinstance(spec, ChildSpec):
+                raise TypeError(f"children must be ChildSpec objects, got {spec!r}")
+        names = [spec.name for spec in specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"child names must be unique, got {names}")
+        if self._strategy == "simple_one_for_one" and len(specs) != 1:
+            raise ValueError("a simple_one_for_one supervisor has exactly one child spec "
+                             f"(the template), got {len(specs)}")
+        self._specs = specs
+        self._children: dict[str, Child] = {}  # in start order
+        self._restart_times: collections.deque[float] = collections.deque()
+
+    # -- lifecycle ------------------------------------------------------------
+    def on_start(self) -> None:
+        if self._strategy == "simple_one_for_one":
+            return
+        try:
+            for spec in self._specs:
+                self._add(spec, spec.args, dict(spec.kwargs or {}))
+        except BaseException:
+            # OTP: a supervisor whose child fails to start fails to start;
+            # what it started is stopped, the last first.
+            for child in reversed(list(self._children.values())):
+                if child.status == "running":
+                    self._terminate(child, keep=False)
+            raise
+
+    def receive(self, message: Any) -> Any:
+        if isinstance(message, ChildExit):
+            self._child_exit(message)
+            return None
+        raise ActorError(f"a Supervisor takes no messages; call its methods through "
+                         f"proxy() (got {message!r:.100})")
+
+    # -- public API (through proxy) ----------------------------------------------
+    def which_children(self) -> list[ChildInfo]:
+        """Every child, in start order, with its pid, status and restarts."""
+        view = self._node_view()
+        infos = []
+        for child in self._children.values():
+            entry = view.get(child.ref.uid) if child.ref is not None else None
+            status = child.status
+            if status == "running" and entry is not None and entry["state"] == "restarting":
+                status = "restarting"
+            infos.append(ChildInfo(
+                name=child.spec.name, ref=child.ref,
+                pid=entry["pid"] if entry is not None else None, status=status,
+                restarts=child.restarts, restart=child.spec.restart,
+                last_exit=child.last_exit,
+                supervisor=bool(entry["supervisor"]) if entry is not None else False))
+        return infos
+
+    def count_children(self) -> dict[str, int]:
+        """``specs``, ``active`` (running), ``supervisors``, ``workers``."""
+        infos = self.which_children()
+        return {"specs": len(infos),
+                "active": sum(1 for i in infos if i.status == "running"),
+                "supervisors": sum(1 for i in infos if i.supervisor),
+                "workers": sum(1 for i in infos if not i.supervisor)}
+
+    def start_child(self, spec: ChildSpec | str, args: tuple[Any, ...] = (),
+                    kwargs: dict[str, Any] | None = None) -> ActorRef:
+        """Start a child now and return its ref. ``simple_one_for_one``:
+        ``start_child(name, args=(...), kwargs={...})`` starts the template
+        with those arguments after its own. Otherwise pass a
+        :class:`ChildSpec`; it joins the end of the start order."""
+        if self._strategy == "simple_one_for_one":
+            if not isinstance(spec, str):
+                raise TypeError("a simple_one_for_one supervisor starts children by name: "
+                                "start_child(name, args=(...))")
+            template = self._specs[0]
+            if spec in self._children:
+                raise ValueError(f"a child named {spec!r} already exists")
+            child_spec = dataclasses.replace(template, name=spec)
+            return self._add(child_spec, (*template.args, *args),
+                             {**(template.kwargs or {}), **(kwargs or {})})
+        if not isinstance(spec, ChildSpec):
+            raise TypeError(f"start_child() takes a ChildSpec, got {spec!r}")
+        if args or kwargs:
+            raise TypeError("args and kwargs belong in the ChildSpec")
+        if spec.name in self._children:
+            raise ValueError(f"a child named {spec.name!r} already exists")
+        self._specs.append(spec)
+        return self._add(spec, spec.args, dict(spec.kwargs or {}))
+
+    def terminate_child(self, name: str) -> None:
+        """Stop a child for good (its ref dies). Its spec stays, so
+        ``restart_child`` can start it again (with a new ref), except in a
+        ``simple_one_for_one`` supervisor, where the child is removed."""
+        child = self._child(name)
+        if child.status != "terminated":
+            self._terminate(child, keep=False)
+        if self._strategy == "simple_one_for_one":
+            del self._children[name]
+
+    def restart_child(self, name: str) -> ActorRef:
+        """Start a terminated child again; returns its new ref."""
+        child = self._child(name)
+        if child.status != "terminated":
+            raise ActorError(f"child {name!r} is {child.status}, not terminated")
+        return self._launch(child)
+
+    def delete_child(self, name: str) -> None:
+        """Forget the spec of a terminated child."""
+        child = self._child(name)
+        if child.status != "terminated":
+            raise ActorError(f"child {name!r} is {child.status}; terminate it first")
+        del self._children[name]
+        self._specs = [s for s in self._specs if s.name != name]
+
+    # -- internals -------------------------------------------------------------
+    def _child(self, name: str) -> Child:
+        try:
+            return self._children[name]
+        except KeyError:
+            raise KeyError(f"no child named {name!r}") from None
+
+    def _node_view(self) -> dict[int, dict[str, Any]]:
+        found: dict[int, dict[str, Any]] = {}
+
+        def walk(entries: list[dict[str, Any]]) -> None:
+            for entry in entries:
+                if entry["uid"] == self.ref.uid:
+                    for child in entry["children"]:
+                        found[child["uid"]] = child
+                    return
+                walk(entry["children"])
+        walk(self.system.tree())
+        return found
+
+    def _add(self, spec: ChildSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ActorRef:
+        child = Child(spec, tuple(args), kwargs)
+        self._children[spec.name] = child
+        try:
+            return self._launch(child)
+        except BaseException:
+            del self._children[spec.name]
+            raise
+
+    def _launch(self, child: Child) -> ActorRef:
+        spec = child.spec
+        cls = find_class(spec.actor_class)
+        options = {"supervised": True, "restart": spec.restart,
+                   "shutdown": 0 if spec.shutdown == BRUTAL_KILL else float(spec.shutdown),
+                   "supervisor": bool(getattr(cls, "is_supervisor", False))}
+        prefix = self.ref.name or f"#{self.ref.uid}"
+        node_spec = [spec.actor_class, list(child.args), dict(child.kwargs),
+                     f"{prefix}/{spec.name}", self.ref.uid, None, options]
+        child.ref = self.system.request((P.OP_SPAWN, node_spec))
+        child.incarnation = 0
+        child.status = "running"
+        return child.ref
+
+    def _terminate(self, child: Child, keep: bool) -> None:
+        assert child.ref is not None
+        self.system.request((P.OP_TERMINATE, child.ref.uid, keep))
+        child.status = "down" if keep else "terminated"
+
+    def _child_exit(self, notice: ChildExit) -> None:
+        child = next((c for c in self._children.values()
+                      if c.ref is not None and c.ref.uid == notice.uid), None)
+        if child is None or child.status != "running" or notice.incarnation < child.incarnation:
+            return  # stale: about an incarnation already replaced
+        child.last_exit = notice.reason
+        restart = child.spec.restart
+        if restart == "temporary" or (restart == "transient" and not notice.crashed):
+            self._terminate(child, keep=False)
+            if restart == "temporary":
+                del self._children[child.spec.name]
+            return
+        child.status = "down"
+        exc = notice.exc
+        if exc is None:
+            exc = ActorDeadError(f"{child.spec.name} ended: {notice.reason}", None, notice.reason)
+        if self._strategy in ("one_for_all", "rest_for_one"):
+            order = list(self._children.values())
+            group = order if self._strategy == "one_for_all" else order[order.index(child):]
+        else:
+            group = [child]
+        try:
+            for other in reversed(group):
+                if other is not child and other.status == "running":
+                    if other.spec.restart == "temporary":
+                        self._terminate(other, keep=False)
+                        del self._children[other.spec.name]
+                    else:
+                        self._terminate(other, keep=True)
+            group = [c for c in group if c.status == "down"]
+            self._restart(group, child, exc, notice.reason)
+        except ShuttingDown:
+            return
+
+    def _restart(self, group: list[Child], failed: Child, exc: Any, reason: str) -> None:
+        """Restart ``group`` in start order; a start that fails counts as
+        one more restart and is tried again, up to the intensity."""
+        while True:
+            if not self._count_restart():
+                self._give_up(failed, reason)
+            try:
+                for child in group:
+                    if child.status == "down":
+                        self._restart_one(child, exc if child is failed else None)
+                return
+            except ShuttingDown:
+                raise
+            except Exception as e:
+                log.error("supervisor %s: restarting %s failed: %r", self.ref.name,
+                          failed.spec.name, e)
+                reason = f"restart failed: {e!r}"
+
+    def _restart_one(self, child: Child, exc: Any) -> None:
+        assert child.ref is not None
+        try:
+            incarnation = self.system.request((P.OP_RESTART, child.ref.uid, exc))
+        except SerializationError:  # the crash's exception cannot travel back
+            incarnation = self.system.request((P.OP_RESTART, child.ref.uid, None))
+        if not incarnation:
+            raise ShuttingDown()
+        child.incarnation = incarnation
+        child.status = "running"
+        child.restarts += 1
+
+    def _count_restart(self) -> bool:
+        now = time.monotonic()
+        times = self._restart_times
+        times.append(now)
+        while times and times[0] < now - self._max_seconds:
+            times.popleft()
+        return len(times) <= self._max_restarts
+
+    def _give_up(self, failed: Child, reason: str) -> None:
+        log.error("supervisor %s: more than %d restarts within %s s (last: %s %s): "
+                  "stopping its children and failing", self.ref.name or f"#{self.ref.uid}",
+                  self._max_restarts, self._max_seconds, failed.spec.name, reason)
+        for child in reversed(list(self._children.values())):
+            if child.status == "running":
+                # kept: a restart of this supervisor reclaims the same refs
+                self._terminate(child, keep=True)
+        raise ActorError(f"supervisor {self.ref.name or self.ref.uid} reached its restart "
+                         f"intensity ({self._max_restarts} in {self._max_seconds} s); last: "
+                         f"{failed.spec.name} {reason}")
+
+
+__all__ = ["ChildInfo", "ChildSpec", "Supervisor"]
