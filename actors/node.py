@@ -434,14 +434,16 @@ class Node(Runtime):
         self.hold(address, [record.uid], reason)
         self.broadcast((P.OP_HOLD, address, [record.uid], reason), skip=record.host)
 
-    def _incarnation_over(self, record: ActorRecord, reason: str, crashed: bool, exc: Any) -> None:
+    def _incarnation_over(self, record: ActorRecord, reason: str, crashed: bool, exc: Any,
+                          logged: bool) -> None:
         """The process of a held slot is gone: stop what its incarnation
         started, then let its supervisor decide (unless it asked for this)."""
+        pid = record.host.pid if record.host is not None else None
         record.host = None
         record.ended = None
         record.last_exit = reason
-        if crashed and not self.shutting_down:
-            log.error("supervised actor %s died: %s", record.name, reason)
+        if crashed and not logged and not self.shutting_down:
+            log.error("supervised actor %s (pid %s) died: %s", record.name, pid, reason)
 
         def finish() -> None:
             try:
@@ -514,9 +516,10 @@ class Node(Runtime):
                 continue  # a spawn in progress handles its own failure
             host.uids.discard(uid)
             if record.supervised and not record.final and not self.shutting_down:
+                logged = record.ended is not None  # its host reported (and logged) it
                 ended = record.ended or (reason, True, None)
                 self.hold_slot(record, ended[0])
-                self._incarnation_over(record, *ended)
+                self._incarnation_over(record, *ended, logged=logged)
             else:
                 self.actor_ended(uid, reason, crashed=True, logged=False)
         gone = []
