@@ -56,6 +56,9 @@ class ActorDeadError(ActorError):
     def __str__(self) -> str:
         return str(self.args[0])
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.args[0]!r})"
+
     def __reduce__(self) -> Any:
         return (type(self), (self.args[0], None, self.reason))
 

@@ -45,6 +45,7 @@ class HostRecord:
         # addresses of dead processes this one took over (restarted actors)
         self.aliases: list[str] = []
         self.exit_reason = ""
+        self.reaper: threading.Timer | None = None
 
 
 class HostStarter:

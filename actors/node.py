@@ -93,6 +93,7 @@ class ActorRecord:
         self.incarnation = 0
         self.restarts = 0
         self.last_exit: str | None = None
+        self.last_crashed = False
         self.ended: tuple[str, bool, Any] | None = None  # reported, process not gone yet
         self.final = False                # stopped for good: no restart
         self.expect_exit = False          # stopped by its supervisor for a restart
@@ -417,8 +418,8 @@ class Node(Runtime):
             self.stop_uid(uid, None, final=not keep)
         record.settled.wait()
         record = self.actors.get(uid)
-        if record is not None and not keep:
-            self.finalize(record, "stopped", False)
+        if record is not None and not keep:  # it was down already
+            self.finalize(record, record.last_exit or "stopped", record.last_crashed)
         return True
 
     def hold_slot(self, record: ActorRecord, reason: str) -> None:
@@ -442,6 +443,7 @@ class Node(Runtime):
         record.host = None
         record.ended = None
         record.last_exit = reason
+        record.last_crashed = crashed
         if crashed and not logged and not self.shutting_down:
             log.error("supervised actor %s (pid %s) died: %s", record.name, pid, reason)
 
@@ -477,6 +479,13 @@ class Node(Runtime):
             # the supervisor hears of it then, when the address is free.
             record.ended = (reason, crashed, exc)
             self.hold_slot(record, reason)
+            host = record.host
+            if host is not None and host.reaper is None:
+                # its supervisor waits for the process to be gone: make sure
+                # it goes (a non-daemon thread of user code could keep it)
+                host.reaper = threading.Timer(self.stop_timeout, self._reap, (host,))
+                host.reaper.daemon = True
+                host.reaper.start()
         else:
             self.actor_ended(uid, reason, crashed, logged=True)
 
@@ -522,18 +531,30 @@ class Node(Runtime):
                 self._incarnation_over(record, *ended, logged=logged)
             else:
                 self.actor_ended(uid, reason, crashed=True, logged=False)
+        if host.reaper is not None:
+            host.reaper.cancel()
         gone = []
         for address in (host.address, *host.aliases):
-            self.fail_address(address, reason)
-            if address in self.held_addresses:
+            kept = self.held_addresses.get(address)
+            if kept is not None:
+                # asks sent to the held actor since it died wait for its
+                # next incarnation; any other ask to this process fails
+                self._fail_calls(lambda t: t.address == address and t.uid != kept, reason)
                 if isinstance(self.network, PipeNodeNetwork):
                     self.network.hold(address)
             else:
+                self.fail_address(address, reason)
                 self.forget_address(address)
                 gone.append(address)
         if gone:
             self.broadcast((P.OP_GONE, gone))
         host.exited.set()
+
+    def _reap(self, host: HostRecord) -> None:
+        if host.alive:
+            log.warning("process %s did not exit after its supervised actor ended: killing it",
+                        host.pid)
+            self.kill_host(host)
 
     def _running_in(self, host: HostRecord, uid: int) -> bool:
         record = self.actors.get(uid)
@@ -623,8 +644,9 @@ class Node(Runtime):
         if link and crashed:
             host = record.host
             if host is not None and host.alive:
+                label = target.name or f"#{target.uid}"
                 self.post(host.address, self.service_envelope(
-                    (P.OP_LINK_EXIT, watcher, f"linked actor {target!r} ended: {reason}")))
+                    (P.OP_LINK_EXIT, watcher, f"linked actor {label} {reason}")))
             return
         notice = Terminated(target, reason, crashed)
         self.post(record.ref.address, self.encode([P.TELL, watcher, notice, False]))

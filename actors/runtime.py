@@ -355,12 +355,22 @@ class Runtime:
         actor there: asks pending on ``uids`` fail now, and what is sent to
         the address from now on waits (up to ``hold_limit`` envelopes) for
         :meth:`resume` or :meth:`release`."""
-        box = self._outbox(address)
+        box = self.outboxes.get(address)
+        if box is None:  # connect only if something is ever sent there
+            with self._outbox_lock:
+                box = self.outboxes.setdefault(address, Outbox(address, self._lazy_sender(address)))
         with box.lock:
             if box.held is None:
                 box.held = []
         gone = set(uids)
         self._fail_calls(lambda target: target.uid in gone, reason)
+
+    def _lazy_sender(self, address: str) -> Callable[[bytes], None]:
+        def send(frame: bytes) -> None:
+            box = self.outboxes[address]
+            box.send = self.network.sender(address)
+            box.send(frame)
+        return send
 
     def resume(self, address: str) -> None:
         """A new process took over ``address``: send what was held, first."""
