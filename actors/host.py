@@ -252,10 +252,10 @@ class Host(Runtime):
             _, uid, spec, alias, restart = payload
             self.started = True
             try:
-                if alias is not None and alias != self.address:
-                    # the address of the incarnation before: what its peers
-                    # queued for it comes in here
-                    self.network.add_alias(alias)
+                if alias is not None:
+                    # a supervised actor's own address, kept across its
+                    # restarts: what peers queued for it comes in here
+                    alias = self.network.add_alias(alias)
                 value, ok = self.start_actor(uid, spec, alias, restart), True
             except BaseException as e:
                 value, ok = e, False

@@ -46,6 +46,7 @@ class HostRecord:
         self.aliases: list[str] = []
         self.exit_reason = ""
         self.reaper: threading.Timer | None = None
+        self.boot_dead: set[int] = set()
 
 
 class HostStarter:
@@ -79,6 +80,7 @@ class HostStarter:
         process = node.context.Process(target=host_main, args=(boot, child_conn),
                                        name=f"actors:{label}")
         host = HostRecord(number, bind, process)
+        host.boot_dead = set(boot["dead"])
         node.hellos[number] = host
         try:
             node.spawner.submit(process.start).result()

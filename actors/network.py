@@ -47,9 +47,9 @@ class ZmqNetwork:
         if outlet is not None:
             outlet.close(linger=0)
 
-    def add_alias(self, address: str) -> None:
-        """Receive at a dead process's address too (a restarted actor)."""
-        self.inbox.add_alias(address)
+    def add_alias(self, address: str) -> str:
+        """Receive at a second address too (a supervised actor's own)."""
+        return self.inbox.add_alias(address)
 
     def close(self, linger: float = 1.0) -> None:
         for outlet in self.outlets.values():
@@ -87,8 +87,8 @@ class PipeHostNetwork:
     def drop(self, address: str) -> None:
         pass
 
-    def add_alias(self, address: str) -> None:
-        pass  # the node's relay maps the address to this link
+    def add_alias(self, address: str) -> str:
+        return address  # the node's relay maps it to this link
 
     def close(self, linger: float = 1.0) -> None:
         self.link.close()
@@ -105,6 +105,7 @@ class PipeNodeNetwork:
         # frames for the address of a supervised actor being restarted
         self.held: dict[str, list[bytes]] = {}
         self.hold_limit = 10_000
+        self._hold_lock = threading.Lock()
         self.loop_ident: int | None = None
         self.undeliverable: Callable[[str, bytes], None] = lambda address, frame: None
 
@@ -128,10 +129,16 @@ class PipeNodeNetwork:
             link = self.links.get(address)
             if link is not None and not link.closed:
                 link.send_later(frame)
-            elif address in self.held and len(self.held[address]) < self.hold_limit:
-                self.held[address].append(frame)
-            else:
-                self.undeliverable(address, frame)
+                continue
+            with self._hold_lock:  # see alias()
+                link = self.links.get(address)
+                held = self.held.get(address)
+                if link is not None and not link.closed:
+                    link.send_later(frame)
+                elif held is not None and len(held) < self.hold_limit:
+                    held.append(frame)
+                else:
+                    self.undeliverable(address, frame)
         return mine
 
     def hold(self, address: str) -> None:
@@ -141,10 +148,12 @@ class PipeNodeNetwork:
         self.held.setdefault(address, [])
 
     def alias(self, address: str, link: tpipe.QueuedLink) -> None:
-        """Relay ``address`` to ``link`` from now on, held frames first."""
-        self.links[address] = link
-        for frame in self.held.pop(address, ()):
-            link.send_later(frame)
+        """Relay ``address`` to ``link`` from now on, held frames first
+        (any thread: the relay sees the link only once they are queued)."""
+        with self._hold_lock:
+            for frame in self.held.pop(address, ()):
+                link.send_later(frame)
+            self.links[address] = link
 
     def release(self, address: str) -> list[bytes]:
         """Stop holding for ``address``; return what was held."""

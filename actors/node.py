@@ -122,6 +122,14 @@ class Node(Runtime):
                 network.undeliverable = self._undeliverable
                 network.hold_limit = restart_buffer
                 self._host_bind = lambda n: f"pipe:{n}"
+            # A supervised actor's address is its own (its process also has
+            # one, for the runtime's service traffic) and outlives processes.
+            if transport == "pipe":
+                self._slot_bind: Callable[[int], str] = lambda uid: f"pipe:s{uid}"
+            elif bind == "ipc":
+                self._slot_bind = lambda uid: f"ipc://{self.rundir}/s{uid}"
+            else:
+                self._slot_bind = lambda uid: bind
         except Exception:
             shutil.rmtree(self.rundir, ignore_errors=True)
             raise
@@ -181,8 +189,9 @@ class Node(Runtime):
     def broadcast(self, payload: tuple[Any, ...], skip: HostRecord | None = None) -> None:
         """A service tell to every live host (but ``skip``)."""
         data = self.service_envelope(payload)
-        with self.lock:
-            hosts = [h for h in self.hosts.values() if h.alive and h is not skip]
+        with self.lock:  # a host not ready yet gets the deaths in its hello
+            hosts = [h for h in self.hosts.values()
+                     if h.alive and h is not skip and h.hello.done()]
         for host in hosts:
             self.post(host.address, data)
 
@@ -200,7 +209,15 @@ class Node(Runtime):
             _, number, address, _pid = payload
             host = self.hellos.get(number)
             if host is not None and not host.hello.done():
-                host.hello.set_result(address)
+                host.address = address
+                with self.lock:
+                    host.hello.set_result(address)
+                    missed: dict[str, list[int]] = {}
+                    for uid, why in list(self.dead.items()):
+                        if uid not in host.boot_dead:
+                            missed.setdefault(why, []).append(uid)
+                for why, uids in missed.items():
+                    self.post(address, self.service_envelope((P.OP_DOWN, uids, why)))
         elif op == P.OP_STOPPED:
             _, uid, reason, crashed, exc = payload
             self.actor_stopped(uid, reason, crashed, exc)
@@ -291,7 +308,8 @@ class Node(Runtime):
             if colocate is not None:
                 self._colocate(record, colocate)
             else:
-                self._start(record, None, None)
+                self._start(record, self._slot_bind(record.uid) if record.supervised else None,
+                            None)
         except BaseException:
             self._forget(record)
             raise
@@ -334,6 +352,11 @@ class Node(Runtime):
             future.add_done_callback(started)
             future.result(self.spawn_timeout)
             started(future)  # in case this thread woke before the callback ran
+            if alias is not None:
+                address = future.result().address
+                host.aliases.append(address)
+                if host.link is not None:
+                    self.network.alias(address, host.link)
         except BaseException as e:
             record.attempt = None
             host.uids.discard(record.uid)
@@ -390,12 +413,7 @@ class Node(Runtime):
         record.restarts += 1
         self._start(record, address, [exc])
         host = record.host
-        assert host is not None
-        if address != host.address:
-            host.aliases.append(address)
         self.held_addresses.pop(address, None)
-        if host.link is not None:
-            self.network.alias(address, host.link)
         self.resume(address)
         self.broadcast((P.OP_RESUME, address), skip=host)
         # children of its last incarnation not reclaimed by this one are gone
@@ -514,6 +532,7 @@ class Node(Runtime):
         if host.link is not None:
             self.poller.unregister(host.link.pollable)
             self._by_pollable.pop(host.link.pollable, None)
+            host.link.close()
         self.starter.forget(host)
         with self.lock:
             self.hosts.pop(host.number, None)
@@ -781,10 +800,15 @@ class Node(Runtime):
                     self.stop_uid(uid, timeout)
                 except Exception:
                     log.exception("stopping actor #%d failed", uid)
+            for host in list(self.hellos.values()):  # spares still starting
+                try:
+                    host.process.kill()
+                except (OSError, ValueError, AttributeError):
+                    pass
             with self.lock:
                 left = list(self.hosts.values())
             for host in left:
-                if host.alive:
+                if host.alive and host.hello.done():
                     self.post(host.address, self.service_envelope((P.OP_EXIT,)))
             self.flush_all()
             for host in left:

@@ -56,12 +56,17 @@ class Inbox:
                 os.unlink(path)  # a dead owner's leftover
         self.socket.bind(address)
 
-    def add_alias(self, address: str) -> None:
-        """Also receive at ``address``, the full address (with its port) of
-        a process that has died: its peers' outlets reconnect here and
-        deliver what they queued for it meanwhile."""
-        self._bind(address)
+    def add_alias(self, address: str) -> str:
+        """Also receive at ``address`` and return it (``tcp://HOST`` gets a
+        free port). Given the address of a process that has died, its
+        peers' outlets reconnect here and deliver what they queued for it."""
+        if address.startswith("tcp://") and address.count(":") == 1:
+            port = self.socket.bind_to_random_port(address)
+            address = f"{address}:{port}"
+        else:
+            self._bind(address)
         self.aliases.append(address)
+        return address
 
     @property
     def pollable(self) -> Any:
