@@ -825,6 +825,9 @@ class Node(Runtime):
                 if host.process.is_alive():
                     host.process.kill()
                 host.process.join(5.0)
+            for host in list(self.hellos.values()):
+                if not host.hello.done():
+                    host.hello.set_exception(ActorError("the actor system shut down"))
             self.spawner.shutdown()
             self.workers.shutdown()
             self.close(linger=0, flush=False)  # every peer is gone by now
