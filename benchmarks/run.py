@@ -4,7 +4,7 @@
     python -m benchmarks.run --quick          # smoke run, a few seconds
     python -m benchmarks.run --repeat 3 --json results.json
 
-Every benchmark sends the same small message, ``("add", 1)``:
+Every message benchmark sends the same small message, ``("add", 1)``:
 
 * floors: raw pyzmq PUSH/PULL one-way throughput and DEALER/ROUTER ping-pong
   over ipc, msgpack per message, one zmq send per message;
@@ -13,11 +13,17 @@ Every benchmark sends the same small message, ``("add", 1)``:
 * actors, over the zmq and the pipe transport: tell throughput main->actor,
   tell throughput actor->actor, ask round trip main->actor.
 
+Restart latency, over both transports: SIGKILL of a supervised actor's
+process until its new incarnation answers an ask, with warm spare processes
+(the pool refilled before each kill), back-to-back (bursts that do not wait
+for the refill) and without spares (every restart starts an interpreter).
+
 All processes are started once; each round then takes one sample of every
-benchmark (in a rotating order, so slow drift of a shared machine spreads
-over all of them) and the table reports the median of the rounds. Every
-child process is stopped, joined with a timeout and killed if need be, on
-success, error or Ctrl-C.
+benchmark (a share of the restarts for the restart benchmarks), in a
+rotating order so slow drift of a shared machine spreads over all of them,
+and the tables report the median of the rounds (p50 and p99 of all the
+restarts). Every child process is stopped, joined with a timeout and killed
+if need be, on success, error or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -26,11 +32,14 @@ import argparse
 import contextlib
 import gc
 import json
+import logging
+import math
 import multiprocessing
 import os
 import platform
 import queue
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -53,6 +62,7 @@ COUNT = ("count",)
 REPLY_TIMEOUT = 120.0  # seconds any single wait may take before we give up
 READY_TIMEOUT = 60.0
 JOIN_TIMEOUT = 5.0
+RESTART_TIMEOUT = 30.0  # from a SIGKILL to the new incarnation's answer
 
 
 @dataclass
@@ -61,10 +71,15 @@ class Sizes:
     round_trips: int    # per latency sample
     warm_messages: int
     warm_round_trips: int
+    restarts: int       # per round, per restart benchmark (FULL, QUICK: over all rounds)
+    warm_restarts: int
+    burst: int          # back-to-back restarts per round
 
 
-FULL = Sizes(messages=200_000, round_trips=5_000, warm_messages=5_000, warm_round_trips=300)
-QUICK = Sizes(messages=20_000, round_trips=1_000, warm_messages=1_000, warm_round_trips=100)
+FULL = Sizes(messages=200_000, round_trips=5_000, warm_messages=5_000, warm_round_trips=300,
+             restarts=100, warm_restarts=2, burst=6)
+QUICK = Sizes(messages=20_000, round_trips=1_000, warm_messages=1_000, warm_round_trips=100,
+              restarts=5, warm_restarts=1, burst=3)
 
 
 # -- waiting with deadlines, and reaping -----------------------------------------
@@ -166,6 +181,13 @@ class Bench:
         if self.is_throughput:
             return sizes.warm_messages if warm else sizes.messages
         return sizes.warm_round_trips if warm else sizes.round_trips
+
+    def warm_up(self, sizes: Sizes) -> None:
+        self.run(self.size(sizes, warm=True))
+
+    def take(self, sizes: Sizes) -> None:
+        """This round's sample(s)."""
+        self.samples.append(self.run(self.size(sizes, warm=False)))
 
     @property
     def median(self) -> float:
@@ -384,11 +406,160 @@ class AskMain(ActorBench):
         return elapsed / n * 1e6
 
 
+# -- restart latency -------------------------------------------------------------------
+
+SUPERVISOR = "restart-sup"
+CHILD = f"{SUPERVISOR}/w"  # see workers.RestartSupervisor
+PID = ("pid",)
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Nearest rank: the smallest sample with at least q% of them at or below it."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+class QuietKills(logging.Filter):
+    """Drops the node's log line for each death of the child we SIGKILL on
+    purpose (one per restart); every other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (isinstance(record.msg, str) and record.msg.startswith("supervised actor ")
+                    and isinstance(args, tuple) and args[:1] == (CHILD,)
+                    and args[-1:] == ("killed by SIGKILL",))
+
+
+QUIET_KILLS = QuietKills()
+
+
+class RestartSystem:
+    """An ActorSystem with one ``RestartSupervisor``, shared by the restart
+    benchmarks that use it. ``spares=0``: no pool, every restart starts a
+    fresh interpreter."""
+
+    def __init__(self, transport: str, spares: int) -> None:
+        self.transport = transport
+        self.spares = spares
+        self.system: actors.ActorSystem | None = None
+
+    def setup(self, env: Env) -> None:
+        if self.system is not None:
+            return
+        logger = logging.getLogger("actors")
+        logger.addFilter(QUIET_KILLS)  # once, however many systems
+        env.stack.callback(logger.removeFilter, QUIET_KILLS)
+        self.system = env.stack.enter_context(
+            actors.ActorSystem(transport=self.transport, spares=self.spares))
+        self.system.spawn(workers.RestartSupervisor, name=SUPERVISOR)
+        ref = self.system.lookup(CHILD)
+        if ref is None:
+            raise RuntimeError(f"{CHILD} is not registered after its supervisor started")
+        self.ref = ref
+        self.pid = ref.ask(PID, timeout=REPLY_TIMEOUT)
+        self.starter = self.system._node.starter  # the pool: a deque of ready blank hosts
+        self.wait_for_spares()
+
+    def wait_for_spares(self) -> float:
+        """Wait until the spare pool is full again; the seconds it took."""
+        starter = self.starter
+        t0 = time.perf_counter()
+        deadline = time.monotonic() + READY_TIMEOUT
+        while len(starter.pool) < starter.size:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{self.transport}: the spare pool held {len(starter.pool)} "
+                                   f"of {starter.size} processes after {READY_TIMEOUT} s")
+            time.sleep(0.001)
+        return time.perf_counter() - t0
+
+    def restart(self) -> tuple[float, bool]:
+        """SIGKILL the child's process; seconds until an ask is answered from
+        a new process, and whether that process was a ready spare at the kill."""
+        ref, old = self.ref, self.pid
+        spares = {host.pid for host in tuple(self.starter.pool)}
+        deadline = time.monotonic() + RESTART_TIMEOUT
+        t0 = time.perf_counter()
+        os.kill(old, signal.SIGKILL)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{CHILD} over {self.transport} did not answer from a new "
+                                   f"process within {RESTART_TIMEOUT} s of its SIGKILL")
+            try:
+                pid = ref.ask(PID, timeout=remaining)
+            except actors.ActorDeadError:
+                # Sent to the old process before the node noticed its death;
+                # the next ask is held until the new incarnation runs.
+                continue
+            if pid != old:
+                break
+        elapsed = time.perf_counter() - t0
+        self.pid = pid
+        return elapsed, pid in spares
+
+
+class RestartBench(Bench):
+    """Restart latency of ``group``'s child, in ms (one sample per restart).
+
+    ``refill``: wait for a full spare pool before each kill (a warm restart
+    every time); otherwise one burst of back-to-back restarts per round,
+    the first from a full pool."""
+
+    def __init__(self, key: str, label: str, group: RestartSystem, refill: bool) -> None:
+        super().__init__(f"restart_{key}_{group.transport}", label, group.transport, "ms")
+        self.group = group
+        self.refill = refill
+        self.from_spare: list[bool] = []
+        self.refills: list[float] = []  # ms from an answer to a full pool again
+
+    def setup(self, env: Env) -> None:
+        self.group.setup(env)
+
+    def count(self, sizes: Sizes, warm: bool) -> int:
+        if warm:
+            return sizes.warm_restarts
+        return sizes.restarts if self.refill else sizes.burst
+
+    def restarts(self, n: int) -> list[tuple[float, bool]]:
+        group = self.group
+        out = []
+        group.wait_for_spares()  # the first kill finds a full pool
+        for _ in range(n):
+            elapsed, spare = group.restart()
+            out.append((elapsed * 1e3, spare))
+            if self.refill:
+                waited = group.wait_for_spares()
+                if group.spares:
+                    self.refills.append(waited * 1e3)
+        # A burst leaves spares starting: wait for them, or they would slow
+        # down whichever benchmark comes next.
+        group.wait_for_spares()
+        return out
+
+    def warm_up(self, sizes: Sizes) -> None:
+        self.restarts(self.count(sizes, warm=True))
+        self.refills.clear()
+
+    def take(self, sizes: Sizes) -> None:
+        for latency, spare in self.restarts(self.count(sizes, warm=False)):
+            self.samples.append(latency)
+            self.from_spare.append(spare)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.samples, 99)
+
+
 def make_benches() -> list[Bench]:
     benches: list[Bench] = [RawPushPull(), RawPingPong(), MpQueue(), MpPipe()]
     for transport in ("zmq", "pipe"):
         group = ActorBenches(transport)
         benches += [TellMain(group), TellActor(group), AskMain(group)]
+    for transport in ("zmq", "pipe"):
+        warm, cold = RestartSystem(transport, spares=2), RestartSystem(transport, spares=0)
+        benches += [RestartBench("warm", "restart, warm spare", warm, refill=True),
+                    RestartBench("cold", "restart, cold spawn", cold, refill=True),
+                    RestartBench("burst", "restart, back-to-back", warm, refill=False)]
     return benches
 
 
@@ -402,28 +573,46 @@ for _t in ("zmq", "pipe"):
         TARGETS.append((f"actors_{_kind}_{_t}", "mp_queue", ">=", 2.0))
 TARGETS.append(("actors_ask_zmq", "raw_zmq_dealer_router", "<=", 1.5))
 TARGETS.append(("actors_ask_pipe", "mp_pipe", "<=", 2.0))
+# restarts: a cold spawn takes at least 5x the p50 of a warm restart
+for _t in ("zmq", "pipe"):
+    TARGETS.append((f"restart_cold_{_t}", f"restart_warm_{_t}", ">=", 5.0))
+
+# (benchmark key, "<=", target in the benchmark's unit): absolute targets on the median
+LIMITS: list[tuple[str, str, float]] = [
+    (f"restart_warm_{_t}", "<=", 20.0) for _t in ("zmq", "pipe")]
 
 FLOOR_NAMES = {"raw_zmq_push_pull": "raw PUSH/PULL", "mp_queue": "mp.Queue",
-               "raw_zmq_dealer_router": "raw DEALER/ROUTER", "mp_pipe": "mp.Pipe"}
+               "raw_zmq_dealer_router": "raw DEALER/ROUTER", "mp_pipe": "mp.Pipe",
+               "restart_warm_zmq": "warm p50", "restart_warm_pipe": "warm p50"}
+
+
+def meets(value: float, op: str, target: float) -> bool:
+    return value >= target if op == ">=" else value <= target
 
 
 def checks(by_key: dict[str, Bench]) -> list[dict[str, Any]]:
+    """Ratio checks (``floor`` names the reference benchmark), then absolute
+    ones (``floor`` None, ``value`` the median in ``unit``)."""
     out = []
     for key, floor, op, target in TARGETS:
         value, base = by_key[key].median, by_key[floor].median
         ratio = value / base
-        ok = ratio >= target if op == ">=" else ratio <= target
         out.append({"benchmark": key, "floor": floor, "ratio": ratio, "op": op,
-                    "target": target, "pass": ok})
+                    "target": target, "pass": meets(ratio, op, target)})
+    for key, op, target in LIMITS:
+        value = by_key[key].median
+        out.append({"benchmark": key, "floor": None, "value": value, "unit": by_key[key].unit,
+                    "op": op, "target": target, "pass": meets(value, op, target)})
     return out
 
 
 # -- output ------------------------------------------------------------------------------
 
-def fmt_figure(bench: Bench) -> str:
+def fmt_figure(bench: Bench, value: float | None = None) -> str:
+    value = bench.median if value is None else value
     if bench.is_throughput:
-        return f"{bench.median:,.0f} msg/s"
-    return f"{bench.median:,.1f} us"
+        return f"{value:,.0f} msg/s"
+    return f"{value:,.1f} {bench.unit}"
 
 
 def fmt_spread(bench: Bench) -> str:
@@ -432,12 +621,28 @@ def fmt_spread(bench: Bench) -> str:
     return f"{(max(bench.samples) - min(bench.samples)) / bench.median * 100:.0f}%"
 
 
-def table(benches: list[Bench], results: list[dict[str, Any]]) -> str:
-    head = ("benchmark", "transport", "median", "range", "vs floor", "ratio", "target", "")
-    rows: list[tuple[str, ...]] = []
+def checks_by_bench(results: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     by_bench: dict[str, list[dict[str, Any]]] = {}
     for check in results:
         by_bench.setdefault(check["benchmark"], []).append(check)
+    return by_bench
+
+
+def check_cells(check: dict[str, Any], bench: Bench) -> tuple[str, ...]:
+    """vs, ratio (or value), target, verdict."""
+    verdict = "PASS" if check["pass"] else "MISS"
+    if check["floor"] is None:
+        return ("p50" if isinstance(bench, RestartBench) else "median",
+                fmt_figure(bench, check["value"]),
+                f"{check['op']}{check['target']:g} {check['unit']}", verdict)
+    return (FLOOR_NAMES[check["floor"]], f"{check['ratio']:.2f}x",
+            f"{check['op']}{check['target']:g}x", verdict)
+
+
+def table(benches: list[Bench], results: list[dict[str, Any]]) -> str:
+    head = ("benchmark", "transport", "median", "range", "vs floor", "ratio", "target", "")
+    rows: list[tuple[str, ...]] = []
+    by_bench = checks_by_bench(results)
     for bench in benches:
         first = (bench.label, bench.transport, fmt_figure(bench), fmt_spread(bench))
         mine = by_bench.get(bench.key)
@@ -446,11 +651,31 @@ def table(benches: list[Bench], results: list[dict[str, Any]]) -> str:
             continue
         for i, check in enumerate(mine):
             lead = first if i == 0 else ("",) * 4
-            rows.append(lead + (FLOOR_NAMES[check["floor"]], f"{check['ratio']:.2f}x",
-                                f"{check['op']}{check['target']:g}x",
-                                "PASS" if check["pass"] else "MISS"))
+            rows.append(lead + check_cells(check, bench))
+    return render(head, rows, right={2, 3, 5})
+
+
+def restart_table(benches: list[RestartBench], results: list[dict[str, Any]]) -> str:
+    head = ("benchmark", "transport", "p50", "p99", "max", "restarts", "from a spare",
+            "vs", "ratio", "target", "")
+    rows: list[tuple[str, ...]] = []
+    by_bench = checks_by_bench(results)
+    for bench in benches:
+        first = (bench.label, bench.transport, fmt_figure(bench), fmt_figure(bench, bench.p99),
+                 fmt_figure(bench, max(bench.samples)), str(len(bench.samples)),
+                 str(sum(bench.from_spare)))
+        mine = by_bench.get(bench.key)
+        if not mine:
+            rows.append(first + ("", "", "", ""))
+            continue
+        for i, check in enumerate(mine):
+            lead = first if i == 0 else ("",) * len(first)
+            rows.append(lead + check_cells(check, bench))
+    return render(head, rows, right={2, 3, 4, 5, 6, 8})
+
+
+def render(head: tuple[str, ...], rows: list[tuple[str, ...]], right: set[int]) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    right = {2, 3, 5}
     lines = []
     for row in [head, *rows]:
         cells = [c.rjust(w) if i in right else c.ljust(w)
@@ -458,6 +683,15 @@ def table(benches: list[Bench], results: list[dict[str, Any]]) -> str:
         lines.append("  ".join(cells).rstrip())
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
+
+
+def restart_fields(bench: Bench) -> dict[str, Any]:
+    if not isinstance(bench, RestartBench):
+        return {}
+    fields: dict[str, Any] = {"p99": bench.p99, "from_spare": sum(bench.from_spare)}
+    if bench.refills:
+        fields["refill_median_ms"] = statistics.median(bench.refills)
+    return fields
 
 
 def meta(args: argparse.Namespace, sizes: Sizes) -> dict[str, Any]:
@@ -474,6 +708,11 @@ def meta(args: argparse.Namespace, sizes: Sizes) -> dict[str, Any]:
         "quick": args.quick,
         "messages": sizes.messages,
         "round_trips": sizes.round_trips,
+        "restarts_per_round": sizes.restarts,
+        "burst": sizes.burst,
+        "restart_timing": "SIGKILL of a supervised child until an ask is answered from a "
+                          "new process; warm and cold: the spare pool refilled before each "
+                          "kill; burst: back-to-back, each burst from a full pool",
         "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
@@ -492,8 +731,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="messages per throughput sample (default 200000, quick 20000)")
     parser.add_argument("--round-trips", type=int,
                         help="round trips per latency sample (default 5000, quick 1000)")
+    parser.add_argument("--restarts", type=int,
+                        help=f"restarts per restart benchmark, spread over the rounds "
+                             f"(default {FULL.restarts}, quick {QUICK.restarts}; back-to-back: "
+                             f"{FULL.burst}, quick {QUICK.burst} per round)")
     args = parser.parse_args(argv)
-    for name in ("repeat", "messages", "round_trips"):
+    for name in ("repeat", "messages", "round_trips", "restarts"):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -511,7 +754,9 @@ def main(argv: list[str] | None = None) -> int:
                   round_trips=args.round_trips or base.round_trips,
                   warm_messages=min(base.warm_messages, args.messages or base.messages),
                   warm_round_trips=min(base.warm_round_trips,
-                                       args.round_trips or base.round_trips))
+                                       args.round_trips or base.round_trips),
+                  restarts=math.ceil((args.restarts or base.restarts) / args.repeat),
+                  warm_restarts=base.warm_restarts, burst=base.burst)
     started = time.perf_counter()
     benches = make_benches()
     with contextlib.ExitStack() as stack:
@@ -526,13 +771,13 @@ def main(argv: list[str] | None = None) -> int:
             bench.setup(env)
         progress(f"set up in {time.perf_counter() - started:.1f} s; warming up ...")
         for bench in benches:
-            bench.run(bench.size(sizes, warm=True))
+            bench.warm_up(sizes)
 
         for r in range(args.repeat):
             shift = r % len(benches)
             for bench in benches[shift:] + benches[:shift]:
                 gc.collect()
-                bench.samples.append(bench.run(bench.size(sizes, warm=False)))
+                bench.take(sizes)
             progress(f"round {r + 1}/{args.repeat} done "
                      f"({time.perf_counter() - started:.1f} s)")
         progress("stopping processes ...")
@@ -540,11 +785,22 @@ def main(argv: list[str] | None = None) -> int:
 
     by_key = {b.key: b for b in benches}
     results = checks(by_key)
+    restarts = [b for b in benches if isinstance(b, RestartBench)]
     print()
     print(f"actors benchmarks: message {MESSAGE!r}, {sizes.messages:,} messages per "
           f"throughput sample, {sizes.round_trips:,} round trips per latency sample, "
           f"median of {args.repeat} round(s)")
-    print(table(benches, results))
+    print(table([b for b in benches if b not in restarts], results))
+    print()
+    print("restart latency (ms): SIGKILL of a supervised actor's process until an ask is "
+          "answered from\na new process. warm (spares=2) and cold (spares=0): the spare pool "
+          "was full before each kill;\nback-to-back: bursts of "
+          f"{sizes.burst} restarts without waiting for the refill, each from a full pool.")
+    print(restart_table(restarts, results))
+    for bench in restarts:
+        if bench.refills:
+            print(f"{bench.transport}: the pool was full again "
+                  f"{statistics.median(bench.refills):.0f} ms (median) after a warm restart")
     passed = sum(c["pass"] for c in results)
     print(f"\ntargets met: {passed}/{len(results)}; total time {elapsed:.1f} s")
 
@@ -553,7 +809,8 @@ def main(argv: list[str] | None = None) -> int:
             "meta": {**meta(args, sizes), "total_seconds": elapsed},
             "benchmarks": {b.key: {"label": b.label, "transport": b.transport, "unit": b.unit,
                                    "median": b.median, "min": min(b.samples),
-                                   "max": max(b.samples), "samples": b.samples}
+                                   "max": max(b.samples), "samples": b.samples,
+                                   **restart_fields(b)}
                            for b in benches},
             "checks": results,
         }

@@ -9,7 +9,9 @@ Wire conventions shared with ``benchmarks.run``:
 
 * the payload is ``("add", 1)``; a server adds its second item to a count;
 * ``("sync",)`` asks a one-way server to report its count;
-* ``("stop",)`` makes a server return.
+* ``("stop",)`` makes a server return;
+* ``("pid",)`` asks a :class:`RestartWorker` for its process id (the
+  restart benchmark tells incarnations apart by it).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 import msgpack
 import zmq
 
-from actors import Actor
+from actors import Actor, ChildSpec, Supervisor
 
 
 def _child_setup() -> None:
@@ -179,3 +181,22 @@ class Sender(Actor):
         for _ in range(n):
             tell(payload)
         return target.ask(("count",))
+
+
+class RestartWorker(Actor):
+    """Answers ``("pid",)`` with the id of the process it lives in."""
+
+    def receive(self, message: Any) -> int:
+        if message != ("pid",):
+            raise ValueError(f"unknown message {message!r}")
+        return os.getpid()
+
+
+class RestartSupervisor(Supervisor):
+    """Restarts its one :class:`RestartWorker` (child ``"w"``) every time it
+    dies, however often: the restart benchmark kills it hundreds of times."""
+
+    strategy = "one_for_one"
+    max_restarts = 1_000_000
+    max_seconds = 1.0
+    children = [ChildSpec("w", RestartWorker)]

@@ -19,7 +19,10 @@ BENCHMARKS = [
     "mp_pipe",
     *(f"actors_{kind}_{transport}" for transport in ("zmq", "pipe")
       for kind in ("tell_main", "tell_actor", "ask")),
+    *(f"restart_{kind}_{transport}" for transport in ("zmq", "pipe")
+      for kind in ("warm", "cold", "burst")),
 ]
+RESTARTS = [key for key in BENCHMARKS if key.startswith("restart_")]
 
 
 @pytest.mark.timeout(120)
@@ -37,11 +40,20 @@ def test_quick_run_reports_every_benchmark(tmp_path: Path) -> None:
         figure = results[key]["median"]
         assert isinstance(figure, float) and figure > 0, (key, figure)
         assert results[key]["samples"] and all(s > 0 for s in results[key]["samples"]), key
-    assert len(data["checks"]) == 10
+    for key in RESTARTS:
+        assert results[key]["unit"] == "ms"
+        assert results[key]["p99"] >= results[key]["median"] > 0, key
+        assert len(results[key]["samples"]) >= 3, key  # quick: 5 (burst 3) restarts
+    # 10 ratios to floors, 2 cold/warm restart ratios, 2 warm restart p50 limits
+    assert len(data["checks"]) == 14
     for check in data["checks"]:
-        assert check["benchmark"] in results and check["floor"] in results
-        assert check["ratio"] > 0
+        assert check["benchmark"] in results
+        if check["floor"] is None:
+            assert check["value"] > 0 and check["unit"] == "ms"
+        else:
+            assert check["floor"] in results and check["ratio"] > 0
     # The printed table names every benchmark.
     for label in ("PUSH/PULL", "DEALER/ROUTER", "mp.Queue", "mp.Pipe", "tell main->actor",
-                  "tell actor->actor", "ask round trip"):
+                  "tell actor->actor", "ask round trip", "restart, warm spare",
+                  "restart, cold spawn", "restart, back-to-back"):
         assert label in proc.stdout
