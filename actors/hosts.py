@@ -59,6 +59,7 @@ class HostStarter:
         self.pool: collections.deque[HostRecord] = collections.deque()
         self.making = 0
         self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
         self.preload: set[str] = set()  # modules spares import ahead of time
 
     def start(self, label: str) -> HostRecord:
@@ -104,14 +105,20 @@ class HostStarter:
 
     # -- the pool ----------------------------------------------------------
     def take(self) -> HostRecord | None:
-        """A ready spare, or None; its replacement starts in the background."""
+        """A ready spare, or None; its replacement starts in the background.
+        When none is ready but one is starting, wait for it rather than
+        start one more interpreter on a machine already busy starting one."""
         host = None
         with self.lock:
-            while self.pool:
-                candidate = self.pool.popleft()
-                if candidate.alive:
-                    host = candidate
+            while host is None:
+                while self.pool:
+                    candidate = self.pool.popleft()
+                    if candidate.alive:
+                        host = candidate
+                        break
+                if host is not None or self.making == 0 or self.node.shutting_down:
                     break
+                self.changed.wait(self.node.spawn_timeout)
         if self.active:
             self.refill()
         return host
@@ -140,12 +147,14 @@ class HostStarter:
                 log.warning("could not start a spare process: %s", e)
             with self.lock:
                 self.making -= 1
+                self.changed.notify_all()
             return
         with self.lock:
             self.making -= 1
             keep = not node.shutting_down
             if keep:
                 self.pool.append(host)
+            self.changed.notify_all()
         if not keep:
             node.exit_host(host)
 
