@@ -104,7 +104,7 @@ class HostSystem:
         if not isinstance(target, ActorRef):
             raise TypeError(f"watch() takes an ActorRef, got {target!r}")
         host = self._host
-        host.tell(host.service, (P.OP_WATCH, watcher.uid, target, bool(link)))
+        host.tell(host.service, (P.OP_WATCH, watcher, target, bool(link)))
 
     def unwatch(self, watcher: ActorRef, target: ActorRef) -> None:
         host = self._host
@@ -231,8 +231,8 @@ class Host(Runtime):
             cell.queued = True
             self.ready.append(cell)
 
-    def count_refused(self) -> None:
-        self._pending_dead_letters += 1  # reported to the node in batches
+    def lose(self, count: int) -> None:
+        self._pending_dead_letters += count  # reported to the node in batches
 
     def service_op(self, envelope: list[Any]) -> None:
         payload = envelope[2]

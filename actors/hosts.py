@@ -72,7 +72,7 @@ class HostStarter:
                 "transport": node.transport, "bind": bind, "number": number,
                 "name": label, "log_level": node.log_level, "parent_pid": os.getpid(),
                 "counters": node.counters_path(number),
-                "preload": sorted(self.preload),
+                "preload": sorted(self.preload), "hold_limit": node.hold_limit,
                 # deaths so far: asks from the new process to them fail at once
                 "dead": dict(node.dead)}
         child_conn = parent_conn = None

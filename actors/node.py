@@ -149,7 +149,9 @@ class Node(Runtime):
         self.names: dict[str, int] = {}
         self.top: list[int] = []
         self.held_addresses: dict[str, int] = {}
-        self.watches: dict[int, dict[int, bool]] = {}  # target -> {watcher: link}
+        # target uid -> {watcher uid: (watcher ref, link)}
+        self.watches: dict[int, dict[int, tuple[ActorRef, bool]]] = {}
+        self.crashed: set[int] = set()  # dead uids whose end was a crash
         self._uids = itertools.count(1)
         self._host_numbers = itertools.count(1)
         self._soon: deque[Callable[[], None]] = deque()
@@ -331,6 +333,11 @@ class Node(Runtime):
             host = self.starter.take()
             if host is None:
                 host = self.starter.start(record.name or record.class_path.rpartition(":")[2])
+        if alias is not None and host.link is not None and not record.incarnation:
+            # pipe relay: what is sent to a new supervised actor's address
+            # before its start is acknowledged waits for it (it may be
+            # its own tell from on_start)
+            self.network.hold(alias)
         attempt = record.attempt = object()
         record.state = "starting"
         record.host = host
@@ -359,6 +366,9 @@ class Node(Runtime):
                     self.network.alias(address, host.link)
         except BaseException as e:
             record.attempt = None
+            if alias is not None and host.link is not None and not record.incarnation:
+                for frame in self.network.release(alias):
+                    self._undeliverable(alias, frame)
             host.uids.discard(record.uid)
             record.host = None
             if record.incarnation:
@@ -433,12 +443,29 @@ class Node(Runtime):
         if record.state == "running":
             if keep:
                 record.expect_exit = True
+                self._unblock(record)
             self.stop_uid(uid, None, final=not keep)
         record.settled.wait()
         record = self.actors.get(uid)
         if record is not None and not keep:  # it was down already
             self.finalize(record, record.last_exit or "stopped", record.last_crashed)
         return True
+
+    def _unblock(self, record: ActorRecord) -> None:
+        """Before a supervisor stops ``record`` to restart it with its group:
+        its asks waiting on a held sibling fail now. (The sibling's next
+        incarnation starts after this stop: waiting for it would hold the
+        stop until its shutdown time ran out.)"""
+        host = record.host
+        parent = self.actors.get(record.parent) if record.parent is not None else None
+        if host is None or parent is None:
+            return
+        for uid in parent.children:
+            sibling = self.actors.get(uid)
+            if sibling is not None and sibling.state == "held" and sibling.ref is not None:
+                self.post(host.address, self.service_envelope(
+                    (P.OP_HOLD, sibling.ref.address, [uid],
+                     f"{sibling.name} is being restarted with its group")))
 
     def hold_slot(self, record: ActorRecord, reason: str) -> None:
         """The incarnation of ``record`` ended: hold what is sent to it."""
@@ -462,7 +489,7 @@ class Node(Runtime):
         record.ended = None
         record.last_exit = reason
         record.last_crashed = crashed
-        if crashed and not logged and not self.shutting_down:
+        if crashed and not logged and not self.shutting_down and not record.expect_exit:
             log.error("supervised actor %s (pid %s) died: %s", record.name, pid, reason)
 
         def finish() -> None:
@@ -611,6 +638,8 @@ class Node(Runtime):
             return
         self._forget(record)
         record.final = True
+        if crashed:
+            self.crashed.add(record.uid)
         self.mark_dead([record.uid], reason)
         self.broadcast((P.OP_DOWN, [record.uid], reason), skip=record.host)
         if record.ref is not None and self.held_addresses.get(record.ref.address) == record.uid:
@@ -644,21 +673,22 @@ class Node(Runtime):
                          daemon=True).start()
 
     # -- watches ---------------------------------------------------------------------
-    def watch(self, watcher: int, target: ActorRef, link: bool) -> None:
+    def watch(self, watcher: ActorRef, target: ActorRef, link: bool) -> None:
         record = self.actors.get(target.uid)
         if record is None:
             reason = self.dead.get(target.uid, "no such actor")
-            self._notify(watcher, target, reason, crashed=False, link=link)
+            self._notify(watcher, target, reason, target.uid in self.crashed, link)
         else:
-            self.watches.setdefault(target.uid, {})[watcher] = link
+            self.watches.setdefault(target.uid, {})[watcher.uid] = (watcher, link)
 
     def _notify_watchers(self, record: ActorRecord, reason: str, crashed: bool) -> None:
-        for watcher, link in self.watches.pop(record.uid, {}).items():
+        for watcher, link in self.watches.pop(record.uid, {}).values():
             self._notify(watcher, record.ref, reason, crashed, link)
 
-    def _notify(self, watcher: int, target: Any, reason: str, crashed: bool, link: bool) -> None:
-        record = self.actors.get(watcher)
-        if record is None or record.ref is None:
+    def _notify(self, watcher: ActorRef, target: Any, reason: str, crashed: bool,
+                link: bool) -> None:
+        record = self.actors.get(watcher.uid)
+        if record is None:
             return
         if link and crashed:
             host = record.host
@@ -668,7 +698,7 @@ class Node(Runtime):
                     (P.OP_LINK_EXIT, watcher, f"linked actor {label} {reason}")))
             return
         notice = Terminated(target, reason, crashed)
-        self.post(record.ref.address, self.encode([P.TELL, watcher, notice, False]))
+        self.post(watcher.address, self.encode([P.TELL, watcher.uid, notice, False]))
 
     # -- stopping --------------------------------------------------------------------
     def stop_actor(self, ref: ActorRef, timeout: float | None) -> None:

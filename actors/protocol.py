@@ -33,7 +33,7 @@ OP_STOP_CHILDREN = 8  # (op, uid)                           ask: stop this actor
 OP_RESTART = 9        # (op, uid, exc)                      ask: new incarnation of a held child
 OP_TERMINATE = 10     # (op, uid, keep)                     ask: stop a supervised child; keep
                       #                                     its ref (a restart follows) or not
-OP_WATCH = 11         # (op, watcher, target, link)         tell watcher when target ends
+OP_WATCH = 11         # (op, watcher, target, link)         tell watcher (a ref) when target ends
 OP_UNWATCH = 12       # (op, watcher, target)
 OP_TREE = 13          # (op,)                               ask: the actor tree as data
 

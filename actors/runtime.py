@@ -240,15 +240,12 @@ class Runtime:
                         room = max(0, self.hold_limit - len(held))
                         held.extend(items[:room])
                         if len(items) > room:
-                            self.dead_letters += len(items) - room
-                            log.warning("%s: %d messages to %s exceed the restart buffer "
-                                        "(%d): dead letters", self.name, len(items) - room,
-                                        box.address, self.hold_limit)
+                            self._overflow(box.address, items[room:])
                         continue
                 try:
                     box.send(self.codec.frame(items))
                 except Exception as e:  # the peer is gone, or we are closing
-                    self.dead_letters += len(items)
+                    self.lose(len(items))
                     log.debug("could not send %d messages to %s: %s",
                               len(items), box.address, e)
         finally:
@@ -335,18 +332,41 @@ class Runtime:
                 error = ActorDeadError(f"actor #{envelope[1]} is dead ({reason})", None, reason)
             self.reply(envelope[-2], envelope[-1], False, error)
         else:
-            self.count_refused()
+            self.lose(1)
             if error is not None:
                 log.warning("%s dropped a message: %s", self.name, error)
 
-    def count_refused(self) -> None:
-        self.dead_letters += 1
+    def lose(self, count: int) -> None:
+        """``count`` messages found no actor: dead letters."""
+        self.dead_letters += count
+
+    def _overflow(self, address: str, items: list[bytes]) -> None:
+        """Envelopes past the restart buffer of a held address: dead
+        letters; an ask among them fails now rather than time out."""
+        self.lose(len(items))
+        log.warning("%s: %d messages to %s exceed the restart buffer (%d): dead letters",
+                    self.name, len(items), address, self.hold_limit)
+        for data in items:
+            try:
+                envelope = self.codec.decode(data)
+            except Exception:
+                continue
+            if envelope[0] in (P.ASK, P.CALL):
+                future = self.calls.pop(envelope[-1], None)
+                if future is not None:
+                    try:
+                        future.set_exception(ActorDeadError(
+                            f"actor #{envelope[1]} is restarting and this process's restart "
+                            f"buffer for it ({self.hold_limit} messages) is full",
+                            future.target, "restart buffer full"))
+                    except concurrent.futures.InvalidStateError:
+                        pass
 
     def forget_call(self, call_id: int) -> None:
         self.calls.pop(call_id, None)
 
     def count_dead_letter(self, ref: Any, message: Any) -> None:
-        self.dead_letters += 1
+        self.lose(1)
         log.info("dead letter to %r: %.200r", ref, message)
 
     # -- deaths ----------------------------------------------------------------
@@ -394,7 +414,7 @@ class Runtime:
             with box.lock:
                 held, box.held = box.held, None
             if held:
-                self.dead_letters += len(held)
+                self.lose(len(held))
         self.forget_address(address)
 
     def forget_address(self, address: str) -> None:
@@ -407,7 +427,7 @@ class Runtime:
                 lost, box.items = len(box.items), []
                 box.held = None
                 box.send = refuse_send
-            self.dead_letters += lost
+            self.lose(lost)
         self.network.drop(address)
 
     def mark_dead(self, uids: list[int], reason: str) -> None:

@@ -220,12 +220,14 @@ class Supervisor(Actor):
             status = child.status
             if status == "running" and entry is not None and entry["state"] == "restarting":
                 status = "restarting"
-            infos.append(ChildInfo(
-                name=child.spec.name, ref=child.ref,
-                pid=entry["pid"] if entry is not None else None, status=status,
-                restarts=child.restarts, restart=child.spec.restart,
-                last_exit=child.last_exit,
-                supervisor=bool(entry["supervisor"]) if entry is not None else False))
+            if entry is None:  # terminated: what this supervisor saw last
+                pid, restarts, last_exit, is_sup = None, child.restarts, child.last_exit, False
+            else:  # the node's count spans restarts of this supervisor too
+                pid, restarts, last_exit, is_sup = (entry["pid"], entry["restarts"],
+                                                    entry["last_exit"], entry["supervisor"])
+            infos.append(ChildInfo(name=child.spec.name, ref=child.ref, pid=pid, status=status,
+                                   restarts=restarts, restart=child.spec.restart,
+                                   last_exit=last_exit, supervisor=bool(is_sup)))
         return infos
 
     def count_children(self) -> dict[str, int]:
