@@ -18,9 +18,7 @@ one restart. Each restart keeps the ref, starts a new process (a warm spare
 when one is ready), and delivers what was sent meanwhile to the new
 incarnation. A crash of the table also restarts the cache (one_for_all: its
 copies may not outlive the table). The cache is stopped with
-``brutal_kill``: it has nothing to save, and a cache blocked in an ask to
-the dead table could not stop in an orderly way anyway (its ask waits for
-the table's next incarnation, which waits for the cache to stop).
+``brutal_kill``: it has nothing to save.
 
 Meanwhile the main program asks the workers and the cache, and checks every
 answer. An ask that meets a death fails at once with ``ActorDeadError``;
