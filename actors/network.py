@@ -51,6 +51,17 @@ class ZmqNetwork:
         """Receive at a second address too (a supervised actor's own)."""
         return self.inbox.add_alias(address)
 
+    # Holding for a restart needs nothing here: a PUSH outlet keeps what is
+    # sent to a dead peer and reconnects when a new process binds there.
+    def hold(self, address: str) -> None:
+        pass
+
+    def alias(self, address: str, link: Any) -> None:
+        pass
+
+    def release(self, address: str) -> list[bytes]:
+        return []
+
     def close(self, linger: float = 1.0) -> None:
         for outlet in self.outlets.values():
             outlet.close(linger)
