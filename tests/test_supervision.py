@@ -397,21 +397,24 @@ def test_asks_pending_on_a_dying_child_fail_at_once(system, tmp_path):
 N = 200
 
 
-def test_messages_sent_right_after_a_kill_reach_the_new_incarnation(system):
-    """The ref of a supervised child stays valid across a restart: N tells
-    sent right after os.kill(SIGKILL) returns (the process is dying, the
-    runtime may not have noticed yet) are all handled by the new
-    incarnation, before a later ask. (Stronger than the guarantee in
-    docs/supervision.md, which starts once the death is noticed: see the
-    next test.)"""
+def test_tells_racing_a_kill_are_at_most_once_and_the_ref_keeps_working(system):
+    """Tells sent right after os.kill(SIGKILL) returns race the death: those
+    that reach the dying process (its socket or mailbox) are lost, the rest
+    are held for the new incarnation (delivery is at most once, DESIGN.md).
+    Pinned: none is handled twice, the same ref reaches the new incarnation,
+    and tells sent after that all arrive, in order, before a later ask."""
     sup = system.spawn(actors.Supervisor, [worker("w")], name="sup")
     w = system.lookup("sup/w")
     pid = w.ask("pid", timeout=10)
     os.kill(pid, signal.SIGKILL)
     for _ in range(N):
         w.tell(("add", 1))
-    assert ask_retrying(w, "count") == N
+    survived = ask_retrying(w, "count")
+    assert 0 <= survived <= N
     assert w.ask("pid", timeout=10) != pid
+    for _ in range(N):
+        w.tell(("add", 1))
+    assert w.ask("count", timeout=10) == survived + N
     assert system.lookup("sup/w") == w
     assert children(sup)["w"].restarts == 1
 
