@@ -256,6 +256,7 @@ class Host(Runtime):
                     # a supervised actor's own address, kept across its
                     # restarts: what peers queued for it comes in here
                     alias = self.network.add_alias(alias)
+                    self.resume(alias)  # held here too if this was a spare
                 value, ok = self.start_actor(uid, spec, alias, restart), True
             except BaseException as e:
                 value, ok = e, False
@@ -437,9 +438,11 @@ class Host(Runtime):
             else:
                 self.refuse(envelope, None)
         try:
-            report = self.service_envelope((P.OP_STOPPED, cell.ref.uid, reason, crashed, exc))
+            report = self.service_envelope(
+                (P.OP_STOPPED, cell.ref.uid, reason, crashed, exc, self.address))
         except Exception:  # an exception that cannot travel: its text does
-            report = self.service_envelope((P.OP_STOPPED, cell.ref.uid, reason, crashed, None))
+            report = self.service_envelope(
+                (P.OP_STOPPED, cell.ref.uid, reason, crashed, None, self.address))
         self.post(self.service.address, report)
         for reply_to, call_id in cell.stop_waiters:
             self.reply(reply_to, call_id, True, True)

@@ -180,6 +180,9 @@ class Node(ActorTree, Runtime):
             _, number, address, _pid = payload
             host = self.hellos.get(number)
             if host is not None and not host.hello.done():
+                if address in self.gone:  # a tcp port of a dead process, reused
+                    self.revive(address)
+                    self.broadcast((P.OP_RESUME, address))
                 host.address = address
                 with self.lock:
                     host.hello.set_result(address)
@@ -190,8 +193,8 @@ class Node(ActorTree, Runtime):
                 for why, uids in missed.items():
                     self.post(address, self.service_envelope((P.OP_DOWN, uids, why)))
         elif op == P.OP_STOPPED:
-            _, uid, reason, crashed, exc = payload
-            self.actor_stopped(uid, reason, crashed, exc)
+            _, uid, reason, crashed, exc, address = payload
+            self.actor_stopped(uid, reason, crashed, exc, address)
         elif op == P.OP_DEAD_LETTERS:
             self.dead_letters += payload[1]
             log.info("%d dead letters in %s", payload[1], payload[2])
@@ -210,7 +213,10 @@ class Node(ActorTree, Runtime):
     def _blocking_op(self, payload: list[Any]) -> Callable[[], Any]:
         op = payload[0]
         if op == P.OP_SPAWN:
-            return lambda: self.spawn_spec(payload[1])
+            spec = payload[1]
+            if spec[6].get("supervised"):  # its supervisor needs the incarnation
+                return lambda: self._spawn_supervised(spec)
+            return lambda: self.spawn_spec(spec)
         if op == P.OP_STOP_CHILDREN:
             return lambda: self.stop_children(payload[1], None)
         if op == P.OP_RESTART:
@@ -283,8 +289,15 @@ class Node(ActorTree, Runtime):
                             None)
         except BaseException:
             self._forget(record)
+            # a supervisor whose start failed kept its children's slots
+            self._stop_orphans(list(record.children))
             raise
         return record.ref  # type: ignore[return-value]
+
+    def _spawn_supervised(self, spec: list[Any]) -> list[Any]:
+        ref = self.spawn_spec(spec)
+        record = self.actors.get(ref.uid)
+        return [ref, record.incarnation if record is not None else 0]
 
     def _colocate(self, record: ActorRecord, colocate: int) -> None:
         target = self.actors.get(colocate)
@@ -307,20 +320,30 @@ class Node(ActorTree, Runtime):
             # before its start is acknowledged waits for it (it may be
             # its own tell from on_start)
             self.network.hold(alias)
-        attempt = record.attempt = object()
-        record.state = "starting"
-        record.host = host
-        record.settled.clear()
+        with record.lock:
+            attempt = record.attempt = object()
+            record.state = "starting"
+            record.host = host
+            record.settled.clear()
         host.uids.add(record.uid)
+        restarting = restart is not None
 
         def started(future: concurrent.futures.Future) -> None:
-            # On the thread that reads the reply, before any later news of
-            # this host (its end) is handled.
-            if record.attempt is attempt and future.exception() is None:
+            # Runs on the thread that reads the reply, before it handles any
+            # later news of this host (its end): a crash right after the
+            # start finds the slot open and holds it again. (The spawning
+            # thread may get here first; the lock makes the reader wait.)
+            with record.lock:
+                if record.attempt is not attempt or future.exception() is not None:
+                    return
                 record.attempt = None
-                record.ref = record.ref or future.result()
+                ref = future.result()
+                record.ref = record.ref or ref
                 record.state = "running"
                 record.incarnation += 1
+                record.expect_exit = False
+                if alias is not None:
+                    self._open_slot(record, host, ref.address, restarting)
                 record.settled.set()
         try:
             future = self.ask(self.service_at(host.address),
@@ -328,21 +351,23 @@ class Node(ActorTree, Runtime):
             future.add_done_callback(started)
             future.result(self.spawn_timeout)
             started(future)  # in case this thread woke before the callback ran
-            if alias is not None:
-                address = future.result().address
-                host.aliases.append(address)
-                if host.link is not None:
-                    self.network.alias(address, host.link)
         except BaseException as e:
-            record.attempt = None
+            with record.lock:
+                if record.attempt is attempt:  # else it started after all
+                    record.attempt = None
+                    host.uids.discard(record.uid)
+                    record.host = None
+                    if record.incarnation:
+                        record.state = "held"
+                    record.settled.set()
+                    failed = True
+                else:
+                    failed = False
+            if not failed:
+                return
             if alias is not None and host.link is not None and not record.incarnation:
                 for frame in self.network.release(alias):
                     self._undeliverable(alias, frame)
-            host.uids.discard(record.uid)
-            record.host = None
-            if record.incarnation:
-                record.state = "held"
-            record.settled.set()
             if isinstance(e, AskTimeout):
                 if not host.uids:
                     self.kill_host(host)
@@ -352,6 +377,19 @@ class Node(ActorTree, Runtime):
                 raise SpawnError(f"the process of {record.name or record.class_path} died "
                                  f"while starting ({e.reason})") from None
             raise
+
+    def _open_slot(self, record: ActorRecord, host: HostRecord, address: str,
+                   restarting: bool) -> None:
+        """A supervised actor answers at ``address`` in ``host``: route it
+        there and, after a restart, send what every process held for it."""
+        host.aliases.append(address)
+        if address in self.gone:  # a tcp port of a dead process, reused
+            self.revive(address)
+        self.network.alias(address, host.link)
+        if restarting or address in self.held_addresses:
+            self.held_addresses.pop(address, None)
+            self.resume(address)
+            self.broadcast((P.OP_RESUME, address))
 
     def _watch(self, host: HostRecord) -> None:
         sentinel = host.process.sentinel
@@ -376,11 +414,13 @@ class Node(ActorTree, Runtime):
             self._host_exited(host)
 
     # -- endings -------------------------------------------------------------------
-    def actor_stopped(self, uid: int, reason: str, crashed: bool, exc: Any) -> None:
+    def actor_stopped(self, uid: int, reason: str, crashed: bool, exc: Any,
+                      address: str) -> None:
         """A host reported that an actor ended (its process may live on)."""
         record = self.actors.get(uid)
-        if record is None or record.state == "starting":
-            return
+        if (record is None or record.state == "starting" or record.host is None
+                or record.host.address != address):
+            return  # unknown, or news of an incarnation already replaced
         if record.supervised and not record.final and not self.shutting_down:
             # Its process exits next (a supervised actor is alone in it);
             # the supervisor hears of it then, when the address is free.
@@ -493,6 +533,7 @@ class Node(ActorTree, Runtime):
             return
         self._forget(record)
         record.final = True
+        record.settled.set()
         if crashed:
             self.crashed.add(record.uid)
         self.mark_dead([record.uid], reason)

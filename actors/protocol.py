@@ -26,7 +26,8 @@ SERVICE_UID = 0
 OP_HELLO = 1          # (op, number, address, pid)          a new host process is ready
 OP_SPAWN = 3          # (op, spec)                          ask: spawn an actor, reply a ref
 OP_LOOKUP = 4         # (op, name)                          ask: ref or None
-OP_STOPPED = 5        # (op, uid, reason, crashed, exc)     an actor ended (exc: what it raised)
+OP_STOPPED = 5        # (op, uid, reason, crashed, exc, address)  an actor ended (exc: what it
+                      #                                     raised; address: its process's)
 OP_LOG = 6            # (op, record)                        a log record from a child
 OP_DEAD_LETTERS = 7   # (op, count, description)            messages that found no actor
 OP_STOP_CHILDREN = 8  # (op, uid)                           ask: stop this actor's children

@@ -392,8 +392,18 @@ class Runtime:
             box.send(frame)
         return send
 
+    def revive(self, address: str) -> None:
+        """A new process listens at an address that had gone (tcp ports are
+        reused): talk to it afresh."""
+        self.gone.discard(address)
+        with self._outbox_lock:
+            self.outboxes.pop(address, None)
+
     def resume(self, address: str) -> None:
         """A new process took over ``address``: send what was held, first."""
+        if address in self.gone:
+            self.revive(address)
+            return
         box = self.outboxes.get(address)
         if box is None:
             return

@@ -123,7 +123,7 @@ class Child:
         self.args = args
         self.kwargs = kwargs
         self.ref: ActorRef | None = None
-        self.incarnation = 0  # 0: not known (any exit notice is current)
+        self.incarnation = 0  # of its current process, as the node counts them
         self.status = "terminated"
         self.restarts = 0
         self.last_exit: str | None = None
@@ -198,9 +198,11 @@ class Supervisor(Actor):
         except BaseException:
             # OTP: a supervisor whose child fails to start fails to start;
             # what it started is stopped, the last first.
+            # Kept: if this is a restart of this supervisor, a later one
+            # reclaims them; the node ends whatever nobody reclaims.
             for child in reversed(list(self._children.values())):
                 if child.status == "running":
-                    self._terminate(child, keep=False)
+                    self._terminate(child, keep=True)
             raise
 
     def receive(self, message: Any) -> Any:
@@ -326,8 +328,7 @@ class Supervisor(Actor):
         prefix = self.ref.name or f"#{self.ref.uid}"
         node_spec = [spec.actor_class, list(child.args), dict(child.kwargs),
                      f"{prefix}/{spec.name}", self.ref.uid, None, options]
-        child.ref = self.system.request((P.OP_SPAWN, node_spec))
-        child.incarnation = 0
+        child.ref, child.incarnation = self.system.request((P.OP_SPAWN, node_spec))
         child.status = "running"
         return child.ref
 

@@ -59,6 +59,7 @@ class ActorRecord:
         self.expect_exit = False          # stopped by its supervisor for a restart
         self.settled = threading.Event()  # the last incarnation's ending is handled
         self.settled.set()
+        self.lock = threading.Lock()      # state changes: the reader vs workers
 
 
 class ActorTree:
@@ -74,22 +75,31 @@ class ActorTree:
         record = self.actors.get(uid)
         if record is None or record.final:
             raise ActorDeadError(f"actor #{uid} is gone for good; it cannot be restarted")
+        self.settle(record)
+        if record.state == "running":  # restarted already (a stale request)
+            return record.incarnation
         if record.state != "held":
             raise ActorError(f"{record.name} is {record.state}; only a stopped child restarts")
-        record.settled.wait()
         address = record.ref.address  # type: ignore[union-attr]
         record.restarts += 1
+        before = {c: self.actors[c].restarts for c in record.children if c in self.actors}
         self._start(record, address, [exc])
-        host = record.host
-        self.held_addresses.pop(address, None)
-        self.resume(address)
-        self.broadcast((P.OP_RESUME, address), skip=host)
-        # children of its last incarnation not reclaimed by this one are gone
-        for child in list(record.children):
+        # children of its last incarnation that this one did not reclaim
+        # (a reclaimed child restarted, even if it is down again already)
+        for child, restarts in before.items():
             child_record = self.actors.get(child)
-            if child_record is not None and child_record.state == "held":
+            if (child_record is not None and child_record.state == "held"
+                    and child_record.restarts == restarts):
+                self.settle(child_record)
                 self.finalize(child_record, "not restarted by its supervisor", False)
         return record.incarnation
+
+    def settle(self, record: ActorRecord) -> None:
+        """Wait until the last incarnation of ``record`` has been dealt with
+        (its start answered, or its process gone and its children stopped)."""
+        limit = self.spawn_timeout + self._stop_budget(record.uid, None) + 5.0
+        if not record.settled.wait(limit):
+            log.error("actor %s did not settle within %.0f s", record.name, limit)
 
     def terminate(self, uid: int, keep: bool) -> bool:
         """Stop a supervised actor (its shutdown timeout, then a kill). With
@@ -98,12 +108,16 @@ class ActorTree:
         record = self.actors.get(uid)
         if record is None:
             return False
-        if record.state == "running":
+        self.settle(record)  # a start in progress ends first
+        with record.lock:
+            running = record.state == "running"
+            if running and keep:
+                record.expect_exit = True  # cleared when it starts again
+        if running:
             if keep:
-                record.expect_exit = True
                 self._unblock(record)
             self.stop_uid(uid, None, final=not keep)
-        record.settled.wait()
+        self.settle(record)
         record = self.actors.get(uid)
         if record is not None and not keep:  # it was down already
             self.finalize(record, record.last_exit or "stopped", record.last_crashed)
@@ -127,10 +141,11 @@ class ActorTree:
 
     def hold_slot(self, record: ActorRecord, reason: str) -> None:
         """The incarnation of ``record`` ended: hold what is sent to it."""
-        if record.state == "held":
-            return
-        record.state = "held"
-        record.settled.clear()  # until its process is gone and that is handled
+        with record.lock:
+            if record.state == "held":
+                return
+            record.state = "held"
+            record.settled.clear()  # until its process is gone and that is handled
         address = record.ref.address  # type: ignore[union-attr]
         self.held_addresses[address] = record.uid
         self.network.hold(address)
@@ -219,9 +234,11 @@ class ActorTree:
             return
         if final:
             record.final = True
+        if record.state == "starting":
+            self.settle(record)
         if record.state == "held":
             if final:
-                record.settled.wait()
+                self.settle(record)
                 self.finalize(record, "stopped", False)
             return
         host = record.host
