@@ -164,19 +164,22 @@ class ActorTree:
         if crashed and not logged and not self.shutting_down and not record.expect_exit:
             log.error("supervised actor %s (pid %s) died: %s", record.name, pid, reason)
 
+        # Read now: once settled, its supervisor may restart it at once.
+        incarnation, expected = record.incarnation, record.expect_exit
+        record.expect_exit = False
+
         def finish() -> None:
             try:
                 self.stop_children(record.uid, None)
             finally:
                 record.settled.set()
-            if record.expect_exit:
-                record.expect_exit = False
+            if expected:  # its supervisor stopped it, and restarts it
                 return
             parent = self.actors.get(record.parent) if record.parent is not None else None
             if parent is None or parent.ref is None or self.shutting_down:
                 self.finalize(record, reason, crashed)
                 return
-            notice = ChildExit(record.uid, record.incarnation, reason, crashed, exc)
+            notice = ChildExit(record.uid, incarnation, reason, crashed, exc)
             self.post(parent.ref.address, self.encode([P.TELL, parent.uid, notice, False]))
 
         record.settled.clear()
