@@ -83,12 +83,10 @@ class HostSystem:
         if not (isinstance(actor_class, type) and issubclass(actor_class, Actor)):
             raise TypeError(f"spawn() takes an Actor subclass, got {actor_class!r}")
         spec = spec_for(actor_class, args, kwargs, name, parent, colocate_with)
-        host = self._host
-        return host.ask(host.service, (P.OP_SPAWN, spec)).result()
+        return self.request((P.OP_SPAWN, spec))
 
     def lookup(self, name: str) -> ActorRef | None:
-        host = self._host
-        return host.ask(host.service, (P.OP_LOOKUP, name)).result()
+        return self.request((P.OP_LOOKUP, name))
 
     def request(self, payload: tuple[Any, ...]) -> Any:
         """Ask the node's service and wait (spawn, restart, terminate...)."""
@@ -97,8 +95,7 @@ class HostSystem:
 
     def tree(self) -> list[dict[str, Any]]:
         """The live actors as nested data (see ``ActorSystem.tree``)."""
-        host = self._host
-        return host.ask(host.service, (P.OP_TREE,)).result()
+        return self.request((P.OP_TREE,))
 
     def watch(self, watcher: ActorRef, target: ActorRef, link: bool) -> None:
         if not isinstance(target, ActorRef):
@@ -265,11 +262,7 @@ class Host(Runtime):
             _, uid, reason = payload
             cell = self.cells.get(uid)
             if cell is not None:  # crash before its next message
-                cell.mailbox.appendleft([LINK_MARK, reason])
-                self.mailed.counts[0] += 1
-                if not cell.queued:
-                    cell.queued = True
-                    self.ready.append(cell)
+                self._mark(cell, [LINK_MARK, reason], first=True)
         elif op == P.OP_STOP:
             # In band: it reached us behind everything its sender sent
             # before, and it takes its turn in the mailbox behind those.
@@ -279,17 +272,24 @@ class Host(Runtime):
                 if waiter[0] is not None:
                     self.reply(waiter[0], waiter[1], True, False)
             else:
-                cell.mailbox.append([STOP_MARK, *waiter])
-                self.mailed.counts[0] += 1
-                if not cell.queued:
-                    cell.queued = True
-                    self.ready.append(cell)
+                self._mark(cell, [STOP_MARK, *waiter], first=False)
         elif op == P.OP_EXIT:
             for cell in list(self.cells.values()):
                 self.end_cell(cell, "stopped", crashed=False, run_on_stop=True)
             self._exit = True
         else:
             raise ValueError(f"unknown host service op {op!r}")
+
+    def _mark(self, cell: Cell, entry: list[Any], first: bool) -> None:
+        """Put a runtime mark (stop here, crash now) in a mailbox."""
+        if first:
+            cell.mailbox.appendleft(entry)
+        else:
+            cell.mailbox.append(entry)
+        self.mailed.counts[0] += 1
+        if not cell.queued:
+            cell.queued = True
+            self.ready.append(cell)
 
     # -- running mailboxes -------------------------------------------------
     def has_work(self) -> bool:

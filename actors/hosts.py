@@ -46,7 +46,6 @@ class HostRecord:
         self.aliases: list[str] = []
         self.exit_reason = ""
         self.reaper: threading.Timer | None = None
-        self.boot_dead: set[int] = set()
 
 
 class HostStarter:
@@ -72,16 +71,13 @@ class HostStarter:
                 "transport": node.transport, "bind": bind, "number": number,
                 "name": label, "log_level": node.log_level, "parent_pid": os.getpid(),
                 "counters": node.counters_path(number),
-                "preload": sorted(self.preload), "hold_limit": node.hold_limit,
-                # deaths so far: asks from the new process to them fail at once
-                "dead": dict(node.dead)}
+                "preload": sorted(self.preload), "hold_limit": node.hold_limit}
         child_conn = parent_conn = None
         if node.transport == "pipe":
             parent_conn, child_conn = node.context.Pipe(duplex=True)
         process = node.context.Process(target=host_main, args=(boot, child_conn),
                                        name=f"actors:{label}")
         host = HostRecord(number, bind, process)
-        host.boot_dead = set(boot["dead"])
         node.hellos[number] = host
         try:
             node.spawner.submit(process.start).result()

@@ -184,14 +184,16 @@ class Node(ActorTree, Runtime):
                     self.revive(address)
                     self.broadcast((P.OP_RESUME, address))
                 host.address = address
+                # The deaths so far, before anything it is asked to start
+                # (asks from it to them fail at once); later ones reach it
+                # by broadcast, which includes it once its hello is done.
                 with self.lock:
-                    host.hello.set_result(address)
-                    missed: dict[str, list[int]] = {}
+                    deaths: dict[str, list[int]] = {}
                     for uid, why in list(self.dead.items()):
-                        if uid not in host.boot_dead:
-                            missed.setdefault(why, []).append(uid)
-                for why, uids in missed.items():
-                    self.post(address, self.service_envelope((P.OP_DOWN, uids, why)))
+                        deaths.setdefault(why, []).append(uid)
+                    for why, uids in deaths.items():
+                        self.post(address, self.service_envelope((P.OP_DOWN, uids, why)))
+                    host.hello.set_result(address)
         elif op == P.OP_STOPPED:
             _, uid, reason, crashed, exc, address = payload
             self.actor_stopped(uid, reason, crashed, exc, address)
@@ -484,11 +486,10 @@ class Node(ActorTree, Runtime):
         gone = []
         for address in (host.address, *host.aliases):
             kept = self.held_addresses.get(address)
-            if kept is not None:
+            if kept is not None:  # held by hold_slot above
                 # asks sent to the held actor since it died wait for its
                 # next incarnation; any other ask to this process fails
                 self._fail_calls(lambda t: t.address == address and t.uid != kept, reason)
-                self.network.hold(address)
             else:
                 self.fail_address(address, reason)
                 self.forget_address(address)

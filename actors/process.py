@@ -74,7 +74,6 @@ def host_main(boot: dict[str, Any], conn: Any) -> None:
     host = Host(boot["node_id"], network, boot["name"])
     host._log_level = boot["log_level"]
     host.mailed = MailboxCounters(boot["counters"])
-    host.dead.update(boot["dead"])
     host.hold_limit = boot["hold_limit"]
     threading.excepthook = _log_thread_exception
     sys.exit(host.run(boot["number"]))

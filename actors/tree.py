@@ -182,8 +182,7 @@ class ActorTree:
             notice = ChildExit(record.uid, incarnation, reason, crashed, exc)
             self.post(parent.ref.address, self.encode([P.TELL, parent.uid, notice, False]))
 
-        record.settled.clear()
-        if record.children:
+        if record.children:  # (settled was cleared by hold_slot)
             self.workers.submit(finish)
         else:
             finish()
