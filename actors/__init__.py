@@ -16,7 +16,7 @@ from actors.errors import (
     SpawnError,
 )
 from actors.notices import Terminated
-from actors.ref import ActorFuture, ActorRef, Proxy
+from actors.ref import ActorFuture, ActorRef, Proxy, Reply
 from actors.supervisor import ChildInfo, ChildSpec, Supervisor
 from actors.system import ActorSystem
 from transport.codec import message
@@ -36,6 +36,7 @@ __all__ = [
     "DeadlockError",
     "Proxy",
     "RemoteError",
+    "Reply",
     "SerializationError",
     "SpawnError",
     "Supervisor",

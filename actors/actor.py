@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from actors.errors import ActorError
 
 if TYPE_CHECKING:
-    from actors.ref import ActorRef
+    from actors.ref import ActorRef, Reply
 
 __all__ = ["Actor"]
 
@@ -79,6 +79,19 @@ class Actor:
     def unwatch(self, ref: ActorRef) -> None:
         """Stop watching ``ref`` (a notice already sent may still arrive)."""
         self.system.unwatch(self.ref, ref)
+
+    def defer_reply(self) -> Reply:
+        """Answer the ask being handled later, not with this handler's
+        return value: the returned :class:`Reply` is sent with
+        ``reply.send(value)`` (or ``reply.fail(exc)``) from a later handler
+        or any thread of this process. Meanwhile this actor handles other
+        messages and the asker keeps waiting (the way an OTP server returns
+        ``noreply`` and calls ``gen_server:reply`` later).
+
+        Raises:
+            ActorError: not in a handler of an ask or a proxy call.
+        """
+        return self.system.defer_reply(self)
 
     def stop(self) -> None:
         """Schedule this actor's stop behind the messages already sent to it

@@ -22,20 +22,23 @@ import asyncio
 import collections
 import concurrent.futures
 import contextvars
+import faulthandler
 import inspect
 import logging
 import os
+import tempfile
 import threading
+import time
 import traceback
 from types import CoroutineType
 from typing import Any
 
 from actors import protocol as P
 from actors.actor import RESERVED, Actor
-from actors.errors import ActorDeadError, SerializationError, SpawnError
+from actors.errors import ActorDeadError, ActorError, DeadlockError, SerializationError, SpawnError
 from actors.logs import ForwardHandler, install
 from actors.process import MailboxCounters
-from actors.ref import ActorRef
+from actors.ref import ActorRef, Reply
 from actors.runtime import Runtime, find_undecodable
 from transport.codec import find_class
 
@@ -53,7 +56,8 @@ CURRENT: contextvars.ContextVar[Cell] = contextvars.ContextVar("actors_current_c
 class Cell:
     """An actor instance and its mailbox."""
 
-    __slots__ = ("actor", "ref", "mailbox", "busy", "queued", "stop_waiters", "alive")
+    __slots__ = ("actor", "ref", "mailbox", "busy", "queued", "stop_waiters", "alive",
+                 "envelope", "since", "deferred", "parked", "hang")
 
     def __init__(self, actor: Actor, ref: ActorRef) -> None:
         self.actor = actor
@@ -63,6 +67,26 @@ class Cell:
         self.queued = False
         self.stop_waiters: list[tuple[str, int]] = []
         self.alive = True
+        self.envelope: Any = None   # what it handles now (START while starting)
+        self.since = 0.0            # when it began handling it
+        self.deferred: Reply | None = None  # the reply its current handler deferred
+        self.parked: dict[tuple[str, int], Reply] = {}  # deferred replies not sent yet
+        self.hang: float | None = None  # hang_timeout from its child spec
+
+    def unanswered(self, reply_to: str, call_id: int) -> bool:
+        """The request (reply_to, call_id) is here and not answered yet:
+        queued, being handled, or deferred."""
+        if (reply_to, call_id) in self.parked:
+            return True
+        current = self.envelope
+        if (type(current) is list and current[0] in (P.ASK, P.CALL)
+                and current[-1] == call_id and current[-2] == reply_to):
+            return self.deferred is None or not self.deferred.done
+        return any(e[0] in (P.ASK, P.CALL) and e[-1] == call_id and e[-2] == reply_to
+                   for e in self.mailbox)
+
+
+START = "start"  # Cell.envelope while on_start / on_restart run
 
 
 class HostSystem:
@@ -87,6 +111,18 @@ class HostSystem:
 
     def lookup(self, name: str) -> ActorRef | None:
         return self.request((P.OP_LOOKUP, name))
+
+    def defer_reply(self, actor: Actor) -> Reply:
+        """The reply to the ask ``actor`` is handling, to be sent later."""
+        host = self._host
+        cell = host.cells.get(actor.ref.uid)
+        envelope = cell.envelope if cell is not None else None
+        if type(envelope) is not list or envelope[0] not in (P.ASK, P.CALL):
+            raise ActorError("defer_reply() works only in a handler of an ask or a proxy call")
+        if cell.deferred is None:
+            key = (envelope[-2], envelope[-1])
+            cell.deferred = cell.parked[key] = Reply(host, cell.parked, *key)
+        return cell.deferred
 
     def request(self, payload: tuple[Any, ...]) -> Any:
         """Ask the node's service and wait (spawn, restart, terminate...)."""
@@ -159,6 +195,7 @@ class Host(Runtime):
         """Construct an actor here and run its ``on_start`` (and, in a new
         incarnation of a supervised actor, ``on_restart``)."""
         path, args, kwargs, name, _parent, _colocate, _options = spec
+        _options = _options or {}
         cls = find_class(path)
         if cls is None or not issubclass(cls, Actor):
             raise SpawnError(f"cannot find actor class {path!r} in the child process "
@@ -174,7 +211,11 @@ class Host(Runtime):
         # Registered (busy) before __init__: what arrives while on_start waits
         # on something is queued for it, not refused.
         cell.busy = True
+        cell.envelope, cell.since = START, time.monotonic()
+        cell.hang = _options.get("hang_timeout")
         self.cells[uid] = cell
+        if cell.hang:
+            self._watch_hangs(cell.hang)
         prev, self.current = self.current, cell
         try:
             actor.__init__(*args, **kwargs)
@@ -194,6 +235,7 @@ class Host(Runtime):
         finally:
             self.current = prev
             cell.busy = False
+            cell.envelope = None
         if cell.mailbox and not cell.queued:
             cell.queued = True
             self.ready.append(cell)
@@ -273,12 +315,64 @@ class Host(Runtime):
                     self.reply(waiter[0], waiter[1], True, False)
             else:
                 self._mark(cell, [STOP_MARK, *waiter], first=False)
+        elif op == P.OP_PROBE:
+            _, wait_ids, pending = payload
+            active = self.waits.active
+            answer = [[wait_id in active for wait_id in wait_ids], []]
+            for uid, reply_to, call_id in pending:
+                cell = self.cells.get(uid)
+                if cell is None:
+                    answer[1].append(False)
+                elif call_id is None:  # is it still starting?
+                    answer[1].append(cell.envelope is START)
+                else:
+                    answer[1].append(cell.unanswered(reply_to, call_id))
+            self.reply(envelope[-2], envelope[-1], True, answer)
+        elif op == P.OP_CANCEL:
+            _, uid, reply_to, call_id = payload
+            cell = self.cells.get(uid)
+            found = False
+            if cell is not None:
+                kept = [e for e in cell.mailbox
+                        if not (e[0] in (P.ASK, P.CALL) and e[-1] == call_id
+                                and e[-2] == reply_to)]
+                found = len(kept) < len(cell.mailbox)
+                if found:
+                    cell.mailbox = collections.deque(kept)
+                    self.mailed.counts[1] += 1
+            self.reply(envelope[-2], envelope[-1], True, found)
+        elif op == P.OP_DEADLOCK:
+            _, wait_id, message, cycle = payload
+            self.waits.fail(wait_id, DeadlockError(message, cycle))
+        elif op == P.OP_QUIET:
+            self.reply(envelope[-2], envelope[-1], True, self.quiet_report())
         elif op == P.OP_EXIT:
             for cell in list(self.cells.values()):
                 self.end_cell(cell, "stopped", crashed=False, run_on_stop=True)
             self._exit = True
         else:
             raise ValueError(f"unknown host service op {op!r}")
+
+    def waiter(self, thread: int, future: concurrent.futures.Future) -> Any:
+        # The actor whose handler blocks: on the loop thread the one it runs,
+        # elsewhere (an async handler) the one its context names.
+        cell = self.current if thread == self.loop_ident else CURRENT.get(None)
+        return cell.ref.uid if cell is not None and cell.busy else None
+
+    _quiet_probes = 0
+
+    def quiet_report(self) -> list[Any]:
+        """For the node's quiescence check: [idle, sent, received, held]:
+        whether every actor here is idle (empty mailbox) or blocked in a
+        wait and nothing is unsent or unread; the message counts without
+        this check's own traffic; and the deferred replies held."""
+        tracker = self.waits
+        idle = self.idle_transport(poll=True) and all(
+            (not cell.busy and not cell.mailbox) or (cell.busy and tracker.blocked(uid))
+            for uid, cell in list(self.cells.items()))
+        before, self._quiet_probes = self._quiet_probes, self._quiet_probes + 1
+        held = [[uid, len(cell.parked)] for uid, cell in self.cells.items() if cell.parked]
+        return [idle, self.sent_count() - before, self.received - before - 1, held]
 
     def _mark(self, cell: Cell, entry: list[Any], first: bool) -> None:
         """Put a runtime mark (stop here, crash now) in a mailbox."""
@@ -319,6 +413,7 @@ class Host(Runtime):
     def dispatch(self, cell: Cell, envelope: list[Any]) -> None:
         prev, self.current = self.current, cell
         cell.busy = True
+        cell.envelope, cell.since, cell.deferred = envelope, time.monotonic(), None
         try:
             kind = envelope[0]
             if kind == P.TELL:
@@ -336,6 +431,7 @@ class Host(Runtime):
                 self._ask(cell, envelope)
         finally:
             cell.busy = False
+            cell.envelope = cell.deferred = None
             self.current = prev
             if cell.mailbox and cell.alive and not cell.queued:
                 cell.queued = True
@@ -369,16 +465,28 @@ class Host(Runtime):
             if type(result) is CoroutineType:
                 result = self.run_coroutine(result)
         except Exception as e:
-            self.reply(reply_to, call_id, False, e)
+            if self._owes_reply(cell):
+                self.reply(reply_to, call_id, False, e)
             if cell.actor.crash_on_error:
                 self.crash(cell, e, "while handling an ask (crash_on_error)")
             return
         except BaseException as e:
-            self.reply(reply_to, call_id, False, ActorDeadError(
-                f"{cell.ref!r} exited while handling the ask: {e!r}", None, repr(e)))
+            if self._owes_reply(cell):
+                self.reply(reply_to, call_id, False, ActorDeadError(
+                    f"{cell.ref!r} exited while handling the ask: {e!r}", None, repr(e)))
             self.crash(cell, e, "while handling an ask")
             return
-        self.reply(reply_to, call_id, True, result)
+        if cell.deferred is None:
+            self.reply(reply_to, call_id, True, result)
+
+    @staticmethod
+    def _owes_reply(cell: Cell) -> bool:
+        """The handler of an ask raised: its error is the reply, unless the
+        handler deferred the reply and already sent it."""
+        deferred = cell.deferred
+        if deferred is None:
+            return True
+        return deferred.take()
 
     def run_coroutine(self, coro: Any) -> Any:
         """Run an ``async def`` handler to its end, serving other actors and
@@ -405,7 +513,14 @@ class Host(Runtime):
             loop.create_task(coro, context=context).add_done_callback(finished)
         loop.call_soon_threadsafe(start)
         future.add_done_callback(lambda _: self.wake())
-        self.pump_until(future.done, None)
+        cell = self.current
+        frame = (self.waits.begin(cell.ref.uid, None, stacked=True)
+                 if self.waits.enabled and cell is not None else None)
+        try:
+            self.pump_until(future.done, None)
+        finally:
+            if frame is not None:
+                self.waits.end(frame)
         return future.result()
 
     # -- ending --------------------------------------------------------------
@@ -429,6 +544,10 @@ class Host(Runtime):
                 log.exception("on_stop of %r raised", cell.ref)
         self.cells.pop(cell.ref.uid, None)
         self.dead[cell.ref.uid] = reason
+        for reply in list(cell.parked.values()):  # deferred replies never sent
+            if reply.take():
+                self.reply(reply._to, reply._call_id, False, ActorDeadError(
+                    f"{cell.ref!r} ended before replying ({reason})", None, reason))
         while cell.mailbox:
             envelope = cell.mailbox.popleft()
             self.mailed.counts[1] += 1
@@ -452,6 +571,53 @@ class Host(Runtime):
         """From inside an actor a stop is only scheduled, never waited for:
         the caller may be the target itself, or one of its descendants."""
         self.tell(self.service_at(ref.address), (P.OP_STOP, ref.uid))
+
+    # -- hung handlers -------------------------------------------------------
+    _hang_watch: threading.Thread | None = None
+
+    def _watch_hangs(self, limit: float) -> None:
+        """Start the watchdog thread of actors with a ``hang_timeout``."""
+        if self._hang_watch is not None:
+            return
+        period = min(1.0, max(0.01, limit / 10))
+        thread = self._hang_watch = threading.Thread(
+            target=self._hang_loop, args=(period,), name="actors-hang-watch", daemon=True)
+        thread.start()
+
+    def _hang_loop(self, period: float) -> None:
+        tick = threading.Event()  # never set: a periodic check
+        while not self._exit:
+            tick.wait(period)
+            now = time.monotonic()
+            for cell in list(self.cells.values()):
+                if cell.hang and cell.busy and cell.alive and now - cell.since > cell.hang:
+                    self._hung(cell, now - cell.since)
+                    return
+
+    def _hung(self, cell: Cell, seconds: float) -> None:
+        """``cell``'s handler ran past its hang_timeout: log every thread's
+        Python stack, then tell the node, which kills this process and
+        lets the supervisor restart the actor (reason "hung")."""
+        with tempfile.TemporaryFile() as f:
+            faulthandler.dump_traceback(f, all_threads=True)
+            f.seek(0)
+            stacks = f.read().decode("utf-8", "replace").rstrip()
+        envelope = cell.envelope
+        if envelope is START:
+            what = "its on_start"
+        elif type(envelope) is list and envelope[0] == P.CALL:
+            what = f"its handler of a call to {envelope[2]}()"
+        elif type(envelope) is list:
+            what = f"its handler of {envelope[2]!r:.100}"
+        else:
+            what = "its handler"
+        name = cell.ref.name or f"#{cell.ref.uid}"
+        message = (f"actor {name} (pid {os.getpid()}) hung: {what} has run for "
+                   f"{seconds:.1f} s, past its hang_timeout of {cell.hang} s")
+        log.error("%s. Python stacks of its process:\n%s", message, stacks,
+                  extra={"actor": name})
+        self.post(self.service.address, self.service_envelope(
+            (P.OP_HUNG, cell.ref.uid, message, self.address)), flush=True)
 
     def report_dead_letters(self) -> None:
         count, self._pending_dead_letters = self._pending_dead_letters, 0

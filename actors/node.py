@@ -39,6 +39,7 @@ from actors.hosts import HostRecord, HostStarter
 from actors.logs import emit_remote
 from actors.network import PipeNodeNetwork, ZmqNetwork
 from actors.process import MailboxCounters, Workers, exit_reason
+from actors.deadlock import Detector
 from actors.ref import ActorRef
 from actors.runtime import Runtime
 from actors.tree import ActorRecord, ActorTree
@@ -72,8 +73,11 @@ def sweep_stale_rundirs() -> None:
 
 class Node(ActorTree, Runtime):
     def __init__(self, transport: str, bind: str, log_level: int, stop_timeout: float,
-                 spawn_timeout: float, spares: int = 2, restart_buffer: int = 10_000) -> None:
+                 spawn_timeout: float, spares: int = 2, restart_buffer: int = 10_000,
+                 deadlock_detection: float | None = 0.2,
+                 quiescence: float | None = None) -> None:
         self.transport = transport
+        self.deadlock_detection = deadlock_detection
         sweep_stale_rundirs()
         self.rundir = tempfile.mkdtemp(prefix=f"actors-{os.getpid()}-")
         os.chmod(self.rundir, 0o700)
@@ -133,6 +137,11 @@ class Node(ActorTree, Runtime):
         self.closed = False
         self.finished = threading.Event()
         self.failure: ActorError | None = None
+        # the main program's waits feed the detector (read in place)
+        self.waits.configure(deadlock_detection if deadlock_detection is not None
+                             else quiescence)
+        self._serving = threading.local()  # the service request a worker serves
+        self.detector = Detector(self, deadlock_detection, quiescence)
         self.thread = threading.Thread(target=self._loop, name="actors-node", daemon=True)
         self.thread.start()
 
@@ -208,6 +217,12 @@ class Node(ActorTree, Runtime):
             self.watches.get(payload[2], {}).pop(payload[1], None)
         elif op == P.OP_TREE:
             self.reply(envelope[-2], envelope[-1], True, self.tree())
+        elif op == P.OP_WAIT:
+            self.detector.add(payload[1], payload[2])
+        elif op == P.OP_UNWAIT:
+            self.detector.remove(payload[1], payload[2])
+        elif op == P.OP_HUNG:
+            self.hung(*payload[1:])
         else:
             job = self._blocking_op(payload)
             self.workers.submit(self._serve, envelope, job)
@@ -228,10 +243,18 @@ class Node(ActorTree, Runtime):
         raise ValueError(f"unknown node service op {op!r}")
 
     def _serve(self, envelope: list[Any], fn: Callable[[], Any]) -> None:
+        request = (envelope[-2], envelope[-1]) if envelope[0] == P.ASK else None
+        payload = envelope[2]
+        if payload[0] == P.OP_RESTART:  # the asker waits for this actor's on_start
+            self.detector.note_start(request, payload[1])
+        self._serving.key = request
         try:
             value, ok = fn(), True
         except BaseException as e:
             value, ok = e, False
+        finally:
+            self._serving.key = None
+            self.detector.end_start(request)
         if envelope[0] == P.ASK:
             self.reply(envelope[-2], envelope[-1], ok, value)
         elif not ok:
@@ -280,6 +303,7 @@ class Node(ActorTree, Runtime):
         if reclaim is not None:
             self.restart(reclaim.uid, None)
             return reclaim.ref  # type: ignore[return-value]
+        self.detector.note_start(getattr(self._serving, "key", None), record.uid)
         if record.supervised:
             self.starter.preload.add(path.partition(":")[0])
             self.starter.activate()
@@ -460,6 +484,7 @@ class Node(ActorTree, Runtime):
             os.unlink(self.counters_path(host.number))
         except OSError:
             pass
+        self.detector.forget_process(host.address)
         if host.link is not None:
             self.poller.unregister(host.link.pollable)
             self._by_pollable.pop(host.link.pollable, None)
@@ -568,6 +593,28 @@ class Node(ActorTree, Runtime):
         threading.Thread(target=self.shutdown, args=(None,), name="actors-failure",
                          daemon=True).start()
 
+    def waiter(self, thread: int, future: concurrent.futures.Future) -> Any:
+        # A thread of the main program blocked on an actor (the runtime's
+        # own requests to services are not waits of the program).
+        target = getattr(future, "target", None)
+        if thread == 0 or target is None or target.uid == P.SERVICE_UID:
+            return None
+        return f"thread:{thread}"
+
+    def hung(self, uid: int, message: str, address: str) -> None:
+        """A host says an actor's handler ran past its hang_timeout (its
+        stacks are logged): end the process; the supervisor restarts the
+        actor as crashed with reason "hung"."""
+        record = self.actors.get(uid)
+        if record is None or record.host is None or record.host.address != address:
+            return
+        host = record.host
+        self.actor_stopped(uid, "hung", True, ActorDeadError(message, None, "hung"), address)
+        try:
+            host.process.kill()
+        except (OSError, ValueError):
+            pass
+
     def kill_host(self, host: HostRecord) -> None:
         if host.alive:
             try:
@@ -621,6 +668,7 @@ class Node(ActorTree, Runtime):
                 if not host.exited.wait(timeout):
                     self.kill_host(host)
         finally:
+            self.detector.stop()
             self.closed = True
             self.wake()
             if threading.current_thread() is not self.thread:

@@ -75,6 +75,8 @@ def host_main(boot: dict[str, Any], conn: Any) -> None:
     host._log_level = boot["log_level"]
     host.mailed = MailboxCounters(boot["counters"])
     host.hold_limit = boot["hold_limit"]
+    host.waits.configure(boot["deadlock"])
+    host.waits.remote = True
     threading.excepthook = _log_thread_exception
     sys.exit(host.run(boot["number"]))
 
@@ -144,6 +146,11 @@ class Workers:
             finally:
                 with self._lock:
                     self._idle += 1
+
+    def busy(self) -> int:
+        """Calls submitted and not finished."""
+        with self._lock:
+            return len(self._threads) - self._idle
 
     def shutdown(self) -> None:
         with self._lock:

@@ -37,6 +37,9 @@ OP_TERMINATE = 10     # (op, uid, keep)                     ask: stop a supervis
 OP_WATCH = 11         # (op, watcher, target, link)         tell watcher (a ref) when target ends
 OP_UNWATCH = 12       # (op, watcher, target)
 OP_TREE = 13          # (op,)                               ask: the actor tree as data
+OP_WAIT = 14          # (op, address, [wait info ...])      blocking waits, old enough to report
+OP_UNWAIT = 15        # (op, address, [wait id ...])        reported waits that ended
+OP_HUNG = 16          # (op, uid, message, address)         a handler ran past hang_timeout
 
 # host service ops (node -> hosts)
 OP_START = 20         # (op, uid, spec, alias, restart)     ask: start an actor here; alias: the
@@ -51,3 +54,9 @@ OP_HOLD = 24          # (op, address, uids, reason)         its process died, a 
 OP_RESUME = 25        # (op, address)                       a new process took it: send
 OP_GONE = 26          # (op, addresses)                     processes gone for good
 OP_LINK_EXIT = 27     # (op, uid, reason)                   a linked actor crashed: crash too
+OP_PROBE = 28         # (op, wait ids, pending)             ask: are these waits still on, and
+                      #                                     these requests [uid, reply_to,
+                      #                                     call_id] still unanswered?
+OP_CANCEL = 29        # (op, uid, reply_to, call_id)        ask: withdraw a request from a mailbox
+OP_DEADLOCK = 30      # (op, wait id, message, cycle)       fail this wait with DeadlockError
+OP_QUIET = 31         # (op,)                               ask: [idle, sent, received, held]

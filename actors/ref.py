@@ -19,7 +19,7 @@ from actors.errors import AskTimeout
 if TYPE_CHECKING:
     from actors.runtime import Runtime
 
-__all__ = ["ActorFuture", "ActorRef", "Proxy"]
+__all__ = ["ActorFuture", "ActorRef", "Proxy", "Reply"]
 
 
 class ActorFuture(concurrent.futures.Future):
@@ -35,6 +35,7 @@ class ActorFuture(concurrent.futures.Future):
         self._runtime = runtime
         self.call_id = call_id
         self.target = target
+        self.what: list[Any] | None = None  # the request envelope (deadlock reports)
 
     def result(self, timeout: float | None = None) -> Any:
         if not self.done():
@@ -50,7 +51,18 @@ class ActorFuture(concurrent.futures.Future):
         return super().exception(0)  # TimeoutError if still not done
 
     def __await__(self) -> Generator[Any, None, Any]:
-        return asyncio.wrap_future(self).__await__()
+        runtime = self._runtime
+        record = None
+        if runtime.waits.enabled and not self.done():
+            # awaited inside an actor's async handler: its mailbox is blocked
+            waiter = runtime.waiter(0, self)
+            if waiter is not None:
+                record = runtime.waits.begin(waiter, self, stacked=False)
+        try:
+            return (yield from asyncio.wrap_future(self).__await__())
+        finally:
+            if record is not None:
+                runtime.waits.end(record)
 
 
 class ActorRef:
@@ -152,3 +164,62 @@ class ProxyMethod:
 
     def future(self, *args: Any, **kwargs: Any) -> ActorFuture:
         return self._ref._runtime.call(self._ref, self._name, args, kwargs)
+
+
+class Reply:
+    """The reply to an ask, promised by its handler (``Actor.defer_reply``)
+    and sent later: from a later handler of the same actor (when a message
+    it was waiting for arrives), or from any thread of its process.
+
+    The asker keeps waiting meanwhile; the actor is free to handle other
+    messages. If the actor ends before replying, the asker gets
+    :class:`ActorDeadError`. Send exactly once.
+    """
+
+    __module__ = "actors"
+    __slots__ = ("_runtime", "_parked", "_to", "_call_id", "_done")
+
+    def __init__(self, runtime: Runtime, parked: dict[Any, Reply], to: str,
+                 call_id: int) -> None:
+        self._runtime = runtime
+        self._parked = parked
+        self._to = to
+        self._call_id = call_id
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        """True once the reply was sent (or failed)."""
+        return self._done
+
+    def send(self, value: Any = None) -> None:
+        """Answer the ask with ``value`` (the asker's ``ask`` returns it).
+
+        Raises:
+            RuntimeError: the reply was already sent.
+            SerializationError: ``value`` cannot be sent (the asker then
+                gets that error instead).
+        """
+        self._finish(True, value)
+
+    def fail(self, error: BaseException) -> None:
+        """Answer the ask with ``error`` (the asker's ``ask`` raises it)."""
+        if not isinstance(error, BaseException):
+            raise TypeError(f"fail() takes an exception, got {error!r}")
+        self._finish(False, error)
+
+    def take(self) -> bool:
+        """Mark the reply sent; False if it already was (runtime use)."""
+        if self._done:
+            return False
+        self._done = True
+        self._parked.pop((self._to, self._call_id), None)
+        return True
+
+    def _finish(self, ok: bool, value: Any) -> None:
+        if not self.take():
+            raise RuntimeError("this reply was already sent")
+        self._runtime.reply(self._to, self._call_id, ok, value)
+
+    def __repr__(self) -> str:
+        return f"<Reply to call {self._call_id} at {self._to}{' (sent)' if self._done else ''}>"

@@ -25,6 +25,7 @@ import collections
 import concurrent.futures
 import itertools
 import logging
+import math
 import os
 import threading
 import time
@@ -35,6 +36,7 @@ from typing import Any
 from actors import protocol as P
 from actors.errors import ActorDeadError, SerializationError
 from actors.ref import ActorFuture, ActorRef
+from actors.waits import WaitTracker
 from transport.codec import Codec, DecodeError, EncodeError
 
 log = logging.getLogger("actors")
@@ -93,7 +95,7 @@ class Outbox:
     send may block, and the loop thread is what drains the other side).
     """
 
-    __slots__ = ("lock", "sending", "items", "send", "address", "held")
+    __slots__ = ("lock", "sending", "items", "send", "address", "held", "sent")
 
     def __init__(self, address: str, send: Callable[[bytes], None]) -> None:
         self.address = address
@@ -104,6 +106,7 @@ class Outbox:
         # Not None while the process at this address is being replaced (a
         # supervised restart): envelopes wait here instead of being sent.
         self.held: list[bytes] | None = None
+        self.sent = 0  # envelopes handed to the transport (quiescence counts)
 
 
 def refuse_send(frame: bytes) -> None:
@@ -132,6 +135,10 @@ class Runtime:
         self.hold_limit = 10_000     # envelopes held per address during a restart
         self.dead_letters = 0
         self.malformed = 0
+        self.received = 0  # envelopes decoded (quiescence counts)
+        # blocking waits of this process (the deadlock detector's input);
+        # off until the node or the host configures it
+        self.waits = WaitTracker(self, None, remote=False)
         self.loop_ident: int | None = None
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -244,6 +251,7 @@ class Runtime:
                         continue
                 try:
                     box.send(self.codec.frame(items))
+                    box.sent += len(items)
                 except Exception as e:  # the peer is gone, or we are closing
                     self.lose(len(items))
                     log.debug("could not send %d messages to %s: %s",
@@ -285,6 +293,7 @@ class Runtime:
         envelope.append(call_id)
         data = self.encode(envelope)
         future = ActorFuture(self, call_id, ref)
+        future.what = envelope
         # Register before checking for death: mark_dead sets `dead` then scans
         # `calls`, so one of the two always sees the other.
         self.calls[call_id] = future
@@ -474,6 +483,25 @@ class Runtime:
         thread reads at a time; other waiters wait on their future.
         """
         me = threading.get_ident()
+        tracker = self.waits
+        if tracker.enabled and not future.done():
+            waiter = self.waiter(me, future)
+            if waiter is not None:
+                record = tracker.begin(waiter, future, me == self.loop_ident)
+                try:
+                    self._wait(future, timeout, me)
+                finally:
+                    tracker.end(record)
+                return
+        self._wait(future, timeout, me)
+
+    def waiter(self, thread: int, future: concurrent.futures.Future) -> Any:
+        """Who blocks when ``thread`` waits for ``future``: an actor uid, a
+        thread key, or None when the wait is not an edge of the wait-for
+        graph (see ``actors.waits``)."""
+        return None
+
+    def _wait(self, future: concurrent.futures.Future, timeout: float | None, me: int) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         if me == self.loop_ident:
             self.pump_until(future.done, deadline)
@@ -538,6 +566,12 @@ class Runtime:
 
     def run_once(self, timeout: float | None) -> None:
         backlog = self._backlog
+        if self.waits.due != math.inf:  # a blocking wait is old enough to report soon
+            self.waits.report_due()
+            due = self.waits.due
+            if due != math.inf:
+                left = max(0.0, due - time.monotonic())
+                timeout = left if timeout is None else min(timeout, left)
         if backlog or self.has_work():
             timeout = 0
         elif self._retry:
@@ -582,6 +616,7 @@ class Runtime:
             self.malformed += 1
             log.warning("%s dropped a malformed frame of %d bytes: %s", self.name, len(frame), e)
             return
+        self.received += len(envelopes)
         handle = self.handle
         for envelope in envelopes:
             try:
@@ -595,6 +630,23 @@ class Runtime:
             except Exception as e:
                 self.malformed += 1
                 log.warning("%s dropped a malformed message %.200r: %r", self.name, envelope, e)
+
+    def sent_count(self) -> int:
+        """Envelopes this process has handed to its transport."""
+        return sum(box.sent for box in list(self.outboxes.values()))
+
+    def idle_transport(self, poll: bool) -> bool:
+        """Nothing waits to be sent, read or handled by this process (with
+        ``poll``, on the loop thread: its inbox has nothing unread either)."""
+        if self._backlog or self._to_flush or self._retry:
+            return False
+        if any(box.items for box in list(self.outboxes.values())):
+            return False
+        if poll:
+            for obj in self.poller.poll(0):
+                if obj in self._by_pollable:
+                    return False
+        return True
 
     # hooks
     def handle(self, envelope: list[Any]) -> None:

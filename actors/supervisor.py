@@ -53,6 +53,10 @@ class ChildSpec:
         shutdown: seconds its orderly stop may take (``on_stop`` runs)
             before its process is killed, or ``"brutal_kill"`` (killed at
             once).
+        hang_timeout: seconds one handler (or ``on_start``) may run, waits
+            included; past it the child is *hung*: every Python stack of its
+            process is logged, the process is killed and the child restarts
+            as crashed with reason ``"hung"``. None (default): no limit.
     """
 
     name: str
@@ -61,6 +65,7 @@ class ChildSpec:
     kwargs: dict[str, Any] | None = None
     restart: str = "permanent"
     shutdown: float | str = 5.0
+    hang_timeout: float | None = None
 
     __module__ = "actors"
 
@@ -91,6 +96,11 @@ class ChildSpec:
                 and 0 < shutdown < float("inf")):
             raise ValueError(f"child {self.name!r}: shutdown must be a positive number of "
                              f"seconds or 'brutal_kill', got {shutdown!r}")
+        hang = self.hang_timeout
+        if hang is not None and not (isinstance(hang, (int, float)) and not isinstance(hang, bool)
+                                     and 0 < hang < float("inf")):
+            raise ValueError(f"child {self.name!r}: hang_timeout must be None or a positive "
+                             f"number of seconds, got {hang!r}")
 
 
 @message
@@ -325,6 +335,8 @@ class Supervisor(Actor):
         options = {"supervised": True, "restart": spec.restart,
                    "shutdown": 0 if spec.shutdown == BRUTAL_KILL else float(spec.shutdown),
                    "supervisor": bool(getattr(cls, "is_supervisor", False))}
+        if spec.hang_timeout is not None:
+            options["hang_timeout"] = float(spec.hang_timeout)
         prefix = self.ref.name or f"#{self.ref.uid}"
         node_spec = [spec.actor_class, list(child.args), dict(child.kwargs),
                      f"{prefix}/{spec.name}", self.ref.uid, None, options]

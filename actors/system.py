@@ -35,6 +35,14 @@ class ActorSystem:
             finds a spare skips the interpreter start-up.
         restart_buffer: messages each process holds for a supervised actor
             while it restarts (default 10,000); past it they are dead letters.
+        deadlock_detection: seconds within which a cycle of blocking waits
+            is reported (default 0.2): the youngest wait of the cycle fails
+            with :class:`DeadlockError` naming it. None turns it off.
+        quiescence: opt-in grace period in seconds (default None: off).
+            When a thread of the main program has waited this long on an
+            ask while every actor is idle or blocked and no message is in
+            flight, its wait fails with :class:`DeadlockError` instead of
+            hanging (see docs/deadlocks.md for what it cannot see).
 
     Leaving the ``with`` block (or ``shutdown()``, or interpreter exit) stops
     every actor, children before parents and the last started first, then
@@ -46,7 +54,8 @@ class ActorSystem:
     def __init__(self, transport: str = "zmq", *, bind: str = "ipc",
                  stop_timeout: float = 5.0, spawn_timeout: float = 60.0,
                  log_level: int | None = None, spares: int = 2,
-                 restart_buffer: int = 10_000) -> None:
+                 restart_buffer: int = 10_000, deadlock_detection: float | None = 0.2,
+                 quiescence: float | None = None) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, got {transport!r}")
         if bind != "ipc" and not bind.startswith("tcp://"):
@@ -56,6 +65,12 @@ class ActorSystem:
         for label, value in (("stop_timeout", stop_timeout), ("spawn_timeout", spawn_timeout)):
             if not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"{label} must be a positive number of seconds, got {value!r}")
+        for label, value in (("deadlock_detection", deadlock_detection),
+                             ("quiescence", quiescence)):
+            if value is not None and (not isinstance(value, (int, float))
+                                      or isinstance(value, bool) or not 0 < value < 3600):
+                raise ValueError(f"{label} must be None or a number of seconds in (0, 3600), "
+                                 f"got {value!r}")
         for label, count in (("spares", spares), ("restart_buffer", restart_buffer)):
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 raise ValueError(f"{label} must be an int >= 0, got {count!r}")
@@ -63,7 +78,9 @@ class ActorSystem:
             log_level = logging.getLogger().getEffectiveLevel()
         self.transport = transport
         self._node = Node(transport, bind, log_level, float(stop_timeout), float(spawn_timeout),
-                          spares, restart_buffer)
+                          spares, restart_buffer,
+                          None if deadlock_detection is None else float(deadlock_detection),
+                          None if quiescence is None else float(quiescence))
         # The node itself, not this object: a system dropped without shutdown
         # must still be stopped at exit (its loop thread keeps the node alive).
         atexit.register(self._node.shutdown, None)
@@ -124,6 +141,23 @@ class ActorSystem:
         ``restart`` (its restart type, None if unsupervised), ``restarts``,
         ``last_exit`` (why its last incarnation ended) and ``children``."""
         return self._node.tree()
+
+    def wait_graph(self) -> list[dict[str, Any]]:
+        """The current wait-for graph as data: one dict per edge, oldest
+        first, for waits older than a quarter of the detection delay:
+        ``waiter`` and ``target`` (names), ``waiter_uid``/``target_uid``
+        (None for a thread of the main program, or the node), ``kind``
+        (``"ask"``, ``"call"``, ``"spawn"``, ``"restart"``, ``"stack"`` or
+        ``"service"``), ``waits_on`` (the message or call), ``seconds``
+        (how long so far) and ``text`` (one readable line)."""
+        return self._node.detector.graph()
+
+    @property
+    def deadlocks(self) -> list[dict[str, Any]]:
+        """The deadlocks broken so far (the last 100): each a dict with
+        ``cycle`` (its steps, as in :attr:`DeadlockError.cycle`), ``victim``
+        (the wait that failed) and ``time``."""
+        return list(self._node.detector.reports)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the system has shut down (False if ``timeout`` passed

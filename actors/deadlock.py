@@ -1,0 +1,442 @@
+"""Deadlock detection: the node's wait-for graph, cycles, and quiescence.
+
+The graph. Every process records its blocking waits (``actors.waits``) and
+reports those older than a quarter of the detection delay to the node. The
+node's :class:`Detector` turns them into edges between *members* (actors,
+and threads of the main program):
+
+- ``ask`` / ``call``: the waiter asked an actor and blocks its own mailbox
+  until the reply comes;
+- ``spawn`` / ``restart``: the waiter waits for an actor's ``on_start``;
+- ``stack``: two handlers wait on the same thread of one process, one
+  nested in the other: the lower one resumes only after the upper returns.
+
+An actor unblocks only when all of its edges are satisfied, so any cycle is
+a deadlock, if it is real.
+
+No false positives. The node's picture lags: a reply may be in flight, or a
+wait may have ended, when a cycle appears in it. So before reporting, the
+detector *confirms* every edge of the cycle with the processes involved:
+each waiter's process says whether that very wait (by id) is still on, and
+each target's process whether that very request is still unanswered (in
+the mailbox, being handled, or deferred). The probes reach the processes
+at different moments, and that is enough: suppose some member left its wait
+after its probe; take the first member ever to do so. Its target had not
+answered at its own probe, and could answer only by leaving its own wait
+first, which would make it an earlier leaver. So no member ever leaves:
+the cycle is permanent. A request still in transit is not yet "unanswered"
+at its target, so the check fails and is tried again a moment later.
+
+Breaking. The youngest ask of the cycle is the victim: its request is
+withdrawn from the target's mailbox (it will never be handled), then its
+wait fails with :class:`DeadlockError` naming the cycle. When the victim's
+handler unwinds, the rest of the cycle goes on.
+
+Quiescence (opt-in). When a thread of the main program has waited longer
+than the grace period, the node asks every process whether all its actors
+are idle (empty mailbox) or blocked in a wait, and nothing is unsent or
+unread, with its message counts; twice, a moment apart. When both rounds
+say so and no count moved between them, nothing can ever answer the main
+program's waits: they fail with DeadlockError listing what every member
+waits on. Threads of the main program and threads that user code starts
+are invisible to this check, which is why it is opt-in.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from actors import protocol as P
+from actors.errors import DeadlockError
+from actors.waits import ASK, CALL, FRAME, SERVICE
+
+if TYPE_CHECKING:
+    from actors.node import Node
+
+log = logging.getLogger("actors")
+
+PROBE_TIMEOUT = 1.0   # a process that does not answer a probe confirms nothing
+RETRY = 0.02          # look again at an unconfirmed cycle this soon
+
+
+class Edge:
+    """One edge of the wait-for graph."""
+
+    __slots__ = ("waiter", "target", "kind", "what", "since", "address", "wait_id",
+                 "call_id", "thread", "checks", "pending")
+
+    def __init__(self, waiter: Any, target: Any, kind: str, what: str, since: float,
+                 address: str, wait_id: int, call_id: int | None, thread: str) -> None:
+        self.waiter = waiter
+        self.target = target
+        self.kind = kind
+        self.what = what
+        self.since = since
+        self.address = address  # the waiter's process
+        self.wait_id = wait_id
+        self.call_id = call_id
+        self.thread = thread
+        # waits that must still be on: (process address, wait id)
+        self.checks: list[tuple[str, int]] = [(address, wait_id)]
+        # a request that must still be unanswered: [uid, reply_to, call_id]
+        self.pending: list[Any] | None = None
+
+
+class Detector:
+    """The node's wait-for graph and the thread that checks it."""
+
+    def __init__(self, node: Node, delay: float | None, quiescence: float | None) -> None:
+        self.node = node
+        self.delay = delay
+        self.report_after = delay / 4 if delay is not None else math.inf
+        self.quiescence = quiescence
+        self.lock = threading.Lock()
+        self.remote: dict[tuple[str, int], list[Any]] = {}  # (address, wait id) -> info
+        # (reply_to, call_id) of a spawn or restart request -> the uid starting
+        self.starting: dict[tuple[str, int], int] = {}
+        self.broken: set[tuple[str, int]] = set()  # victims already failed
+        self.reports: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)
+        self.changed = threading.Event()
+        self.stopped = False
+        self.retry_at = math.inf
+        self.quiet_sent = 0
+        self.quiet_replies = 0
+        self.thread: threading.Thread | None = None
+        if delay is not None or quiescence is not None:
+            self.thread = threading.Thread(target=self._run, name="actors-deadlock",
+                                           daemon=True)
+            self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.changed.set()
+
+    # -- input ---------------------------------------------------------------
+    def add(self, address: str, infos: list[list[Any]]) -> None:
+        with self.lock:
+            for info in infos:
+                self.remote[(address, info[0])] = info
+        self.changed.set()
+
+    def remove(self, address: str, wait_ids: list[int]) -> None:
+        with self.lock:
+            for wait_id in wait_ids:
+                self.remote.pop((address, wait_id), None)
+                self.broken.discard((address, wait_id))
+
+    def forget_process(self, address: str) -> None:
+        """A process is gone: so are its waits."""
+        with self.lock:
+            for key in [k for k in self.remote if k[0] == address]:
+                del self.remote[key]
+            self.broken = {k for k in self.broken if k[0] != address}
+
+    def note_start(self, request: tuple[str, int] | None, uid: int) -> None:
+        """A spawn or restart asked by ``request`` is starting actor ``uid``."""
+        if request is not None:
+            with self.lock:
+                self.starting[request] = uid
+
+    def end_start(self, request: tuple[str, int] | None) -> None:
+        if request is not None:
+            with self.lock:
+                self.starting.pop(request, None)
+
+    # -- the graph -------------------------------------------------------------
+    def infos(self) -> list[list[Any]]:
+        """Every wait old enough to count: reported ones and the node's own."""
+        node = self.node
+        with self.lock:
+            infos = list(self.remote.values())
+        infos += [w.info(node.address) for w in node.waits.old(self.report_after)]
+        return infos
+
+    def edges(self) -> list[Edge]:
+        node = self.node
+        with self.lock:
+            starting = dict(self.starting)
+        edges = []
+        stacks: dict[str, list[list[Any]]] = collections.defaultdict(list)
+        for info in self.infos():
+            (wait_id, waiter, depth, since, kind, what, target_uid, _target_address,
+             call_id, address, thread) = info
+            if depth is not None:
+                stacks[address].append(info)
+            if kind == FRAME:
+                continue
+            if kind == SERVICE:
+                uid = starting.get((address, call_id))
+                if uid is None:
+                    target: Any = "node"
+                else:
+                    target, kind = uid, "restart" if what == "restart" else "spawn"
+            else:
+                target = target_uid
+            edge = Edge(waiter, target, kind, what, since, address, wait_id, call_id, thread)
+            if kind in (ASK, CALL):
+                edge.pending = [target_uid, address, call_id]
+            elif kind in ("spawn", "restart"):
+                edge.pending = [target, None, None]
+            edges.append(edge)
+        for address, frames in stacks.items():
+            frames.sort(key=lambda info: info[2])
+            for lower, upper in zip(frames, frames[1:]):
+                if upper[2] == lower[2] + 1 and upper[1] != lower[1]:
+                    edge = Edge(lower[1], upper[1], "stack", "", upper[3], address, lower[0],
+                                None, lower[10])
+                    edge.checks.append((address, upper[0]))
+                    edges.append(edge)
+        del node
+        return edges
+
+    @staticmethod
+    def find_cycle(edges: list[Edge], broken: set[tuple[str, int]]) -> list[Edge] | None:
+        """A cycle of ``edges`` (in order), or None."""
+        out: dict[Any, list[Edge]] = collections.defaultdict(list)
+        for edge in edges:
+            if (edge.address, edge.wait_id) not in broken and edge.target != "node":
+                out[edge.waiter].append(edge)
+        state: dict[Any, int] = {}  # 1: on the current path, 2: done
+        for start in list(out):
+            if start in state:
+                continue
+            path: list[Edge] = []
+            stack = [(start, iter(out[start]))]
+            state[start] = 1
+            while stack:
+                member, it = stack[-1]
+                edge = next(it, None)
+                if edge is None:
+                    stack.pop()
+                    state[member] = 2
+                    if path:
+                        path.pop()
+                    continue
+                nxt = edge.target
+                if state.get(nxt) == 1:  # back to the path: a cycle
+                    path.append(edge)
+                    first = next(i for i, e in enumerate(path) if e.waiter == nxt)
+                    return path[first:]
+                if nxt not in state:
+                    state[nxt] = 1
+                    path.append(edge)
+                    stack.append((nxt, iter(out.get(nxt, ()))))
+        return None
+
+    # -- describing ---------------------------------------------------------------
+    def member(self, key: Any, thread: str = "") -> str:
+        if isinstance(key, int):
+            record = self.node.actors.get(key)
+            if record is None:
+                return f"#{key}"
+            name = record.name or f"{record.class_path.rpartition(':')[2]}#{key}"
+            pid = record.host.pid if record.host is not None else None
+            return f"{name} (pid {pid})"
+        if key == "node":
+            return "the node"
+        return f"main program thread {thread!r} (pid {os.getpid()})"
+
+    def text(self, edge: Edge) -> str:
+        waiter = self.member(edge.waiter, edge.thread)
+        target = self.member(edge.target).partition(" (pid")[0]
+        if edge.kind == ASK:
+            return f"{waiter} asks {target} {edge.what}"
+        if edge.kind == CALL:
+            return f"{waiter} calls {target}{edge.what}"
+        if edge.kind in ("spawn", "restart"):
+            return f"{waiter} {edge.kind}s {target} and waits for its on_start"
+        if edge.kind == "stack":
+            return (f"{waiter} waits for {target}'s handler to return (it runs nested "
+                    "on the same thread)")
+        return f"{waiter} waits for the node ({edge.what})"
+
+    def graph(self) -> list[dict[str, Any]]:
+        """The wait-for graph as data (``ActorSystem.wait_graph``)."""
+        now = time.monotonic()
+        result = []
+        for edge in sorted(self.edges(), key=lambda e: e.since):
+            result.append({
+                "waiter": self.member(edge.waiter, edge.thread).partition(" (pid")[0],
+                "waiter_uid": edge.waiter if isinstance(edge.waiter, int) else None,
+                "target": self.member(edge.target).partition(" (pid")[0],
+                "target_uid": edge.target if isinstance(edge.target, int) else None,
+                "kind": edge.kind, "waits_on": edge.what,
+                "seconds": round(now - edge.since, 3), "text": self.text(edge)})
+        return result
+
+    # -- checking -------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self.stopped:
+            timeout = None
+            if self.retry_at != math.inf:
+                timeout = max(0.0, self.retry_at - time.monotonic())
+            if self.quiescence is not None or self.remote:
+                period = self.report_after if self.delay is not None else self.quiescence / 4
+                timeout = period if timeout is None else min(timeout, period)
+            self.changed.wait(timeout)
+            self.changed.clear()
+            if self.stopped:
+                return
+            try:
+                if self.delay is not None:
+                    self.check_cycles()
+                if self.quiescence is not None:
+                    self.check_quiet()
+            except Exception:
+                if not self.stopped:
+                    log.exception("the deadlock detector failed a check")
+
+    def check_cycles(self) -> None:
+        self.retry_at = math.inf
+        for _ in range(10):  # several cycles may have formed at once
+            edges = self.edges()
+            with self.lock:
+                broken = set(self.broken)
+            cycle = self.find_cycle(edges, broken)
+            if cycle is None:
+                return
+            if not self.confirm(cycle):
+                self.retry_at = time.monotonic() + RETRY
+                return
+            self.break_cycle(cycle)
+
+    def confirm(self, cycle: list[Edge]) -> bool:
+        node = self.node
+        waits: dict[str, set[int]] = collections.defaultdict(set)
+        pending: dict[str, list[list[Any]]] = collections.defaultdict(list)
+        for edge in cycle:
+            for address, wait_id in edge.checks:
+                waits[address].add(wait_id)
+            if edge.pending is not None:
+                address = self.process_of(edge.pending[0])
+                if address is None:
+                    return False
+                pending[address].append(edge.pending)
+        local = waits.pop(node.address, set())
+        if any(wait_id not in node.waits.active for wait_id in local):
+            return False
+        if node.address in pending:
+            return False  # actors never live in the node
+        asked = []
+        for address in set(waits) | set(pending):
+            ids, requests = sorted(waits.get(address, ())), pending.get(address, [])
+            future = node.ask(node.service_at(address), (P.OP_PROBE, ids, requests))
+            asked.append((future, len(ids), len(requests)))
+        for future, n_ids, n_requests in asked:
+            try:
+                active, unanswered = future.result(PROBE_TIMEOUT)
+            except Exception:
+                return False
+            if len(active) != n_ids or len(unanswered) != n_requests:
+                return False
+            if not all(active) or not all(unanswered):
+                return False
+        return True
+
+    def process_of(self, uid: Any) -> str | None:
+        record = self.node.actors.get(uid) if isinstance(uid, int) else None
+        if record is None or record.host is None or not record.host.alive:
+            return None
+        return record.host.address
+
+    def break_cycle(self, cycle: list[Edge]) -> None:
+        node = self.node
+        victims = [e for e in cycle if e.kind in (ASK, CALL)]
+        if not victims:
+            with self.lock:  # nothing can be failed: report once
+                self.broken.update((e.address, e.wait_id) for e in cycle)
+            log.error("deadlock that no ask can break: %s",
+                      " -> ".join(self.text(e) for e in cycle))
+            return
+        victim = max(victims, key=lambda e: e.since)
+        # the cycle as text, closed by the victim's wait
+        at = cycle.index(victim)
+        ordered = cycle[at + 1:] + cycle[:at + 1]
+        steps = [self.text(e) for e in ordered]
+        message = (f"deadlock: {' -> '.join(steps)}. "
+                   f"This wait is the youngest of the cycle and fails to break it; the "
+                   f"others go on.")
+        with self.lock:
+            self.broken.add((victim.address, victim.wait_id))
+        target = self.process_of(victim.target)
+        if target is not None:  # withdraw the request: it will never be handled
+            try:
+                node.ask(node.service_at(target),
+                         (P.OP_CANCEL, victim.target, victim.address, victim.call_id)
+                         ).result(PROBE_TIMEOUT)
+            except Exception:
+                pass
+        if victim.address == node.address:
+            node.waits.fail(victim.wait_id, DeadlockError(message, steps))
+        else:
+            node.post(victim.address, node.service_envelope(
+                (P.OP_DEADLOCK, victim.wait_id, message, steps)), flush=True)
+        self.reports.append({"cycle": steps, "victim": self.text(victim),
+                             "time": time.time()})
+        log.warning("%s", message)
+
+    # -- quiescence -----------------------------------------------------------------
+    def check_quiet(self) -> None:
+        node = self.node
+        waits = [w for w in node.waits.old(self.quiescence) if w.future is not None]
+        if not waits:
+            return
+        first = self.quiet_round()
+        if first is None:
+            return
+        settle = min(0.1, self.quiescence / 4)
+        if self.changed.wait(settle) and self.stopped:
+            return
+        second = self.quiet_round()
+        if second is None or second[0] != first[0]:
+            return
+        held = second[1]
+        steps = [self.text(e) for e in sorted(self.edges(), key=lambda e: e.since)]
+        steps += [f"{self.member(uid)} holds {n} deferred repl{'y' if n == 1 else 'ies'}"
+                  for uid, n in held]
+        for wait in waits:
+            if wait.id not in node.waits.active:
+                continue
+            message = ("no progress is possible: every actor is idle or blocked and no "
+                       "message is in flight, so nothing will ever answer this wait. "
+                       f"Waiting: {'; '.join(steps)}")
+            if node.waits.fail(wait.id, DeadlockError(message, steps)):
+                log.warning("%s", message)
+
+    def quiet_round(self) -> tuple[Any, list[list[int]]] | None:
+        """Every process's message counts, if every one is idle or blocked."""
+        node = self.node
+        with node.lock:
+            if any(r.state != "running" for r in node.actors.values()):
+                return None  # a start, a restart or a stop is in progress
+            hosts = [h for h in node.hosts.values() if h.alive and h.hello.done()]
+        if node.workers.busy() or node._soon or not node.idle_transport(poll=False):
+            return None
+        asked = []
+        for host in hosts:
+            asked.append((host, node.ask(node.service_at(host.address), (P.OP_QUIET,))))
+            self.quiet_sent += 1
+        counts: dict[Any, tuple[int, int]] = {}
+        held: list[list[int]] = []
+        for host, future in asked:
+            try:
+                idle, sent, received, parked = future.result(PROBE_TIMEOUT)
+            except Exception:
+                return None
+            self.quiet_replies += 1
+            if not idle:
+                return None
+            counts[host.number] = (sent, received)
+            held += parked
+        counts["node"] = (node.sent_count() - self.quiet_sent,
+                          node.received - self.quiet_replies)
+        return counts, held
+
+
+__all__ = ["Detector"]

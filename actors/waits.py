@@ -1,0 +1,190 @@
+"""The blocking waits of one process: the raw material of the wait-for graph.
+
+Every process (the node and each host) keeps a :class:`WaitTracker`. A
+*wait* is recorded when a thread blocks on an ask whose waiting blocks an
+actor's mailbox (an ask from a handler, on the host's loop thread or inside
+an ``async def`` handler) or, in the node, when a thread of the main
+program blocks on an ask. Recording costs a small object and a dict entry;
+nothing is sent.
+
+Waits are *reported* to the node only once they are older than
+``report_after`` (a quarter of the detection delay): almost every ask is
+answered well before that, so the detector costs nearly nothing on the
+message path. A reported wait that ends is withdrawn with one more message.
+The node's own waits are read directly by its detector.
+
+Nested waits on a host's loop thread form a *stack*: while one handler
+waits, the loop runs other actors' handlers, and one of those may wait in
+turn. The lower handler cannot resume before the upper one returns, even
+when its own reply has come: the detector turns the stack into edges
+(lower waiter -> upper waiter). ``async def`` handlers push a *frame* on
+that stack while they run, for the same reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from actors import protocol as P
+
+if TYPE_CHECKING:
+    from actors.ref import ActorFuture
+    from actors.runtime import Runtime
+
+# what a wait is for, as reported to the node
+ASK = "ask"
+CALL = "call"
+SERVICE = "service"   # a request to the node's service (spawn, restart, stop ...)
+FRAME = "frame"       # an async handler running on the loop thread's stack
+
+SERVICE_OPS = {P.OP_SPAWN: "spawn", P.OP_RESTART: "restart", P.OP_STOP_CHILDREN: "stop children",
+               P.OP_TERMINATE: "terminate", P.OP_LOOKUP: "lookup", P.OP_TREE: "tree"}
+
+
+def short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 4] + " ..."
+
+
+def describe(future: ActorFuture | None) -> tuple[str, str]:
+    """(kind, what) of the request a future waits for, as text."""
+    if future is None:
+        return FRAME, ""
+    envelope = future.what
+    if envelope is None:
+        return ASK, ""
+    if future.target is not None and future.target.uid == P.SERVICE_UID:
+        payload = envelope[2]
+        op = payload[0] if isinstance(payload, list) and payload else None
+        return SERVICE, SERVICE_OPS.get(op, f"op {op}")
+    if envelope[0] == P.CALL:
+        args = ", ".join([short(a, 40) for a in envelope[3]] +
+                         [f"{k}={short(v, 40)}" for k, v in envelope[4].items()])
+        return CALL, f".{envelope[2]}({args})"
+    payload = tuple(envelope[2]) if envelope[3] else envelope[2]
+    return ASK, short(payload)
+
+
+class Wait:
+    """One blocking wait of ``waiter`` (an actor uid, or a thread key in
+    the node) for ``future`` (None: an async handler's frame)."""
+
+    __slots__ = ("id", "waiter", "future", "depth", "since", "reported", "thread")
+
+    def __init__(self, wait_id: int, waiter: Any, future: ActorFuture | None,
+                 depth: int | None) -> None:
+        self.id = wait_id
+        self.waiter = waiter
+        self.future = future
+        self.depth = depth
+        self.since = time.monotonic()
+        self.reported = False
+        self.thread = threading.current_thread().name
+
+    def info(self, address: str) -> list[Any]:
+        """The wait as the node's detector sees it."""
+        kind, what = describe(self.future)
+        target = self.future.target if self.future is not None else None
+        return [self.id, self.waiter, self.depth, self.since, kind, what,
+                target.uid if target is not None else None,
+                target.address if target is not None else None,
+                self.future.call_id if self.future is not None else None, address,
+                self.thread]
+
+
+class WaitTracker:
+    """The waits of one process (see module doc).
+
+    ``delay`` is the detection delay (None: the detector is off and nothing
+    is recorded). ``remote``: report waits to the node (hosts); the node's
+    tracker is read in place.
+    """
+
+    def __init__(self, runtime: Runtime, delay: float | None, remote: bool) -> None:
+        self.runtime = runtime
+        self.enabled = delay is not None
+        self.report_after = delay / 4 if delay is not None else math.inf
+        self.remote = remote
+        self.active: dict[int, Wait] = {}
+        self.stack: list[Wait] = []
+        self._ids = itertools.count(1)
+        self.due = math.inf  # when the oldest unreported wait must be reported
+
+    def configure(self, delay: float | None) -> None:
+        self.enabled = delay is not None
+        self.report_after = delay / 4 if delay is not None else math.inf
+
+    def begin(self, waiter: Any, future: ActorFuture | None, stacked: bool) -> Wait:
+        wait = Wait(next(self._ids), waiter, future, len(self.stack) if stacked else None)
+        self.active[wait.id] = wait
+        if stacked:
+            self.stack.append(wait)
+        if self.remote:
+            due = wait.since + self.report_after
+            if due < self.due:
+                self.due = due
+                if not stacked:  # not the loop thread: it may sleep in poll
+                    self.runtime.wake()
+        return wait
+
+    def end(self, wait: Wait) -> None:
+        self.active.pop(wait.id, None)
+        if wait.depth is not None and self.stack and self.stack[-1] is wait:
+            self.stack.pop()
+        if wait.reported:
+            runtime = self.runtime
+            runtime.post(runtime.service.address,
+                         runtime.service_envelope((P.OP_UNWAIT, runtime.address, [wait.id])))
+
+    def report_due(self) -> None:
+        """Report the waits old enough (hosts; called by the loop thread)."""
+        now = time.monotonic()
+        if now < self.due:
+            return
+        after = self.report_after
+        due = math.inf
+        batch = []
+        for wait in list(self.active.values()):
+            if wait.reported:
+                continue
+            if wait.since + after <= now:
+                wait.reported = True
+                batch.append(wait.info(self.runtime.address))
+            else:
+                due = min(due, wait.since + after)
+        self.due = due
+        if batch:
+            runtime = self.runtime
+            runtime.post(runtime.service.address, runtime.service_envelope(
+                (P.OP_WAIT, runtime.address, batch)), flush=True)
+
+    def old(self, age: float) -> list[Wait]:
+        """Active waits older than ``age`` seconds."""
+        limit = time.monotonic() - age
+        return [w for w in list(self.active.values()) if w.since <= limit]
+
+    def blocked(self, waiter: Any) -> bool:
+        """``waiter`` is in a wait for a reply (not merely running a frame)."""
+        return any(w.waiter == waiter and w.future is not None
+                   for w in list(self.active.values()))
+
+    def fail(self, wait_id: int, error: BaseException) -> bool:
+        """End wait ``wait_id`` with ``error`` (the detector chose it)."""
+        wait = self.active.get(wait_id)
+        if wait is None or wait.future is None:
+            return False
+        future = wait.future
+        if self.runtime.calls.pop(future.call_id, None) is None:
+            return False  # its reply came first
+        try:
+            future.set_exception(error)
+        except Exception:
+            return False
+        return True
+
+
+__all__ = ["Wait", "WaitTracker", "describe"]
