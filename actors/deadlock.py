@@ -104,6 +104,7 @@ class Detector:
         self.reports: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)
         self.changed = threading.Event()
         self.stopped = False
+        self._stopping = threading.Event()
         self.retry_at = math.inf
         self.quiet_sent = 0
         self.quiet_replies = 0
@@ -115,6 +116,7 @@ class Detector:
 
     def stop(self) -> None:
         self.stopped = True
+        self._stopping.set()
         self.changed.set()
 
     # -- input ---------------------------------------------------------------
@@ -391,7 +393,7 @@ class Detector:
         if first is None:
             return
         settle = min(0.1, self.quiescence / 4)
-        if self.changed.wait(settle) and self.stopped:
+        if self._stopping.wait(settle):
             return
         second = self.quiet_round()
         if second is None or second[0] != first[0]:

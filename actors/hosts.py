@@ -72,7 +72,7 @@ class HostStarter:
                 "name": label, "log_level": node.log_level, "parent_pid": os.getpid(),
                 "counters": node.counters_path(number),
                 "preload": sorted(self.preload), "hold_limit": node.hold_limit,
-                "deadlock": node.deadlock_detection}
+                "deadlock": node.deadlock_detection, "quiescence": node.quiescence}
         child_conn = parent_conn = None
         if node.transport == "pipe":
             parent_conn, child_conn = node.context.Pipe(duplex=True)

@@ -78,6 +78,7 @@ class Node(ActorTree, Runtime):
                  quiescence: float | None = None) -> None:
         self.transport = transport
         self.deadlock_detection = deadlock_detection
+        self.quiescence = quiescence
         sweep_stale_rundirs()
         self.rundir = tempfile.mkdtemp(prefix=f"actors-{os.getpid()}-")
         os.chmod(self.rundir, 0o700)
@@ -138,8 +139,7 @@ class Node(ActorTree, Runtime):
         self.finished = threading.Event()
         self.failure: ActorError | None = None
         # the main program's waits feed the detector (read in place)
-        self.waits.configure(deadlock_detection if deadlock_detection is not None
-                             else quiescence)
+        self.waits.configure(deadlock_detection, track=quiescence is not None)
         self._serving = threading.local()  # the service request a worker serves
         self.detector = Detector(self, deadlock_detection, quiescence)
         self.thread = threading.Thread(target=self._loop, name="actors-node", daemon=True)
@@ -348,6 +348,7 @@ class Node(ActorTree, Runtime):
             self.network.hold(alias)
         with record.lock:
             attempt = record.attempt = object()
+            record.hung = None
             record.state = "starting"
             record.host = host
             record.settled.clear()
@@ -400,6 +401,8 @@ class Node(ActorTree, Runtime):
                 raise SpawnError(f"{record.name or record.class_path} did not start within "
                                  f"{self.spawn_timeout} s") from None
             if isinstance(e, ActorDeadError):
+                if record.hung is not None:
+                    raise SpawnError(record.hung) from None
                 raise SpawnError(f"the process of {record.name or record.class_path} died "
                                  f"while starting ({e.reason})") from None
             raise
@@ -609,6 +612,7 @@ class Node(ActorTree, Runtime):
         if record is None or record.host is None or record.host.address != address:
             return
         host = record.host
+        record.hung = message  # a start in progress reports it (see _start)
         self.actor_stopped(uid, "hung", True, ActorDeadError(message, None, "hung"), address)
         try:
             host.process.kill()

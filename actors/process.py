@@ -75,7 +75,7 @@ def host_main(boot: dict[str, Any], conn: Any) -> None:
     host._log_level = boot["log_level"]
     host.mailed = MailboxCounters(boot["counters"])
     host.hold_limit = boot["hold_limit"]
-    host.waits.configure(boot["deadlock"])
+    host.waits.configure(boot["deadlock"], track=boot["quiescence"] is not None)
     host.waits.remote = True
     threading.excepthook = _log_thread_exception
     sys.exit(host.run(boot["number"]))

@@ -56,6 +56,7 @@ class ActorRecord:
         self.last_crashed = False
         self.ended: tuple[str, bool, Any] | None = None  # reported, process not gone yet
         self.final = False                # stopped for good: no restart
+        self.hung: str | None = None      # why its start was cut short (hang_timeout)
         self.expect_exit = False          # stopped by its supervisor for a restart
         self.settled = threading.Event()  # the last incarnation's ending is handled
         self.settled.set()

@@ -114,8 +114,10 @@ class WaitTracker:
         self._ids = itertools.count(1)
         self.due = math.inf  # when the oldest unreported wait must be reported
 
-    def configure(self, delay: float | None) -> None:
-        self.enabled = delay is not None
+    def configure(self, delay: float | None, track: bool = False) -> None:
+        """Report waits older than ``delay / 4`` (None: never); record
+        them anyway with ``track`` (quiescence needs to know who blocks)."""
+        self.enabled = delay is not None or track
         self.report_after = delay / 4 if delay is not None else math.inf
 
     def begin(self, waiter: Any, future: ActorFuture | None, stacked: bool) -> Wait:
