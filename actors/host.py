@@ -601,7 +601,10 @@ class Host(Runtime):
         with tempfile.TemporaryFile() as f:
             faulthandler.dump_traceback(f, all_threads=True)
             f.seek(0)
-            stacks = f.read().decode("utf-8", "replace").rstrip()
+            dump = f.read().decode("utf-8", "replace")
+        # every thread but this watchdog's own
+        stacks = "\n\n".join(block for block in dump.strip().split("\n\n")
+                              if not block.startswith("Current thread"))
         envelope = cell.envelope
         if envelope is START:
             what = "its on_start"
