@@ -32,14 +32,7 @@ withdrawn from the target's mailbox (it will never be handled), then its
 wait fails with :class:`DeadlockError` naming the cycle. When the victim's
 handler unwinds, the rest of the cycle goes on.
 
-Quiescence (opt-in). When a thread of the main program has waited longer
-than the grace period, the node asks every process whether all its actors
-are idle (empty mailbox) or blocked in a wait, and nothing is unsent or
-unread, with its message counts; twice, a moment apart. When both rounds
-say so and no count moved between them, nothing can ever answer the main
-program's waits: they fail with DeadlockError listing what every member
-waits on. Threads of the main program and threads that user code starts
-are invisible to this check, which is why it is opt-in.
+Quiescence (opt-in, ``actors.quiescence``) uses the same thread.
 """
 
 from __future__ import annotations
@@ -54,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors import protocol as P
 from actors.errors import DeadlockError
+from actors.quiescence import check_quiet
 from actors.waits import ASK, CALL, FRAME, SERVICE
 
 if TYPE_CHECKING:
@@ -289,7 +283,7 @@ class Detector:
                 if self.delay is not None:
                     self.check_cycles()
                 if self.quiescence is not None:
-                    self.check_quiet()
+                    check_quiet(self)
             except Exception:
                 if not self.stopped:
                     log.exception("the deadlock detector failed a check")
@@ -382,63 +376,5 @@ class Detector:
         self.reports.append({"cycle": steps, "victim": self.text(victim),
                              "time": time.time()})
         log.warning("%s", message)
-
-    # -- quiescence -----------------------------------------------------------------
-    def check_quiet(self) -> None:
-        node = self.node
-        waits = [w for w in node.waits.old(self.quiescence) if w.future is not None]
-        if not waits:
-            return
-        first = self.quiet_round()
-        if first is None:
-            return
-        settle = min(0.1, self.quiescence / 4)
-        if self._stopping.wait(settle):
-            return
-        second = self.quiet_round()
-        if second is None or second[0] != first[0]:
-            return
-        held = second[1]
-        steps = [self.text(e) for e in sorted(self.edges(), key=lambda e: e.since)]
-        steps += [f"{self.member(uid)} holds {n} deferred repl{'y' if n == 1 else 'ies'}"
-                  for uid, n in held]
-        for wait in waits:
-            if wait.id not in node.waits.active:
-                continue
-            message = ("no progress is possible: every actor is idle or blocked and no "
-                       "message is in flight, so nothing will ever answer this wait. "
-                       f"Waiting: {'; '.join(steps)}")
-            if node.waits.fail(wait.id, DeadlockError(message, steps)):
-                log.warning("%s", message)
-
-    def quiet_round(self) -> tuple[Any, list[list[int]]] | None:
-        """Every process's message counts, if every one is idle or blocked."""
-        node = self.node
-        with node.lock:
-            if any(r.state != "running" for r in node.actors.values()):
-                return None  # a start, a restart or a stop is in progress
-            hosts = [h for h in node.hosts.values() if h.alive and h.hello.done()]
-        if node.workers.busy() or node._soon or not node.idle_transport(poll=False):
-            return None
-        asked = []
-        for host in hosts:
-            asked.append((host, node.ask(node.service_at(host.address), (P.OP_QUIET,))))
-            self.quiet_sent += 1
-        counts: dict[Any, tuple[int, int]] = {}
-        held: list[list[int]] = []
-        for host, future in asked:
-            try:
-                idle, sent, received, parked = future.result(PROBE_TIMEOUT)
-            except Exception:
-                return None
-            self.quiet_replies += 1
-            if not idle:
-                return None
-            counts[host.number] = (sent, received)
-            held += parked
-        counts["node"] = (node.sent_count() - self.quiet_sent,
-                          node.received - self.quiet_replies)
-        return counts, held
-
 
 __all__ = ["Detector"]
