@@ -12,12 +12,17 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run_example(*args: str, cwd: str = ROOT) -> str:
+def run_script(*args: str, cwd: str = ROOT) -> subprocess.CompletedProcess:
+    """Run a script to its end; it must exit 0."""
     env = dict(os.environ, PYTHONPATH=ROOT)
     out = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
                          env=env, timeout=120)
     assert out.returncode == 0, out.stderr
-    return out.stdout
+    return out
+
+
+def run_example(*args: str, cwd: str = ROOT) -> str:
+    return run_script(*args, cwd=cwd).stdout
 
 
 def test_hello():
@@ -60,13 +65,55 @@ def test_supervised_workers(transport):
     assert out.strip().endswith("every request answered")
 
 
-def doc_program(filename: str) -> str:
-    """The code block of docs/supervision.md that starts with ``# filename``."""
-    with open(os.path.join(ROOT, "docs", "supervision.md")) as f:
+@pytest.mark.parametrize("transport", ["zmq", "pipe"])
+def test_dining_philosophers(transport):
+    """dining_philosophers.py: the naive protocol deadlocks through all five
+    philosophers and exactly one dinner fails with DeadlockError naming the
+    cycle, quickly; the others eat. Then resource ordering lets every
+    philosopher eat every round, with no deadlock reported."""
+    out = run_example("examples/dining_philosophers.py", transport)
+    naive, fixed = out.split("fixed protocol:", 1)
+    names = re.findall(r"^  (\w+): DeadlockError: deadlock: ", naive, re.MULTILINE)
+    assert len(names) == 1, out
+    ate = re.findall(r"^  (\w+) ate with forks (\d) and (\d)$", naive, re.MULTILINE)
+    assert len(ate) == 4 and names[0] not in [a[0] for a in ate], out
+    summary = re.search(r"1 dinner failed with DeadlockError, 4 philosophers ate, in ([\d.]+) s",
+                        naive)
+    assert summary is not None, out
+    assert float(summary[1]) < 10.0  # a cycle is reported in a fraction of a second
+    # The cycle as system.deadlocks records it: five steps, each philosopher
+    # waiting on its right neighbour for the fork they share, closing a ring.
+    steps = re.findall(r"^    (\w+) \(pid \d+\) calls (\w+)\.finished_with\((\d)\)$", naive,
+                       re.MULTILINE)
+    assert len(steps) == 5, out
+    seats = ["Aristotle", "Kant", "Spinoza", "Marx", "Russell"]
+    assert sorted(s[0] for s in steps) == sorted(seats)
+    for i, (waiter, holder, fork) in enumerate(steps):
+        assert seats[(seats.index(waiter) + 1) % 5] == holder
+        assert int(fork) == seats.index(holder)
+        assert steps[(i + 1) % 5][0] == holder  # the next step starts where this one waits
+    # The error text names the same cycle, ending with the victim's own wait.
+    error = naive.split("DeadlockError: deadlock: ", 1)[1].split(". This wait", 1)[0]
+    assert error.split(" -> ")[-1].startswith(f"{names[0]} (pid ")
+    assert len(error.split(" -> ")) == 5
+    result = re.search(r"(\d+) meals in (\d+) rounds of (\d+) philosophers, (\d+) failed, "
+                       r"(\d+) deadlocks reported", fixed)
+    assert result is not None, out
+    meals, rounds, seated, failed, reported = map(int, result.groups())
+    assert seated == 5 and rounds >= 1
+    assert meals == rounds * seated and failed == 0 and reported == 0, out
+    per = re.search(r"meals: (.*)", fixed)
+    assert per is not None
+    assert [int(m) for m in re.findall(r"\w+ (\d+)", per[1])] == [rounds] * seated
+
+
+def doc_program(filename: str, page: str = "supervision.md") -> str:
+    """The code block of docs/<page> that starts with ``# filename``."""
+    with open(os.path.join(ROOT, "docs", page)) as f:
         text = f.read()
     blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.DOTALL)
               if b.startswith(f"# {filename}\n")]
-    assert len(blocks) == 1, f"docs/supervision.md has {len(blocks)} blocks for {filename}"
+    assert len(blocks) == 1, f"docs/{page} has {len(blocks)} blocks for {filename}"
     return blocks[0]
 
 
@@ -88,3 +135,72 @@ def test_supervision_doc_top_fails(tmp_path):
     out = run_example("top_fails.py", cwd=str(tmp_path))
     assert out.startswith("the tree failed: the top-level supervisor top failed")
     assert "reached its restart intensity (0 in 5.0 s)" in out
+
+
+def test_deadlocks_doc_transfer(tmp_path):
+    """transfer.py of docs/deadlocks.md: a call back into a waiting caller
+    fails with DeadlockError naming both steps; nothing moved."""
+    (tmp_path / "transfer.py").write_text(doc_program("transfer.py", "deadlocks.md"))
+    out = run_example("transfer.py", cwd=str(tmp_path))
+    lines = out.splitlines()
+    assert len(lines) == 3, out
+    # bob's call back started after bob took up alice's request: it is the
+    # youngest wait, and its request is still in alice's mailbox, so it is
+    # withdrawn and bob's deposit never completes.
+    assert re.fullmatch(r"victim: bob \(pid \d+\) calls alice\.get_balance\(\)", lines[2]), (
+        f"the victim must be bob's call back (the youngest wait):\n{out}")
+    assert re.fullmatch(r"DeadlockError: deadlock: alice \(pid \d+\) calls bob\.deposit\(30\) -> "
+                        r"bob \(pid \d+\) calls alice\.get_balance\(\)\. This wait is the "
+                        r"youngest of the cycle and fails to break it; the others go on\.",
+                        lines[0]), out
+    assert lines[1] == "balances: 100 50"
+
+
+def test_deadlocks_doc_graph(tmp_path):
+    """graph.py of docs/deadlocks.md: a long wait shows in wait_graph() and
+    is never reported as a deadlock."""
+    (tmp_path / "graph.py").write_text(doc_program("graph.py", "deadlocks.md"))
+    out = run_example("graph.py", cwd=str(tmp_path))
+    lines = out.splitlines()
+    assert len(lines) == 4, out
+    assert re.fullmatch(r"call \| main program thread 'caller' \(pid \d+\) calls "
+                        r"front\.relay\(2\.0\)", lines[0]), out
+    assert re.fullmatch(r"call \| front \(pid \d+\) calls back\.work\(2\.0\)", lines[1]), out
+    assert re.fullmatch(r"\{'waiter': 'front', 'waiter_uid': \d+, 'target': 'back', "
+                        r"'target_uid': \d+, 'kind': 'call', 'waits_on': '\.work\(2\.0\)', "
+                        r"'seconds': [\d.]+, 'text': 'front \(pid \d+\) calls "
+                        r"back\.work\(2\.0\)'\}", lines[2]), out
+    assert lines[3] == "deadlocks: []"
+
+
+def test_deadlocks_doc_jobs(tmp_path):
+    """jobs.py of docs/deadlocks.md: with quiescence on, a get() answered
+    after a busy producer's 2 s succeeds; a get() nothing will answer fails
+    with DeadlockError listing the wait and the deferred reply."""
+    (tmp_path / "jobs.py").write_text(doc_program("jobs.py", "deadlocks.md"))
+    out = run_example("jobs.py", cwd=str(tmp_path))
+    lines = out.splitlines()
+    assert len(lines) == 2, out
+    assert lines[0] == "job 1"
+    assert re.fullmatch(r"DeadlockError: no progress is possible: every actor is idle or blocked "
+                        r"and no message is in flight, so nothing will ever answer this wait\. "
+                        r"Waiting: main program thread 'MainThread' \(pid \d+\) calls "
+                        r"jobs\.get\(\); jobs \(pid \d+\) holds 1 deferred reply", lines[1]), out
+
+
+def test_deadlocks_doc_hung(tmp_path):
+    """hung.py of docs/deadlocks.md: a child stuck on its own lock is hung
+    after its hang_timeout: its stacks are logged (the stuck frames
+    included), it restarts with reason "hung"."""
+    (tmp_path / "hung.py").write_text(doc_program("hung.py", "deadlocks.md"))
+    done = run_script("hung.py", cwd=str(tmp_path))
+    lines = done.stdout.splitlines()
+    assert lines[0] == "ask failed: hung", done.stdout
+    assert re.fullmatch(r"new incarnation got: ActorDeadError\(\"actor app/ledger \(pid \d+\) "
+                        r"hung: its handler of 'audit' has run for [\d.]+ s, past its "
+                        r"hang_timeout of 2\.0 s\"\)", lines[1]), done.stdout
+    assert lines[2] == "ledger running 1 hung"
+    assert re.search(r"ERROR actor app/ledger \(pid \d+\) hung: .*Python stacks of its process:",
+                     done.stderr), done.stderr
+    assert re.search(r'hung\.py", line \d+ in flush\n.*hung\.py", line \d+ in receive',
+                     done.stderr), done.stderr
