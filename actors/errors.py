@@ -80,8 +80,14 @@ class DeadlockError(ActorError):
     __module__ = "actors"
 
     def __init__(self, message: str, cycle: list[str] | tuple[str, ...] = ()) -> None:
-        super().__init__(message)
+        super().__init__(message, list(cycle))  # args travel: the cycle with them
         self.cycle = list(cycle)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.args[0]!r})"
 
 
 class SerializationError(ActorError, TypeError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,8 @@ class ActorFuture(concurrent.futures.Future):
         self.call_id = call_id
         self.target = target
         self.what: list[Any] | None = None  # the request envelope (deadlock reports)
+        # when the request left: a deadlock's victim is the youngest request
+        self.since = time.monotonic()
 
     def result(self, timeout: float | None = None) -> Any:
         if not self.done():

@@ -81,7 +81,9 @@ class Wait:
         self.waiter = waiter
         self.future = future
         self.depth = depth
-        self.since = time.monotonic()
+        # an ask's age is its request's (sent before the wait began; the
+        # request closing a cycle is then always the youngest)
+        self.since = future.since if future is not None else time.monotonic()
         self.reported = False
         self.thread = threading.current_thread().name
 
