@@ -48,7 +48,18 @@ from typing import TYPE_CHECKING, Any
 from actors import protocol as P
 from actors.errors import DeadlockError
 from actors.quiescence import check_quiet
-from actors.waits import ASK, CALL, FRAME, SERVICE
+from actors.waits import (
+    ABSENT,
+    ANSWERED,
+    ASK,
+    CALL,
+    DEFERRED,
+    FRAME,
+    GONE,
+    QUEUED,
+    SERVICE,
+    WAITING,
+)
 
 if TYPE_CHECKING:
     from actors.node import Node
@@ -81,6 +92,11 @@ class Edge:
         # a request that must still be unanswered: [uid, reply_to, call_id]
         self.pending: list[Any] | None = None
 
+    @property
+    def key(self) -> tuple[str, int, bool]:
+        """Names the edge (a wait has its own edge, and maybe a stack edge)."""
+        return (self.address, self.wait_id, self.kind == "stack")
+
 
 class Detector:
     """The node's wait-for graph and the thread that checks it."""
@@ -94,7 +110,10 @@ class Detector:
         self.remote: dict[tuple[str, int], list[Any]] = {}  # (address, wait id) -> info
         # (reply_to, call_id) of a spawn or restart request -> the uid starting
         self.starting: dict[tuple[str, int], int] = {}
-        self.broken: set[tuple[str, int]] = set()  # victims already failed
+        self.broken: set[tuple[str, int, bool]] = set()  # edges of victims already failed
+        # edges that failed a confirmation: not looked at again until then
+        self.skip: dict[tuple[str, int, bool], float] = {}
+        self.tries: dict[tuple[str, int, bool], int] = {}
         self.reports: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)
         self.changed = threading.Event()
         self.stopped = False
@@ -102,6 +121,7 @@ class Detector:
         self.retry_at = math.inf
         self.quiet_sent = 0
         self.quiet_replies = 0
+        self.quiet_next = 0.0  # no quiescence check before then
         self.thread: threading.Thread | None = None
         if delay is not None or quiescence is not None:
             self.thread = threading.Thread(target=self._run, name="actors-deadlock",
@@ -112,9 +132,13 @@ class Detector:
         self.stopped = True
         self._stopping.set()
         self.changed.set()
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(PROBE_TIMEOUT + 1.0)
 
     # -- input ---------------------------------------------------------------
     def add(self, address: str, infos: list[list[Any]]) -> None:
+        if address in self.node.gone:  # news from a process already gone
+            return
         with self.lock:
             for info in infos:
                 self.remote[(address, info[0])] = info
@@ -124,7 +148,9 @@ class Detector:
         with self.lock:
             for wait_id in wait_ids:
                 self.remote.pop((address, wait_id), None)
-                self.broken.discard((address, wait_id))
+            if self.broken:
+                gone = set(wait_ids)
+                self.broken = {k for k in self.broken if k[0] != address or k[1] not in gone}
 
     def forget_process(self, address: str) -> None:
         """A process is gone: so are its waits."""
@@ -153,13 +179,13 @@ class Detector:
         infos += [w.info(node.address) for w in node.waits.old(self.report_after)]
         return infos
 
-    def edges(self) -> list[Edge]:
-        node = self.node
+    def edges(self, infos: list[list[Any]] | None = None) -> list[Edge]:
+        """The graph's edges, from ``infos`` (default: :meth:`infos`)."""
         with self.lock:
             starting = dict(self.starting)
         edges = []
         stacks: dict[str, list[list[Any]]] = collections.defaultdict(list)
-        for info in self.infos():
+        for info in self.infos() if infos is None else infos:
             (wait_id, waiter, depth, since, kind, what, target_uid, _target_address,
              call_id, address, thread) = info
             if depth is not None:
@@ -188,15 +214,14 @@ class Detector:
                                 None, lower[10])
                     edge.checks.append((address, upper[0]))
                     edges.append(edge)
-        del node
         return edges
 
     @staticmethod
-    def find_cycle(edges: list[Edge], broken: set[tuple[str, int]]) -> list[Edge] | None:
+    def find_cycle(edges: list[Edge], broken: set[Any]) -> list[Edge] | None:
         """A cycle of ``edges`` (in order), or None."""
         out: dict[Any, list[Edge]] = collections.defaultdict(list)
         for edge in edges:
-            if (edge.address, edge.wait_id) not in broken and edge.target != "node":
+            if edge.key not in broken and edge.target != "node":
                 out[edge.waiter].append(edge)
         state: dict[Any, int] = {}  # 1: on the current path, 2: done
         for start in list(out):
@@ -290,50 +315,87 @@ class Detector:
 
     def check_cycles(self) -> None:
         self.retry_at = math.inf
-        for _ in range(10):  # several cycles may have formed at once
+        now = time.monotonic()
+        skip = {key for key, until in self.skip.items() if until > now}
+        edges: list[Edge] = []
+        for _ in range(20):  # several cycles may have formed at once
             edges = self.edges()
             with self.lock:
-                broken = set(self.broken)
-            cycle = self.find_cycle(edges, broken)
+                excluded = self.broken | skip
+            cycle = self.find_cycle(edges, excluded)
             if cycle is None:
-                return
-            if not self.confirm(cycle):
-                self.retry_at = time.monotonic() + RETRY
-                return
-            self.break_cycle(cycle)
+                break
+            transient, permanent = self.confirm(cycle)
+            if not transient and not permanent:
+                if self.break_cycle(cycle):
+                    continue
+                transient = [max(cycle, key=lambda e: e.since)]
+            # look past the edges that failed (another cycle may be real),
+            # and at them again later: soon, then less and less often
+            for edge in permanent:
+                key = edge.key
+                self.skip[key] = math.inf  # until the wait ends
+                skip.add(key)
+            for edge in transient:
+                key = edge.key
+                tries = self.tries.get(key, 0)
+                self.tries[key] = tries + 1
+                until = now + min(1.0, RETRY * 2 ** tries)
+                self.skip[key] = until
+                self.retry_at = min(self.retry_at, until)
+                skip.add(key)
+        live = {e.key for e in edges}
+        for table in (self.skip, self.tries):
+            for key in [k for k in table if k not in live]:
+                del table[key]
 
-    def confirm(self, cycle: list[Edge]) -> bool:
+    def confirm(self, cycle: list[Edge]) -> tuple[list[Edge], list[Edge]]:
+        """Ask the processes of the cycle whether each edge still holds (see
+        module doc). Returns the edges that do not hold, for now (a reply
+        or a request in flight) and for good (a deferred reply, which any
+        thread may send); both empty: the cycle is real."""
         node = self.node
-        waits: dict[str, set[int]] = collections.defaultdict(set)
-        pending: dict[str, list[list[Any]]] = collections.defaultdict(list)
+        wait_checks: dict[str, list[tuple[Edge, int, int]]] = collections.defaultdict(list)
+        request_checks: dict[str, list[tuple[Edge, list[Any]]]] = collections.defaultdict(list)
+        transient: list[Edge] = []
+        permanent: list[Edge] = []
         for edge in cycle:
-            for address, wait_id in edge.checks:
-                waits[address].add(wait_id)
+            for i, (address, wait_id) in enumerate(edge.checks):
+                # an ask must still lack its reply; a stack frame must merely be there
+                need = WAITING if i == 0 and edge.kind != "stack" else ANSWERED
+                wait_checks[address].append((edge, wait_id, need))
             if edge.pending is not None:
                 address = self.process_of(edge.pending[0])
-                if address is None:
-                    return False
-                pending[address].append(edge.pending)
-        local = waits.pop(node.address, set())
-        if any(wait_id not in node.waits.active for wait_id in local):
-            return False
-        if node.address in pending:
-            return False  # actors never live in the node
-        asked = []
-        for address in set(waits) | set(pending):
-            ids, requests = sorted(waits.get(address, ())), pending.get(address, [])
-            future = node.ask(node.service_at(address), (P.OP_PROBE, ids, requests))
-            asked.append((future, len(ids), len(requests)))
-        for future, n_ids, n_requests in asked:
+                if address is None or address == node.address:
+                    transient.append(edge)
+                else:
+                    request_checks[address].append((edge, edge.pending))
+        if transient:
+            return transient, permanent
+        futures = {}
+        for address in set(wait_checks) | set(request_checks):
+            ids = [wait_id for _, wait_id, _ in wait_checks.get(address, [])]
+            if address == node.address:
+                futures[address] = [node.waits.probe(ids), []]
+                continue
+            requests = [request for _, request in request_checks.get(address, [])]
+            futures[address] = node.ask(node.service_at(address), (P.OP_PROBE, ids, requests))
+        for address, future in futures.items():
             try:
-                active, unanswered = future.result(PROBE_TIMEOUT)
-            except Exception:
-                return False
-            if len(active) != n_ids or len(unanswered) != n_requests:
-                return False
-            if not all(active) or not all(unanswered):
-                return False
-        return True
+                states, requests = future if isinstance(future, list) else \
+                    future.result(PROBE_TIMEOUT)
+            except Exception:  # no answer: confirms nothing
+                states, requests = [GONE] * len(wait_checks.get(address, [])), \
+                    [ABSENT] * len(request_checks.get(address, []))
+            for (edge, _, need), state in zip(wait_checks.get(address, []), states):
+                if state < need:
+                    transient.append(edge)
+            for (edge, _), state in zip(request_checks.get(address, []), requests):
+                if state == DEFERRED:
+                    permanent.append(edge)
+                elif state != QUEUED:
+                    transient.append(edge)
+        return transient, permanent
 
     def process_of(self, uid: Any) -> str | None:
         record = self.node.actors.get(uid) if isinstance(uid, int) else None
@@ -341,40 +403,52 @@ class Detector:
             return None
         return record.host.address
 
-    def break_cycle(self, cycle: list[Edge]) -> None:
+    def break_cycle(self, cycle: list[Edge]) -> bool:
+        """Fail the youngest ask of a confirmed cycle; False if that did not
+        happen (its reply or its timeout came first)."""
         node = self.node
         victims = [e for e in cycle if e.kind in (ASK, CALL)]
         if not victims:
             with self.lock:  # nothing can be failed: report once
-                self.broken.update((e.address, e.wait_id) for e in cycle)
+                self.broken.update(e.key for e in cycle)
             log.error("deadlock that no ask can break: %s",
                       " -> ".join(self.text(e) for e in cycle))
-            return
+            return True
         victim = max(victims, key=lambda e: e.since)
-        # the cycle as text, closed by the victim's wait
-        at = cycle.index(victim)
-        ordered = cycle[at + 1:] + cycle[:at + 1]
-        steps = [self.text(e) for e in ordered]
+        target = self.process_of(victim.target)
+        if target is None:
+            return False
+        # Withdraw the request first: it will never be handled. It is
+        # always still queued (the youngest request closes the cycle).
+        try:
+            withdrawn = node.ask(node.service_at(target), (
+                P.OP_CANCEL, victim.target, victim.address, victim.call_id)
+            ).result(PROBE_TIMEOUT)
+        except Exception:
+            withdrawn = False
+        if not withdrawn:
+            return False
+        at = cycle.index(victim)  # the cycle as text, closed by the victim's wait
+        steps = [self.text(e) for e in cycle[at + 1:] + cycle[:at + 1]]
         message = (f"deadlock: {' -> '.join(steps)}. "
                    f"This wait is the youngest of the cycle and fails to break it; the "
                    f"others go on.")
-        with self.lock:
-            self.broken.add((victim.address, victim.wait_id))
-        target = self.process_of(victim.target)
-        if target is not None:  # withdraw the request: it will never be handled
-            try:
-                node.ask(node.service_at(target),
-                         (P.OP_CANCEL, victim.target, victim.address, victim.call_id)
-                         ).result(PROBE_TIMEOUT)
-            except Exception:
-                pass
+        error = DeadlockError(message, steps)
         if victim.address == node.address:
-            node.waits.fail(victim.wait_id, DeadlockError(message, steps))
+            failed = node.waits.fail(victim.wait_id, error)
         else:
-            node.post(victim.address, node.service_envelope(
-                (P.OP_DEADLOCK, victim.wait_id, message, steps)), flush=True)
-        self.reports.append({"cycle": steps, "victim": self.text(victim),
-                             "time": time.time()})
-        log.warning("%s", message)
+            try:
+                failed = node.ask(node.service_at(victim.address), (
+                    P.OP_DEADLOCK, victim.wait_id, message, steps)).result(PROBE_TIMEOUT)
+            except Exception:
+                failed = False
+        with self.lock:
+            self.broken.add(victim.key)
+        if failed:
+            self.reports.append({"cycle": steps, "victim": self.text(victim),
+                                 "time": time.time()})
+            log.warning("%s", message)
+        return True
+
 
 __all__ = ["Detector"]

@@ -40,6 +40,7 @@ from actors.logs import ForwardHandler, install
 from actors.process import MailboxCounters
 from actors.ref import ActorRef, Reply
 from actors.runtime import Runtime, find_undecodable
+from actors.waits import ABSENT, DEFERRED, QUEUED
 from transport.codec import find_class
 
 log = logging.getLogger("actors")
@@ -57,7 +58,7 @@ class Cell:
     """An actor instance and its mailbox."""
 
     __slots__ = ("actor", "ref", "mailbox", "busy", "queued", "stop_waiters", "alive",
-                 "envelope", "since", "deferred", "parked", "hang")
+                 "envelope", "since", "deferred", "parked", "hang", "task")
 
     def __init__(self, actor: Actor, ref: ActorRef) -> None:
         self.actor = actor
@@ -72,20 +73,23 @@ class Cell:
         self.deferred: Reply | None = None  # the reply its current handler deferred
         self.parked: dict[tuple[str, int], Reply] = {}  # deferred replies not sent yet
         self.hang: float | None = None  # hang_timeout from its child spec
+        self.task: Any = None  # the asyncio task of its running async handler
 
-    def unanswered(self, reply_to: str, call_id: int) -> bool:
-        """The request (reply_to, call_id) is here and not answered yet:
-        queued, being handled, or deferred."""
+    def request_state(self, reply_to: str, call_id: int) -> int:
+        """Where the request (reply_to, call_id) is: QUEUED (in the mailbox
+        or being handled: only a handler of this actor can answer it),
+        DEFERRED (its reply was deferred: any thread may send it) or
+        ABSENT (answered, or not arrived yet)."""
         if (reply_to, call_id) in self.parked:
-            return True
+            return DEFERRED
         current = self.envelope
         if (type(current) is list and current[0] in (P.ASK, P.CALL)
                 and current[-1] == call_id and current[-2] == reply_to):
-            return self.deferred is None or not self.deferred.done
-        return any(e[0] in (P.ASK, P.CALL) and e[-1] == call_id and e[-2] == reply_to
-                   for e in self.mailbox)
-
-
+            return QUEUED if self.deferred is None else ABSENT
+        for e in self.mailbox:
+            if e[0] in (P.ASK, P.CALL) and e[-1] == call_id and e[-2] == reply_to:
+                return QUEUED
+        return ABSENT
 START = "start"  # Cell.envelope while on_start / on_restart run
 
 
@@ -210,8 +214,8 @@ class Host(Runtime):
         cell = Cell(actor, ref)
         # Registered (busy) before __init__: what arrives while on_start waits
         # on something is queued for it, not refused.
-        cell.busy = True
         cell.envelope, cell.since = START, time.monotonic()
+        cell.busy = True
         cell.hang = _options.get("hang_timeout")
         self.cells[uid] = cell
         if cell.hang:
@@ -317,33 +321,33 @@ class Host(Runtime):
                 self._mark(cell, [STOP_MARK, *waiter], first=False)
         elif op == P.OP_PROBE:
             _, wait_ids, pending = payload
-            active = self.waits.active
-            answer = [[wait_id in active for wait_id in wait_ids], []]
+            answer = [self.waits.probe(wait_ids), []]
             for uid, reply_to, call_id in pending:
                 cell = self.cells.get(uid)
                 if cell is None:
-                    answer[1].append(False)
+                    answer[1].append(ABSENT)
                 elif call_id is None:  # is it still starting?
-                    answer[1].append(cell.envelope is START)
+                    answer[1].append(QUEUED if cell.envelope is START else ABSENT)
                 else:
-                    answer[1].append(cell.unanswered(reply_to, call_id))
+                    answer[1].append(cell.request_state(reply_to, call_id))
             self.reply(envelope[-2], envelope[-1], True, answer)
         elif op == P.OP_CANCEL:
             _, uid, reply_to, call_id = payload
             cell = self.cells.get(uid)
             found = False
             if cell is not None:
-                kept = [e for e in cell.mailbox
-                        if not (e[0] in (P.ASK, P.CALL) and e[-1] == call_id
-                                and e[-2] == reply_to)]
-                found = len(kept) < len(cell.mailbox)
-                if found:
-                    cell.mailbox = collections.deque(kept)
-                    self.mailed.counts[1] += 1
+                for e in cell.mailbox:
+                    if e[0] in (P.ASK, P.CALL) and e[-1] == call_id and e[-2] == reply_to:
+                        # in place: a dispatch loop may hold this very deque
+                        cell.mailbox.remove(e)
+                        self.mailed.counts[1] += 1
+                        found = True
+                        break
             self.reply(envelope[-2], envelope[-1], True, found)
         elif op == P.OP_DEADLOCK:
             _, wait_id, message, cycle = payload
-            self.waits.fail(wait_id, DeadlockError(message, cycle))
+            failed = self.waits.fail(wait_id, DeadlockError(message, cycle))
+            self.reply(envelope[-2], envelope[-1], True, failed)
         elif op == P.OP_QUIET:
             self.reply(envelope[-2], envelope[-1], True, self.quiet_report())
         elif op == P.OP_EXIT:
@@ -356,23 +360,38 @@ class Host(Runtime):
     def waiter(self, thread: int, future: concurrent.futures.Future) -> Any:
         # The actor whose handler blocks: on the loop thread the one it runs,
         # elsewhere (an async handler) the one its context names.
-        cell = self.current if thread == self.loop_ident else CURRENT.get(None)
+        if thread == self.loop_ident:
+            cell = self.current
+        else:
+            cell = CURRENT.get(None)
+            if cell is not None and cell.task is not None:
+                try:
+                    task = asyncio.current_task()
+                except RuntimeError:  # not on the asyncio thread
+                    task = None
+                if task is not None and task is not cell.task:
+                    return None  # a task the handler started: it does not block it
         return cell.ref.uid if cell is not None and cell.busy else None
 
     _quiet_probes = 0
 
     def quiet_report(self) -> list[Any]:
-        """For the node's quiescence check: [idle, sent, received, held]:
-        whether every actor here is idle (empty mailbox) or blocked in a
-        wait and nothing is unsent or unread; the message counts without
-        this check's own traffic; and the deferred replies held."""
+        """For the node's quiescence check: [idle, sent, received, held,
+        waits]: whether every actor here is idle (empty mailbox) or blocked
+        in a wait without deadline, with no asyncio timer pending and
+        nothing unsent or unread; the message counts without this check's
+        own traffic; the deferred replies held; and the waits."""
         tracker = self.waits
-        idle = self.idle_transport(poll=True) and all(
-            (not cell.busy and not cell.mailbox) or (cell.busy and tracker.blocked(uid))
-            for uid, cell in list(self.cells.items()))
+        loop = self._async_loop
+        idle = (self.idle_transport(poll=True)
+                and not (loop is not None and getattr(loop, "_scheduled", None))  # timers
+                and all((not cell.busy and not cell.mailbox)
+                        or (cell.busy and tracker.blocked(uid))
+                        for uid, cell in list(self.cells.items())))
         before, self._quiet_probes = self._quiet_probes, self._quiet_probes + 1
         held = [[uid, len(cell.parked)] for uid, cell in self.cells.items() if cell.parked]
-        return [idle, self.sent_count() - before, self.received - before - 1, held]
+        return [idle, self.sent_count() - before, self.received - before - 1, held,
+                tracker.infos()]
 
     def _mark(self, cell: Cell, entry: list[Any], first: bool) -> None:
         """Put a runtime mark (stop here, crash now) in a mailbox."""
@@ -412,8 +431,10 @@ class Host(Runtime):
 
     def dispatch(self, cell: Cell, envelope: list[Any]) -> None:
         prev, self.current = self.current, cell
-        cell.busy = True
-        cell.envelope, cell.since, cell.deferred = envelope, time.monotonic(), None
+        cell.envelope, cell.deferred = envelope, None
+        if cell.hang:
+            cell.since = time.monotonic()
+        cell.busy = True  # last: the hang watchdog reads since once busy
         try:
             kind = envelope[0]
             if kind == P.TELL:
@@ -509,11 +530,15 @@ class Host(Runtime):
             else:
                 future.set_result(task.result())
 
+        cell = self.current
+
         def start() -> None:
-            loop.create_task(coro, context=context).add_done_callback(finished)
+            task = loop.create_task(coro, context=context)
+            if cell is not None:
+                cell.task = task
+            task.add_done_callback(finished)
         loop.call_soon_threadsafe(start)
         future.add_done_callback(lambda _: self.wake())
-        cell = self.current
         frame = (self.waits.begin(cell.ref.uid, None, stacked=True)
                  if self.waits.enabled and cell is not None else None)
         try:
@@ -521,6 +546,8 @@ class Host(Runtime):
         finally:
             if frame is not None:
                 self.waits.end(frame)
+            if cell is not None:
+                cell.task = None
         return future.result()
 
     # -- ending --------------------------------------------------------------

@@ -10,7 +10,9 @@ are invisible to this check, which is why it is opt-in.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from actors import protocol as P
@@ -18,6 +20,7 @@ from actors.errors import DeadlockError
 
 if TYPE_CHECKING:
     from actors.deadlock import Detector
+    from actors.node import Node
 
 log = logging.getLogger("actors")
 
@@ -27,9 +30,13 @@ PROBE_TIMEOUT = 1.0
 def check_quiet(detector: Detector) -> None:
     """Fail the main program's old waits if nothing can ever answer them."""
     node = detector.node
+    now = time.monotonic()
+    if now < detector.quiet_next:
+        return
     waits = [w for w in node.waits.old(detector.quiescence) if w.future is not None]
     if not waits:
         return
+    detector.quiet_next = now + detector.quiescence / 4
     first = quiet_round(detector)
     if first is None:
         return
@@ -39,8 +46,10 @@ def check_quiet(detector: Detector) -> None:
     second = quiet_round(detector)
     if second is None or second[0] != first[0]:
         return
-    held = second[1]
-    steps = [detector.text(e) for e in sorted(detector.edges(), key=lambda e: e.since)]
+    _, held, infos = second
+    infos += [w.info(node.address) for w in node.waits.old(0)]
+    edges = sorted(detector.edges(infos), key=lambda e: e.since)
+    steps = [detector.text(e) for e in edges]
     steps += [f"{detector.member(uid)} holds {n} deferred repl{'y' if n == 1 else 'ies'}"
               for uid, n in held]
     for wait in waits:
@@ -52,14 +61,33 @@ def check_quiet(detector: Detector) -> None:
         if node.waits.fail(wait.id, DeadlockError(message, steps)):
             log.warning("%s", message)
 
-def quiet_round(detector: Detector) -> tuple[Any, list[list[int]]] | None:
-    """Every process's message counts, if every one is idle or blocked."""
+
+def node_idle(node: Node) -> bool:
+    """Nothing unsent, unread or unrelayed in the node. Checked by the
+    thread that reads the node's inbox (a poll from another thread is not
+    safe), after it handled what it had read."""
+    answer: concurrent.futures.Future = concurrent.futures.Future()
+
+    def check() -> None:
+        links = getattr(node.network, "links", {})
+        answer.set_result(node.idle_transport(poll=True)
+                          and not any(link._queue for link in list(links.values())))
+    node.call_soon(check)
+    try:
+        return answer.result(PROBE_TIMEOUT)
+    except concurrent.futures.TimeoutError:
+        return False
+
+
+def quiet_round(detector: Detector) -> tuple[Any, list[list[int]], list[list[Any]]] | None:
+    """Every process's message counts, the deferred replies held and the
+    waits, if every process is idle or blocked (else None)."""
     node = detector.node
     with node.lock:
         if any(r.state != "running" for r in node.actors.values()):
             return None  # a start, a restart or a stop is in progress
         hosts = [h for h in node.hosts.values() if h.alive and h.hello.done()]
-    if node.workers.busy() or node._soon or not node.idle_transport(poll=False):
+    if node.workers.busy() or not node_idle(node):
         return None
     asked = []
     for host in hosts:
@@ -67,9 +95,10 @@ def quiet_round(detector: Detector) -> tuple[Any, list[list[int]]] | None:
         detector.quiet_sent += 1
     counts: dict[Any, tuple[int, int]] = {}
     held: list[list[int]] = []
+    infos: list[list[Any]] = []
     for host, future in asked:
         try:
-            idle, sent, received, parked = future.result(PROBE_TIMEOUT)
+            idle, sent, received, parked, waits = future.result(PROBE_TIMEOUT)
         except Exception:
             return None
         detector.quiet_replies += 1
@@ -77,9 +106,10 @@ def quiet_round(detector: Detector) -> tuple[Any, list[list[int]]] | None:
             return None
         counts[host.number] = (sent, received)
         held += parked
+        infos += waits
     counts["node"] = (node.sent_count() - detector.quiet_sent,
                       node.received - detector.quiet_replies)
-    return counts, held
+    return counts, held, infos
 
 
 __all__ = ["check_quiet"]

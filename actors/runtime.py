@@ -487,7 +487,8 @@ class Runtime:
         if tracker.enabled and not future.done():
             waiter = self.waiter(me, future)
             if waiter is not None:
-                record = tracker.begin(waiter, future, me == self.loop_ident)
+                record = tracker.begin(waiter, future, me == self.loop_ident,
+                                       None if timeout is None else time.monotonic() + timeout)
                 try:
                     self._wait(future, timeout, me)
                 finally:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import reprlib
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -45,8 +46,19 @@ SERVICE_OPS = {P.OP_SPAWN: "spawn", P.OP_RESTART: "restart", P.OP_STOP_CHILDREN:
                P.OP_TERMINATE: "terminate", P.OP_LOOKUP: "lookup", P.OP_TREE: "tree"}
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+_REPR.maxlevel = 3
+# a ref reads as its name (its address is noise in a deadlock message)
+_REPR.repr_ActorRef = lambda ref, level: f"<ref {ref.name or '#' + str(ref.uid)}>"  # type: ignore[attr-defined]
+
+
 def short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+    """A bounded repr that never raises (it runs on the runtime's path)."""
+    try:
+        text = _REPR.repr(value)
+    except Exception:
+        text = f"<{type(value).__name__} (repr failed)>"
     return text if len(text) <= limit else text[:limit - 4] + " ..."
 
 
@@ -73,10 +85,10 @@ class Wait:
     """One blocking wait of ``waiter`` (an actor uid, or a thread key in
     the node) for ``future`` (None: an async handler's frame)."""
 
-    __slots__ = ("id", "waiter", "future", "depth", "since", "reported", "thread")
+    __slots__ = ("id", "waiter", "future", "depth", "since", "reported", "thread", "deadline")
 
     def __init__(self, wait_id: int, waiter: Any, future: ActorFuture | None,
-                 depth: int | None) -> None:
+                 depth: int | None, deadline: float | None) -> None:
         self.id = wait_id
         self.waiter = waiter
         self.future = future
@@ -86,6 +98,7 @@ class Wait:
         self.since = future.since if future is not None else time.monotonic()
         self.reported = False
         self.thread = threading.current_thread().name
+        self.deadline = deadline  # None: it waits for as long as it takes
 
     def info(self, address: str) -> list[Any]:
         """The wait as the node's detector sees it."""
@@ -96,6 +109,19 @@ class Wait:
                 target.address if target is not None else None,
                 self.future.call_id if self.future is not None else None, address,
                 self.thread]
+
+    def state(self) -> int:
+        """For a probe: WAITING while the reply has not come, ANSWERED when
+        it came but the waiter has not resumed yet (a frame is WAITING)."""
+        if self.future is None or not self.future.done():
+            return WAITING
+        return ANSWERED
+
+
+# a wait's state in a probe's answer
+GONE, ANSWERED, WAITING = 0, 1, 2
+# a request's state at its target, in a probe's answer (Cell.request_state)
+ABSENT, DEFERRED, QUEUED = 0, 1, 2
 
 
 class WaitTracker:
@@ -115,6 +141,8 @@ class WaitTracker:
         self.stack: list[Wait] = []
         self._ids = itertools.count(1)
         self.due = math.inf  # when the oldest unreported wait must be reported
+        # begin/end may run on the loop thread and an async handler's thread
+        self.lock = threading.Lock()
 
     def configure(self, delay: float | None, track: bool = False) -> None:
         """Report waits older than ``delay / 4`` (None: never); record
@@ -122,49 +150,69 @@ class WaitTracker:
         self.enabled = delay is not None or track
         self.report_after = delay / 4 if delay is not None else math.inf
 
-    def begin(self, waiter: Any, future: ActorFuture | None, stacked: bool) -> Wait:
-        wait = Wait(next(self._ids), waiter, future, len(self.stack) if stacked else None)
-        self.active[wait.id] = wait
-        if stacked:
-            self.stack.append(wait)
-        if self.remote:
-            due = wait.since + self.report_after
-            if due < self.due:
-                self.due = due
-                if not stacked:  # not the loop thread: it may sleep in poll
-                    self.runtime.wake()
+    def begin(self, waiter: Any, future: ActorFuture | None, stacked: bool,
+              deadline: float | None = None) -> Wait:
+        with self.lock:
+            wait = Wait(next(self._ids), waiter, future, len(self.stack) if stacked else None,
+                        deadline)
+            self.active[wait.id] = wait
+            if stacked:
+                self.stack.append(wait)
+            wake = False
+            if self.remote:
+                due = wait.since + self.report_after
+                if due < self.due:
+                    self.due = due
+                    wake = not stacked  # not the loop thread: it may sleep in poll
+        if wake:
+            self.runtime.wake()
         return wait
 
     def end(self, wait: Wait) -> None:
-        self.active.pop(wait.id, None)
-        if wait.depth is not None and self.stack and self.stack[-1] is wait:
-            self.stack.pop()
-        if wait.reported:
-            runtime = self.runtime
-            runtime.post(runtime.service.address,
-                         runtime.service_envelope((P.OP_UNWAIT, runtime.address, [wait.id])))
+        with self.lock:
+            self.active.pop(wait.id, None)
+            if wait.depth is not None and self.stack and self.stack[-1] is wait:
+                self.stack.pop()
+            if wait.reported:  # posted under the lock: after its OP_WAIT
+                runtime = self.runtime
+                runtime.post(runtime.service.address,
+                             runtime.service_envelope((P.OP_UNWAIT, runtime.address, [wait.id])))
 
     def report_due(self) -> None:
         """Report the waits old enough (hosts; called by the loop thread)."""
         now = time.monotonic()
         if now < self.due:
             return
+        runtime = self.runtime
         after = self.report_after
-        due = math.inf
-        batch = []
-        for wait in list(self.active.values()):
-            if wait.reported:
-                continue
-            if wait.since + after <= now:
-                wait.reported = True
-                batch.append(wait.info(self.runtime.address))
-            else:
-                due = min(due, wait.since + after)
-        self.due = due
+        with self.lock:
+            due = math.inf
+            batch = []
+            for wait in list(self.active.values()):
+                if wait.reported:
+                    continue
+                if wait.since + after <= now:
+                    wait.reported = True
+                    batch.append(wait.info(runtime.address))
+                else:
+                    due = min(due, wait.since + after)
+            self.due = due
+            if batch:
+                runtime.post(runtime.service.address, runtime.service_envelope(
+                    (P.OP_WAIT, runtime.address, batch)))
         if batch:
-            runtime = self.runtime
-            runtime.post(runtime.service.address, runtime.service_envelope(
-                (P.OP_WAIT, runtime.address, batch)), flush=True)
+            runtime.flush_all()
+
+    def probe(self, wait_ids: list[int]) -> list[int]:
+        """The state of each wait (GONE, ANSWERED or WAITING)."""
+        active = self.active
+        return [active[i].state() if i in active else GONE for i in wait_ids]
+
+    def infos(self) -> list[list[Any]]:
+        """Every active wait as the detector sees it (quiescence reports)."""
+        with self.lock:
+            waits = list(self.active.values())
+        return [w.info(self.runtime.address) for w in waits]
 
     def old(self, age: float) -> list[Wait]:
         """Active waits older than ``age`` seconds."""
@@ -172,12 +220,14 @@ class WaitTracker:
         return [w for w in list(self.active.values()) if w.since <= limit]
 
     def blocked(self, waiter: Any) -> bool:
-        """``waiter`` is in a wait for a reply (not merely running a frame)."""
-        return any(w.waiter == waiter and w.future is not None
+        """``waiter`` waits for a reply with no deadline (a wait that will
+        time out is progress still to come, not a block)."""
+        return any(w.waiter == waiter and w.future is not None and w.deadline is None
                    for w in list(self.active.values()))
 
     def fail(self, wait_id: int, error: BaseException) -> bool:
-        """End wait ``wait_id`` with ``error`` (the detector chose it)."""
+        """End wait ``wait_id`` with ``error`` (the detector chose it);
+        False if its reply came first."""
         wait = self.active.get(wait_id)
         if wait is None or wait.future is None:
             return False
@@ -188,7 +238,9 @@ class WaitTracker:
             future.set_exception(error)
         except Exception:
             return False
+        self.runtime.wake()  # a reader may sleep in poll on the waiter's behalf
         return True
 
 
-__all__ = ["Wait", "WaitTracker", "describe"]
+__all__ = ["ABSENT", "ANSWERED", "DEFERRED", "GONE", "QUEUED", "WAITING", "Wait", "WaitTracker",
+           "describe"]
