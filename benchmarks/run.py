@@ -3,6 +3,7 @@
     python -m benchmarks.run                  # full run (5 repetitions, medians)
     python -m benchmarks.run --quick          # smoke run, a few seconds
     python -m benchmarks.run --repeat 3 --json results.json
+    python -m benchmarks.run --deadlock       # the deadlock detector's overhead only
 
 Every message benchmark sends the same small message, ``("add", 1)``:
 
@@ -17,6 +18,14 @@ Restart latency, over both transports: SIGKILL of a supervised actor's
 process until its new incarnation answers an ask, with warm spare processes
 (the pool refilled before each kill), back-to-back (bursts that do not wait
 for the refill) and without spares (every restart starts an interpreter).
+
+Deadlock detector overhead, over both transports: ask latency in two
+systems that differ only in ``deadlock_detection`` (0.2 s, the default, vs
+None), main -> actor (timed in the main program) and actor -> actor (a
+relay's handler asks an echo actor, timed in the relay), in blocks that
+alternate on and off (ABBA BAAB) within each round; p50 and p99 of every
+ask and the on/off ratios. ``--deadlock`` runs only this and the two
+round-trip floors (raw DEALER/ROUTER, mp.Pipe).
 
 All processes are started once; each round then takes one sample of every
 benchmark (a share of the restarts for the restart benchmarks), in a
@@ -188,6 +197,11 @@ class Bench:
     def take(self, sizes: Sizes) -> None:
         """This round's sample(s)."""
         self.samples.append(self.run(self.size(sizes, warm=False)))
+
+    def parts(self) -> list[Bench]:
+        """The benchmarks whose figures this one takes (itself, or the sides
+        of a pair measured together)."""
+        return [self]
 
     @property
     def median(self) -> float:
@@ -550,16 +564,173 @@ class RestartBench(Bench):
         return percentile(self.samples, 99)
 
 
-def make_benches() -> list[Bench]:
-    benches: list[Bench] = [RawPushPull(), RawPingPong(), MpQueue(), MpPipe()]
+# -- deadlock detector overhead ------------------------------------------------------
+
+DETECTION = 0.2  # ActorSystem's default deadlock_detection
+
+
+class DeadlockSystems:
+    """Two ActorSystems over one transport, the same but for deadlock
+    detection: ``on`` (the default, 0.2 s) and ``off`` (None). Each has an
+    ``echo`` Counter and a ``relay`` (workers.Relay) that asks echo from its
+    handler, each in a process of its own. No spares: they play no part in
+    an ask."""
+
+    def __init__(self, transport: str) -> None:
+        self.transport = transport
+        self.refs: dict[str, tuple[actors.ActorRef, actors.ActorRef]] = {}
+
+    def setup(self, env: Env) -> None:
+        if self.refs:
+            return
+        for mode, delay in (("on", DETECTION), ("off", None)):
+            system = env.stack.enter_context(actors.ActorSystem(
+                transport=self.transport, spares=0, deadlock_detection=delay))
+            if system._node.waits.enabled != (delay is not None):  # measure what we claim
+                raise RuntimeError(f"deadlock detection {mode!r} is not {mode} in the node")
+            echo = system.spawn(workers.Counter, name="echo")
+            relay = system.spawn(workers.Relay, echo, name="relay")
+            self.refs[mode] = (echo, relay)
+
+
+class DeadlockSide(Bench):
+    """One side (detection on or off) of a :class:`DeadlockPair`: filled by
+    the pair, never run on its own. ``samples``: the median ask of each
+    block (us); ``means``: each block's mean; ``latencies``: every ask."""
+
+    def __init__(self, key: str, label: str, transport: str) -> None:
+        super().__init__(key, label, transport, "us")
+        self.means: list[float] = []
+        self.latencies: list[float] = []
+
+    def add(self, latencies: list[float]) -> None:
+        self.samples.append(statistics.median(latencies))
+        self.means.append(statistics.fmean(latencies))
+        self.latencies.extend(latencies)
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies, 99)
+
+    @property
+    def mean(self) -> float:
+        return statistics.median(self.means)
+
+    @property
+    def median(self) -> float:  # what the on/off check compares: the p50 of every ask
+        return self.p50
+
+
+class DeadlockPair(Bench):
+    """Ask round trip with deadlock detection on and off, measured together.
+
+    ``kind`` "main": the main program asks echo, each ask timed there.
+    ``kind`` "relay": main asks the relay ``("go", n)``; the relay's handler
+    asks echo n times and returns each ask's time (taken in the relay), so
+    only the actor -> actor ask is timed.
+
+    Each turn (``take``) runs eight blocks of an eighth of a latency sample
+    each (a latency sample's asks in all, half per side), on and off
+    interleaved as ABBA BAAB, the next turn BAAB ABBA: a machine that speeds
+    up or slows down steadily during a turn weighs on both sides alike. Each
+    adjacent (on, off) pair of blocks gives a paired ratio of block medians."""
+
+    ORDER = ("on", "off", "off", "on", "off", "on", "on", "off")
+
+    LABELS = {"main": "ask main->actor", "relay": "ask actor->actor (in a handler)"}
+
+    def __init__(self, kind: str, group: DeadlockSystems) -> None:
+        t = group.transport
+        super().__init__(f"deadlock_{kind}_{t}", self.LABELS[kind], t, "us")
+        self.kind = kind
+        self.group = group
+        self.on = DeadlockSide(f"{self.key}_on", f"{self.LABELS[kind]}, detection on", t)
+        self.off = DeadlockSide(f"{self.key}_off", f"{self.LABELS[kind]}, detection off", t)
+        self.ratios: list[float] = []  # on/off median of adjacent blocks
+        self.turns = 0
+
+    def parts(self) -> list[Bench]:
+        return [self.on, self.off]
+
+    def setup(self, env: Env) -> None:
+        self.group.setup(env)
+
+    def block(self, mode: str, n: int) -> list[float]:
+        """``n`` asks on one side; each one's round trip in us."""
+        echo, relay = self.group.refs[mode]
+        if self.kind == "relay":
+            latencies = relay.ask(("go", n), timeout=REPLY_TIMEOUT)
+            if len(latencies) != n:
+                raise RuntimeError(f"relay timed {len(latencies)} asks, expected {n}")
+            return latencies
+        before = echo.ask(COUNT, timeout=REPLY_TIMEOUT)
+        ask = echo.ask
+        message = MESSAGE
+        perf = time.perf_counter
+        elapsed = [0.0] * n
+        reply = before
+        t = perf()
+        for i in range(n):
+            reply = ask(message, timeout=REPLY_TIMEOUT)
+            now = perf()
+            elapsed[i] = now - t
+            t = now
+        if reply != before + n:
+            raise RuntimeError(f"echo replied {reply}, expected {before + n}")
+        return [e * 1e6 for e in elapsed]
+
+    def warm_up(self, sizes: Sizes) -> None:
+        for mode in ("on", "off"):
+            self.block(mode, sizes.warm_round_trips)
+
+    @staticmethod
+    def block_size(sizes: Sizes) -> int:
+        return max(1, sizes.round_trips // 8)
+
+    def take(self, sizes: Sizes) -> None:
+        n = self.block_size(sizes)
+        order = self.ORDER if self.turns % 2 == 0 else self.ORDER[4:] + self.ORDER[:4]
+        self.turns += 1
+        medians: dict[str, float] = {}
+        for i, mode in enumerate(order):
+            gc.collect()
+            latencies = self.block(mode, n)
+            (self.on if mode == "on" else self.off).add(latencies)
+            medians[mode] = statistics.median(latencies)
+            if i % 2:  # the second block of a pair
+                self.ratios.append(medians["on"] / medians["off"])
+
+    def summary(self) -> dict[str, Any]:
+        """The on/off ratios of this run."""
+        on, off = self.on, self.off
+        return {"ratio_p50": on.p50 / off.p50, "ratio_p99": on.p99 / off.p99,
+                "ratio_mean": on.mean / off.mean,
+                "paired_ratio_median": statistics.median(self.ratios),
+                "paired_ratio_min": min(self.ratios), "paired_ratio_max": max(self.ratios),
+                "paired_ratios": self.ratios, "asks_per_side": len(on.latencies)}
+
+
+def make_benches(deadlock_only: bool = False) -> list[Bench]:
+    """Every benchmark; ``deadlock_only``: the detector's overhead and the
+    round-trip floors only."""
+    benches: list[Bench] = [RawPingPong(), MpPipe()] if deadlock_only else [
+        RawPushPull(), RawPingPong(), MpQueue(), MpPipe()]
+    if not deadlock_only:
+        for transport in ("zmq", "pipe"):
+            group = ActorBenches(transport)
+            benches += [TellMain(group), TellActor(group), AskMain(group)]
+        for transport in ("zmq", "pipe"):
+            warm, cold = RestartSystem(transport, spares=2), RestartSystem(transport, spares=0)
+            benches += [RestartBench("warm", "restart, warm spare", warm, refill=True),
+                        RestartBench("cold", "restart, cold spawn", cold, refill=True),
+                        RestartBench("burst", "restart, back-to-back", warm, refill=False)]
     for transport in ("zmq", "pipe"):
-        group = ActorBenches(transport)
-        benches += [TellMain(group), TellActor(group), AskMain(group)]
-    for transport in ("zmq", "pipe"):
-        warm, cold = RestartSystem(transport, spares=2), RestartSystem(transport, spares=0)
-        benches += [RestartBench("warm", "restart, warm spare", warm, refill=True),
-                    RestartBench("cold", "restart, cold spawn", cold, refill=True),
-                    RestartBench("burst", "restart, back-to-back", warm, refill=False)]
+        systems = DeadlockSystems(transport)
+        benches += [DeadlockPair("main", systems), DeadlockPair("relay", systems)]
     return benches
 
 
@@ -576,6 +747,10 @@ TARGETS.append(("actors_ask_pipe", "mp_pipe", "<=", 2.0))
 # restarts: a cold spawn takes at least 5x the p50 of a warm restart
 for _t in ("zmq", "pipe"):
     TARGETS.append((f"restart_cold_{_t}", f"restart_warm_{_t}", ">=", 5.0))
+# deadlock detection on: ask p50 within 10% of detection off (issue 4)
+for _t in ("zmq", "pipe"):
+    for _kind in ("main", "relay"):
+        TARGETS.append((f"deadlock_{_kind}_{_t}_on", f"deadlock_{_kind}_{_t}_off", "<=", 1.10))
 
 # (benchmark key, "<=", target in the benchmark's unit): absolute targets on the median
 LIMITS: list[tuple[str, str, float]] = [
@@ -583,7 +758,9 @@ LIMITS: list[tuple[str, str, float]] = [
 
 FLOOR_NAMES = {"raw_zmq_push_pull": "raw PUSH/PULL", "mp_queue": "mp.Queue",
                "raw_zmq_dealer_router": "raw DEALER/ROUTER", "mp_pipe": "mp.Pipe",
-               "restart_warm_zmq": "warm p50", "restart_warm_pipe": "warm p50"}
+               "restart_warm_zmq": "warm p50", "restart_warm_pipe": "warm p50",
+               **{f"deadlock_{kind}_{t}_off": "detection off" for t in ("zmq", "pipe")
+                  for kind in ("main", "relay")}}
 
 
 def meets(value: float, op: str, target: float) -> bool:
@@ -592,14 +769,19 @@ def meets(value: float, op: str, target: float) -> bool:
 
 def checks(by_key: dict[str, Bench]) -> list[dict[str, Any]]:
     """Ratio checks (``floor`` names the reference benchmark), then absolute
-    ones (``floor`` None, ``value`` the median in ``unit``)."""
+    ones (``floor`` None, ``value`` the median in ``unit``), of the
+    benchmarks that ran."""
     out = []
     for key, floor, op, target in TARGETS:
+        if key not in by_key or floor not in by_key:
+            continue
         value, base = by_key[key].median, by_key[floor].median
         ratio = value / base
         out.append({"benchmark": key, "floor": floor, "ratio": ratio, "op": op,
                     "target": target, "pass": meets(ratio, op, target)})
     for key, op, target in LIMITS:
+        if key not in by_key:
+            continue
         value = by_key[key].median
         out.append({"benchmark": key, "floor": None, "value": value, "unit": by_key[key].unit,
                     "op": op, "target": target, "pass": meets(value, op, target)})
@@ -674,6 +856,25 @@ def restart_table(benches: list[RestartBench], results: list[dict[str, Any]]) ->
     return render(head, rows, right={2, 3, 4, 5, 6, 8})
 
 
+def deadlock_table(pairs: list[DeadlockPair], results: list[dict[str, Any]]) -> str:
+    head = ("ask", "transport", "p50 off", "p50 on", "on/off", "paired (min-max)",
+            "p99 off", "p99 on", "on/off", "mean off", "mean on", "target", "")
+    rows: list[tuple[str, ...]] = []
+    by_bench = checks_by_bench(results)
+    for pair in pairs:
+        on, off, summary = pair.on, pair.off, pair.summary()
+        check = by_bench[on.key][0]
+        rows.append((pair.label, pair.transport, fmt_figure(off), fmt_figure(on),
+                     f"{summary['ratio_p50']:.3f}x",
+                     f"{summary['paired_ratio_median']:.3f}x "
+                     f"({summary['paired_ratio_min']:.2f}-{summary['paired_ratio_max']:.2f})",
+                     fmt_figure(off, off.p99), fmt_figure(on, on.p99),
+                     f"{summary['ratio_p99']:.2f}x", fmt_figure(off, off.mean),
+                     fmt_figure(on, on.mean), f"{check['op']}{check['target']:g}x",
+                     "PASS" if check["pass"] else "MISS"))
+    return render(head, rows, right=set(range(2, 11)))
+
+
 def render(head: tuple[str, ...], rows: list[tuple[str, ...]], right: set[int]) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = []
@@ -685,7 +886,10 @@ def render(head: tuple[str, ...], rows: list[tuple[str, ...]], right: set[int]) 
     return "\n".join(lines)
 
 
-def restart_fields(bench: Bench) -> dict[str, Any]:
+def extra_fields(bench: Bench) -> dict[str, Any]:
+    if isinstance(bench, DeadlockSide):
+        return {"p50": bench.p50, "p99": bench.p99, "mean": bench.mean,
+                "block_means": bench.means, "asks": len(bench.latencies)}
     if not isinstance(bench, RestartBench):
         return {}
     fields: dict[str, Any] = {"p99": bench.p99, "from_spare": sum(bench.from_spare)}
@@ -713,6 +917,13 @@ def meta(args: argparse.Namespace, sizes: Sizes) -> dict[str, Any]:
         "restart_timing": "SIGKILL of a supervised child until an ask is answered from a "
                           "new process; warm and cold: the spare pool refilled before each "
                           "kill; burst: back-to-back, each burst from a full pool",
+        "deadlock_detection": DETECTION,
+        "deadlock_timing": "ask p50/p99 over every ask of the run, detection on "
+                           f"(deadlock_detection={DETECTION}) vs off (None) in two systems; "
+                           "each round 8 blocks of an eighth of a latency sample, ABBA BAAB "
+                           "(on=A) then BAAB ABBA; "
+                           "relay: the actor->actor ask timed inside the asking handler",
+        "deadlock_only": args.deadlock,
         "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
@@ -727,6 +938,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=5,
                         help="rounds; the table shows medians (default 5)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
+    parser.add_argument("--deadlock", action="store_true",
+                        help="only the deadlock detector's overhead (ask latency with "
+                             "detection on vs off) and the round-trip floors")
     parser.add_argument("--messages", type=int,
                         help="messages per throughput sample (default 200000, quick 20000)")
     parser.add_argument("--round-trips", type=int,
@@ -758,7 +972,7 @@ def main(argv: list[str] | None = None) -> int:
                   restarts=math.ceil((args.restarts or base.restarts) / args.repeat),
                   warm_restarts=base.warm_restarts, burst=base.burst)
     started = time.perf_counter()
-    benches = make_benches()
+    benches = make_benches(args.deadlock)
     with contextlib.ExitStack() as stack:
         tmpdir = tempfile.mkdtemp(prefix="actors-bench-")
         stack.callback(shutil.rmtree, tmpdir, True)
@@ -783,41 +997,58 @@ def main(argv: list[str] | None = None) -> int:
         progress("stopping processes ...")
     elapsed = time.perf_counter() - started
 
-    by_key = {b.key: b for b in benches}
+    figures = [part for b in benches for part in b.parts()]
+    by_key = {b.key: b for b in figures}
     results = checks(by_key)
     restarts = [b for b in benches if isinstance(b, RestartBench)]
+    pairs = [b for b in benches if isinstance(b, DeadlockPair)]
     print()
     print(f"actors benchmarks: message {MESSAGE!r}, {sizes.messages:,} messages per "
           f"throughput sample, {sizes.round_trips:,} round trips per latency sample, "
           f"median of {args.repeat} round(s)")
-    print(table([b for b in benches if b not in restarts], results))
+    print(table([b for b in benches if b not in restarts and b not in pairs], results))
+    if restarts:
+        print()
+        print("restart latency (ms): SIGKILL of a supervised actor's process until an ask is "
+              "answered from\na new process. warm (spares=2) and cold (spares=0): the spare "
+              "pool was full before each kill;\nback-to-back: bursts of "
+              f"{sizes.burst} restarts without waiting for the refill, each from a full pool.")
+        print(restart_table(restarts, results))
+        for bench in restarts:
+            if bench.refills:
+                print(f"{bench.transport}: the pool was full again "
+                      f"{statistics.median(bench.refills):.0f} ms (median) after a warm restart")
     print()
-    print("restart latency (ms): SIGKILL of a supervised actor's process until an ask is "
-          "answered from\na new process. warm (spares=2) and cold (spares=0): the spare pool "
-          "was full before each kill;\nback-to-back: bursts of "
-          f"{sizes.burst} restarts without waiting for the refill, each from a full pool.")
-    print(restart_table(restarts, results))
-    for bench in restarts:
-        if bench.refills:
-            print(f"{bench.transport}: the pool was full again "
-                  f"{statistics.median(bench.refills):.0f} ms (median) after a warm restart")
+    print(f"deadlock detector overhead (us): ask round trip with deadlock_detection={DETECTION} "
+          f"(on) vs None (off),\ntwo systems in this run; per round and side, 4 blocks of "
+          f"{DeadlockPair.block_size(sizes):,} asks, interleaved ABBA BAAB, then BAAB ABBA."
+          "\np50/p99: of every ask; paired: on/off of the medians of adjacent blocks (median, "
+          "min-max);\nmean: median of the block means. actor->actor: a relay's handler asks "
+          "echo, each ask timed in the relay.")
+    print(deadlock_table(pairs, results))
     passed = sum(c["pass"] for c in results)
     print(f"\ntargets met: {passed}/{len(results)}; total time {elapsed:.1f} s")
-
-    if args.json:
-        data = {
-            "meta": {**meta(args, sizes), "total_seconds": elapsed},
-            "benchmarks": {b.key: {"label": b.label, "transport": b.transport, "unit": b.unit,
-                                   "median": b.median, "min": min(b.samples),
-                                   "max": max(b.samples), "samples": b.samples,
-                                   **restart_fields(b)}
-                           for b in benches},
-            "checks": results,
-        }
-        with open(args.json, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
+    write_json(args, sizes, elapsed, figures, results, pairs)
     return 0
+
+
+def write_json(args: argparse.Namespace, sizes: Sizes, elapsed: float, figures: list[Bench],
+               results: list[dict[str, Any]], pairs: list[DeadlockPair]) -> None:
+    if not args.json:
+        return
+    data = {
+        "meta": {**meta(args, sizes), "total_seconds": elapsed},
+        "benchmarks": {b.key: {"label": b.label, "transport": b.transport, "unit": b.unit,
+                               "median": b.median, "min": min(b.samples),
+                               "max": max(b.samples), "samples": b.samples,
+                               **extra_fields(b)}
+                       for b in figures},
+        "deadlock": {pair.key: pair.summary() for pair in pairs},
+        "checks": results,
+    }
+    with open(args.json, "w") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ Wire conventions shared with ``benchmarks.run``:
 * ``("sync",)`` asks a one-way server to report its count;
 * ``("stop",)`` makes a server return;
 * ``("pid",)`` asks a :class:`RestartWorker` for its process id (the
-  restart benchmark tells incarnations apart by it).
+  restart benchmark tells incarnations apart by it);
+* ``("go", n)`` makes a :class:`Relay` ask its target ``("add", 1)`` n times
+  from its handler and return the latency of each ask.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from multiprocessing.connection import wait
 from typing import Any
 
@@ -181,6 +184,40 @@ class Sender(Actor):
         for _ in range(n):
             tell(payload)
         return target.ask(("count",))
+
+
+class Relay(Actor):
+    """Asks another actor from inside its handler (a blocking wait: the
+    relay's mailbox waits with it, so with deadlock detection on every one
+    of these asks is recorded as a wait-for edge).
+
+    On ``("go", n)``: asks ``target`` ``("add", 1)`` n times, one after the
+    other, and returns each ask's round trip in microseconds, timed here,
+    around ``target.ask`` alone. ``target`` must be a :class:`Counter`: its
+    replies are checked (the last must be its count before plus n)."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+
+    def receive(self, message: Any) -> list[float]:
+        op, n = message
+        if op != "go":
+            raise ValueError(f"unknown message {message!r}")
+        ask = self.target.ask
+        before = ask(("count",), timeout=120.0)
+        payload = ("add", 1)
+        perf = time.perf_counter
+        latencies = [0.0] * n
+        reply = before
+        t = perf()
+        for i in range(n):
+            reply = ask(payload, timeout=120.0)
+            now = perf()
+            latencies[i] = (now - t) * 1e6
+            t = now
+        if reply != before + n:
+            raise RuntimeError(f"target replied {reply}, expected {before + n}")
+        return latencies
 
 
 class RestartWorker(Actor):

@@ -23,17 +23,56 @@ BENCHMARKS = [
       for kind in ("warm", "cold", "burst")),
 ]
 RESTARTS = [key for key in BENCHMARKS if key.startswith("restart_")]
+# the deadlock detector's overhead: ask latency with detection on and off
+PAIRS = [f"deadlock_{kind}_{transport}" for transport in ("zmq", "pipe")
+         for kind in ("main", "relay")]
+DEADLOCK = [f"{pair}_{mode}" for pair in PAIRS for mode in ("on", "off")]
+BENCHMARKS += DEADLOCK
+DEADLOCK_LABELS = ("deadlock detector overhead", "ask main->actor",
+                   "ask actor->actor (in a handler)")
+
+
+def run_quick(tmp_path: Path, *flags: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    out = tmp_path / "results.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--repeat", "1", "--json", str(out),
+         *flags],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=110)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc, json.loads(out.read_text())
+
+
+def check_deadlock(data: dict) -> None:
+    """The on/off figures and ratios of the deadlock detector benchmark."""
+    results = data["benchmarks"]
+    for key in DEADLOCK:
+        entry = results[key]
+        assert entry["unit"] == "us", key
+        assert entry["p99"] >= entry["p50"] > 0 and entry["mean"] > 0, key
+        assert entry["median"] == entry["p50"], key  # the check compares p50s
+        # quick, one round: 4 blocks of 125 asks per side
+        assert len(entry["samples"]) == 4 and entry["asks"] == 500, key
+        assert all(s > 0 for s in entry["block_means"]), key
+    assert sorted(data["deadlock"]) == sorted(PAIRS)
+    for pair, summary in data["deadlock"].items():
+        for name in ("ratio_p50", "ratio_p99", "ratio_mean", "paired_ratio_median",
+                     "paired_ratio_min", "paired_ratio_max"):
+            assert isinstance(summary[name], float) and summary[name] > 0, (pair, name)
+        assert summary["paired_ratio_min"] <= summary["paired_ratio_median"] \
+            <= summary["paired_ratio_max"], pair
+        assert len(summary["paired_ratios"]) == 4, pair  # ABBA BAAB: 4 pairs of blocks
+        assert summary["asks_per_side"] == 500, pair
+    checks = [c for c in data["checks"] if c["benchmark"] in DEADLOCK]
+    assert sorted(c["benchmark"] for c in checks) == sorted(f"{p}_on" for p in PAIRS)
+    for check in checks:
+        assert check["floor"] == check["benchmark"][:-len("on")] + "off"
+        assert check["op"] == "<=" and check["target"] == 1.1 and check["ratio"] > 0
 
 
 @pytest.mark.timeout(120)
 def test_quick_run_reports_every_benchmark(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--quick", "--repeat", "1", "--json", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=110)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    data = json.loads(out.read_text())
+    proc, data = run_quick(tmp_path)
     results = data["benchmarks"]
     assert sorted(results) == sorted(BENCHMARKS)
     for key in BENCHMARKS:
@@ -44,16 +83,33 @@ def test_quick_run_reports_every_benchmark(tmp_path: Path) -> None:
         assert results[key]["unit"] == "ms"
         assert results[key]["p99"] >= results[key]["median"] > 0, key
         assert len(results[key]["samples"]) >= 3, key  # quick: 5 (burst 3) restarts
-    # 10 ratios to floors, 2 cold/warm restart ratios, 2 warm restart p50 limits
-    assert len(data["checks"]) == 14
+    # 10 ratios to floors, 2 cold/warm restart ratios, 2 warm restart p50 limits,
+    # 4 deadlock detection on/off ratios
+    assert len(data["checks"]) == 18
     for check in data["checks"]:
         assert check["benchmark"] in results
         if check["floor"] is None:
             assert check["value"] > 0 and check["unit"] == "ms"
         else:
             assert check["floor"] in results and check["ratio"] > 0
+    check_deadlock(data)
     # The printed table names every benchmark.
     for label in ("PUSH/PULL", "DEALER/ROUTER", "mp.Queue", "mp.Pipe", "tell main->actor",
                   "tell actor->actor", "ask round trip", "restart, warm spare",
-                  "restart, cold spawn", "restart, back-to-back"):
+                  "restart, cold spawn", "restart, back-to-back", *DEADLOCK_LABELS):
         assert label in proc.stdout
+
+
+@pytest.mark.timeout(120)
+def test_deadlock_flag_runs_the_detector_benchmark_and_its_floors(tmp_path: Path) -> None:
+    proc, data = run_quick(tmp_path, "--deadlock")
+    results = data["benchmarks"]
+    floors = ["raw_zmq_dealer_router", "mp_pipe"]  # the round-trip floors, same run
+    assert sorted(results) == sorted(floors + DEADLOCK)
+    for key in results:
+        assert results[key]["median"] > 0 and all(s > 0 for s in results[key]["samples"]), key
+    check_deadlock(data)
+    assert len(data["checks"]) == 4 and data["meta"]["deadlock_only"] is True
+    for label in ("DEALER/ROUTER", "mp.Pipe", *DEADLOCK_LABELS):
+        assert label in proc.stdout
+    assert "restart, warm spare" not in proc.stdout
