@@ -97,7 +97,8 @@ class Wait:
         # request closing a cycle is then always the youngest)
         self.since = future.since if future is not None else time.monotonic()
         self.reported = False
-        self.thread = threading.current_thread().name
+        # a thread of the main program is named by its thread (not an actor)
+        self.thread = threading.current_thread().name if type(waiter) is str else ""
         self.deadline = deadline  # None: it waits for as long as it takes
 
     def info(self, address: str) -> list[Any]:
