@@ -38,6 +38,7 @@ Quiescence (opt-in, ``actors.quiescence``) uses the same thread.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import math
 import os
@@ -434,6 +435,9 @@ class Detector:
                    f"This wait is the youngest of the cycle and fails to break it; the "
                    f"others go on.")
         error = DeadlockError(message, steps)
+        # filed before the victim learns it: whoever catches the error finds it
+        report = {"cycle": steps, "victim": self.text(victim), "time": time.time()}
+        self.reports.append(report)
         if victim.address == node.address:
             failed = node.waits.fail(victim.wait_id, error)
         else:
@@ -445,9 +449,10 @@ class Detector:
         with self.lock:
             self.broken.add(victim.key)
         if failed:
-            self.reports.append({"cycle": steps, "victim": self.text(victim),
-                                 "time": time.time()})
             log.warning("%s", message)
+        else:  # its reply or its timeout came first: not a report after all
+            with contextlib.suppress(ValueError):
+                self.reports.remove(report)
         return True
 
 
