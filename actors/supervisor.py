@@ -57,6 +57,7 @@ class ChildSpec:
             included; past it the child is *hung*: every Python stack of its
             process is logged, the process is killed and the child restarts
             as crashed with reason ``"hung"``. None (default): no limit.
+            (``on_stop`` is bounded by ``shutdown`` instead.)
     """
 
     name: str

@@ -149,7 +149,8 @@ class ActorSystem:
         (None for a thread of the main program, or the node), ``kind``
         (``"ask"``, ``"call"``, ``"spawn"``, ``"restart"``, ``"stack"`` or
         ``"service"``), ``waits_on`` (the message or call), ``seconds``
-        (how long so far) and ``text`` (one readable line)."""
+        (how long so far) and ``text`` (one readable line). Empty when
+        ``deadlock_detection`` is None (no wait is reported then)."""
         return self._node.detector.graph()
 
     @property
