@@ -34,12 +34,12 @@ from collections.abc import Callable
 from typing import Any
 
 from actors import protocol as P
+from actors.deadlock import Detector
 from actors.errors import ActorDeadError, ActorError, AskTimeout, SpawnError
 from actors.hosts import HostRecord, HostStarter
 from actors.logs import emit_remote
 from actors.network import PipeNodeNetwork, ZmqNetwork
 from actors.process import MailboxCounters, Workers, exit_reason
-from actors.deadlock import Detector
 from actors.ref import ActorRef
 from actors.runtime import Runtime
 from actors.tree import ActorRecord, ActorTree
