@@ -6,12 +6,26 @@ from __future__ import annotations
 import os
 import select
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 import actors
 
 TRANSPORTS = ["zmq", "pipe"]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "a condition") -> Any:
+    """Poll ``predicate`` until it returns something true; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)  # between two checks of the condition
 
 
 def wait_gone(pids, timeout: float = 10.0) -> list[int]:

@@ -19,14 +19,14 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import actors
 from actors import ChildSpec
-from conftest import wait_gone
+from conftest import wait_for, wait_gone
 from sample_deadlocks import (
     AsyncPeer,
     Busy,
@@ -47,18 +47,6 @@ YOUNGEST = ". This wait is the youngest of the cycle and fails to break it; the 
 
 
 # -- helpers -------------------------------------------------------------------
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "a condition") -> Any:
-    """Poll ``predicate`` until it returns something true; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)  # between two checks of the condition
-
 
 @contextlib.contextmanager
 def own_system(transport: str, **options: Any) -> Iterator[actors.ActorSystem]:

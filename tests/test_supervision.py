@@ -14,14 +14,14 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import actors
 from actors import ChildSpec
-from conftest import wait_gone
+from conftest import wait_for, wait_gone
 from sample_supervision import (
     BadInit,
     BadInitError,
@@ -43,18 +43,6 @@ CRASH = "crashed: ValueError('x')"
 
 
 # -- helpers -------------------------------------------------------------------
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "a condition") -> Any:
-    """Poll ``predicate`` until it returns something true; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)  # between two checks of the condition
-
 
 def ask_retrying(ref: actors.ActorRef, message: Any, timeout: float = 15.0) -> Any:
     """Ask ``ref``, retrying while it fails with ActorDeadError (a restart in
