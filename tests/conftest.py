@@ -28,6 +28,29 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "a
         time.sleep(0.01)  # between two checks of the condition
 
 
+def ask_retrying(ref: actors.ActorRef, message: Any, timeout: float = 15.0) -> Any:
+    """Ask ``ref``, retrying while it fails with ActorDeadError (a restart in
+    progress: an ask that meets the death fails at once), until a deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return ref.ask(message, timeout=max(0.5, deadline - time.monotonic()))
+        except actors.ActorDeadError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)  # between two attempts
+
+
+def find(entries: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The entry named ``name`` anywhere in ``system.tree()``."""
+    for entry in entries:
+        if entry["name"] == name:
+            return entry
+        found = find(entry["children"], name)
+        if found is not None:
+            return found
+    return None
+
 def wait_gone(pids, timeout: float = 10.0) -> list[int]:
     """Wait until every pid has exited (a zombie counts as exited), using
     pidfds so the wait is an event, not a poll. Returns the pids still alive."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import actors
@@ -60,17 +61,8 @@ class Peer(actors.Actor):
         self.handled.append(message[0] if isinstance(message, tuple) else message)
         match message:
             case ("chain", route, catch):
-                if not route:
-                    return ("end", self.label)
-                try:
-                    answer = route[0].ask(("chain", route[1:], catch), timeout=self.timeout)
-                except actors.DeadlockError as e:
-                    self.outcomes.append("deadlock")
-                    if not catch:
-                        raise
-                    return caught(self.label, e)
-                self.outcomes.append("answered")
-                return answer
+                return self._forward(route, catch, lambda: route[0].ask(
+                    ("chain", route[1:], catch), timeout=self.timeout))
             case ("via", target, payload):
                 try:
                     return target.ask(payload, timeout=self.timeout)
@@ -91,10 +83,17 @@ class Peer(actors.Actor):
 
     def relay(self, route: list[actors.ActorRef], catch: bool) -> Any:
         self.handled.append("relay")
+        return self._forward(route, catch, lambda: route[0].proxy(
+            timeout=self.timeout).relay(route[1:], catch))
+
+    def _forward(self, route: list[actors.ActorRef], catch: bool,
+                 send: Callable[[], Any]) -> Any:
+        """Pass a chain on to ``route[0]`` with ``send`` (an ask or a call),
+        recording how that wait ended."""
         if not route:
             return ("end", self.label)
         try:
-            answer = route[0].proxy(timeout=self.timeout).relay(route[1:], catch)
+            answer = send()
         except actors.DeadlockError as e:
             self.outcomes.append("deadlock")
             if not catch:

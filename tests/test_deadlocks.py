@@ -18,7 +18,6 @@ import logging
 import os
 import re
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +25,7 @@ import pytest
 
 import actors
 from actors import ChildSpec
-from conftest import wait_for, wait_gone
+from conftest import ask_retrying, find, wait_for, wait_gone
 from sample_deadlocks import (
     AsyncPeer,
     Busy,
@@ -146,30 +145,6 @@ def actors_log() -> Iterator[Records]:
         yield handler
     finally:
         logger.removeHandler(handler)
-
-
-def find(entries: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
-    """The entry named ``name`` anywhere in ``system.tree()``."""
-    for entry in entries:
-        if entry["name"] == name:
-            return entry
-        found = find(entry["children"], name)
-        if found is not None:
-            return found
-    return None
-
-
-def ask_retrying(ref: actors.ActorRef, message: Any, timeout: float = 15.0) -> Any:
-    """Ask ``ref``, retrying while it fails with ActorDeadError (a restart in
-    progress), until a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return ref.ask(message, timeout=max(0.5, deadline - time.monotonic()))
-        except actors.ActorDeadError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)  # between two attempts
 
 
 # -- ask cycles across processes -----------------------------------------------

@@ -21,7 +21,7 @@ import pytest
 
 import actors
 from actors import ChildSpec
-from conftest import wait_for, wait_gone
+from conftest import ask_retrying, find, wait_for, wait_gone
 from sample_supervision import (
     BadInit,
     BadInitError,
@@ -43,19 +43,6 @@ CRASH = "crashed: ValueError('x')"
 
 
 # -- helpers -------------------------------------------------------------------
-
-def ask_retrying(ref: actors.ActorRef, message: Any, timeout: float = 15.0) -> Any:
-    """Ask ``ref``, retrying while it fails with ActorDeadError (a restart in
-    progress: an ask that meets the death fails at once), until a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return ref.ask(message, timeout=max(0.5, deadline - time.monotonic()))
-        except actors.ActorDeadError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)  # between two attempts
-
 
 def wait_new_pid(ref: actors.ActorRef, old_pid: int, timeout: float = 15.0) -> int:
     """Wait until ``ref`` answers from a process other than ``old_pid``."""
@@ -79,17 +66,6 @@ def is_dead(ref: actors.ActorRef) -> bool:
 
 def children(sup: actors.ActorRef) -> dict[str, actors.ChildInfo]:
     return {info.name: info for info in sup.proxy(timeout=30).which_children()}
-
-
-def find(entries: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
-    """The entry named ``name`` anywhere in ``system.tree()``."""
-    for entry in entries:
-        if entry["name"] == name:
-            return entry
-        found = find(entry["children"], name)
-        if found is not None:
-            return found
-    return None
 
 
 def events(path: str) -> list[str]:
