@@ -585,6 +585,10 @@ def fmt(value: float, unit: str) -> str:
     return f"{value:,.1f} {unit}"
 
 
+def fmt_ratio(ratio: float) -> str:
+    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.2g}x"
+
+
 def cell(side: Side, unit: str) -> str:
     spread = f" ({side.spread * 100:.0f}%)" if len(side.samples) > 1 else ""
     return fmt(side.median, unit) + spread
@@ -603,7 +607,7 @@ def table(benches: list[Bench], results: list[dict[str, Any]], a_label: str) -> 
                 target = f"{r['op']} {r['target']:g}x"
                 verdict = "PASS" if r["pass"] else "**MISS**"
             rows.append((bench.label if i == 0 else "", cell(side, bench.unit) if i == 0 else "",
-                         base.label, cell(base, bench.unit), f"{r['ratio']:.2f}x", target,
+                         base.label, cell(base, bench.unit), fmt_ratio(r["ratio"]), target,
                          verdict))
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
     right = {1, 3, 4}
@@ -734,7 +738,7 @@ def main(argv: list[str] | None = None) -> int:
     results = evaluate(benches)
     print()
     print(f"{a.label} vs multiprocessing (spawn context), median of {args.repeat} round(s); "
-          "(x%): range of the rounds,\n(max - min) / median. ratio: actors.mp / baseline, "
+          f"(x%): range of the rounds,\n(max - min) / median. ratio: {a.label} / baseline, "
           "both measured in this run.\n")
     print(table(benches, results, a.label))
     print()

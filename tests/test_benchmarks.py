@@ -113,3 +113,62 @@ def test_deadlock_flag_runs_the_detector_benchmark_and_its_floors(tmp_path: Path
     for label in ("DEALER/ROUTER", "mp.Pipe", *DEADLOCK_LABELS):
         assert label in proc.stdout
     assert "restart, warm spare" not in proc.stdout
+
+
+
+@pytest.mark.timeout(180)
+def test_mp_quick_run_prints_every_benchmark_row(tmp_path: Path) -> None:
+    """python -m benchmarks.mp --quick: actors.mp against multiprocessing,
+    one table row per benchmark and baseline, each with a ratio and a verdict."""
+    import signal
+
+    out = tmp_path / "mp.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.mp", "--quick", "--repeat", "1", "--timeout", "60",
+         "--json", str(out)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)  # on Ctrl-C the benchmark stops its children
+        try:
+            stdout, stderr = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate(timeout=10)
+        pytest.fail(f"benchmarks.mp --quick did not finish in 120 s:\n{stdout}\n{stderr}")
+    assert proc.returncode == 0, stdout + stderr
+    table = [[c.strip() for c in line.strip().strip("|").split("|")]
+             for line in stdout.splitlines() if line.startswith("| ")]
+    head, rows = table[0], table[1:]  # (the rule under the header starts with "|-")
+    assert head[0] == "benchmark" and head[1].startswith("actors.mp ("), stdout
+    # (row label, its baselines): the lock rows compare with Manager().Lock
+    # and with multiprocessing.Lock, on a row each
+    lock_bases = ["multiprocessing Manager().Lock", "multiprocessing.Lock"]
+    expected = [("Queue one-way, child -> main", ["multiprocessing"]),
+                ("Queue one-way, main -> child", ["multiprocessing"]),
+                ("Pipe round trip", ["multiprocessing"]),
+                ("Lock acquire+release, uncontended", lock_bases),
+                ("Lock acquire+release, contended", lock_bases),
+                ("Pool(2).map, tiny tasks, default chunksize", ["multiprocessing"]),
+                ("Pool(2).map, tiny tasks, chunksize=1", ["multiprocessing"]),
+                ("Pool(2).apply_async, tiny tasks", ["multiprocessing"]),
+                ("Pool(2).map, 1 ms tasks (busy loop)", ["multiprocessing"]),
+                ("Pool(2) start-up + first map of 2 tiny tasks", ["multiprocessing"])]
+    assert len(rows) == sum(len(bases) for _, bases in expected), stdout
+    at = 0
+    for label, bases in expected:
+        assert rows[at][0] == label and rows[at][1], (label, stdout)
+        for base, cells in zip(bases, rows[at:at + len(bases)], strict=True):
+            assert len(cells) == 7 and cells[2] == base and cells[3], (label, cells)
+            assert cells[4].endswith("x") and float(cells[4][:-1]) > 0, (label, cells)
+            assert cells[6] in ("PASS", "**MISS**", "-"), (label, cells)
+        at += len(bases)
+    data = json.loads(out.read_text())
+    assert len(data["benchmarks"]) == len(expected)
+    for key, bench in data["benchmarks"].items():
+        for side in bench["sides"].values():
+            assert side["median"] > 0 and len(side["samples"]) == 1, (key, side)
+    graded = [c for c in data["checks"] if c["target"] is not None]
+    assert len(graded) == 9 and all(c["ratio"] > 0 for c in graded)
