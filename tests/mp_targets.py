@@ -376,7 +376,8 @@ def lock_and_hang(lock, acquired):
 
 
 def two_locks(first, second, barrier, q, name):
-    """Take ``first``, meet the other child, then take ``second``."""
+    """Take ``first``, meet the other child, then take ``second``; report the
+    outcome: ok, timeout, or the exception's class name and message."""
     import actors
 
     first.acquire()
@@ -384,8 +385,9 @@ def two_locks(first, second, barrier, q, name):
         barrier.wait(30)
         try:
             got = second.acquire(timeout=30)
-        except actors.DeadlockError as e:
-            q.put((name, os.getpid(), "deadlock", str(e)))
+        except Exception as e:  # reported to the parent, which judges it
+            kind = "deadlock" if isinstance(e, actors.DeadlockError) else type(e).__name__
+            q.put((name, os.getpid(), kind, str(e)))
             return
         if got:
             second.release()
@@ -394,3 +396,17 @@ def two_locks(first, second, barrier, q, name):
             q.put((name, os.getpid(), "timeout", ""))
     finally:
         first.release()
+
+
+def pid_then_sleep(marker_dir, seconds):
+    """First run: write my pid to a marker and sleep (the parent kills me);
+    a retry finds the marker and returns at once."""
+    marker = os.path.join(marker_dir, "pid")
+    if os.path.exists(marker):
+        return "retried"
+    tmp = marker + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(tmp, marker)
+    time.sleep(seconds)  # simulated long work
+    return "first run"
