@@ -66,8 +66,32 @@ class StdCounterManager(BaseManager):
 StdCounterManager.register("Counter", Counter)
 
 
+def _make_worker_process(base):
+    class WorkerProcess(base):
+        """A Process subclass overriding run(), with state of its own."""
+
+        def __init__(self, q, factor):
+            super().__init__(name="subclassed")
+            self.q = q
+            self.factor = factor
+
+        def run(self):
+            self.q.put((self.name, self.factor * 2))
+
+    return WorkerProcess
+
+
 def __getattr__(name):
-    # Built lazily: only an actors.mp run (parent or child) ever touches it.
+    # Built lazily: only a run of that flavour (parent or child) touches it.
+    if name in ("StdWorkerProcess", "ActorsWorkerProcess"):
+        if name == "StdWorkerProcess":
+            from multiprocessing.context import SpawnProcess as base
+        else:
+            from actors.mp import Process as base
+        cls = _make_worker_process(base)
+        cls.__module__, cls.__qualname__, cls.__name__ = __name__, name, name
+        globals()[name] = cls
+        return cls
     if name == "ActorsCounterManager":
         import actors.mp.managers
 

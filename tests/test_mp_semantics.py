@@ -45,6 +45,11 @@ class Flavor:
         return importlib.import_module(self.module.__name__ + ".connection").wait
 
     @property
+    def process_subclass(self):
+        """A subclass of this flavour's Process class that overrides run()."""
+        return t.StdWorkerProcess if self.kind == "stdlib" else t.ActorsWorkerProcess
+
+    @property
     def manager_class(self):
         """A BaseManager subclass with mp_targets.Counter registered."""
         importlib.import_module(self.module.__name__ + ".managers")
@@ -238,14 +243,25 @@ def test_process_default_name(mp, ctx, procs, queues):
     assert info["name"] == p.name
 
 
+def test_process_subclass_overriding_run(mp, ctx, procs, queues):
+    q = make_queue(ctx, queues)
+    p = mp.process_subclass(q, 21)
+    procs.append(p)
+    p.start()
+    assert q.get(timeout=JOIN) == ("subclassed", 42)
+    assert joined(p) == 0
+
+
 def test_main_process_identity(ctx):
     """In the main program: current_process() is MainProcess, with our pid;
-    no parent process; cpu_count() >= 1."""
+    no parent process; cpu_count() >= 1; the context is spawn's."""
     me = ctx.current_process()
     assert me.name == "MainProcess"
     assert me.pid == os.getpid()
     assert ctx.parent_process() is None
     assert ctx.cpu_count() >= 1
+    assert ctx.get_start_method() == "spawn"
+    ctx.freeze_support()  # a no-op outside a frozen Windows executable
 
 
 # =============================================================================
@@ -334,6 +350,10 @@ def test_queue_close_then_put_raises(ctx):
     with pytest.raises(ValueError):
         q.put(2)
     q.join_thread()
+    q2 = ctx.Queue()
+    q2.put("left behind")
+    q2.cancel_join_thread()  # exiting will not wait for it to be flushed
+    q2.close()
 
 
 def test_queue_objects(ctx, queues):
