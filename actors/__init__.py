@@ -14,6 +14,7 @@ from actors.errors import (
     RemoteError,
     SerializationError,
     SpawnError,
+    WorkerLost,
 )
 from actors.notices import Terminated
 from actors.ref import ActorFuture, ActorRef, Proxy, Reply
@@ -41,5 +42,6 @@ __all__ = [
     "SpawnError",
     "Supervisor",
     "Terminated",
+    "WorkerLost",
     "message",
 ]

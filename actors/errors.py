@@ -117,3 +117,11 @@ class SpawnError(ActorError):
     raised as itself instead."""
 
     __module__ = "actors"
+
+
+class WorkerLost(ActorError):
+    """A pool task whose worker process died while running it, twice: the
+    task was retried once in a new worker, and that one died too
+    (``actors.mp.Pool`` and ``actors.mp.Executor``)."""
+
+    __module__ = "actors"

@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from types import CoroutineType
 from typing import Any
 
@@ -48,6 +49,9 @@ log = logging.getLogger("actors")
 BATCH = 64  # messages one actor may handle before the others get a turn
 STOP_MARK = -1  # a mailbox entry meaning "stop here"
 LINK_MARK = -2  # a mailbox entry meaning "a linked actor crashed: crash now"
+
+# The host of this process, once one runs here (actors.mp finds it).
+RUNNING: Host | None = None
 
 # The actor whose async handler runs in this context (async handlers run on
 # the asyncio thread, while the host thread may run another actor).
@@ -176,6 +180,12 @@ class Host(Runtime):
         self._pending_dead_letters = 0
         self._exit = False
         self.mailed = MailboxCounters(None)
+        # threads whose blocking waits block an actor (actors.mp: a
+        # process's target runs on the main thread, not in a handler)
+        self.thread_waiters: dict[int, int] = {}
+        self._main_call: Callable[[], int] | None = None
+        global RUNNING
+        RUNNING = self
 
     # -- lifecycle ---------------------------------------------------------
     def run(self, number: int) -> int:
@@ -188,9 +198,46 @@ class Host(Runtime):
         self.flush_all()
         while (self.cells or not self.started) and not self._exit:
             self.run_once(None)
+            if self._main_call is not None:
+                return self._run_main(self._main_call)
         self.report_dead_letters()
         self.close()
         return 0
+
+    def run_on_main_thread(self, fn: Callable[[], int]) -> None:
+        """From a handler: once it returns, run ``fn`` on this process's main
+        thread while a helper thread runs the loop; the process then exits
+        with ``fn``'s return value as its exit code (``actors.mp.Process``:
+        its target runs where signal handlers can be installed)."""
+        if threading.get_ident() != threading.main_thread().ident or self._main_call:
+            raise ActorError("run_on_main_thread: the main thread is already taken")
+        self._main_call = fn
+
+    def _run_main(self, fn: Callable[[], int]) -> int:
+        self.lead_waits = True  # the main thread's waits read their own replies
+        finished = False
+
+        def stop() -> bool:
+            return finished or self._exit
+
+        self.loop_ident = self.network.loop_ident = None
+        loop = threading.Thread(target=self.serve_forever, args=(stop,), name="actors-loop",
+                                daemon=True)
+        loop.start()
+        code = 1
+        try:
+            code = fn()
+        finally:
+            finished = True
+            self.wake()
+            loop.join(5.0)
+            with self._reader:  # the loop thread is done: this one reads again
+                self.loop_ident = self.network.loop_ident = threading.get_ident()
+                for cell in list(self.cells.values()):
+                    self.end_cell(cell, f"exit code {code}", crashed=False, run_on_stop=False)
+                self.report_dead_letters()
+                self.close(linger=5.0)
+        return code
 
     _log_level = logging.WARNING
 
@@ -360,6 +407,9 @@ class Host(Runtime):
     def waiter(self, thread: int, future: concurrent.futures.Future) -> Any:
         # The actor whose handler blocks: on the loop thread the one it runs,
         # elsewhere (an async handler) the one its context names.
+        uid = self.thread_waiters.get(thread)
+        if uid is not None:
+            return uid
         if thread == self.loop_ident:
             cell = self.current
         else:
@@ -666,8 +716,8 @@ class Host(Runtime):
     def _ship_log(self, record: dict[str, Any]) -> None:
         self.post(self.service.address, self.service_envelope((P.OP_LOG, record)))
 
-    def close(self) -> None:
-        super().close()
+    def close(self, linger: float = 1.0, flush: bool = True) -> None:
+        super().close(linger, flush)
         self.mailed.close()
 
 

@@ -549,7 +549,8 @@ class Node(ActorTree, Runtime):
         record = self.actors.get(uid)
         if record is None or record.state == "starting":
             return
-        if crashed and not logged and not self.shutting_down:
+        if (crashed and not logged and not self.shutting_down
+                and not (record.spec[6] or {}).get("quiet")):
             pid = record.host.pid if record.host else None
             log.error("actor %s (pid %s) died: %s", record.name or f"#{uid}", pid, reason)
         self.finalize(record, reason, crashed)

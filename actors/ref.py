@@ -129,7 +129,18 @@ class ActorRef:
         return f"<ActorRef{name} #{self.uid} at {self.address}>"
 
     def __reduce__(self) -> Any:
-        return (ActorRef, (self.node, self.uid, self.address, self.name, None))
+        return (rebuild_ref, (self.node, self.uid, self.address, self.name))
+
+
+def rebuild_ref(node: str, uid: int, address: str, name: str | None) -> ActorRef:
+    """Unpickle a ref: bound to this process's runtime once ``actors.mp``
+    set how to find it (:data:`DEFAULT_BINDER`), else to none."""
+    runtime = DEFAULT_BINDER() if DEFAULT_BINDER is not None else None
+    return ActorRef(node, uid, address, name, runtime)
+
+
+# Where a ref unpickled outside a codec binds (set by actors.mp).
+DEFAULT_BINDER: Any = None
 
 
 class Proxy:

@@ -123,6 +123,8 @@ class Runtime:
         self.address: str = network.address
         self.codec = LenientCodec()
         self.codec.register(ActorRef, EXT_REF, self._ref_to_wire, self._ref_from_wire)
+        # pickle (actors.mp) only on links that stay on this host
+        self.codec.allow_pickle = not str(self.address).startswith("tcp://")
         self.outboxes: dict[str, Outbox] = {}
         self._outbox_lock = threading.Lock()
         self._to_flush: set[Outbox] = set()

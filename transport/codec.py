@@ -10,6 +10,13 @@ frozenset, complex, datetime/date/time/timedelta, Decimal, UUID, exceptions
 and dataclasses registered with :func:`message`. Anything else raises
 :class:`EncodeError` naming the type, at the sender.
 
+:class:`Pickled` wraps any picklable value for the local-only pickle
+extension (``EXT_PICKLE``): a codec carries it only when ``allow_pickle`` is
+set (links that stay on this host and this user, as ``multiprocessing``
+itself trusts them). Otherwise encoding it raises :class:`EncodeError` and
+receiving it is a :class:`DecodeError`, so a peer that may not send pickle
+cannot make this process unpickle anything.
+
 A *frame* is one header byte (:data:`FRAME_VERSION`) followed by one or more
 msgpack objects back to back; that lets a sender pack many messages in one
 transport send.
@@ -21,6 +28,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import importlib
+import pickle
 import sys
 import threading
 import traceback
@@ -35,6 +43,7 @@ __all__ = [
     "DecodeError",
     "EncodeError",
     "FRAME_VERSION",
+    "Pickled",
     "RemoteException",
     "class_path",
     "find_class",
@@ -153,6 +162,32 @@ Encoder = Callable[[Any], Any]
 Decoder = Callable[[Any], Any]
 
 
+class Pickled:
+    """A value sent with pickle (see the module doc). Decoding yields a
+    ``Pickled`` holding the bytes; :meth:`load` unpickles them, where and
+    when the receiver chooses (a relay forwards them without unpickling)."""
+
+    __slots__ = ("_value", "data")
+
+    def __init__(self, value: Any = None, *, data: bytes | None = None) -> None:
+        self._value = value
+        self.data = data
+
+    def dump(self) -> bytes:
+        if self.data is None:
+            self.data = pickle.dumps(self._value, pickle.HIGHEST_PROTOCOL)
+        return self.data
+
+    def load(self) -> Any:
+        if self.data is None:
+            return self._value
+        return pickle.loads(self.data)
+
+    def __repr__(self) -> str:
+        size = "?" if self.data is None else len(self.data)
+        return f"<Pickled {size} bytes>"
+
+
 class Codec:
     """Packs and unpacks objects; one instance per process-level runtime.
 
@@ -165,6 +200,7 @@ class Codec:
         self._by_type: dict[type, tuple[int, Encoder]] = {}
         self._by_code: dict[int, Decoder] = {}
         self._local = threading.local()
+        self.allow_pickle = False  # the local-only pickle extension (Pickled)
 
     # registry
     def register(self, cls: type, code: int, encode: Encoder, decode: Decoder) -> None:
@@ -232,6 +268,16 @@ class Codec:
         if entry is not None:
             code, encode = entry
             return ExtType(code, self._nested(encode(obj)))
+        if t is Pickled:
+            if not self.allow_pickle:
+                raise EncodeError("pickle is refused on this link: the pickle extension is "
+                                  "local-only (this host, this user)",
+                                  type(obj._value).__qualname__)
+            try:
+                return ExtType(EXT_PICKLE, obj.dump())
+            except Exception as e:
+                name = type(obj._value).__qualname__
+                raise EncodeError(f"cannot pickle {name}: {e}", name) from None
         if isinstance(obj, BaseException):
             return ExtType(EXT_EXCEPTION, self._nested(self._exception_to_wire(obj)))
         if dataclasses.is_dataclass(obj) and _dataclasses.get(class_path(t)) is t:
@@ -306,6 +352,11 @@ class Codec:
             if cls is None:
                 raise DecodeError(f"unknown message type {path!r}: not registered with @message here")
             return cls(**fields)
+        if code == EXT_PICKLE:
+            if not self.allow_pickle:
+                raise DecodeError("a pickled value was refused: pickle is accepted only on "
+                                  "local links")
+            return Pickled(data=bytes(data))
         decode = self._by_code.get(code)
         if decode is None:
             raise DecodeError(f"unknown ext type {code}")

@@ -1,0 +1,176 @@
+"""Where ``actors.mp`` finds the runtime of this process.
+
+In a host process (an ``actors.mp.Process``, a pool worker, any actor) it is
+that host. In a plain program it is an implicit :class:`ActorSystem`, started
+on first use and shut down at exit (``set_system`` substitutes your own).
+
+Every primitive (a Queue, a Lock, a Pipe...) is an actor. They all share one
+host process, found by the name of its first actor, the *anchor*: messages
+between the primitives of one program then stay in one inbox, in order.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import threading
+from typing import Any
+
+from actors import host as host_module
+from actors import protocol as P
+from actors import ref as ref_module
+from actors.actor import Actor
+from actors.host import spec_for
+from actors.ref import ActorRef
+from transport.codec import Pickled
+
+ANCHOR_NAME = "actors.mp"
+TRANSPORT_ENV = "ACTORS_MP_TRANSPORT"
+
+_lock = threading.RLock()
+_system: Any = None
+_own_system = False
+_anchor: ActorRef | None = None
+_tokens = itertools.count(1)
+
+SIMPLE = (int, float, str, bytes, bool, type(None))
+
+
+def pack(value: Any) -> Any:
+    """A value as it travels: plain scalars as themselves (msgpack), anything
+    else pickled (the local-only pickle extension)."""
+    return value if type(value) in SIMPLE else Pickled(value)
+
+
+def token() -> int:
+    """A number naming one request of this process (for cancelling it)."""
+    return (os.getpid() << 32) | next(_tokens)
+
+
+class Anchor(Actor):
+    """The first actor of the primitives' shared host process."""
+
+    def receive(self, message: Any) -> Any:
+        return os.getpid()
+
+
+def running_host() -> Any:
+    return host_module.RUNNING
+
+
+def system() -> Any:
+    """This process's system: its host's, or the implicit one."""
+    host = running_host()
+    if host is not None:
+        return host.system
+    global _system, _own_system
+    with _lock:
+        if _system is None:
+            from actors.system import ActorSystem
+            transport = os.environ.get(TRANSPORT_ENV, "zmq")
+            _system = ActorSystem(transport, spares=max(2, os.cpu_count() or 1))
+            _own_system = True
+            _system._node.starter.activate()  # Process and Pool start in warm spares
+            atexit.register(_at_exit)
+        return _system
+
+
+def set_system(new: Any) -> None:
+    """Run ``actors.mp`` on ``new`` (an ActorSystem you started and will shut
+    down) instead of the implicit one; None goes back to the implicit one."""
+    global _system, _own_system, _anchor
+    with _lock:
+        _system, _own_system, _anchor = new, False, None
+
+
+def runtime() -> Any:
+    """This process's runtime (the node, or the host)."""
+    host = running_host()
+    if host is not None:
+        return host
+    return system()._node
+
+
+def bind(ref: ActorRef) -> ActorRef:
+    """``ref`` usable here (a ref unpickled outside a codec has no runtime)."""
+    if ref._runtime is None:
+        ref._runtime = runtime()
+    return ref
+
+
+ref_module.DEFAULT_BINDER = runtime
+
+
+def spawn(actor_class: type[Actor], *args: Any, colocate: bool = True,
+          name: str | None = None, options: dict[str, Any] | None = None,
+          kwargs: dict[str, Any] | None = None) -> ActorRef:
+    """Start an actor: with the primitives (``colocate``) or in a process of
+    its own."""
+    sys_ = system()
+    near = None
+    if colocate:
+        near = getattr(_placement, "anchor", None) or anchor()
+    spec = spec_for(actor_class, args, kwargs or {}, name, None, near, options)
+    host = running_host()
+    if host is not None:
+        return host.system.request((P.OP_SPAWN, spec))
+    return sys_._node.spawn_spec(spec)
+
+
+_placement = threading.local()
+
+
+class placed:  # noqa: N801 (used as a context manager, like a function)
+    """Primitives made inside ``with placed(ref):`` are hosted with ``ref``
+    (a Manager's objects live in the manager's process)."""
+
+    def __init__(self, ref: ActorRef) -> None:
+        self.ref = ref
+
+    def __enter__(self) -> None:
+        self.previous = getattr(_placement, "anchor", None)
+        _placement.anchor = self.ref
+
+    def __exit__(self, *exc: Any) -> None:
+        _placement.anchor = self.previous
+
+
+def anchor() -> ActorRef:
+    """The ref of the primitives' host process (started on first use)."""
+    global _anchor
+    with _lock:
+        if _anchor is not None:
+            return _anchor
+        sys_ = system()
+        found = sys_.lookup(ANCHOR_NAME)
+        if found is None:
+            try:
+                found = sys_.spawn(Anchor, name=ANCHOR_NAME)
+            except ValueError:  # another process started it first
+                found = sys_.lookup(ANCHOR_NAME)
+        _anchor = found
+        return found
+
+
+def me() -> list[Any]:
+    """Who is asking: [pid, thread id, ref of the actor whose process this
+    is, or None in the main program] (a holder of a lock, a pipe end...)."""
+    host = running_host()
+    actor = None
+    if host is not None:
+        thread = threading.get_ident()
+        uid = host.thread_waiters.get(thread)
+        if uid is None and host.current is not None:
+            uid = host.current.ref.uid
+        cell = host.cells.get(uid) if uid is not None else None
+        if cell is None and host.cells:
+            cell = next(iter(host.cells.values()))
+        actor = cell.ref if cell is not None else None
+    return [os.getpid(), threading.get_ident(), actor]
+
+
+def _at_exit() -> None:
+    # like multiprocessing: join non-daemonic children, terminate daemonic ones
+    from actors.mp.process import exit_children
+    exit_children()

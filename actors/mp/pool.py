@@ -1,0 +1,649 @@
+"""Pool and Executor: tasks sent to supervised worker actors.
+
+A Pool is a :class:`Supervisor` (hosted with the primitives) whose children
+are ``processes`` PoolWorker actors, each in a process of its own, restarted
+(``permanent``) whenever one dies. The dispatcher lives in the process that
+made the pool: it sends *batches* of work units to each worker as asks, at
+most two batches in flight per worker, and the reply carries the batch's
+results. A unit is one task (``apply_async``) or one chunk (``map``).
+
+A worker that dies (SIGKILL, ``os._exit``, a segfault) fails its in-flight
+asks at once with ActorDeadError. The oldest in-flight batch of that worker
+is the one that was running: each of its units counts one failed attempt;
+the batches queued behind it are sent again without penalty. A chunk that
+failed once is split into single tasks, so only the task that kills its
+worker fails, after its second attempt, with :class:`WorkerLost`; the
+others complete. Meanwhile the supervisor has started a new worker under the
+same ref. A pool therefore never hangs on a dead worker.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import functools
+import itertools
+import os
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from actors.actor import Actor
+from actors.errors import ActorDeadError, ActorError, WorkerLost
+from actors.mp import context
+from actors.supervisor import ChildSpec, Supervisor
+from transport.codec import Pickled
+
+__all__ = ["AsyncResult", "Executor", "Pool", "TimeoutError"]
+
+TimeoutError = __import__("multiprocessing").TimeoutError  # noqa: A001 (the stdlib's name)
+
+APPLY, MAP, STARMAP = 0, 1, 2
+WINDOW = 2        # batches in flight per worker
+MAX_BATCH = 64    # units per batch
+
+
+class RemoteTraceback(Exception):
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return self.tb
+
+
+def rebuild_exception(exc: BaseException, tb: str) -> BaseException:
+    exc.__cause__ = RemoteTraceback(tb)
+    return exc
+
+
+class WithTraceback:
+    """An exception from a worker, pickled with its traceback's text."""
+
+    def __init__(self, exc: BaseException) -> None:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.exc = exc
+        self.tb = f'\n"""\n{text}"""'
+
+    def __reduce__(self) -> Any:
+        return rebuild_exception, (self.exc, self.tb)
+
+
+class PoolWorker(Actor):
+    """Runs batches of units; its initializer runs in every incarnation."""
+
+    def __init__(self, index: int, setup: Pickled, parent: list[Any]) -> None:
+        self.index = index
+        self.setup = setup
+        self.parent = parent
+
+    def on_start(self) -> None:
+        from actors.mp import process
+        me = process.Process(name=f"SpawnPoolWorker-{self.index}", daemon=True)
+        me._in_child()
+        process._current = me
+        process._parent = process.ParentProcess(*self.parent)
+        initializer, initargs = self.setup.load()
+        if initializer is not None:
+            initializer(*initargs)
+
+    def receive(self, message: Any) -> Any:
+        units = message[1].load()
+        out = []
+        for unit_id, func, kind, payload in units:
+            try:
+                if kind == MAP:
+                    value: Any = [func(x) for x in payload]
+                elif kind == STARMAP:
+                    value = [func(*x) for x in payload]
+                else:
+                    args, kwargs = payload
+                    value = func(*args, **kwargs)
+                out.append((unit_id, True, value))
+            except Exception as e:
+                out.append((unit_id, False, WithTraceback(e)))
+        result = Pickled(out)
+        try:
+            result.dump()
+        except Exception:
+            result = Pickled([self.checked(entry) for entry in out])
+        return result
+
+    @staticmethod
+    def checked(entry: tuple[int, bool, Any]) -> tuple[int, bool, Any]:
+        """One unit's result, or the error of sending it."""
+        import pickle
+        from multiprocessing.pool import MaybeEncodingError
+        try:
+            pickle.dumps(entry[2])
+            return entry
+        except Exception as e:
+            return (entry[0], False, MaybeEncodingError(e, entry[2]))
+
+
+class Unit:
+    __slots__ = ("id", "func", "kind", "payload", "job", "offset", "attempts")
+
+    def __init__(self, uid: int, func: Any, kind: int, payload: Any, job: Any,
+                 offset: int, attempts: int = 0) -> None:
+        self.id = uid
+        self.func = func
+        self.kind = kind
+        self.payload = payload
+        self.job = job
+        self.offset = offset
+        self.attempts = attempts
+
+    def size(self) -> int:
+        """How many results this unit stands for."""
+        return 1 if self.kind == APPLY else len(self.payload)
+
+
+class Slot:
+    """One worker as the dispatcher sees it."""
+
+    def __init__(self, name: str, ref: Any) -> None:
+        self.name = name
+        self.ref = ref
+        self.inflight: collections.deque[list[Unit]] = collections.deque()
+        self.done = 0           # units completed by this incarnation
+        self.retiring = False   # maxtasksperchild reached: replaced before more work
+
+
+class Pool:
+    """As ``multiprocessing.Pool`` (see the module doc for worker deaths)."""
+
+    def __init__(self, processes: int | None = None, initializer: Callable[..., Any] | None = None,
+                 initargs: Iterable[Any] = (), maxtasksperchild: int | None = None,
+                 context_: Any = None, **kwargs: Any) -> None:
+        if processes is None:
+            processes = os.cpu_count() or 1
+        if not isinstance(processes, int) or processes < 1:
+            raise ValueError("Number of processes must be at least 1")
+        if maxtasksperchild is not None and (not isinstance(maxtasksperchild, int)
+                                             or maxtasksperchild <= 0):
+            raise ValueError("maxtasksperchild must be a positive int or None")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        unknown = set(kwargs) - {"context"}
+        if unknown:
+            raise TypeError(f"Pool() got unexpected keyword arguments {sorted(unknown)}")
+        self._processes = processes
+        self._maxtasks = maxtasksperchild
+        setup = Pickled((initializer, tuple(initargs)))
+        setup.dump()
+        from actors.mp.process import current_process
+        parent = [current_process().name, os.getpid()]
+        specs = [ChildSpec(f"worker-{i}", PoolWorker, args=(i + 1, setup, parent),
+                           restart="permanent", shutdown="brutal_kill")
+                 for i in range(processes)]
+        self._supervisor = context.spawn(
+            Supervisor, specs, kwargs={"strategy": "one_for_one",
+                                       "max_restarts": 1_000_000, "max_seconds": 1.0})
+        infos = self._supervisor.proxy().which_children()
+        self._slots = [Slot(info.name, info.ref) for info in infos]
+        self._lock = threading.RLock()
+        self._queue: collections.deque[Unit] = collections.deque()
+        self._ids = itertools.count(1)
+        self._jobs: set[Any] = set()
+        self._state = "RUN"
+        self._idle = threading.Condition(self._lock)
+        self._callbacks: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._callback_thread = threading.Thread(target=self._run_callbacks,
+                                                 name="actors-pool-callbacks", daemon=True)
+        self._callback_thread.start()
+
+    # -- submitting ------------------------------------------------------------
+    def _check_running(self) -> None:
+        if self._state != "RUN":
+            raise ValueError("Pool not running")
+
+    def _submit(self, job: Any, units: list[tuple[Any, int, Any, int]]) -> None:
+        with self._lock:
+            self._check_running()
+            self._jobs.add(job)
+            for func, kind, payload, offset in units:
+                self._queue.append(Unit(next(self._ids), func, kind, payload, job, offset))
+            self._pump()
+
+    def apply(self, func: Callable[..., Any], args: Iterable[Any] = (),
+              kwds: dict[str, Any] | None = None) -> Any:
+        return self.apply_async(func, args, kwds).get()
+
+    def apply_async(self, func: Callable[..., Any], args: Iterable[Any] = (),
+                    kwds: dict[str, Any] | None = None, callback: Any = None,
+                    error_callback: Any = None) -> AsyncResult:
+        job = AsyncResult(self, callback, error_callback, 1, single=True)
+        self._submit(job, [(func, APPLY, (tuple(args), dict(kwds or {})), 0)])
+        return job
+
+    def _chunks(self, func: Any, iterable: Iterable[Any], chunksize: int | None,
+                kind: int) -> tuple[int, list[tuple[Any, int, Any, int]]]:
+        items = list(iterable)
+        if chunksize is None:
+            chunksize, extra = divmod(len(items), self._processes * 4)
+            if extra:
+                chunksize += 1
+        if not isinstance(chunksize, int) or (chunksize < 1 and items):
+            raise ValueError(f"Chunksize must be 1+, not {chunksize!r}")
+        return len(items), [(func, kind, items[i:i + chunksize], i)
+                            for i in range(0, len(items), max(chunksize, 1))]
+
+    def map(self, func: Callable[[Any], Any], iterable: Iterable[Any],
+            chunksize: int | None = None) -> list[Any]:
+        return self.map_async(func, iterable, chunksize).get()
+
+    def map_async(self, func: Callable[[Any], Any], iterable: Iterable[Any],
+                  chunksize: int | None = None, callback: Any = None,
+                  error_callback: Any = None) -> AsyncResult:
+        return self._map(func, iterable, chunksize, callback, error_callback, MAP)
+
+    def starmap(self, func: Callable[..., Any], iterable: Iterable[Iterable[Any]],
+                chunksize: int | None = None) -> list[Any]:
+        return self.starmap_async(func, iterable, chunksize).get()
+
+    def starmap_async(self, func: Callable[..., Any], iterable: Iterable[Iterable[Any]],
+                      chunksize: int | None = None, callback: Any = None,
+                      error_callback: Any = None) -> AsyncResult:
+        return self._map(func, iterable, chunksize, callback, error_callback, STARMAP)
+
+    def _map(self, func: Any, iterable: Iterable[Any], chunksize: int | None, callback: Any,
+             error_callback: Any, kind: int) -> AsyncResult:
+        self._check_running()
+        length, units = self._chunks(func, iterable, chunksize, kind)
+        job = AsyncResult(self, callback, error_callback, length, single=False)
+        if length == 0:
+            job._finish()
+            return job
+        self._submit(job, units)
+        return job
+
+    def imap(self, func: Callable[[Any], Any], iterable: Iterable[Any],
+             chunksize: int = 1) -> IMapIterator:
+        self._check_running()
+        length, units = self._chunks(func, iterable, chunksize, MAP)
+        job = IMapIterator(self, length, ordered=True)
+        if units:
+            self._submit(job, units)
+        return job
+
+    def imap_unordered(self, func: Callable[[Any], Any], iterable: Iterable[Any],
+                       chunksize: int = 1) -> IMapIterator:
+        self._check_running()
+        length, units = self._chunks(func, iterable, chunksize, MAP)
+        job = IMapIterator(self, length, ordered=False)
+        if units:
+            self._submit(job, units)
+        return job
+
+    # -- dispatching (under the lock; replies arrive on the reading thread) ---------
+    def _pump(self) -> None:
+        if self._state == "TERMINATE":
+            return
+        free = [s for s in self._slots if not s.retiring]
+        for slot in free:
+            window = 1 if self._maxtasks else WINDOW
+            while self._queue and len(slot.inflight) < window and not slot.retiring:
+                size = max(1, min(MAX_BATCH, len(self._queue) // (len(free) * WINDOW)))
+                if self._maxtasks:
+                    size = min(size, self._maxtasks - slot.done)
+                batch = [self._queue.popleft() for _ in range(min(size, len(self._queue)))]
+                self._send(slot, batch)
+
+    def _send(self, slot: Slot, batch: list[Unit]) -> None:
+        slot.inflight.append(batch)
+        payload = Pickled([(u.id, u.func, u.kind, u.payload) for u in batch])
+        try:
+            future = slot.ref.ask_async(("run", payload))
+        except Exception as e:  # a task that cannot be pickled
+            slot.inflight.remove(batch)
+            for unit in batch:
+                if len(batch) > 1:
+                    self._queue.appendleft(unit)  # sent alone, it fails alone
+                else:
+                    unit.job._put(unit.offset, unit.size(), False, e)
+            if len(batch) > 1:
+                self._send(slot, [self._queue.popleft()])
+            return
+        future.add_done_callback(functools.partial(self._returned, slot, batch))
+
+    def _returned(self, slot: Slot, batch: list[Unit], future: Any) -> None:
+        error = future.exception()
+        with self._lock:
+            running = bool(slot.inflight) and slot.inflight[0] is batch
+            try:
+                slot.inflight.remove(batch)
+            except ValueError:
+                pass
+            if isinstance(error, ActorDeadError):
+                self._lost(slot, batch, running, error)
+            elif error is not None:
+                for unit in batch:
+                    unit.job._put(unit.offset, unit.size(), False, error)
+            else:
+                try:
+                    results = future.result().load()
+                except Exception as e:
+                    results = [(unit.id, False, e) for unit in batch]
+                by_id = {unit.id: unit for unit in batch}
+                for unit_id, ok, value in results:
+                    unit = by_id[unit_id]
+                    unit.job._put(unit.offset, unit.size(), ok, value)
+                slot.done += len(batch)
+                if self._maxtasks and slot.done >= self._maxtasks and not slot.retiring:
+                    slot.retiring = True
+                    threading.Thread(target=self._replace, args=(slot,),
+                                     name="actors-pool-replace", daemon=True).start()
+            self._pump()
+            self._idle.notify_all()
+
+    def _lost(self, slot: Slot, batch: list[Unit], running: bool, error: ActorDeadError) -> None:
+        """The worker died with ``batch`` in flight (``running``: it was the
+        batch being run; else it was only queued behind it)."""
+        slot.done = 0
+        if self._state == "TERMINATE":
+            for unit in batch:
+                unit.job._put(unit.offset, unit.size(), False, ActorError("the pool was terminated"))
+            return
+        retry: list[Unit] = []
+        for unit in batch:
+            if running:
+                unit.attempts += 1
+            if unit.attempts >= 2:
+                unit.job._put(unit.offset, unit.size(), False, WorkerLost(
+                    f"a pool worker died twice running this task ({error.reason}); "
+                    f"it was retried once in a new worker"))
+            elif running and unit.kind != APPLY and len(unit.payload) > 1:
+                # split: only the item that kills its worker should fail
+                for i, item in enumerate(unit.payload):
+                    retry.append(Unit(next(self._ids), unit.func, unit.kind, [item], unit.job,
+                                      unit.offset + i, unit.attempts))
+            else:
+                retry.append(unit)
+        self._queue.extendleft(reversed(retry))
+
+    def _replace(self, slot: Slot) -> None:
+        """maxtasksperchild: a worker that did its share is replaced."""
+        sup = self._supervisor.proxy()
+        try:
+            while slot.inflight:  # what it still has in flight comes back first
+                with self._lock:
+                    self._idle.wait(0.1)
+            sup.terminate_child(slot.name)
+            ref = sup.restart_child(slot.name)
+        except Exception:
+            return  # the pool is going away
+        with self._lock:
+            slot.ref = ref
+            slot.done = 0
+            slot.retiring = False
+            self._pump()
+
+    def _job_done(self, job: Any) -> None:
+        with self._lock:
+            self._jobs.discard(job)
+            self._idle.notify_all()
+
+    def _run_callbacks(self) -> None:
+        while True:
+            item = self._callbacks.get()
+            if item is None:
+                return
+            fn, value = item
+            try:
+                fn(value)
+            except Exception:
+                traceback.print_exc()
+
+    # -- ending ------------------------------------------------------------
+    def close(self) -> None:
+        """No more tasks; the workers end once the submitted ones are done."""
+        with self._lock:
+            if self._state == "RUN":
+                self._state = "CLOSE"
+
+    def terminate(self) -> None:
+        """Stop the workers now; unfinished tasks fail."""
+        with self._lock:
+            if self._state == "TERMINATE":
+                return
+            self._state = "TERMINATE"
+            self._queue.clear()
+            jobs = list(self._jobs)
+        for job in jobs:
+            job._abort(ActorError("the pool was terminated"))
+        self._stop()
+
+    def join(self) -> None:
+        """Wait for the submitted tasks (after close) and the workers' end."""
+        if self._state == "RUN":
+            raise ValueError("Pool is still running")
+        with self._lock:
+            while self._jobs and self._state != "TERMINATE":
+                self._idle.wait(0.5)
+        self._stop()
+
+    def _stop(self) -> None:
+        try:
+            self._supervisor.stop()
+        except Exception:
+            pass
+        if self._callback_thread.is_alive():
+            self._callbacks.put(None)
+            if threading.current_thread() is not self._callback_thread:
+                self._callback_thread.join(5.0)
+
+    def __enter__(self) -> Pool:
+        self._check_running()
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.terminate()
+
+    def __repr__(self) -> str:
+        return f"<actors.mp.Pool state={self._state} pool_size={self._processes}>"
+
+
+class AsyncResult:
+    """The result of ``apply_async`` / ``map_async``."""
+
+    def __init__(self, pool: Pool, callback: Any, error_callback: Any, length: int,
+                 single: bool) -> None:
+        self._pool = pool
+        self._callback = callback
+        self._error_callback = error_callback
+        self._single = single
+        self._values: list[Any] = [None] * length
+        self._left = length
+        self._error: BaseException | None = None
+        self._event = threading.Event()
+
+    def _put(self, offset: int, size: int, ok: bool, value: Any) -> None:
+        if self._event.is_set():
+            return
+        if not ok:
+            if self._error is None:
+                self._error = value
+            self._finish()
+            return
+        if self._single:
+            self._values[0] = value
+            self._left = 0
+        else:
+            self._values[offset:offset + len(value)] = value
+            self._left -= len(value)
+        if self._left <= 0:
+            self._finish()
+
+    def _abort(self, error: BaseException) -> None:
+        if not self._event.is_set():
+            self._error = error
+            self._finish()
+
+    def _finish(self) -> None:
+        self._event.set()
+        if self._error is None:
+            if self._callback is not None:
+                self._pool._callbacks.put((self._callback, self._value()))
+        elif self._error_callback is not None:
+            self._pool._callbacks.put((self._error_callback, self._error))
+        self._pool._job_done(self)
+
+    def _value(self) -> Any:
+        return self._values[0] if self._single else self._values
+
+    def ready(self) -> bool:
+        return self._event.is_set()
+
+    def successful(self) -> bool:
+        if not self.ready():
+            raise ValueError(f"{self!r} not ready")
+        return self._error is None
+
+    def wait(self, timeout: float | None = None) -> None:
+        self._event.wait(timeout)
+
+    def get(self, timeout: float | None = None) -> Any:
+        if not self._event.wait(timeout):
+            raise TimeoutError
+        if self._error is not None:
+            raise self._error
+        return self._value()
+
+    def __class_getitem__(cls, item: Any) -> Any:
+        return cls
+
+
+ApplyResult = MapResult = AsyncResult
+
+
+SKIP = (False, None)  # a position of a failed chunk after its first
+
+
+class IMapIterator(Iterator[Any]):
+    """The results of ``imap`` (in order) or ``imap_unordered``."""
+
+    def __init__(self, pool: Pool, length: int, ordered: bool) -> None:
+        self._pool = pool
+        self._length = length
+        self._ordered = ordered
+        self._cond = threading.Condition(threading.Lock())
+        self._items: dict[int, tuple[bool, Any]] = {}
+        self._arrived: collections.deque[tuple[bool, Any]] = collections.deque()
+        self._next = 0       # next position to yield (in order)
+        self._received = 0   # results (or failed chunks' positions) in
+        self._aborted: BaseException | None = None
+        if length == 0:
+            pool._job_done(self)
+
+    def _put(self, offset: int, size: int, ok: bool, value: Any) -> None:
+        with self._cond:
+            if ok:
+                entries = [(True, v) for v in value]
+            else:  # a failed chunk yields its error once; its other results never come
+                entries = [(False, value)] + [SKIP] * (size - 1)
+            if self._ordered:
+                for i, entry in enumerate(entries):
+                    self._items[offset + i] = entry
+            else:
+                self._arrived.extend(e for e in entries if e is not SKIP)
+            self._received += size
+            self._cond.notify_all()
+            done = self._received >= self._length
+        if done:
+            self._pool._job_done(self)
+
+    def _abort(self, error: BaseException) -> None:
+        with self._cond:
+            self._aborted = error
+            self._cond.notify_all()
+
+    def next(self, timeout: float | None = None) -> Any:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self._ordered:
+                    while self._items.get(self._next) is SKIP:
+                        del self._items[self._next]
+                        self._next += 1
+                    if self._next >= self._length:
+                        raise StopIteration
+                    entry = self._items.pop(self._next, None)
+                    if entry is not None:
+                        self._next += 1
+                        if entry[0]:
+                            return entry[1]
+                        raise entry[1]
+                else:
+                    if self._arrived:
+                        ok, value = self._arrived.popleft()
+                        if ok:
+                            return value
+                        raise value
+                    if self._received >= self._length:
+                        raise StopIteration
+                if self._aborted is not None:
+                    raise self._aborted
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError
+                self._cond.wait(left)
+
+    __next__ = next
+
+    def __iter__(self) -> IMapIterator:
+        return self
+
+
+class Executor(concurrent.futures.Executor):
+    """A ``concurrent.futures`` executor over an :class:`actors.mp.Pool`:
+    ``submit``, ``map``, ``shutdown``, like ``ProcessPoolExecutor``."""
+
+    def __init__(self, max_workers: int | None = None, mp_context: Any = None,
+                 initializer: Callable[..., Any] | None = None, initargs: Iterable[Any] = (),
+                 *, max_tasks_per_child: int | None = None) -> None:
+        if max_workers is not None and max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        self._pool = Pool(max_workers, initializer, initargs, max_tasks_per_child)
+        self._shutdown = False
+        self._pending: set[concurrent.futures.Future] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+               ) -> concurrent.futures.Future:
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            future: concurrent.futures.Future = concurrent.futures.Future()
+            self._pending.add(future)
+
+        def done(ok: bool, value: Any) -> None:
+            with self._lock:
+                self._pending.discard(future)
+            if future.cancelled() or not future.set_running_or_notify_cancel():
+                return
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+        self._pool.apply_async(fn, args, kwargs, callback=functools.partial(done, True),
+                               error_callback=functools.partial(done, False))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shutdown = True
+            pending = list(self._pending)
+        if cancel_futures:
+            for future in pending:
+                future.cancel()
+        self._pool.close()
+        if wait:
+            self._pool.join()
+        else:
+            threading.Thread(target=self._pool.join, name="actors-executor-shutdown",
+                             daemon=True).start()

@@ -1,0 +1,594 @@
+"""The actors behind ``actors.mp``'s primitives.
+
+Each primitive (a lock, a queue, a pipe...) is one of these actors, and they
+all share one host process (see ``actors.mp.context``). None of them ever
+blocks: a request that must wait (an ``acquire`` of a held lock, a ``get``
+from an empty queue) is *parked* with :meth:`Actor.defer_reply` and answered
+when its turn comes. A parked request has a token chosen by its asker; the
+asker whose timeout passes sends ``("cancel", token)``: if the request is
+still parked it is answered with :data:`CANCELLED` (its asker then returns
+False or raises ``Empty``), else the cancel comes too late and the asker
+takes the answer already sent. Either way nothing is lost: an item or a lock
+handed out is always received.
+
+Owners that die. Every request names its asker (pid, thread, and the ref of
+the actor whose process it is); primitives watch those refs, so a lock held
+by a process that dies is released (and the next acquisition says so), a
+pipe end held only by a dead process counts as closed, and a dead waiter's
+parked requests are dropped.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import pickle
+import threading
+from typing import Any
+
+from actors.actor import Actor
+from actors.notices import Terminated
+from actors.ref import ActorRef, Reply
+
+log = logging.getLogger("actors.mp")
+
+CANCELLED = "\x00actors.mp:cancelled"
+EMPTY = "\x00actors.mp:empty"
+
+
+class Primitive(Actor):
+    """Base: ``("op", *args)`` messages call ``do_op(*args)``; parked
+    requests by token; watched owners."""
+
+    label = "primitive"
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+        self.parked: dict[int, tuple[Reply, Any]] = {}  # token -> (reply, info), FIFO
+        self.watched: dict[int, ActorRef] = {}
+
+    def receive(self, message: Any) -> Any:
+        if isinstance(message, Terminated):
+            self.watched.pop(message.ref.uid, None)
+            self.owner_gone(message.ref)
+            return None
+        return getattr(self, "do_" + message[0])(*message[1:])
+
+    def park(self, token: int, info: Any = None) -> None:
+        self.parked[token] = (self.defer_reply(), info)
+
+    def answer(self, token: int, value: Any) -> Any:
+        """Send the reply of a parked request; its info."""
+        reply, info = self.parked.pop(token)
+        reply.send(value)
+        return info
+
+    def fail(self, token: int, error: BaseException) -> None:
+        reply, _ = self.parked.pop(token)
+        reply.fail(error)
+
+    def do_cancel(self, token: int) -> bool:
+        entry = self.parked.pop(token, None)
+        if entry is None:
+            return False  # answered already: the asker takes that answer
+        entry[0].send(CANCELLED)
+        self.cancelled(token, entry[1])
+        return True
+
+    def cancelled(self, token: int, info: Any) -> None:
+        """A parked request was withdrawn by its asker."""
+
+    def watch_owner(self, ref: ActorRef | None) -> None:
+        if ref is not None and ref.uid not in self.watched:
+            self.watched[ref.uid] = ref
+            self.watch(ref)
+
+    def owner_gone(self, ref: ActorRef) -> None:
+        """The process of ``ref`` ended; drop what it was waiting for."""
+        for token, (reply, info) in list(self.parked.items()):
+            if isinstance(info, dict) and info.get("ref") == ref:
+                del self.parked[token]
+                reply.take()  # nobody is left to answer
+
+    def describe(self) -> str:
+        return f"{self.label} {self.name!r}" if self.name else self.label
+
+
+# -- locks and semaphores ---------------------------------------------------
+
+class LockServer(Primitive):
+    """Lock, RLock, Semaphore and BoundedSemaphore.
+
+    ``holders`` maps (pid, thread) to [count, ref]. A Lock may be released
+    by anyone (as ``multiprocessing.Lock``); an RLock only by its owner.
+    """
+
+    def __init__(self, kind: str, value: int = 1, name: str = "") -> None:
+        super().__init__(name)
+        self.kind = kind          # "lock", "rlock", "semaphore", "bounded"
+        self.label = {"lock": "Lock", "rlock": "RLock", "semaphore": "Semaphore",
+                      "bounded": "BoundedSemaphore"}[kind]
+        self.value = value        # free permits
+        self.maximum = value
+        self.holders: dict[tuple[int, int], list[Any]] = {}
+        self.owner_died = False   # the next acquisition takes over a dead holder's lock
+
+    def do_acquire(self, token: int, pid: int, tid: int, ref: ActorRef | None,
+                   block: bool, count: int = 1) -> list[Any]:
+        key = (pid, tid)
+        if self.kind == "rlock" and key in self.holders:
+            self.holders[key][0] += count
+            return [True, False]
+        if self.value > 0 and not self.parked:
+            return self.grant(key, ref, count)
+        if not block:
+            return [False, False]
+        self.watch_owner(ref)
+        self.park(token, {"key": key, "ref": ref, "count": count})
+        return None  # answered later
+
+    def grant(self, key: tuple[int, int], ref: ActorRef | None, count: int) -> list[Any]:
+        self.value -= 1
+        entry = self.holders.get(key)
+        if entry is None:
+            self.holders[key] = [count if self.kind == "rlock" else 1, ref]
+        else:
+            entry[0] += 1
+        self.watch_owner(ref)
+        died, self.owner_died = self.owner_died, False
+        return [True, died]
+
+    def do_release(self, pid: int, tid: int, told: bool = False) -> int:
+        key = (pid, tid)
+        error: Exception | None = None
+        if self.kind == "rlock":
+            entry = self.holders.get(key)
+            if entry is None:
+                error = RuntimeError("cannot release un-acquired lock")
+            else:
+                entry[0] -= 1
+                if entry[0] > 0:
+                    return entry[0]
+                del self.holders[key]
+                self.value += 1
+        elif self.value >= self.maximum and self.kind != "semaphore":
+            error = ValueError("semaphore or lock released too many times")
+        else:
+            self.value += 1
+            owner = key if key in self.holders else next(iter(self.holders), None)
+            if owner is not None:
+                entry = self.holders[owner]
+                entry[0] -= 1
+                if entry[0] <= 0:
+                    del self.holders[owner]
+        if error is not None:
+            if told:  # nobody waits for the answer: say it here
+                log.error("%s: release by pid %s: %s", self.describe(), pid, error)
+                return 0
+            raise error
+        self.wake()
+        return 0
+
+    def do_release_all(self, pid: int, tid: int) -> int:
+        """Condition.wait: release an RLock completely; the count it had."""
+        entry = self.holders.get((pid, tid))
+        if self.kind != "rlock":
+            self.do_release(pid, tid)
+            return 1
+        if entry is None:
+            raise RuntimeError("cannot release un-acquired lock")
+        del self.holders[(pid, tid)]
+        self.value += 1
+        self.wake()
+        return entry[0]
+
+    def wake(self) -> None:
+        while self.value > 0 and self.parked:
+            token = next(iter(self.parked))
+            info = self.parked[token][1]
+            self.answer(token, self.grant(info["key"], info["ref"], info["count"]))
+
+    def owner_gone(self, ref: ActorRef) -> None:
+        super().owner_gone(ref)
+        freed = [key for key, (count, owner) in self.holders.items() if owner == ref]
+        for key in freed:
+            count = self.holders.pop(key)[0]
+            self.value += 1 if self.kind == "rlock" else count
+            self.owner_died = True
+            log.warning("%s was held by pid %d, which died: released (the next acquirer "
+                        "sees owner_died=True)", self.describe(), key[0])
+        if freed:
+            self.wake()
+
+    def do_state(self) -> list[Any]:
+        """[free permits, holders as [pid, tid, count]]."""
+        return [self.value, [[k[0], k[1], v[0]] for k, v in self.holders.items()]]
+
+    def do_get_value(self) -> int:
+        return self.value
+
+
+# -- events, conditions, barriers -------------------------------------------
+
+class EventServer(Primitive):
+    label = "Event"
+
+    def __init__(self, name: str = "") -> None:
+        super().__init__(name)
+        self.flag = False
+
+    def do_set(self) -> None:
+        self.flag = True
+        for token in list(self.parked):
+            self.answer(token, True)
+
+    def do_clear(self) -> None:
+        self.flag = False
+
+    def do_is_set(self) -> bool:
+        return self.flag
+
+    def do_wait(self, token: int, ref: ActorRef | None, block: bool) -> Any:
+        if self.flag or not block:
+            return self.flag
+        self.watch_owner(ref)
+        self.park(token, {"ref": ref})
+        return None
+
+
+class ConditionServer(Primitive):
+    """The sleepers of a Condition (its lock is a LockServer of its own)."""
+
+    label = "Condition"
+
+    def do_sleep(self, token: int, ref: ActorRef | None = None) -> None:
+        self.watch_owner(ref)
+        self.park(token, {"ref": ref})
+
+    def do_notify(self, n: int) -> int:
+        woken = 0
+        for token in list(self.parked)[:max(0, n)]:
+            self.answer(token, True)
+            woken += 1
+        return woken
+
+    def do_notify_all(self) -> int:
+        return self.do_notify(len(self.parked))
+
+
+class BarrierServer(Primitive):
+    """A Barrier: the last of ``parties`` arrivals releases the others (after
+    running the action, in its own process, as ``threading.Barrier`` does)."""
+
+    label = "Barrier"
+
+    def __init__(self, parties: int, has_action: bool, name: str = "") -> None:
+        super().__init__(name)
+        self.parties = parties
+        self.has_action = has_action
+        self.broken = False
+        self.arrived: list[int] = []   # tokens, in arrival order
+        self.releasing = False         # the last arrival runs the action
+
+    def do_wait(self, token: int, ref: ActorRef | None = None) -> Any:
+        from threading import BrokenBarrierError
+        if self.broken or self.releasing:
+            raise BrokenBarrierError
+        index = len(self.arrived)
+        if index == self.parties - 1:
+            if self.has_action:
+                self.releasing = True
+                return ["action", index]
+            self.release_all()
+            return ["go", index]
+        self.arrived.append(token)
+        self.watch_owner(ref)
+        self.park(token, {"index": index, "ref": ref})
+        return None
+
+    def release_all(self) -> None:
+        for token in self.arrived:
+            if token in self.parked:
+                self.answer(token, ["go", self.parked[token][1]["index"]])
+        self.arrived = []
+        self.releasing = False
+
+    def do_action_done(self, ok: bool) -> None:
+        if ok:
+            self.release_all()
+        else:
+            self.do_abort()
+
+    def do_abort(self) -> None:
+        from threading import BrokenBarrierError
+        self.broken = True
+        self.releasing = False
+        for token in self.arrived:
+            if token in self.parked:
+                self.fail(token, BrokenBarrierError())
+        self.arrived = []
+
+    def do_reset(self) -> None:
+        if self.arrived:
+            self.do_abort()
+        self.broken = False
+
+    def cancelled(self, token: int, info: Any) -> None:
+        # a wait that timed out breaks the barrier for everyone
+        if token in self.arrived:
+            self.arrived.remove(token)
+        self.do_abort()
+
+    def owner_gone(self, ref: ActorRef) -> None:
+        if any(info.get("ref") == ref for _, info in self.parked.values()):
+            super().owner_gone(ref)
+            self.do_abort()
+
+    def do_state(self) -> list[Any]:
+        return [len(self.arrived), self.broken]
+
+
+# -- queues -----------------------------------------------------------------
+
+class QueueServer(Primitive):
+    """Queue, JoinableQueue and SimpleQueue. Items stay as they came (the
+    pickled ones are never unpickled here)."""
+
+    label = "Queue"
+
+    def __init__(self, maxsize: int = 0, joinable: bool = False, name: str = "") -> None:
+        super().__init__(name)
+        self.maxsize = maxsize if maxsize > 0 else 0
+        self.items: collections.deque[Any] = collections.deque()
+        self.getters: dict[int, Any] = {}    # tokens of parked gets, FIFO
+        self.putters: dict[int, Any] = {}    # tokens of parked puts -> item
+        self.joinable = joinable
+        self.unfinished = 0
+        self.joiners: list[int] = []
+
+    def do_put(self, item: Any) -> None:
+        """A put that never waits (the queue is unbounded)."""
+        self.unfinished += 1
+        if self.getters:
+            token = next(iter(self.getters))
+            del self.getters[token]
+            self.answer(token, [item])
+        else:
+            self.items.append(item)
+
+    def do_put_wait(self, token: int, item: Any, ref: ActorRef | None, block: bool) -> Any:
+        if not self.maxsize or len(self.items) < self.maxsize:
+            self.do_put(item)
+            return True
+        if not block:
+            return False
+        self.watch_owner(ref)
+        self.putters[token] = item
+        self.park(token, {"ref": ref, "put": True})
+        return None
+
+    def do_get(self, token: int, ref: ActorRef | None, block: bool) -> Any:
+        if self.items:
+            item = self.items.popleft()
+            self.admit()
+            return [item]
+        if not block:
+            return EMPTY
+        self.watch_owner(ref)
+        self.getters[token] = True
+        self.park(token, {"ref": ref})
+        return None
+
+    def admit(self) -> None:
+        """Room was made: parked puts go in."""
+        while self.putters and len(self.items) < self.maxsize:
+            token = next(iter(self.putters))
+            item = self.putters.pop(token)
+            self.answer(token, True)
+            self.do_put(item)
+
+    def cancelled(self, token: int, info: Any) -> None:
+        self.getters.pop(token, None)
+        self.putters.pop(token, None)
+
+    def owner_gone(self, ref: ActorRef) -> None:
+        for token, (_, info) in list(self.parked.items()):
+            if info.get("ref") == ref:
+                self.getters.pop(token, None)
+                self.putters.pop(token, None)
+        super().owner_gone(ref)
+
+    def do_qsize(self) -> int:
+        return len(self.items)
+
+    def do_state(self) -> list[int]:
+        """[items, maxsize]: empty() and full() in one answer."""
+        return [len(self.items), self.maxsize]
+
+    def do_sync(self) -> bool:
+        """Answered once every put this asker sent before has arrived."""
+        return True
+
+    def do_task_done(self) -> None:
+        if self.unfinished <= 0:
+            raise ValueError("task_done() called too many times")
+        self.unfinished -= 1
+        if self.unfinished == 0:
+            for token in self.joiners:
+                if token in self.parked:
+                    self.answer(token, True)
+            self.joiners = []
+
+    def do_join(self, token: int, ref: ActorRef | None = None) -> Any:
+        if self.unfinished == 0:
+            return True
+        self.watch_owner(ref)
+        self.joiners.append(token)
+        self.park(token, {"ref": ref})
+        return None
+
+
+# -- pipes ------------------------------------------------------------------
+
+class PipeServer(Primitive):
+    """Both ends of a Pipe. ``inbox[s]`` holds what end ``s`` will receive,
+    as (raw, payload): raw bytes from ``send_bytes``, else a value. An end is
+    closed when no process holds it any more (``holders[s]``)."""
+
+    label = "Pipe"
+
+    def __init__(self, name: str = "") -> None:
+        super().__init__(name)
+        self.inbox: tuple[collections.deque, collections.deque] = (
+            collections.deque(), collections.deque())
+        self.holders: tuple[dict[int, Any], dict[int, Any]] = ({}, {})
+        self.ever_held = [False, False]
+        self.readers: tuple[dict[int, bool], dict[int, bool]] = ({}, {})  # token -> consumes
+
+    def closed(self, side: int) -> bool:
+        return self.ever_held[side] and not self.holders[side]
+
+    def do_attach(self, side: int, handle: int, ref: ActorRef | None = None) -> bool:
+        self.holders[side][handle] = ref
+        self.ever_held[side] = True
+        self.watch_owner(ref)
+        return True
+
+    def do_detach(self, side: int, handle: int) -> None:
+        if self.holders[side].pop(handle, 0) != 0 and self.closed(side):
+            self.hang_up(1 - side)
+
+    def hang_up(self, side: int) -> None:
+        """End ``side``'s peer is closed: its waiting readers learn it."""
+        if self.inbox[side]:
+            return
+        for token in list(self.readers[side]):
+            del self.readers[side][token]
+            if self.readers_consume(token):
+                self.fail(token, EOFError())
+            else:
+                self.answer(token, True)
+
+    def readers_consume(self, token: int) -> bool:
+        return self.parked[token][1]["consume"]
+
+    def do_send(self, side: int, raw: bool, payload: Any) -> None:
+        to = 1 - side
+        readers = self.readers[to]
+        while readers:
+            token = next(iter(readers))
+            del readers[token]
+            if self.parked[token][1]["consume"]:
+                self.answer(token, [raw, payload])
+                return
+            self.answer(token, True)  # a poll: the message stays
+        self.inbox[to].append((raw, payload))
+
+    def do_recv(self, token: int, side: int, consume: bool, ref: ActorRef | None,
+                block: bool) -> Any:
+        box = self.inbox[side]
+        if box:
+            if not consume:
+                return True
+            raw, payload = box.popleft()
+            return [raw, payload]
+        if self.closed(1 - side):
+            if consume:
+                raise EOFError
+            return True  # poll() is true at end of file: recv() will not block
+        if not block:
+            return False if not consume else EMPTY
+        self.watch_owner(ref)
+        self.readers[side][token] = consume
+        self.park(token, {"ref": ref, "consume": consume})
+        return None
+
+    def cancelled(self, token: int, info: Any) -> None:
+        for readers in self.readers:
+            readers.pop(token, None)
+
+    def owner_gone(self, ref: ActorRef) -> None:
+        for token, (_, info) in list(self.parked.items()):
+            if info.get("ref") == ref:
+                for readers in self.readers:
+                    readers.pop(token, None)
+        super().owner_gone(ref)
+        for side in (0, 1):
+            for handle, owner in list(self.holders[side].items()):
+                if owner == ref:
+                    self.do_detach(side, handle)
+
+
+# -- shared values ------------------------------------------------------------
+
+class ValueServer(LockServer):
+    """Value and Array: the data, and the RLock ``get_lock()`` returns."""
+
+    label = "Value"
+
+    def __init__(self, data: Any, is_array: bool, name: str = "") -> None:
+        super().__init__("rlock", 1, name)
+        self.label = "Array" if is_array else "Value"
+        self.data = data
+
+    def do_get(self) -> Any:
+        return self.data
+
+    def do_set(self, value: Any) -> None:
+        self.data = value
+
+    def do_getitem(self, index: Any) -> Any:
+        if isinstance(index, list):
+            index = slice(*index)
+        return self.data[index]
+
+    def do_setitem(self, index: Any, value: Any) -> None:
+        if isinstance(index, list):
+            index = slice(*index)
+            if len(range(*index.indices(len(self.data)))) != len(value):
+                raise ValueError("Can only assign sequence of same size")
+        self.data[index] = value
+
+    def do_add(self, delta: Any) -> Any:
+        """value += delta, atomically (not in the stdlib API; used by tests)."""
+        self.data += delta
+        return self.data
+
+
+# -- managed objects --------------------------------------------------------
+
+class ObjectServer(Primitive):
+    """A Manager's shared object (dict, list, Namespace or a registered
+    type): method calls with pickled arguments and results."""
+
+    label = "object"
+
+    def __init__(self, factory: Any, args: Any, kwargs: Any, name: str = "") -> None:
+        super().__init__(name)
+        factory = factory.load() if hasattr(factory, "load") else factory
+        args = args.load() if hasattr(args, "load") else args
+        kwargs = kwargs.load() if hasattr(kwargs, "load") else kwargs
+        self.obj = factory(*args, **kwargs)
+        self.label = type(self.obj).__name__
+        self.lock = threading.Lock()
+
+    def do_call(self, method: str, args: Any) -> Any:
+        from actors.mp.context import pack
+        args, kwargs = args.load() if hasattr(args, "load") else args
+        if method == "__getattribute__" and args and args[0].startswith("__"):
+            raise AttributeError(args[0])
+        return pack(getattr(self.obj, method)(*args, **kwargs))
+
+    def do_getattr(self, name: str) -> Any:
+        from actors.mp.context import pack
+        return pack(getattr(self.obj, name))
+
+    def do_setattr(self, name: str, value: Any) -> None:
+        setattr(self.obj, name, value.load() if hasattr(value, "load") else value)
+
+    def do_delattr(self, name: str) -> None:
+        delattr(self.obj, name)
+
+    def do_copy(self) -> Any:
+        from actors.mp.context import pack
+        return pack(pickle.loads(pickle.dumps(self.obj)))

@@ -1,0 +1,208 @@
+"""Value and Array: shared data held by an actor (no shared memory).
+
+``Value(typecode_or_type, *args, lock=True)`` and ``Array(typecode_or_type,
+size_or_initializer, lock=True)`` take the typecodes and ctypes types of
+``multiprocessing``; values are converted (and checked) through the ctypes
+type in the process that sets them. Each read and each write is one atomic
+message; ``get_lock()`` returns the RLock the value's actor serves, for
+read-modify-write sequences such as ``v.value += 1``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+from actors.mp.handles import Handle
+from actors.mp.servers import ValueServer
+from actors.mp.synchronize import SemLock, value_lock
+
+__all__ = ["Array", "RawArray", "RawValue", "Value"]
+
+TYPECODES: dict[str, Any] = {
+    "c": ctypes.c_char, "u": ctypes.c_wchar, "b": ctypes.c_byte, "B": ctypes.c_ubyte,
+    "h": ctypes.c_short, "H": ctypes.c_ushort, "i": ctypes.c_int, "I": ctypes.c_uint,
+    "l": ctypes.c_long, "L": ctypes.c_ulong, "q": ctypes.c_longlong,
+    "Q": ctypes.c_ulonglong, "f": ctypes.c_float, "d": ctypes.c_double,
+}
+
+
+def ctype_of(typecode_or_type: Any) -> Any:
+    if isinstance(typecode_or_type, str):
+        try:
+            return TYPECODES[typecode_or_type]
+        except KeyError:
+            raise TypeError(f"unknown typecode {typecode_or_type!r} (use one of "
+                            f"{''.join(TYPECODES)} or a ctypes type)") from None
+    if isinstance(typecode_or_type, type) and issubclass(typecode_or_type, ctypes._SimpleCData):
+        return typecode_or_type
+    raise TypeError(f"actors.mp shares typecodes and simple ctypes types, got "
+                    f"{typecode_or_type!r}")
+
+
+def convert(ctype: Any, value: Any) -> Any:
+    """``value`` as the ctypes type stores it (TypeError if it cannot)."""
+    return ctype(value).value
+
+
+class RawValue(Handle):
+    """A shared value without a lock."""
+
+    def __init__(self, typecode_or_type: Any, *args: Any) -> None:
+        ctype = ctype_of(typecode_or_type)
+        initial = ctype(*args).value
+        super().__init__(self._spawn(ValueServer, initial, False))
+        self._ctype = ctype
+
+    @property
+    def value(self) -> Any:
+        return self._ask(("get",))
+
+    @value.setter
+    def value(self, new: Any) -> None:
+        self._ask(("set", convert(self._ctype, new)))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}({self._ctype.__name__}, {self.value!r})>"
+
+
+class SynchronizedValue(RawValue):
+    """A shared value with ``get_lock()`` (what ``Value`` returns)."""
+
+    def __init__(self, typecode_or_type: Any, *args: Any, lock: Any = True) -> None:
+        super().__init__(typecode_or_type, *args)
+        self._lock = value_lock(self._ref) if lock is True else lock
+
+    def get_lock(self) -> SemLock:
+        return self._lock
+
+    def acquire(self, *args: Any) -> bool:
+        return self._lock.acquire(*args)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self._lock.__enter__()
+
+    def __exit__(self, *args: Any) -> None:
+        self._lock.__exit__(*args)
+
+    def get_obj(self) -> Any:
+        """A ctypes copy of the current value (not shared)."""
+        return self._ctype(self.value)
+
+
+def Value(typecode_or_type: Any, *args: Any, lock: Any = True, ctx: Any = None) -> Any:  # noqa: N802
+    """A shared value; with ``lock`` (default) it has ``get_lock()``."""
+    if lock is False:
+        return RawValue(typecode_or_type, *args)
+    if lock is not True and not isinstance(lock, SemLock):
+        raise AttributeError(f"{lock!r} has no method 'acquire'")
+    return SynchronizedValue(typecode_or_type, *args, lock=lock)
+
+
+class RawArray(Handle):
+    """A shared array without a lock."""
+
+    def __init__(self, typecode_or_type: Any, size_or_initializer: Any) -> None:
+        ctype = ctype_of(typecode_or_type)
+        if isinstance(size_or_initializer, int):
+            data = [ctype().value] * size_or_initializer
+        else:
+            data = [convert(ctype, v) for v in size_or_initializer]
+        super().__init__(self._spawn(ValueServer, data, True))
+        self._ctype = ctype
+        self._length = len(data)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            items = self._ask(("getitem", [index.start, index.stop, index.step]))
+            return b"".join(items) if self._ctype is ctypes.c_char else items
+        return self._ask(("getitem", self._index(index)))
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if isinstance(index, slice):
+            values = [convert(self._ctype, v) for v in
+                      (value if not isinstance(value, bytes) else [bytes([b]) for b in value])]
+            self._ask(("setitem", [index.start, index.stop, index.step], values))
+        else:
+            self._ask(("setitem", self._index(index), convert(self._ctype, value)))
+
+    def _index(self, index: int) -> int:
+        if not isinstance(index, int):
+            raise TypeError(f"array indices must be integers, got {type(index).__name__}")
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError("invalid index")
+        return index
+
+    def __iter__(self) -> Any:
+        return iter(self[:])
+
+    @property
+    def value(self) -> Any:
+        """For a 'c' array: the bytes up to the first NUL."""
+        if self._ctype is not ctypes.c_char:
+            raise AttributeError("value is for arrays of typecode 'c'")
+        return self[:].split(b"\0", 1)[0]
+
+    @value.setter
+    def value(self, new: bytes) -> None:
+        if self._ctype is not ctypes.c_char:
+            raise AttributeError("value is for arrays of typecode 'c'")
+        if len(new) > self._length:
+            raise ValueError("byte string too long")
+        data = new + (b"\0" if len(new) < self._length else b"")
+        self[0:len(data)] = data
+
+    @property
+    def raw(self) -> bytes:
+        if self._ctype is not ctypes.c_char:
+            raise AttributeError("raw is for arrays of typecode 'c'")
+        return self[:]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}({self._ctype.__name__}, {self[:]!r})>"
+
+
+class SynchronizedArray(RawArray):
+    def __init__(self, typecode_or_type: Any, size_or_initializer: Any,
+                 lock: Any = True) -> None:
+        super().__init__(typecode_or_type, size_or_initializer)
+        self._lock = value_lock(self._ref) if lock is True else lock
+
+    def get_lock(self) -> SemLock:
+        return self._lock
+
+    def acquire(self, *args: Any) -> bool:
+        return self._lock.acquire(*args)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self._lock.__enter__()
+
+    def __exit__(self, *args: Any) -> None:
+        self._lock.__exit__(*args)
+
+    def get_obj(self) -> Any:
+        return (self._ctype * self._length)(*self[:])
+
+
+def Array(typecode_or_type: Any, size_or_initializer: Any, *, lock: Any = True,  # noqa: N802
+          ctx: Any = None) -> Any:
+    """A shared array; with ``lock`` (default) it has ``get_lock()``."""
+    if lock is False:
+        return RawArray(typecode_or_type, size_or_initializer)
+    if lock is not True and not isinstance(lock, SemLock):
+        raise AttributeError(f"{lock!r} has no method 'acquire'")
+    return SynchronizedArray(typecode_or_type, size_or_initializer, lock=lock)
+
+
+
