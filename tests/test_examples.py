@@ -204,3 +204,47 @@ def test_deadlocks_doc_hung(tmp_path):
                      done.stderr), done.stderr
     assert re.search(r'hung\.py", line \d+ in flush\n.*hung\.py", line \d+ in receive',
                      done.stderr), done.stderr
+
+
+@pytest.mark.timeout(130)
+@pytest.mark.parametrize("transport", ["zmq", "pipe"])
+def test_mp_producer_consumer(transport, monkeypatch):
+    """mp_producer_consumer.py (import actors.mp as multiprocessing): two
+    producers and two consumers over a JoinableQueue with sentinels; every
+    item is consumed exactly once."""
+    monkeypatch.setenv("ACTORS_MP_TRANSPORT", transport)
+    out = run_example("examples/mp_producer_consumer.py")
+    assert "exit codes: [0, 0, 0, 0]" in out, out
+    per = re.search(r"per consumer: (\d+) items, (\d+) items", out)
+    assert per is not None and int(per[1]) + int(per[2]) == 2000, out
+    assert out.strip().endswith(
+        "consumed 2000 items (expected 2000), checksum 1999000 (expected 1999000)"), out
+
+
+@pytest.mark.timeout(130)
+@pytest.mark.parametrize("transport", ["zmq", "pipe"])
+def test_mp_pool_crash(transport, monkeypatch):
+    """mp_pool_crash.py: two tasks SIGKILL their Pool worker the first time;
+    the map still returns every result. A task that always kills its worker
+    runs twice (once, then one retry) and fails with WorkerLost; the pool
+    goes on working."""
+    monkeypatch.setenv("ACTORS_MP_TRANSPORT", transport)
+    out = run_example("examples/mp_pool_crash.py")
+    assert re.search(r"^results: 40 of 40, sum of squares 20540 \(expected 20540\), from \d+ "
+                     r"worker processes$", out, re.MULTILINE), out
+    assert "tasks that killed their worker once: [7, 23]\n" in out, out
+    assert re.search(r"^always_crash failed: WorkerLost: .+$", out, re.MULTILINE), out
+    assert "always_crash ran 2 times (the first run and one retry)" in out, out
+    assert "the pool still works: [0, 1, 4, 9, 16]\n" in out, out
+    assert out.strip().endswith("worker crashes survived: 4"), out
+
+
+@pytest.mark.timeout(130)
+@pytest.mark.parametrize("transport", ["zmq", "pipe"])
+def test_mp_shared_counter(transport, monkeypatch):
+    """mp_shared_counter.py: four processes add 1 to a Value 1000 times each
+    under its lock; no increment is lost."""
+    monkeypatch.setenv("ACTORS_MP_TRANSPORT", transport)
+    out = run_example("examples/mp_shared_counter.py")
+    assert "exit codes: [0, 0, 0, 0]" in out, out
+    assert out.strip().endswith("counter = 4000 (expected 4000)"), out
