@@ -399,16 +399,17 @@ def lock_and_hang(lock, acquired):
     time.sleep(60)  # the parent kills this process
 
 
-def two_locks(first, second, barrier, q, name):
-    """Take ``first``, meet the other child, then take ``second``; report the
-    outcome: ok, timeout, or the exception's class name and message."""
+def two_locks(first, second, barrier, q, name, timeout=None):
+    """Take ``first``, meet the other child, then take ``second`` (blocking,
+    or with ``timeout``); report the outcome: ok, timeout, or the exception's
+    class name and message."""
     import actors
 
     first.acquire()
     try:
         barrier.wait(30)
         try:
-            got = second.acquire(timeout=30)
+            got = second.acquire(timeout=timeout)
         except Exception as e:  # reported to the parent, which judges it
             kind = "deadlock" if isinstance(e, actors.DeadlockError) else type(e).__name__
             q.put((name, os.getpid(), kind, str(e)))

@@ -146,15 +146,20 @@ def test_pool_task_killing_every_worker_fails_with_worker_lost(amp, pool, how):
 # Deadlock between two processes taking two locks in opposite order
 # =============================================================================
 @pytest.mark.timeout(90)
-def test_lock_order_deadlock_raises_deadlock_error(ctx, procs):
+@pytest.mark.parametrize("timeout", [None, 30.0], ids=["blocking", "timed"])
+def test_lock_order_deadlock_raises_deadlock_error(ctx, procs, timeout):
+    """Two children take two locks in opposite order (a Barrier makes sure
+    each holds its first before it asks for its second): one of them gets
+    DeadlockError naming both locks and holders, the other completes. A timed
+    acquire is a wait like any other."""
     a, b = ctx.Lock(), ctx.Lock()
     barrier = ctx.Barrier(2)
     q = ctx.Queue()
     try:
-        p1 = start(procs, ctx, t.two_locks, a, b, barrier, q, "a-then-b")
-        p2 = start(procs, ctx, t.two_locks, b, a, barrier, q, "b-then-a")
+        p1 = start(procs, ctx, t.two_locks, a, b, barrier, q, "a-then-b", timeout)
+        p2 = start(procs, ctx, t.two_locks, b, a, barrier, q, "b-then-a", timeout)
         reports = {name: (pid, kind, msg) for name, pid, kind, msg in
-                   (q.get(timeout=60) for _ in range(2))}
+                   (q.get(timeout=45) for _ in range(2))}
         assert joined(p1) == 0 and joined(p2) == 0
     finally:
         q.close()
