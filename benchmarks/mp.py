@@ -88,9 +88,9 @@ class Sizes:
                      map_1ms=max(self.map_1ms // d, 1), startups=1, warm_div=1)
 
 
-FULL = Sizes(queue=100_000, pipe=5_000, lock=5_000, contended=2_000, map_tiny=100_000,
+FULL = Sizes(queue=20_000, pipe=5_000, lock=5_000, contended=2_000, map_tiny=100_000,
              map_chunk1=10_000, apply_async=10_000, map_1ms=1_000, startups=2, warm_div=10)
-QUICK = Sizes(queue=10_000, pipe=500, lock=500, contended=200, map_tiny=100_000,
+QUICK = Sizes(queue=4_000, pipe=500, lock=500, contended=200, map_tiny=100_000,
               map_chunk1=1_000, apply_async=1_000, map_1ms=100, startups=1, warm_div=10)
 
 
