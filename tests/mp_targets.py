@@ -379,6 +379,13 @@ def kill_self_always(how="sigkill"):
     die(how)
 
 
+def kill_on(x, how="sigkill", bad=3):
+    """Item ``bad`` kills its worker every time it runs."""
+    if x == bad:
+        die(how)
+    return x * x
+
+
 def die(how):
     if how == "sigkill":
         os.kill(os.getpid(), signal.SIGKILL)
