@@ -9,7 +9,10 @@ and threads of the main program):
   until the reply comes;
 - ``spawn`` / ``restart``: the waiter waits for an actor's ``on_start``;
 - ``stack``: two handlers wait on the same thread of one process, one
-  nested in the other: the lower one resumes only after the upper returns.
+  nested in the other: the lower one resumes only after the upper returns;
+- ``held``: an actor that deferred requests it can answer only once a
+  holder lets go (an ``actors.mp`` lock held by one process) waits for that
+  holder. The asks parked there are *bound*: no other thread answers them.
 
 An actor unblocks only when all of its edges are satisfied, so any cycle is
 a deadlock, if it is real.
@@ -53,10 +56,12 @@ from actors.waits import (
     ABSENT,
     ANSWERED,
     ASK,
+    BOUND,
     CALL,
     DEFERRED,
     FRAME,
     GONE,
+    HELD,
     QUEUED,
     SERVICE,
     WAITING,
@@ -273,6 +278,8 @@ class Detector:
             return f"{waiter} calls {target}{edge.what}"
         if edge.kind in ("spawn", "restart"):
             return f"{waiter} {edge.kind}s {target} and waits for its on_start"
+        if edge.kind == HELD:
+            return f"{waiter.partition(' (pid')[0]} is held by {self.member(edge.target, '')}"
         if edge.kind == "stack":
             return (f"{waiter} waits for {target}'s handler to return (it runs nested "
                     "on the same thread)")
@@ -392,6 +399,8 @@ class Detector:
                 if state < need:
                     transient.append(edge)
             for (edge, _), state in zip(request_checks.get(address, []), requests):
+                if state == BOUND:
+                    continue  # only a member of the cycle could answer it
                 if state == DEFERRED:
                     permanent.append(edge)
                 elif state != QUEUED:

@@ -41,7 +41,7 @@ from actors.logs import ForwardHandler, install
 from actors.process import MailboxCounters
 from actors.ref import ActorRef, Reply
 from actors.runtime import Runtime, find_undecodable
-from actors.waits import ABSENT, DEFERRED, QUEUED
+from actors.waits import ABSENT, BOUND, DEFERRED, QUEUED
 from transport.codec import find_class
 
 log = logging.getLogger("actors")
@@ -84,8 +84,9 @@ class Cell:
         or being handled: only a handler of this actor can answer it),
         DEFERRED (its reply was deferred: any thread may send it) or
         ABSENT (answered, or not arrived yet)."""
-        if (reply_to, call_id) in self.parked:
-            return DEFERRED
+        reply = self.parked.get((reply_to, call_id))
+        if reply is not None:
+            return BOUND if reply.bound else DEFERRED
         current = self.envelope
         if (type(current) is list and current[0] in (P.ASK, P.CALL)
                 and current[-1] == call_id and current[-2] == reply_to):
@@ -390,6 +391,11 @@ class Host(Runtime):
                         self.mailed.counts[1] += 1
                         found = True
                         break
+                reply = cell.parked.get((reply_to, call_id))
+                withdraw = getattr(cell.actor, "withdraw", None)
+                if (not found and reply is not None and reply.bound and withdraw is not None
+                        and withdraw(reply)):
+                    found = reply.take()  # never sent: the asker gets DeadlockError
             self.reply(envelope[-2], envelope[-1], True, found)
         elif op == P.OP_DEADLOCK:
             _, wait_id, message, cycle = payload

@@ -191,7 +191,7 @@ class Reply:
     """
 
     __module__ = "actors"
-    __slots__ = ("_runtime", "_parked", "_to", "_call_id", "_done")
+    __slots__ = ("_runtime", "_parked", "_to", "_call_id", "_done", "bound")
 
     def __init__(self, runtime: Runtime, parked: dict[Any, Reply], to: str,
                  call_id: int) -> None:
@@ -200,6 +200,9 @@ class Reply:
         self._to = to
         self._call_id = call_id
         self._done = False
+        # Only what a holder does sends it (actors.mp: a lock's release): the
+        # deadlock detector may then follow the asker's wait through it.
+        self.bound = False
 
     @property
     def done(self) -> bool:

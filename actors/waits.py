@@ -41,6 +41,7 @@ ASK = "ask"
 CALL = "call"
 SERVICE = "service"   # a request to the node's service (spawn, restart, stop ...)
 FRAME = "frame"       # an async handler running on the loop thread's stack
+HELD = "held"         # an actor's deferred replies wait for a holder (actors.mp locks)
 
 SERVICE_OPS = {P.OP_SPAWN: "spawn", P.OP_RESTART: "restart", P.OP_STOP_CHILDREN: "stop children",
                P.OP_TERMINATE: "terminate", P.OP_LOOKUP: "lookup", P.OP_TREE: "tree"}
@@ -78,14 +79,22 @@ def describe(future: ActorFuture | None) -> tuple[str, str]:
                          [f"{k}={short(v, 40)}" for k, v in envelope[4].items()])
         return CALL, f".{envelope[2]}({args})"
     payload = tuple(envelope[2]) if envelope[3] else envelope[2]
+    if envelope[3] and payload and type(payload[0]) is str and payload[0] in BRIEF:
+        return ASK, BRIEF[payload[0]]
     return ASK, short(payload)
+
+
+# Requests described by their first element alone (actors.mp's internal
+# asks: their other fields are tokens and pids, noise in a deadlock message).
+BRIEF: dict[str, str] = {}
 
 
 class Wait:
     """One blocking wait of ``waiter`` (an actor uid, or a thread key in
     the node) for ``future`` (None: an async handler's frame)."""
 
-    __slots__ = ("id", "waiter", "future", "depth", "since", "reported", "thread", "deadline")
+    __slots__ = ("id", "waiter", "future", "depth", "since", "reported", "thread", "deadline",
+                 "holder", "what")
 
     def __init__(self, wait_id: int, waiter: Any, future: ActorFuture | None,
                  depth: int | None, deadline: float | None) -> None:
@@ -100,9 +109,14 @@ class Wait:
         # a thread of the main program is named by its thread (not an actor)
         self.thread = threading.current_thread().name if type(waiter) is str else ""
         self.deadline = deadline  # None: it waits for as long as it takes
+        self.holder: Any = None   # a HELD wait: the member it waits for
+        self.what = ""
 
     def info(self, address: str) -> list[Any]:
         """The wait as the node's detector sees it."""
+        if self.holder is not None:
+            return [self.id, self.waiter, None, self.since, HELD, self.what, self.holder,
+                    None, None, address, ""]
         kind, what = describe(self.future)
         target = self.future.target if self.future is not None else None
         return [self.id, self.waiter, self.depth, self.since, kind, what,
@@ -121,8 +135,9 @@ class Wait:
 
 # a wait's state in a probe's answer
 GONE, ANSWERED, WAITING = 0, 1, 2
-# a request's state at its target, in a probe's answer (Cell.request_state)
-ABSENT, DEFERRED, QUEUED = 0, 1, 2
+# a request's state at its target, in a probe's answer (Cell.request_state);
+# BOUND: deferred, and only what a holder does answers it (see begin_hold)
+ABSENT, DEFERRED, QUEUED, BOUND = 0, 1, 2, 3
 
 
 class WaitTracker:
@@ -167,6 +182,16 @@ class WaitTracker:
                     wake = not stacked  # not the loop thread: it may sleep in poll
         if wake:
             self.runtime.wake()
+        return wait
+
+    def begin_hold(self, waiter: int, holder: Any, what: str) -> Wait:
+        """Actor ``waiter`` holds deferred requests (marked bound) that only
+        ``holder`` (an actor uid or a main-program thread key) can let it
+        answer, by releasing a lock: an edge waiter -> holder. It lasts
+        until :meth:`end`."""
+        wait = self.begin(waiter, None, stacked=False)
+        wait.holder = holder
+        wait.what = what
         return wait
 
     def end(self, wait: Wait) -> None:
@@ -243,5 +268,5 @@ class WaitTracker:
         return True
 
 
-__all__ = ["ABSENT", "ANSWERED", "DEFERRED", "GONE", "QUEUED", "WAITING", "Wait", "WaitTracker",
-           "describe"]
+__all__ = ["ABSENT", "ANSWERED", "BOUND", "DEFERRED", "GONE", "HELD", "QUEUED", "WAITING", "Wait",
+           "WaitTracker", "describe"]

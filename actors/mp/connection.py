@@ -45,7 +45,7 @@ class Connection(Handle):
     def _attach(self) -> None:
         if not self._handle:
             self._handle = (os.getpid() << 32) | next(_handles)
-            self._ask(("attach", self._side, self._handle, context.me()[2]))
+            self._ask(("attach", self._side, self._handle, context.me()))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -102,7 +102,7 @@ class Connection(Handle):
 
     def _receive(self) -> tuple[bool, Any]:
         self._check(True)
-        answer = self._wait(("recv", context.token(), self._side, True, context.me()[2], True),
+        answer = self._wait(("recv", context.token(), self._side, True, context.me(), True),
                             None)
         return answer[0], answer[1]
 
@@ -139,7 +139,7 @@ class Connection(Handle):
     def poll(self, timeout: float | None = 0.0) -> bool:
         self._check(True)
         wait = check_timeout(True, timeout)
-        answer = self._wait(("recv", context.token(), self._side, False, context.me()[2],
+        answer = self._wait(("recv", context.token(), self._side, False, context.me(),
                              wait != 0), wait)
         return answer is True
 
@@ -147,7 +147,7 @@ class Connection(Handle):
         self._check(True)
         token = context.token()
         ref = context.bind(self._ref)
-        return ref.ask_async(("recv", token, self._side, False, context.me()[2], True)), token
+        return ref.ask_async(("recv", token, self._side, False, context.me(), True)), token
 
     def close(self) -> None:
         if self._open:

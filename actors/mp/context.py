@@ -20,6 +20,7 @@ from typing import Any
 from actors import host as host_module
 from actors import protocol as P
 from actors import ref as ref_module
+from actors import waits as waits_module
 from actors.actor import Actor
 from actors.host import spec_for
 from actors.ref import ActorRef
@@ -41,6 +42,11 @@ def pack(value: Any) -> Any:
     """A value as it travels: plain scalars as themselves (msgpack), anything
     else pickled (the local-only pickle extension)."""
     return value if type(value) in SIMPLE else Pickled(value)
+
+
+def unique_name(label: str) -> str:
+    """A name no other actor of the node has: label.pid.n."""
+    return f"{label}.{os.getpid()}.{next(_tokens)}"
 
 
 def token() -> int:
@@ -100,6 +106,9 @@ def bind(ref: ActorRef) -> ActorRef:
 
 
 ref_module.DEFAULT_BINDER = runtime
+# how a blocked request reads in a deadlock message
+waits_module.BRIEF.update({"acquire": "to acquire it", "wait": "(wait)", "get": "(get)",
+                           "join": "(join)", "recv": "(recv)", "sleep": "(Condition.wait)"})
 
 
 def spawn(actor_class: type[Actor], *args: Any, colocate: bool = True,
@@ -155,19 +164,20 @@ def anchor() -> ActorRef:
 
 def me() -> list[Any]:
     """Who is asking: [pid, thread id, ref of the actor whose process this
-    is, or None in the main program] (a holder of a lock, a pipe end...)."""
+    is (None in the main program), member] where member is how the deadlock
+    detector names the blocked party: an actor uid, or a main-program
+    thread."""
     host = running_host()
-    actor = None
-    if host is not None:
-        thread = threading.get_ident()
-        uid = host.thread_waiters.get(thread)
-        if uid is None and host.current is not None:
-            uid = host.current.ref.uid
-        cell = host.cells.get(uid) if uid is not None else None
-        if cell is None and host.cells:
-            cell = next(iter(host.cells.values()))
-        actor = cell.ref if cell is not None else None
-    return [os.getpid(), threading.get_ident(), actor]
+    thread = threading.get_ident()
+    if host is None:
+        return [os.getpid(), thread, None, f"thread:{thread}"]
+    member = host.thread_waiters.get(thread)
+    if member is None and host.current is not None and thread == host.loop_ident:
+        member = host.current.ref.uid
+    cell = host.cells.get(member) if member is not None else None
+    if cell is None and host.cells:
+        cell = next(iter(host.cells.values()))
+    return [os.getpid(), thread, cell.ref if cell is not None else None, member]
 
 
 def _at_exit() -> None:

@@ -50,9 +50,18 @@ class ProcessActor(Actor):
         if op == "wait":
             if self.code is not None:
                 return self.code
-            self.joiners.append(self.defer_reply())
+            reply = self.defer_reply()
+            reply.bound = True  # answered when this process's target ends
+            self.joiners.append(reply)
             return None
         raise ValueError(f"unknown message {message!r}")
+
+    def withdraw(self, reply: Reply) -> bool:
+        """The deadlock detector withdraws a join (see Primitive.withdraw)."""
+        if reply in self.joiners:
+            self.joiners.remove(reply)
+            return True
+        return False
 
     def run(self) -> int:
         from actors.mp import connection

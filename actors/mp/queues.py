@@ -42,7 +42,7 @@ class Queue(Handle):
             context.bind(self._ref)._runtime.tell(self._ref, ("put", item))
             return
         wait = check_timeout(block, timeout)
-        answer = self._wait(("put_wait", context.token(), item, context.me()[2], wait != 0),
+        answer = self._wait(("put_wait", context.token(), item, context.me(), wait != 0),
                             wait)
         if answer is not True:
             raise queue.Full
@@ -53,7 +53,7 @@ class Queue(Handle):
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         self._check_open()
         wait = check_timeout(block, timeout)
-        answer = self._wait(("get", context.token(), context.me()[2], wait != 0), wait)
+        answer = self._wait(("get", context.token(), context.me(), wait != 0), wait)
         if answer == EMPTY or answer == CANCELLED:
             raise queue.Empty
         return unpack(answer[0])
@@ -94,7 +94,7 @@ class JoinableQueue(Queue):
         self._ask(("task_done",))
 
     def join(self) -> None:
-        self._wait(("join", context.token(), context.me()[2]), None)
+        self._wait(("join", context.token(), context.me()), None)
 
 
 class SimpleQueue(Handle):
@@ -107,7 +107,7 @@ class SimpleQueue(Handle):
         context.bind(self._ref)._runtime.tell(self._ref, ("put", context.pack(obj)))
 
     def get(self) -> Any:
-        return unpack(self._wait(("get", context.token(), context.me()[2], True), None)[0])
+        return unpack(self._wait(("get", context.token(), context.me(), True), None)[0])
 
     def empty(self) -> bool:
         return self._ask(("qsize",)) == 0

@@ -24,6 +24,7 @@ import collections
 import logging
 import pickle
 import threading
+from collections.abc import ItemsView, KeysView, ValuesView
 from typing import Any
 
 from actors.actor import Actor
@@ -46,6 +47,7 @@ class Primitive(Actor):
         self.name = name
         self.parked: dict[int, tuple[Reply, Any]] = {}  # token -> (reply, info), FIFO
         self.watched: dict[int, ActorRef] = {}
+        self.holds: dict[Any, Any] = {}  # member -> its wait record (begin_hold)
 
     def receive(self, message: Any) -> Any:
         if isinstance(message, Terminated):
@@ -54,8 +56,36 @@ class Primitive(Actor):
             return None
         return getattr(self, "do_" + message[0])(*message[1:])
 
-    def park(self, token: int, info: Any = None) -> None:
-        self.parked[token] = (self.defer_reply(), info)
+    def park(self, token: int, info: Any = None, bound: bool = False) -> None:
+        """Answer the request being handled later. ``bound``: only what a
+        holder does answers it (the deadlock detector may follow it, see
+        :meth:`begin_hold`)."""
+        reply = self.defer_reply()
+        reply.bound = bound
+        self.parked[token] = (reply, info)
+
+    def withdraw(self, reply: Reply) -> bool:
+        """The deadlock detector withdraws a parked request (its asker gets
+        DeadlockError instead of an answer)."""
+        for token, (parked, info) in list(self.parked.items()):
+            if parked is reply:
+                del self.parked[token]
+                self.cancelled(token, info)
+                return True
+        return False
+
+    def begin_hold(self, member: Any, what: str) -> Any:
+        """Report that this primitive's parked requests wait for ``member``
+        (an actor uid, or a thread of the main program)."""
+        from actors.mp.context import running_host
+        tracker = running_host().waits
+        return tracker.begin_hold(self.ref.uid, member, what) if tracker.enabled else None
+
+    @staticmethod
+    def end_hold(record: Any) -> None:
+        if record is not None:
+            from actors.mp.context import running_host
+            running_host().waits.end(record)
 
     def answer(self, token: int, value: Any) -> Any:
         """Send the reply of a parked request; its info."""
@@ -113,33 +143,33 @@ class LockServer(Primitive):
         self.holders: dict[tuple[int, int], list[Any]] = {}
         self.owner_died = False   # the next acquisition takes over a dead holder's lock
 
-    def do_acquire(self, token: int, pid: int, tid: int, ref: ActorRef | None,
-                   block: bool, count: int = 1) -> list[Any]:
-        key = (pid, tid)
+    def do_acquire(self, token: int, who: list[Any], count: int, block: bool) -> list[Any]:
+        key = (who[0], who[1])
         if self.kind == "rlock" and key in self.holders:
             self.holders[key][0] += count
             return [True, False]
         if self.value > 0 and not self.parked:
-            return self.grant(key, ref, count)
+            return self.grant(key, who, count)
         if not block:
             return [False, False]
-        self.watch_owner(ref)
-        self.park(token, {"key": key, "ref": ref, "count": count})
+        self.watch_owner(who[2])
+        self.park(token, {"key": key, "ref": who[2], "who": who, "count": count}, bound=True)
+        self.sync_holds()
         return None  # answered later
 
-    def grant(self, key: tuple[int, int], ref: ActorRef | None, count: int) -> list[Any]:
+    def grant(self, key: tuple[int, int], who: list[Any], count: int) -> list[Any]:
         self.value -= 1
         entry = self.holders.get(key)
         if entry is None:
-            self.holders[key] = [count if self.kind == "rlock" else 1, ref]
+            self.holders[key] = [count if self.kind == "rlock" else 1, who[2], who[3]]
         else:
             entry[0] += 1
-        self.watch_owner(ref)
+        self.watch_owner(who[2])
         died, self.owner_died = self.owner_died, False
         return [True, died]
 
-    def do_release(self, pid: int, tid: int, told: bool = False) -> int:
-        key = (pid, tid)
+    def do_release(self, who: list[Any], told: bool = False) -> int:
+        key, pid = (who[0], who[1]), who[0]
         error: Exception | None = None
         if self.kind == "rlock":
             entry = self.holders.get(key)
@@ -169,15 +199,16 @@ class LockServer(Primitive):
         self.wake()
         return 0
 
-    def do_release_all(self, pid: int, tid: int) -> int:
+    def do_release_all(self, who: list[Any]) -> int:
         """Condition.wait: release an RLock completely; the count it had."""
-        entry = self.holders.get((pid, tid))
+        key = (who[0], who[1])
+        entry = self.holders.get(key)
         if self.kind != "rlock":
-            self.do_release(pid, tid)
+            self.do_release(who)
             return 1
         if entry is None:
-            raise RuntimeError("cannot release un-acquired lock")
-        del self.holders[(pid, tid)]
+            raise AssertionError("attempt to release recursive lock not owned by thread")
+        del self.holders[key]
         self.value += 1
         self.wake()
         return entry[0]
@@ -186,11 +217,29 @@ class LockServer(Primitive):
         while self.value > 0 and self.parked:
             token = next(iter(self.parked))
             info = self.parked[token][1]
-            self.answer(token, self.grant(info["key"], info["ref"], info["count"]))
+            self.answer(token, self.grant(info["key"], info["who"], info["count"]))
+        self.sync_holds()
+
+    def cancelled(self, token: int, info: Any) -> None:
+        self.sync_holds()
+
+    def sync_holds(self) -> None:
+        """Tell the deadlock detector who the parked acquirers wait for: the
+        holder, when there is exactly one (with several, any of them may
+        release, and the graph has no OR edges)."""
+        members = {entry[2] for entry in self.holders.values()}
+        wanted = None
+        if self.parked and len(members) == 1:
+            wanted = next(iter(members))
+        for member in [m for m in self.holds if m != wanted]:
+            self.end_hold(self.holds.pop(member))
+        if wanted is not None and wanted not in self.holds:
+            pid = next(iter(self.holders))[0]
+            self.holds[wanted] = self.begin_hold(wanted, f"held by pid {pid}")
 
     def owner_gone(self, ref: ActorRef) -> None:
         super().owner_gone(ref)
-        freed = [key for key, (count, owner) in self.holders.items() if owner == ref]
+        freed = [key for key, (_, owner, _) in self.holders.items() if owner == ref]
         for key in freed:
             count = self.holders.pop(key)[0]
             self.value += 1 if self.kind == "rlock" else count
@@ -228,11 +277,11 @@ class EventServer(Primitive):
     def do_is_set(self) -> bool:
         return self.flag
 
-    def do_wait(self, token: int, ref: ActorRef | None, block: bool) -> Any:
+    def do_wait(self, token: int, who: list[Any], block: bool) -> Any:
         if self.flag or not block:
             return self.flag
-        self.watch_owner(ref)
-        self.park(token, {"ref": ref})
+        self.watch_owner(who[2])
+        self.park(token, {"ref": who[2]})
         return None
 
 
@@ -241,9 +290,9 @@ class ConditionServer(Primitive):
 
     label = "Condition"
 
-    def do_sleep(self, token: int, ref: ActorRef | None = None) -> None:
-        self.watch_owner(ref)
-        self.park(token, {"ref": ref})
+    def do_sleep(self, token: int, who: list[Any]) -> None:
+        self.watch_owner(who[2])
+        self.park(token, {"ref": who[2]})
 
     def do_notify(self, n: int) -> int:
         woken = 0
@@ -270,8 +319,9 @@ class BarrierServer(Primitive):
         self.arrived: list[int] = []   # tokens, in arrival order
         self.releasing = False         # the last arrival runs the action
 
-    def do_wait(self, token: int, ref: ActorRef | None = None) -> Any:
+    def do_wait(self, token: int, who: list[Any]) -> Any:
         from threading import BrokenBarrierError
+        ref = who[2]
         if self.broken or self.releasing:
             raise BrokenBarrierError
         index = len(self.arrived)
@@ -356,7 +406,8 @@ class QueueServer(Primitive):
         else:
             self.items.append(item)
 
-    def do_put_wait(self, token: int, item: Any, ref: ActorRef | None, block: bool) -> Any:
+    def do_put_wait(self, token: int, item: Any, who: list[Any], block: bool) -> Any:
+        ref = who[2]
         if not self.maxsize or len(self.items) < self.maxsize:
             self.do_put(item)
             return True
@@ -367,7 +418,8 @@ class QueueServer(Primitive):
         self.park(token, {"ref": ref, "put": True})
         return None
 
-    def do_get(self, token: int, ref: ActorRef | None, block: bool) -> Any:
+    def do_get(self, token: int, who: list[Any], block: bool) -> Any:
+        ref = who[2]
         if self.items:
             item = self.items.popleft()
             self.admit()
@@ -419,7 +471,8 @@ class QueueServer(Primitive):
                     self.answer(token, True)
             self.joiners = []
 
-    def do_join(self, token: int, ref: ActorRef | None = None) -> Any:
+    def do_join(self, token: int, who: list[Any]) -> Any:
+        ref = who[2]
         if self.unfinished == 0:
             return True
         self.watch_owner(ref)
@@ -448,7 +501,8 @@ class PipeServer(Primitive):
     def closed(self, side: int) -> bool:
         return self.ever_held[side] and not self.holders[side]
 
-    def do_attach(self, side: int, handle: int, ref: ActorRef | None = None) -> bool:
+    def do_attach(self, side: int, handle: int, who: list[Any]) -> bool:
+        ref = who[2]
         self.holders[side][handle] = ref
         self.ever_held[side] = True
         self.watch_owner(ref)
@@ -484,8 +538,9 @@ class PipeServer(Primitive):
             self.answer(token, True)  # a poll: the message stays
         self.inbox[to].append((raw, payload))
 
-    def do_recv(self, token: int, side: int, consume: bool, ref: ActorRef | None,
+    def do_recv(self, token: int, side: int, consume: bool, who: list[Any],
                 block: bool) -> Any:
+        ref = who[2]
         box = self.inbox[side]
         if box:
             if not consume:
@@ -577,7 +632,10 @@ class ObjectServer(Primitive):
         args, kwargs = args.load() if hasattr(args, "load") else args
         if method == "__getattribute__" and args and args[0].startswith("__"):
             raise AttributeError(args[0])
-        return pack(getattr(self.obj, method)(*args, **kwargs))
+        result = getattr(self.obj, method)(*args, **kwargs)
+        if isinstance(result, (KeysView, ValuesView, ItemsView)):
+            result = list(result)  # a view cannot travel; its contents can
+        return pack(result)
 
     def do_getattr(self, name: str) -> Any:
         from actors.mp.context import pack

@@ -35,9 +35,7 @@ class SemLock(Handle):
 
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
         wait = check_timeout(block, timeout)
-        pid, tid, ref = context.me()
-        token = context.token()
-        answer = self._wait(("acquire", token, pid, tid, ref, wait != 0), wait)
+        answer = self._wait(("acquire", context.token(), context.me(), 1, wait != 0), wait)
         if answer == CANCELLED or not answer[0]:
             return False
         self.owner_died = bool(answer[1])
@@ -45,12 +43,11 @@ class SemLock(Handle):
         return True
 
     def release(self) -> None:
-        pid, tid, _ = context.me()
         if self._held.take():
             # held by this thread, so the release is valid: no need to wait
-            self._tell(("release", pid, tid, True))
+            self._tell(("release", context.me(), True))
         else:
-            self._ask(("release", pid, tid))
+            self._ask(("release", context.me()))
 
     __enter__ = acquire
 
@@ -97,10 +94,9 @@ class RLock(SemLock):
         super().__init__(1)
 
     def release(self) -> None:
-        if not self._held.take():
-            raise RuntimeError("cannot release un-acquired lock")
-        pid, tid, _ = context.me()
-        self._tell(("release", pid, tid, True))
+        if not self._held.take():  # as multiprocessing.RLock says it
+            raise AssertionError("attempt to release recursive lock not owned by thread")
+        self._tell(("release", context.me(), True))
 
 
 class Semaphore(SemLock):
@@ -111,8 +107,7 @@ class Semaphore(SemLock):
 
     def release(self) -> None:
         self._held.take()
-        pid, tid, _ = context.me()
-        self._ask(("release", pid, tid))
+        self._ask(("release", context.me()))
 
 
 class BoundedSemaphore(Semaphore):
@@ -141,7 +136,7 @@ class Event(Handle):
 
     def wait(self, timeout: float | None = None) -> bool:
         wait = check_timeout(True, timeout)
-        answer = self._wait(("wait", context.token(), context.me()[2], wait != 0), wait)
+        answer = self._wait(("wait", context.token(), context.me(), wait != 0), wait)
         return answer is True
 
 
@@ -179,18 +174,18 @@ class Condition(Handle):
 
     def wait(self, timeout: float | None = None) -> bool:
         if not self._lock._is_mine():
-            raise RuntimeError("cannot wait on un-acquired lock")
+            raise AssertionError("must acquire() condition before using wait()")
         wait = check_timeout(True, timeout)
-        pid, tid, ref = context.me()
+        who = context.me()
         token = context.token()
         cond = context.bind(self._ref)
         # Register as a sleeper before letting go of the lock: a notify by
         # whoever takes the lock next then finds us (both actors share one
         # host and one inbox, so the order holds).
-        future = cond._runtime.ask(cond, ("sleep", token, ref))
+        future = cond._runtime.ask(cond, ("sleep", token, who))
         lock = self._lock
         count = lock._held.clear_mine()
-        lock._ask(("release_all", pid, tid))
+        lock._ask(("release_all", who))
         notified = True
         try:
             if wait is None:
@@ -202,7 +197,7 @@ class Condition(Handle):
                     cond.ask(("cancel", token))
                 notified = future.result() is True
         finally:
-            answer = lock._wait(("acquire", context.token(), pid, tid, ref, True, count), None)
+            answer = lock._wait(("acquire", context.token(), who, count, True), None)
             lock.owner_died = bool(answer[1])
             lock._held.add(count if isinstance(lock, RLock) else 1)
         return notified
@@ -224,12 +219,12 @@ class Condition(Handle):
 
     def notify(self, n: int = 1) -> None:
         if not self._lock._is_mine():
-            raise RuntimeError("cannot notify on un-acquired lock")
+            raise AssertionError("lock is not owned")
         self._ask(("notify", n))
 
     def notify_all(self) -> None:
         if not self._lock._is_mine():
-            raise RuntimeError("cannot notify on un-acquired lock")
+            raise AssertionError("lock is not owned")
         self._ask(("notify_all",))
 
     def __repr__(self) -> str:
@@ -259,7 +254,7 @@ class Barrier(Handle):
             timeout = self._timeout
         wait = check_timeout(True, timeout)
         token = context.token()
-        answer = self._wait(("wait", token, context.me()[2]), wait)
+        answer = self._wait(("wait", token, context.me()), wait)
         if answer == CANCELLED:
             raise threading.BrokenBarrierError
         kind, index = answer
