@@ -205,6 +205,41 @@ def test_process_kill_and_active_children(ctx, procs):
     assert p not in ctx.active_children()
 
 
+def test_process_pid_is_the_real_process(ctx, procs):
+    """A signal sent to p.pid from outside ends that very child."""
+    started = ctx.Event()
+    p = start(procs, ctx, t.set_then_sleep, started, 60)
+    assert started.wait(JOIN)
+    os.kill(p.pid, signal.SIGTERM)
+    assert joined(p) == -signal.SIGTERM
+
+
+def test_process_sentinel_and_close(mp, ctx, procs):
+    """sentinel is ready for connection.wait once the process ended;
+    close() frees a finished Process, after which using it raises ValueError."""
+    started = ctx.Event()
+    p = start(procs, ctx, t.set_then_sleep, started, 0.3)
+    assert started.wait(JOIN)
+    assert mp.wait([p.sentinel], timeout=JOIN) == [p.sentinel]
+    assert joined(p) == 0
+    procs.remove(p)
+    p.close()
+    with pytest.raises(ValueError):
+        p.is_alive()
+    with pytest.raises(ValueError):
+        p.start()
+
+
+def test_process_close_while_running_raises(ctx, procs):
+    started = ctx.Event()
+    p = start(procs, ctx, t.set_then_sleep, started, 60)
+    assert started.wait(JOIN)
+    with pytest.raises(ValueError):
+        p.close()
+    p.kill()
+    assert joined(p) == -signal.SIGKILL
+
+
 def test_process_daemon_flag(ctx, procs):
     """daemon is False by default (the main process is not a daemon), can be
     set by the constructor or attribute before start."""
@@ -349,6 +384,8 @@ def test_queue_close_then_put_raises(ctx):
     q.close()
     with pytest.raises(ValueError):
         q.put(2)
+    with pytest.raises(ValueError):
+        q.get(timeout=0.1)
     q.join_thread()
     q2 = ctx.Queue()
     q2.put("left behind")
@@ -504,6 +541,33 @@ def test_pipe_bytes(ctx):
         th.start()
         assert b.recv_bytes() == big
         th.join(JOIN)
+
+
+def test_pipe_recv_bytes_limits(ctx):
+    """recv_bytes(maxlength) raises OSError for a longer message;
+    recv_bytes_into a too small buffer raises BufferTooShort carrying it."""
+    a, b = ctx.Pipe()
+    with a, b:
+        a.send_bytes(b"hello")
+        buf = bytearray(3)
+        with pytest.raises(ctx.BufferTooShort) as info:
+            b.recv_bytes_into(buf)
+        assert info.value.args[0] == b"hello"
+        a.send_bytes(b"x" * 100)
+        with pytest.raises(OSError):
+            b.recv_bytes(10)
+
+
+def test_pipe_send_unpicklable_raises_and_pipe_goes_on(ctx):
+    a, b = ctx.Pipe()
+    with a, b:
+        with pytest.raises(Exception):
+            a.send(lambda: "a lambda cannot be pickled")
+        with pytest.raises(Exception):
+            a.send(threading.Lock())
+        a.send("still fine")
+        assert b.recv() == "still fine"
+        assert not b.poll(0.05)  # nothing half-sent is left behind
 
 
 def test_pipe_poll(ctx):
