@@ -196,8 +196,48 @@ def test_unmsgpackable_objects_travel_locally(ctx, pool, procs):
     assert joined(p) == 0
 
 
-def test_pickle_refused_on_tcp():
-    pytest.skip("no way to run actors.mp over tcp yet (to be told by the implementer)")
+TCP_SCRIPT = textwrap.dedent('''
+    import actors
+    import actors.mp as multiprocessing
+    import mp_targets as t
+
+    if __name__ == "__main__":
+        with actors.ActorSystem("zmq", bind="tcp://127.0.0.1") as system:
+            multiprocessing.set_system(system)
+            try:
+                a, b = multiprocessing.Pipe()
+                a.send("plain")  # msgpack carries it
+                assert b.recv() == "plain"
+                try:
+                    a.send(t.Opaque("needs pickle"))
+                except actors.SerializationError as e:
+                    print("PIPE REFUSED", type(e).__name__)
+                else:
+                    print("PIPE ACCEPTED", b.poll(5) and b.recv())
+                a.send("after")
+                assert b.recv() == "after"
+                a.close()
+                b.close()
+            finally:
+                multiprocessing.set_system(None)
+        print("DONE")
+''')
+
+
+@pytest.mark.timeout(60)
+def test_pickle_refused_on_tcp(amp, tmp_path):
+    """On a system bound to tcp://, a value that needs pickle is refused with
+    SerializationError at the send, and the Pipe goes on (a scalar still
+    travels)."""
+    script = tmp_path / "tcp_program.py"
+    script.write_text(TCP_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
+    env.pop("ACTORS_MP_TRANSPORT", None)
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=50)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "PIPE REFUSED SerializationError" in proc.stdout, proc.stdout + proc.stderr[-3000:]
+    assert "DONE" in proc.stdout
 
 
 # =============================================================================
