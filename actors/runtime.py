@@ -475,7 +475,8 @@ class Runtime:
                         pass
 
     # -- receiving -------------------------------------------------------------
-    def wait(self, future: concurrent.futures.Future, timeout: float | None) -> None:
+    def wait(self, future: concurrent.futures.Future, timeout: float | None,
+             track: bool = True) -> None:
         """Block until ``future`` is done or ``timeout`` passes.
 
         Leader/follower: where the loop thread runs :meth:`serve_forever`
@@ -483,10 +484,13 @@ class Runtime:
         the time of its wait, so its reply needs no hand-off from the loop
         thread (a thread switch costs more than a Pipe round trip). One
         thread reads at a time; other waiters wait on their future.
+
+        ``track=False``: not an edge of the wait-for graph (``actors.mp``'s
+        timed waits end by themselves, as the standard library's do).
         """
         me = threading.get_ident()
         tracker = self.waits
-        if tracker.enabled and not future.done():
+        if track and tracker.enabled and not future.done():
             waiter = self.waiter(me, future)
             if waiter is not None:
                 record = tracker.begin(waiter, future, me == self.loop_ident,

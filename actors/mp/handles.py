@@ -52,8 +52,8 @@ class Handle:
         future = runtime.ask(ref, message)
         if timeout is None or (timeout == 0 and message[-1] is False):
             return future.result()  # forever, or a request that does not wait
-        if timeout > 0:
-            runtime.wait(future, timeout)
+        if timeout > 0:  # a timed wait ends by itself: not a deadlock edge
+            runtime.wait(future, timeout, track=False)
         if not future.done():
             runtime.ask(ref, ("cancel", message[1])).result()
         # The answer (or CANCELLED) left before the cancel's answer did.
