@@ -1305,6 +1305,15 @@ def test_pool_async_result_timeout_ready_wait(ctx, pool):
     assert r2.get(timeout=JOIN) is None
 
 
+def test_pool_idle_worker_takes_the_next_task(pool):
+    """Pool(2): a short task submitted after a long one is done while the
+    long one still runs."""
+    slow = pool.apply_async(t.sleep_then, (2.0, "slow"))
+    assert pool.apply(t.square, (3,)) == 9
+    assert not slow.ready()
+    assert slow.get(timeout=JOIN) == "slow"
+
+
 def test_pool_map(pool):
     assert pool.map(t.square, range(20)) == [x * x for x in range(20)]
     assert pool.map(t.square, range(20), chunksize=3) == [x * x for x in range(20)]
@@ -1472,11 +1481,16 @@ def test_executor_as_completed(executor):
     futures = {executor.submit(t.slow_square, x): x for x in range(6)}
     done = [f.result() for f in concurrent.futures.as_completed(futures, timeout=JOIN)]
     assert sorted(done) == [x * x for x in range(6)]
-    first = executor.submit(t.sleep_then, 0.5, "slow")
+
+
+def test_executor_idle_worker_takes_the_next_task(executor):
+    """With two workers, a short call submitted after a long one finishes
+    first (it does not queue behind the long call while a worker idles)."""
+    first = executor.submit(t.sleep_then, 2.0, "slow")
     second = executor.submit(t.square, 3)
-    finished, pending = concurrent.futures.wait([first, second], timeout=JOIN,
-                                                return_when=concurrent.futures.FIRST_COMPLETED)
-    assert second in finished
+    finished, _ = concurrent.futures.wait([first, second], timeout=JOIN,
+                                          return_when=concurrent.futures.FIRST_COMPLETED)
+    assert second in finished and first not in finished
     assert first.result(timeout=JOIN) == "slow"
 
 
