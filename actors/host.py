@@ -403,6 +403,8 @@ class Host(Runtime):
             self.reply(envelope[-2], envelope[-1], True, failed)
         elif op == P.OP_QUIET:
             self.reply(envelope[-2], envelope[-1], True, self.quiet_report())
+        elif op == P.OP_EXT:
+            self.extension(payload)
         elif op == P.OP_EXIT:
             for cell in list(self.cells.values()):
                 self.end_cell(cell, "stopped", crashed=False, run_on_stop=True)

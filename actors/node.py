@@ -223,6 +223,8 @@ class Node(ActorTree, Runtime):
             self.detector.remove(payload[1], payload[2])
         elif op == P.OP_HUNG:
             self.hung(*payload[1:])
+        elif op == P.OP_EXT:
+            self.extension(payload)
         else:
             job = self._blocking_op(payload)
             self.workers.submit(self._serve, envelope, job)

@@ -60,3 +60,4 @@ OP_PROBE = 28         # (op, wait ids, pending)             ask: are these waits
 OP_CANCEL = 29        # (op, uid, reply_to, call_id)        ask: withdraw a request from a mailbox
 OP_DEADLOCK = 30      # (op, wait id, message, cycle)       fail this wait with DeadlockError
 OP_QUIET = 31         # (op,)                               ask: [idle, sent, received, held]
+OP_EXT = 32           # (op, name, *args)                   tell: a hook of a layer above (actors.mp)

@@ -113,6 +113,12 @@ def refuse_send(frame: bytes) -> None:
     raise ConnectionError("the process at this address is gone")
 
 
+# Service ops (P.OP_EXT) that layers above the runtime handle: name ->
+# fn(runtime, args), run on the thread reading the inbox (actors.mp: a
+# queue recalling the items it lent to this process).
+EXTENSIONS: dict[str, Callable[[Any, list[Any]], None]] = {}
+
+
 class Runtime:
     """State and loop shared by the node and the hosts (see module doc)."""
 
@@ -654,6 +660,17 @@ class Runtime:
                 if obj in self._by_pollable:
                     return False
         return True
+
+    def extension(self, payload: list[Any]) -> None:
+        """A P.OP_EXT service tell: run its registered hook."""
+        fn = EXTENSIONS.get(payload[1])
+        if fn is None:
+            log.warning("%s: no extension %r", self.name, payload[1])
+            return
+        try:
+            fn(self, payload[2:])
+        except Exception:
+            log.exception("%s: extension %r failed", self.name, payload[1])
 
     # hooks
     def handle(self, envelope: list[Any]) -> None:

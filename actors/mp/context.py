@@ -162,6 +162,14 @@ def anchor() -> ActorRef:
         return found
 
 
+def can_lend() -> bool:
+    """Whether this process reads its inbox on a thread of its own (the main
+    program, an actors.mp.Process), so that a queue can lend it items and
+    recall them at any time."""
+    host = running_host()
+    return host is None or host._main_call is not None
+
+
 def me() -> list[Any]:
     """Who is asking: [pid, thread id, ref of the actor whose process this
     is (None in the main program), member] where member is how the deadlock
@@ -183,4 +191,6 @@ def me() -> list[Any]:
 def _at_exit() -> None:
     # like multiprocessing: join non-daemonic children, terminate daemonic ones
     from actors.mp.process import exit_children
+    from actors.mp.queues import give_back_all
     exit_children()
+    give_back_all()

@@ -12,6 +12,21 @@ from actors.ref import ActorRef
 from transport.codec import Pickled
 
 
+# A primitive per process this one told something (address -> ref): before
+# exiting, it makes sure those messages arrived (see sync_told).
+TOLD: dict[str, ActorRef] = {}
+
+
+def sync_told() -> None:
+    """Wait until everything this process told a primitive has arrived (a
+    lock released just before exiting must not look held by the dead)."""
+    for ref in list(TOLD.values()):
+        try:
+            ref.ask(("sync",), timeout=5.0)
+        except Exception:
+            pass
+
+
 def unpack(value: Any) -> Any:
     return value.load() if type(value) is Pickled else value
 
@@ -36,12 +51,15 @@ class Handle:
         return context.spawn(server, *args, name=context.unique_name(type(self).__name__))
 
     def _tell(self, message: tuple[Any, ...]) -> None:
-        context.bind(self._ref).tell(message)
+        ref = context.bind(self._ref)
+        TOLD[ref.address] = ref
+        ref.tell(message)
 
     def _ask(self, message: tuple[Any, ...]) -> Any:
         return context.bind(self._ref).ask(message)
 
-    def _wait(self, message: tuple[Any, ...], timeout: float | None) -> Any:
+    def _wait(self, message: tuple[Any, ...], timeout: float | None,
+              on_answer: Any = None) -> Any:
         """Ask for something that may be parked; ``message[1]`` is its
         token. Past ``timeout`` the request is withdrawn and CANCELLED
         returned, unless the answer came first (then it is returned). A
@@ -50,6 +68,8 @@ class Handle:
         ref = context.bind(self._ref)
         runtime = ref._runtime
         future = runtime.ask(ref, message)
+        if on_answer is not None:
+            future.add_done_callback(on_answer)
         if timeout is None or (timeout == 0 and message[-1] is False):
             return future.result()  # forever, or a request that does not wait
         if timeout > 0:  # a timed wait ends by itself: not a deadlock edge

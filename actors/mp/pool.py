@@ -178,7 +178,7 @@ class Pool:
         from actors.mp.process import current_process
         parent = [current_process().name, os.getpid()]
         specs = [ChildSpec(f"worker-{i}", PoolWorker, args=(i + 1, setup, parent),
-                           restart="permanent", shutdown="brutal_kill")
+                           restart="permanent", shutdown=2.0)
                  for i in range(processes)]
         self._supervisor = context.spawn(
             Supervisor, specs, kwargs={"strategy": "one_for_one",

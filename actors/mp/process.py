@@ -101,6 +101,10 @@ class ProcessActor(Actor):
         finally:
             try:
                 exit_children()
+                from actors.mp.handles import sync_told
+                from actors.mp.queues import give_back_all
+                give_back_all()
+                sync_told()
             finally:
                 for stream in (sys.stdout, sys.stderr):
                     try:

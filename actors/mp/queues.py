@@ -8,19 +8,24 @@ fails at the ``put`` that was given it, not later in a feeder thread.
 
 from __future__ import annotations
 
+import collections
 import queue
+import threading
+import time
+import weakref
 from typing import Any
 
 from actors.mp import context
 from actors.mp.handles import CANCELLED, Handle, check_timeout, unpack
 from actors.mp.servers import EMPTY, QueueServer
+from actors.runtime import EXTENSIONS
 
 __all__ = ["JoinableQueue", "Queue", "SimpleQueue"]
 
 
 class Queue(Handle):
     _joinable = False
-    _local_fields = ("_closed",)
+    _local_fields = ("_closed", "_buffer", "_lock", "_handle", "_want")
 
     def __init__(self, maxsize: int = 0, *, ctx: Any = None) -> None:
         if not isinstance(maxsize, int) or isinstance(maxsize, bool):
@@ -30,6 +35,12 @@ class Queue(Handle):
 
     def _init_local(self) -> None:
         self._closed = False
+        # items lent to this process (see QueueServer), still packed
+        self._buffer: collections.deque[Any] = collections.deque()
+        self._lock = threading.Lock()
+        self._handle = context.token()
+        self._want = 1  # how many to ask for: doubles while the queue has plenty
+        _handles[self._handle] = self
 
     def _check_open(self) -> None:
         if self._closed:
@@ -53,28 +64,64 @@ class Queue(Handle):
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         self._check_open()
         wait = check_timeout(block, timeout)
-        answer = self._wait(("get", context.token(), context.me(), wait != 0), wait)
-        if answer == EMPTY or answer == CANCELLED:
-            raise queue.Empty
-        return unpack(answer[0])
+        deadline = None if wait is None else time.monotonic() + wait
+        while True:
+            with self._lock:
+                if self._buffer:
+                    return unpack(self._buffer.popleft())
+            address = context.runtime().address if context.can_lend() else None
+            message = ("get", context.token(), context.me(), self._want, self._handle, address,
+                       wait != 0)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            answer = self._wait(message, left, self._received)
+            if answer == EMPTY or answer == CANCELLED:
+                raise queue.Empty
+
+    def _received(self, future: Any) -> None:
+        """On the reading thread, before any recall that follows: keep the
+        items (a recall then finds them here)."""
+        if future.cancelled() or future.exception() is not None:
+            return
+        answer = future.result()
+        if type(answer) is list:
+            with self._lock:
+                self._buffer.extend(answer)
+            if len(answer) >= self._want:
+                self._want = min(self._want * 2, 256)
+            else:
+                self._want = max(1, len(answer))
+
+    def _give_back(self, recalled: bool = False) -> None:
+        with self._lock:
+            items = list(self._buffer)
+            self._buffer.clear()
+        if items or recalled:  # a recall is always answered, if only with []
+            self._tell(("give_back", self._handle, items))
 
     def get_nowait(self) -> Any:
         return self.get(False)
 
     def qsize(self) -> int:
+        self._give_back()
         return self._ask(("qsize",))
 
     def empty(self) -> bool:
+        with self._lock:
+            if self._buffer:
+                return False
         return self._ask(("qsize",)) == 0
 
     def full(self) -> bool:
+        self._give_back()
         size, maxsize = self._ask(("state",))
         return bool(maxsize) and size >= maxsize
 
     def close(self) -> None:
         """This process will put no more (further puts and gets here raise
-        ValueError); what it put is still delivered."""
+        ValueError); what it put is still delivered, and what was lent to it
+        goes back."""
         self._closed = True
+        self._give_back()
 
     def join_thread(self) -> None:
         """Wait until every item this process put has reached the queue."""
@@ -83,8 +130,40 @@ class Queue(Handle):
     def cancel_join_thread(self) -> None:
         """Nothing to cancel: puts never keep a process from exiting."""
 
+    def __del__(self) -> None:
+        try:
+            if self._buffer:
+                self._give_back()
+        except Exception:
+            pass
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} #{self._ref.uid}>"
+
+
+# This process's queue handles, by handle number (for recalls).
+_handles: weakref.WeakValueDictionary[int, Queue] = weakref.WeakValueDictionary()
+
+
+def recall(runtime: Any, args: list[Any]) -> None:
+    """A queue wants back what it lent to one of our handles."""
+    handle = _handles.get(args[0])
+    if handle is not None:
+        handle._give_back(recalled=True)
+    else:  # collected: it gave its items back as it went
+        runtime.tell(args[1], ("give_back", args[0], []))
+
+
+def give_back_all() -> None:
+    """At exit: every handle returns what it was lent."""
+    for handle in list(_handles.values()):
+        try:
+            handle._give_back()
+        except Exception:
+            pass
+
+
+EXTENSIONS["mp.recall"] = recall
 
 
 class JoinableQueue(Queue):
@@ -107,13 +186,14 @@ class SimpleQueue(Handle):
         context.bind(self._ref)._runtime.tell(self._ref, ("put", context.pack(obj)))
 
     def get(self) -> Any:
-        return unpack(self._wait(("get", context.token(), context.me(), True), None)[0])
+        return unpack(self._wait(("get", context.token(), context.me(), 1, 0, None, True),
+                                 None)[0])
 
     def empty(self) -> bool:
         return self._ask(("qsize",)) == 0
 
     def close(self) -> None:
-        pass
+        """Nothing to release (kept for the standard library's API)."""
 
     def __repr__(self) -> str:
         return f"<SimpleQueue #{self._ref.uid}>"

@@ -24,6 +24,7 @@ import collections
 import logging
 import pickle
 import threading
+import time
 from collections.abc import ItemsView, KeysView, ValuesView
 from typing import Any
 
@@ -96,6 +97,12 @@ class Primitive(Actor):
     def fail(self, token: int, error: BaseException) -> None:
         reply, _ = self.parked.pop(token)
         reply.fail(error)
+
+    def do_sync(self) -> bool:
+        """Answered after everything the asker sent before (its process
+        calls it before exiting, so its last told releases arrive before
+        the news of its death)."""
+        return True
 
     def do_cancel(self, token: int) -> bool:
         entry = self.parked.pop(token, None)
@@ -382,9 +389,21 @@ class BarrierServer(Primitive):
 
 class QueueServer(Primitive):
     """Queue, JoinableQueue and SimpleQueue. Items stay as they came (the
-    pickled ones are never unpickled here)."""
+    pickled ones are never unpickled here).
+
+    Lending. A consumer whose process reads its inbox on a thread of its
+    own (the main program, an ``actors.mp.Process``) may take up to ``want``
+    items in one answer; the ones it has not used yet are *lent* to it. As
+    soon as anybody else needs an item (a get that finds the queue empty)
+    or a size (qsize, empty, full), the lenders are told to give back what
+    they have not used (a P.OP_EXT "mp.recall" tell to their process), and
+    the request waits for those items; for half a second after that, the
+    queue lends to nobody (two consumers share it one item at a time).
+    Returned items go back to the front, in order.
+    """
 
     label = "Queue"
+    CONTENDED = 0.5  # seconds without lending after a recall
 
     def __init__(self, maxsize: int = 0, joinable: bool = False, name: str = "") -> None:
         super().__init__(name)
@@ -395,45 +414,89 @@ class QueueServer(Primitive):
         self.joinable = joinable
         self.unfinished = 0
         self.joiners: list[int] = []
+        self.lent: dict[int, list[Any]] = {}  # handle -> [address, ref, recalled]
+        self.queries: list[tuple[Reply, str]] = []  # sizes waiting for recalls
+        self.no_lending_until = 0.0
 
     def do_put(self, item: Any) -> None:
         """A put that never waits (the queue is unbounded)."""
         self.unfinished += 1
-        if self.getters:
+        self.items.append(item)
+        self.serve()
+
+    def serve(self) -> None:
+        """Parked gets take what there is; then sizes, once nothing is lent."""
+        while self.getters and self.items:
             token = next(iter(self.getters))
             del self.getters[token]
-            self.answer(token, [item])
-        else:
-            self.items.append(item)
+            self.answer(token, [self.items.popleft()])
+            self.admit()
+        if not self.lent:
+            for token, (_, info) in list(self.parked.items()):
+                if info.get("nowait") and token in self.getters:
+                    del self.getters[token]
+                    self.answer(token, EMPTY)
+            queries, self.queries = self.queries, []
+            for reply, op in queries:
+                reply.send(self.size_answer(op))
 
     def do_put_wait(self, token: int, item: Any, who: list[Any], block: bool) -> Any:
-        ref = who[2]
-        if not self.maxsize or len(self.items) < self.maxsize:
+        if not self.maxsize or len(self.items) + self.lent_count() < self.maxsize:
             self.do_put(item)
             return True
         if not block:
             return False
-        self.watch_owner(ref)
+        self.watch_owner(who[2])
         self.putters[token] = item
-        self.park(token, {"ref": ref, "put": True})
+        self.park(token, {"ref": who[2], "put": True})
         return None
 
-    def do_get(self, token: int, who: list[Any], block: bool) -> Any:
+    def lent_count(self) -> int:
+        return sum(entry[3] for entry in self.lent.values())
+
+    def do_get(self, token: int, who: list[Any], want: int, handle: int, address: str | None,
+               block: bool) -> Any:
         ref = who[2]
-        if self.items:
-            item = self.items.popleft()
+        self.lent.pop(handle, None)  # it asks: it has used what it had
+        if self.items and not self.getters:
+            count = 1
+            if (want > 1 and address is not None and len(self.items) > 1
+                    and time.monotonic() >= self.no_lending_until):
+                count = min(want, len(self.items))
+            batch = [self.items.popleft() for _ in range(count)]
+            if count > 1:
+                self.lent[handle] = [address, ref, False, count - 1]
+                self.watch_owner(ref)
             self.admit()
-            return [item]
-        if not block:
+            return batch
+        if self.lent:
+            self.recall()
+        elif not block:
             return EMPTY
         self.watch_owner(ref)
         self.getters[token] = True
-        self.park(token, {"ref": ref})
+        self.park(token, {"ref": ref, "nowait": not block})
         return None
+
+    def recall(self) -> None:
+        """Ask every lender for the items it has not used (see class doc)."""
+        from actors import protocol as P
+        host = self.system._host
+        self.no_lending_until = time.monotonic() + self.CONTENDED
+        for handle, entry in self.lent.items():
+            if not entry[2]:
+                entry[2] = True
+                host.tell(host.service_at(entry[0]), (P.OP_EXT, "mp.recall", handle, self.ref))
+
+    def do_give_back(self, handle: int, items: list[Any]) -> None:
+        """A lender's unused items (recalled, or its handle closed)."""
+        self.lent.pop(handle, None)
+        self.items.extendleft(reversed(items))
+        self.serve()
 
     def admit(self) -> None:
         """Room was made: parked puts go in."""
-        while self.putters and len(self.items) < self.maxsize:
+        while self.putters and len(self.items) + self.lent_count() < self.maxsize:
             token = next(iter(self.putters))
             item = self.putters.pop(token)
             self.answer(token, True)
@@ -449,13 +512,30 @@ class QueueServer(Primitive):
                 self.getters.pop(token, None)
                 self.putters.pop(token, None)
         super().owner_gone(ref)
+        for handle in [h for h, entry in self.lent.items() if entry[1] == ref]:
+            count = self.lent.pop(handle)[3]
+            log.warning("%s: %d items lent to pid of %r were lost with it", self.describe(),
+                        count, ref)
+        self.serve()
 
-    def do_qsize(self) -> int:
+    def size_answer(self, op: str) -> Any:
+        if op == "state":
+            return [len(self.items), self.maxsize]
         return len(self.items)
 
-    def do_state(self) -> list[int]:
+    def ask_size(self, op: str) -> Any:
+        if not self.lent:
+            return self.size_answer(op)
+        self.recall()
+        self.queries.append((self.defer_reply(), op))
+        return None
+
+    def do_qsize(self) -> Any:
+        return self.ask_size("qsize")
+
+    def do_state(self) -> Any:
         """[items, maxsize]: empty() and full() in one answer."""
-        return [len(self.items), self.maxsize]
+        return self.ask_size("state")
 
     def do_sync(self) -> bool:
         """Answered once every put this asker sent before has arrived."""
