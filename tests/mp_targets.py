@@ -417,7 +417,7 @@ def two_locks(first, second, barrier, q, name, timeout=None):
         barrier.wait(30)
         try:
             got = second.acquire(timeout=timeout)
-        except Exception as e:  # reported to the parent, which judges it
+        except Exception as e:  # noqa: BLE001 - reported to the parent, which judges it
             kind = "deadlock" if isinstance(e, actors.DeadlockError) else type(e).__name__
             q.put((name, os.getpid(), kind, str(e)))
             return
