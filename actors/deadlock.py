@@ -267,6 +267,9 @@ class Detector:
             return f"{name} (pid {pid})"
         if key == "node":
             return "the node"
+        if not thread and isinstance(key, str) and key.startswith("thread:"):
+            found = threading._active.get(int(key[7:]))  # type: ignore[attr-defined]
+            thread = found.name if found is not None else key[7:]
         return f"main program thread {thread!r} (pid {os.getpid()})"
 
     def text(self, edge: Edge) -> str:

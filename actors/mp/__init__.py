@@ -3,8 +3,10 @@
 ``import actors.mp as multiprocessing`` runs ordinary multiprocessing
 programs: every Process is an actor in a spawned process, and every Queue,
 Pipe, Lock, Event, Condition, Barrier, Value, Array and managed object is an
-actor too, reached by msgpack messages (pickle only for values msgpack
-cannot carry, and only on links that stay on this host). No OS semaphore, no
+actor too, reached by msgpack messages. User values other than plain
+scalars (targets, arguments, items, results) travel pickled inside them, as
+the standard library pickles them, through the codec's local-only pickle
+extension, which tcp:// links refuse. No OS semaphore, no
 shared memory and no ``multiprocessing.managers`` are used underneath. See
 docs/mp.md for what differs from the standard library.
 """

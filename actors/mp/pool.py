@@ -42,7 +42,8 @@ __all__ = ["AsyncResult", "Executor", "Pool", "TimeoutError"]
 TimeoutError = __import__("multiprocessing").TimeoutError  # noqa: A001 (the stdlib's name)
 
 APPLY, MAP, STARMAP = 0, 1, 2
-WINDOW = 2        # batches in flight per worker
+WINDOW = 2        # batches in flight per worker, while batches come back fast:
+FAST = 0.01       # within this many seconds
 MAX_BATCH = 64    # units per batch
 
 
@@ -151,6 +152,8 @@ class Slot:
         self.inflight: collections.deque[list[Unit]] = collections.deque()
         self.done = 0           # units completed by this incarnation
         self.retiring = False   # maxtasksperchild reached: replaced before more work
+        self.window = 1         # batches in flight: WINDOW while they come back fast
+        self.sent: dict[int, float] = {}  # id of a batch -> when it left
 
 
 class Pool:
@@ -281,25 +284,39 @@ class Pool:
 
     # -- dispatching (under the lock; replies arrive on the reading thread) ---------
     def _pump(self) -> None:
+        """Send work to the least busy workers. A worker gets a second batch
+        in flight (pipelining, for tiny tasks) only while its batches come
+        back fast; otherwise a short task would wait behind a long one while
+        another worker sits idle."""
         if self._state == "TERMINATE":
             return
         free = [s for s in self._slots if not s.retiring]
-        for slot in free:
-            window = 1 if self._maxtasks else WINDOW
-            while self._queue and len(slot.inflight) < window and not slot.retiring:
-                size = max(1, min(MAX_BATCH, len(self._queue) // (len(free) * WINDOW)))
-                if self._maxtasks:
-                    size = min(size, self._maxtasks - slot.done)
-                batch = [self._queue.popleft() for _ in range(min(size, len(self._queue)))]
-                self._send(slot, batch)
+        while self._queue and free:
+            slot = min(free, key=lambda s: len(s.inflight))
+            window = 1 if self._maxtasks else slot.window
+            if len(slot.inflight) >= window:
+                return
+            size = max(1, min(MAX_BATCH, len(self._queue) // (len(free) * WINDOW)))
+            if self._maxtasks:
+                size = min(size, self._maxtasks - slot.done)
+            if self._queue[0].attempts:
+                size = 1  # a retry runs alone: it may be the task that kills
+            batch = []
+            while self._queue and len(batch) < size and not self._queue[0].attempts:
+                batch.append(self._queue.popleft())
+            if not batch:
+                batch = [self._queue.popleft()]
+            self._send(slot, batch)
 
     def _send(self, slot: Slot, batch: list[Unit]) -> None:
         slot.inflight.append(batch)
+        slot.sent[id(batch)] = time.monotonic()
         payload = Pickled([(u.id, u.func, u.kind, u.payload) for u in batch])
         try:
             future = slot.ref.ask_async(("run", payload))
         except Exception as e:  # a task that cannot be pickled
             slot.inflight.remove(batch)
+            slot.sent.pop(id(batch), None)
             for unit in batch:
                 if len(batch) > 1:
                     self._queue.appendleft(unit)  # sent alone, it fails alone
@@ -314,6 +331,8 @@ class Pool:
         error = future.exception()
         with self._lock:
             running = bool(slot.inflight) and slot.inflight[0] is batch
+            took = time.monotonic() - slot.sent.pop(id(batch), 0.0)
+            slot.window = WINDOW if took < FAST else 1
             try:
                 slot.inflight.remove(batch)
             except ValueError:
@@ -609,7 +628,6 @@ class Executor(concurrent.futures.Executor):
             raise ValueError("max_workers must be greater than 0")
         self._pool = Pool(max_workers, initializer, initargs, max_tasks_per_child)
         self._shutdown = False
-        self._pending: set[concurrent.futures.Future] = set()
         self._lock = threading.Lock()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
@@ -618,13 +636,12 @@ class Executor(concurrent.futures.Executor):
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             future: concurrent.futures.Future = concurrent.futures.Future()
-            self._pending.add(future)
+
+        # Running from now on: the pool gives no word of when a worker starts
+        # it (so cancel() returns False, as for a running task).
+        future.set_running_or_notify_cancel()
 
         def done(ok: bool, value: Any) -> None:
-            with self._lock:
-                self._pending.discard(future)
-            if future.cancelled() or not future.set_running_or_notify_cancel():
-                return
             if ok:
                 future.set_result(value)
             else:
@@ -635,12 +652,9 @@ class Executor(concurrent.futures.Executor):
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        # cancel_futures has nothing to cancel: a submitted task is running
         with self._lock:
             self._shutdown = True
-            pending = list(self._pending)
-        if cancel_futures:
-            for future in pending:
-                future.cancel()
         self._pool.close()
         if wait:
             self._pool.join()

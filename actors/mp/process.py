@@ -241,10 +241,8 @@ class Process:
                 _children.discard(self)
 
     def _wait(self, timeout: float) -> None:
-        try:
-            self._done.exception(max(0.0, timeout))
-        except TimeoutError:
-            pass
+        # a timed join ends by itself: not a deadlock edge (as timed waits)
+        context.bind(self._ref)._runtime.wait(self._done, max(0.0, timeout), track=False)
 
     def is_alive(self) -> bool:
         self._check_closed()

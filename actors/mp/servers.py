@@ -128,7 +128,7 @@ class Primitive(Actor):
                 reply.take()  # nobody is left to answer
 
     def describe(self) -> str:
-        return f"{self.label} {self.name!r}" if self.name else self.label
+        return self.ref.name or f"{self.label} #{self.ref.uid}"
 
 
 # -- locks and semaphores ---------------------------------------------------
