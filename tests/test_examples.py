@@ -251,3 +251,38 @@ def test_mp_shared_counter(transport, monkeypatch):
     assert "exit codes: [0, 0, 0, 0]" in out, out
     assert out.strip().endswith("counter = 4000 (expected 4000)"), out
     assert "which died" not in done.stderr and "cannot release" not in done.stderr, done.stderr
+
+
+def test_mp_doc_producer_consumer(tmp_path):
+    """docs/mp.md's producer_consumer.py: a bounded Queue between two processes."""
+    (tmp_path / "producer_consumer.py").write_text(doc_program("producer_consumer.py", "mp.md"))
+    out = run_example("producer_consumer.py", cwd=str(tmp_path))
+    assert out.splitlines() == ["100 items, sum 328350, producer exit code 0"]
+
+
+def test_mp_doc_lock_order(tmp_path):
+    """docs/mp.md's lock_order.py: one process gets DeadlockError naming both
+    locks and both holders, the other takes both locks; both exit 0."""
+    (tmp_path / "lock_order.py").write_text(doc_program("lock_order.py", "mp.md"))
+    lines = run_example("lock_order.py", cwd=str(tmp_path)).splitlines()
+    assert len(lines) == 3, lines
+    outcomes = sorted(line.split(": ", 1)[1] for line in lines[:2])
+    assert outcomes[1] == "took both locks", lines
+    report = outcomes[0]
+    assert report.startswith("DeadlockError: deadlock: Lock."), report
+    assert len(set(re.findall(r"Lock\.\d+\.\d+", report))) == 2, report
+    assert len(set(re.findall(r"ProcessActor#\d+ \(pid (\d+)\)", report))) == 2, report
+    assert lines[2] == "exit codes: [0, 0]"
+
+
+def test_mp_doc_pool_crash(tmp_path):
+    """docs/mp.md's pool_crash.py: a killed worker's task is retried; one that
+    always kills fails with WorkerLost; the pool goes on."""
+    (tmp_path / "pool_crash.py").write_text(doc_program("pool_crash.py", "mp.md"))
+    out = run_example("pool_crash.py", cwd=str(tmp_path))
+    assert out.splitlines() == [
+        "[0, 1, 4, 9, 16, 25, 36, 49, 64, 81]",
+        "WorkerLost: a pool worker died twice running this task (exit code 1); it was "
+        "retried once in a new worker",
+        "[0, 1, 4, 9, 16]",
+    ]

@@ -154,6 +154,7 @@ class Slot:
         self.retiring = False   # maxtasksperchild reached: replaced before more work
         self.window = 1         # batches in flight: WINDOW while they come back fast
         self.sent: dict[int, float] = {}  # id of a batch -> when it left
+        self.spared: set[int] = set()     # batches queued behind one that killed it
 
 
 class Pool:
@@ -330,7 +331,14 @@ class Pool:
     def _returned(self, slot: Slot, batch: list[Unit], future: Any) -> None:
         error = future.exception()
         with self._lock:
-            running = bool(slot.inflight) and slot.inflight[0] is batch
+            # The batch a dying worker was running is its oldest in flight;
+            # the others of that moment were only queued behind it, even
+            # if their failures come back first or last.
+            running = (bool(slot.inflight) and slot.inflight[0] is batch
+                       and id(batch) not in slot.spared)
+            slot.spared.discard(id(batch))
+            if isinstance(error, ActorDeadError) and running:
+                slot.spared.update(id(b) for b in slot.inflight if b is not batch)
             took = time.monotonic() - slot.sent.pop(id(batch), 0.0)
             slot.window = WINDOW if took < FAST else 1
             try:
