@@ -232,12 +232,18 @@ class Host(Runtime):
             finished = True
             self.wake()
             loop.join(5.0)
-            with self._reader:  # the loop thread is done: this one reads again
-                self.loop_ident = self.network.loop_ident = threading.get_ident()
-                for cell in list(self.cells.values()):
-                    self.end_cell(cell, f"exit code {code}", crashed=False, run_on_stop=False)
-                self.report_dead_letters()
-                self.close(linger=5.0)
+            # the loop thread is done (else exit anyway: the node learns the
+            # exit code from the process itself)
+            if self._reader.acquire(timeout=5.0):
+                try:
+                    self.loop_ident = self.network.loop_ident = threading.get_ident()
+                    for cell in list(self.cells.values()):
+                        self.end_cell(cell, f"exit code {code}", crashed=False,
+                                      run_on_stop=False)
+                    self.report_dead_letters()
+                    self.close(linger=5.0)
+                finally:
+                    self._reader.release()
         return code
 
     _log_level = logging.WARNING

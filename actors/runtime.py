@@ -287,21 +287,28 @@ class Runtime:
             envelope = [P.TELL, ref.uid, message, False]
         self.post(ref.address, self.encode(envelope))
 
-    def ask(self, ref: ActorRef, message: Any) -> ActorFuture:
+    def ask(self, ref: ActorRef, message: Any,
+            on_done: Callable[[ActorFuture], None] | None = None) -> ActorFuture:
+        """Send an ask. ``on_done`` is attached to the future before the
+        request leaves, so it runs on the thread that reads the reply,
+        before that thread handles anything that came after it."""
         is_tuple = type(message) is tuple
         return self._request(ref, [P.ASK, ref.uid, list(message) if is_tuple else message,
-                                   is_tuple, self.address])
+                                   is_tuple, self.address], on_done)
 
     def call(self, ref: ActorRef, method: str, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> ActorFuture:
         return self._request(ref, [P.CALL, ref.uid, method, list(args), kwargs, self.address])
 
-    def _request(self, ref: ActorRef, envelope: list[Any]) -> ActorFuture:
+    def _request(self, ref: ActorRef, envelope: list[Any],
+                 on_done: Callable[[ActorFuture], None] | None = None) -> ActorFuture:
         call_id = next(self._call_ids)
         envelope.append(call_id)
         data = self.encode(envelope)
         future = ActorFuture(self, call_id, ref)
         future.what = envelope
+        if on_done is not None:
+            future.add_done_callback(on_done)
         # Register before checking for death: mark_dead sets `dead` then scans
         # `calls`, so one of the two always sees the other.
         self.calls[call_id] = future

@@ -13,7 +13,6 @@ import itertools
 import os
 import pickle
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -211,10 +210,20 @@ def wait(object_list: Iterable[Any], timeout: float | None = None) -> list[Any]:
                             f"Process sentinels, got {obj!r}")
     if not futures:
         return []
-    deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
-    concurrent.futures.wait(list(futures), None if deadline is None
-                            else max(0.0, deadline - time.monotonic()),
-                            return_when=concurrent.futures.FIRST_COMPLETED)
+    # One future done when any is; waited for through the runtime, which
+    # reads the inbox itself where it must (a pool task, an actor handler).
+    first: concurrent.futures.Future = concurrent.futures.Future()
+
+    def one_done(_: Any) -> None:
+        if not first.done():
+            try:
+                first.set_result(True)
+            except concurrent.futures.InvalidStateError:
+                pass
+    for future in futures:
+        future.add_done_callback(one_done)
+    context.runtime().wait(first, timeout if timeout is None else max(0.0, timeout),
+                           track=False)
     for future, (obj, conn, token) in futures.items():
         if conn is not None and not future.done():
             context.bind(conn._ref).ask(("cancel", token))

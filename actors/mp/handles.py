@@ -67,9 +67,7 @@ class Handle:
         once and never withdrawn."""
         ref = context.bind(self._ref)
         runtime = ref._runtime
-        future = runtime.ask(ref, message)
-        if on_answer is not None:
-            future.add_done_callback(on_answer)
+        future = runtime.ask(ref, message, on_answer)
         if timeout is None or (timeout == 0 and message[-1] is False):
             return future.result()  # forever, or a request that does not wait
         if timeout > 0:  # a timed wait ends by itself: not a deadlock edge

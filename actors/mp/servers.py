@@ -160,7 +160,10 @@ class LockServer(Primitive):
         if not block:
             return [False, False]
         self.watch_owner(who[2])
-        self.park(token, {"key": key, "ref": who[2], "who": who, "count": count}, bound=True)
+        # Bound (the deadlock detector follows it to the holder) for locks:
+        # semaphores are often released by others, as signals.
+        self.park(token, {"key": key, "ref": who[2], "who": who, "count": count},
+                  bound=self.kind in ("lock", "rlock"))
         self.sync_holds()
         return None  # answered later
 
@@ -391,9 +394,9 @@ class QueueServer(Primitive):
     """Queue, JoinableQueue and SimpleQueue. Items stay as they came (the
     pickled ones are never unpickled here).
 
-    Lending. A consumer whose process reads its inbox on a thread of its
-    own (the main program, an ``actors.mp.Process``) may take up to ``want``
-    items in one answer; the ones it has not used yet are *lent* to it. As
+    Lending. A consumer of an unbounded queue whose process reads its inbox
+    on a thread of its own (the main program, an ``actors.mp.Process``) may
+    take up to ``want`` items in one answer; the ones it has not used yet are *lent* to it. As
     soon as anybody else needs an item (a get that finds the queue empty)
     or a size (qsize, empty, full), the lenders are told to give back what
     they have not used (a P.OP_EXT "mp.recall" tell to their process), and
@@ -460,7 +463,7 @@ class QueueServer(Primitive):
         self.lent.pop(handle, None)  # it asks: it has used what it had
         if self.items and not self.getters:
             count = 1
-            if (want > 1 and address is not None and len(self.items) > 1
+            if (want > 1 and address is not None and len(self.items) > 1 and not self.maxsize
                     and time.monotonic() >= self.no_lending_until):
                 count = min(want, len(self.items))
             batch = [self.items.popleft() for _ in range(count)]
@@ -493,6 +496,7 @@ class QueueServer(Primitive):
         self.lent.pop(handle, None)
         self.items.extendleft(reversed(items))
         self.serve()
+        self.admit()
 
     def admit(self) -> None:
         """Room was made: parked puts go in."""
