@@ -44,6 +44,7 @@ TimeoutError = __import__("multiprocessing").TimeoutError  # noqa: A001 (the std
 APPLY, MAP, STARMAP = 0, 1, 2
 WINDOW = 2        # batches in flight per worker, while batches come back fast:
 FAST = 0.01       # within this many seconds
+PAUSE = 0.02      # a worker between two incarnations is tried again this much later
 MAX_BATCH = 64    # units per batch
 
 
@@ -155,6 +156,7 @@ class Slot:
         self.window = 1         # batches in flight: WINDOW while they come back fast
         self.sent: dict[int, float] = {}  # id of a batch -> when it left
         self.spared: set[int] = set()     # batches queued behind one that killed it
+        self.paused_until = 0.0           # refused (restarting): nothing sent until then
 
 
 class Pool:
@@ -291,7 +293,8 @@ class Pool:
         another worker sits idle."""
         if self._state == "TERMINATE":
             return
-        free = [s for s in self._slots if not s.retiring]
+        now = time.monotonic()
+        free = [s for s in self._slots if not s.retiring and s.paused_until <= now]
         while self._queue and free:
             slot = min(free, key=lambda s: len(s.inflight))
             window = 1 if self._maxtasks else slot.window
@@ -326,7 +329,22 @@ class Pool:
             if len(batch) > 1:
                 self._send(slot, [self._queue.popleft()])
             return
+        if future.done() and isinstance(future.exception(), ActorDeadError):
+            # refused before it left (the worker is between two
+            # incarnations): not an attempt; try again in a moment
+            slot.inflight.remove(batch)
+            slot.sent.pop(id(batch), None)
+            self._queue.extendleft(reversed(batch))
+            slot.paused_until = time.monotonic() + PAUSE
+            timer = threading.Timer(PAUSE, self._pump_later)
+            timer.daemon = True
+            timer.start()
+            return
         future.add_done_callback(functools.partial(self._returned, slot, batch))
+
+    def _pump_later(self) -> None:
+        with self._lock:
+            self._pump()
 
     def _returned(self, slot: Slot, batch: list[Unit], future: Any) -> None:
         error = future.exception()
