@@ -9,11 +9,11 @@ results. A unit is one task (``apply_async``) or one chunk (``map``).
 
 A worker that dies (SIGKILL, ``os._exit``, a segfault) fails its in-flight
 asks at once with ActorDeadError. The oldest in-flight batch of that worker
-is the one that was running: each of its units counts one failed attempt;
-the batches queued behind it are sent again without penalty. A chunk that
-failed once is split into single tasks, so only the task that kills its
-worker fails, after its second attempt, with :class:`WorkerLost`; the
-others complete. Meanwhile the supervisor has started a new worker under the
+is the one that was running; the batches queued behind it are sent again
+as they were. The running batch's tasks (a chunk split into single items)
+are each sent again alone; a task that was alone when its worker died
+counts an attempt, and a second one fails it with :class:`WorkerLost`. So
+only the task that kills its worker fails; the others complete. Meanwhile the supervisor has started a new worker under the
 same ref. A pool therefore never hangs on a dead worker.
 """
 
@@ -127,10 +127,10 @@ class PoolWorker(Actor):
 
 
 class Unit:
-    __slots__ = ("id", "func", "kind", "payload", "job", "offset", "attempts")
+    __slots__ = ("id", "func", "kind", "payload", "job", "offset", "attempts", "alone")
 
     def __init__(self, uid: int, func: Any, kind: int, payload: Any, job: Any,
-                 offset: int, attempts: int = 0) -> None:
+                 offset: int, attempts: int = 0, alone: bool = False) -> None:
         self.id = uid
         self.func = func
         self.kind = kind
@@ -138,6 +138,7 @@ class Unit:
         self.job = job
         self.offset = offset
         self.attempts = attempts
+        self.alone = alone  # sent in a batch of its own (it may kill its worker)
 
     def size(self) -> int:
         """How many results this unit stands for."""
@@ -303,10 +304,10 @@ class Pool:
             size = max(1, min(MAX_BATCH, len(self._queue) // (len(free) * WINDOW)))
             if self._maxtasks:
                 size = min(size, self._maxtasks - slot.done)
-            if self._queue[0].attempts:
-                size = 1  # a retry runs alone: it may be the task that kills
+            if self._queue[0].alone:
+                size = 1  # a suspect runs alone: it may be the task that kills
             batch = []
-            while self._queue and len(batch) < size and not self._queue[0].attempts:
+            while self._queue and len(batch) < size and not self._queue[0].alone:
                 batch.append(self._queue.popleft())
             if not batch:
                 batch = [self._queue.popleft()]
@@ -387,26 +388,34 @@ class Pool:
 
     def _lost(self, slot: Slot, batch: list[Unit], running: bool, error: ActorDeadError) -> None:
         """The worker died with ``batch`` in flight (``running``: it was the
-        batch being run; else it was only queued behind it)."""
+        batch being run; else it was only queued behind it).
+
+        Only a task that ran *alone* when its worker died counts an attempt:
+        a batch of several is split into single tasks, each run alone next
+        (which one killed the worker is not known, and a batch that had
+        finished can be failed with its worker when its reply was still
+        unread). A task alone that dies twice fails with WorkerLost."""
         slot.done = 0
         if self._state == "TERMINATE":
             for unit in batch:
-                unit.job._put(unit.offset, unit.size(), False, ActorError("the pool was terminated"))
+                unit.job._put(unit.offset, unit.size(), False,
+                              ActorError("the pool was terminated"))
             return
         retry: list[Unit] = []
+        alone = len(batch) == 1 and (batch[0].kind == APPLY or len(batch[0].payload) == 1)
         for unit in batch:
-            if running:
+            if running and alone:
                 unit.attempts += 1
             if unit.attempts >= 2:
                 unit.job._put(unit.offset, unit.size(), False, WorkerLost(
                     f"a pool worker died twice running this task ({error.reason}); "
                     f"it was retried once in a new worker"))
             elif running and unit.kind != APPLY and len(unit.payload) > 1:
-                # split: only the item that kills its worker should fail
                 for i, item in enumerate(unit.payload):
                     retry.append(Unit(next(self._ids), unit.func, unit.kind, [item], unit.job,
-                                      unit.offset + i, unit.attempts))
+                                      unit.offset + i, unit.attempts, alone=True))
             else:
+                unit.alone = unit.alone or running
                 retry.append(unit)
         self._queue.extendleft(reversed(retry))
 
