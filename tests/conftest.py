@@ -93,3 +93,42 @@ def system(transport):
         leftover = wait_gone(sys_._node.started_pids, 5.0)
         assert not leftover, f"processes left behind: {leftover}"
         assert not os.path.exists(sys_._node.rundir)
+
+
+# -- multiprocessing-style processes (the actors.mp suites) -----------------------
+CHILD_JOIN = 15.0  # seconds: the longest a test waits for a child that should end
+
+
+@pytest.fixture
+def procs():
+    """Processes a test starts (``multiprocessing`` or ``actors.mp``): any
+    still alive afterwards is killed and reaped, and the test fails."""
+    started: list = []
+    yield started
+    leftover = []
+    for p in started:
+        try:
+            alive = p.is_alive()
+        except Exception:  # noqa: BLE001 - a closed Process: not alive
+            alive = False
+        if alive:
+            leftover.append(p)
+            p.kill()
+        if p.pid is not None:
+            p.join(CHILD_JOIN)
+    assert not leftover, f"processes left running by the test: {leftover}"
+
+
+def start(procs: list, ctx: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+    """Start ``target(*args, **kwargs)`` in a ``ctx.Process`` that ``procs`` reaps."""
+    p = ctx.Process(target=target, args=args, kwargs=kwargs)
+    procs.append(p)
+    p.start()
+    return p
+
+
+def joined(p: Any, timeout: float = CHILD_JOIN) -> int | None:
+    """Join ``p`` (it must end within ``timeout``) and return its exit code."""
+    p.join(timeout)
+    assert not p.is_alive(), f"{p} did not end within {timeout} s"
+    return p.exitcode

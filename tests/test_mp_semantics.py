@@ -25,7 +25,7 @@ from typing import Any
 
 import mp_targets as t
 import pytest
-from conftest import wait_for, wait_gone
+from conftest import joined, start, wait_for, wait_gone
 
 FLAVORS = ["stdlib", "actors"]
 JOIN = 15.0  # seconds: the longest a test waits for a child that should end
@@ -85,26 +85,6 @@ def ctx(mp):
 
 
 @pytest.fixture
-def procs():
-    """Processes a test starts: any still alive afterwards is killed and
-    reaped, and the test fails."""
-    started: list = []
-    yield started
-    leftover = []
-    for p in started:
-        try:
-            alive = p.is_alive()
-        except Exception:  # noqa: BLE001 - a closed Process: not alive
-            alive = False
-        if alive:
-            leftover.append(p)
-            p.kill()
-        if p.pid is not None:
-            p.join(JOIN)
-    assert not leftover, f"processes left running by the test: {leftover}"
-
-
-@pytest.fixture
 def queues():
     """Queues a test creates: closed (and their feeder joined) afterwards."""
     made: list = []
@@ -114,19 +94,6 @@ def queues():
         join_thread = getattr(q, "join_thread", None)
         if join_thread is not None:
             join_thread()
-
-
-def start(procs, ctx, target, *args, **kwargs):
-    p = ctx.Process(target=target, args=args, kwargs=kwargs)
-    procs.append(p)
-    p.start()
-    return p
-
-
-def joined(p, timeout=JOIN):
-    p.join(timeout)
-    assert not p.is_alive(), f"{p} did not end within {timeout} s"
-    return p.exitcode
 
 
 def make_queue(ctx, queues, *args, kind="Queue"):

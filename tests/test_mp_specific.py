@@ -17,7 +17,7 @@ import textwrap
 
 import mp_targets as t
 import pytest
-from conftest import wait_for, wait_gone
+from conftest import joined, start, wait_for, wait_gone
 
 import actors
 
@@ -38,37 +38,6 @@ def amp():
 @pytest.fixture(scope="module")
 def ctx(amp):
     return amp.get_context("spawn")
-
-
-@pytest.fixture
-def procs():
-    started: list = []
-    yield started
-    leftover = []
-    for p in started:
-        try:
-            alive = p.is_alive()
-        except Exception:  # noqa: BLE001 - a closed Process: not alive
-            alive = False
-        if alive:
-            leftover.append(p)
-            p.kill()
-        if p.pid is not None:
-            p.join(JOIN)
-    assert not leftover, f"processes left running by the test: {leftover}"
-
-
-def start(procs, ctx, target, *args):
-    p = ctx.Process(target=target, args=args)
-    procs.append(p)
-    p.start()
-    return p
-
-
-def joined(p, timeout=JOIN):
-    p.join(timeout)
-    assert not p.is_alive(), f"{p} did not end within {timeout} s"
-    return p.exitcode
 
 
 # =============================================================================

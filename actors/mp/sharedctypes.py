@@ -66,11 +66,13 @@ class RawValue(Handle):
         return f"<{type(self).__name__}({self._ctype.__name__}, {self.value!r})>"
 
 
-class SynchronizedValue(RawValue):
-    """A shared value with ``get_lock()`` (what ``Value`` returns)."""
+class Synchronized:
+    """``get_lock()`` and the lock's methods, for Value and Array: the RLock
+    their own actor serves, or the lock given."""
 
-    def __init__(self, typecode_or_type: Any, *args: Any, lock: Any = True) -> None:
-        super().__init__(typecode_or_type, *args)
+    _ref: Any
+
+    def _use_lock(self, lock: Any) -> None:
         self._lock = value_lock(self._ref) if lock is True else lock
 
     def get_lock(self) -> SemLock:
@@ -87,6 +89,14 @@ class SynchronizedValue(RawValue):
 
     def __exit__(self, *args: Any) -> None:
         self._lock.__exit__(*args)
+
+
+class SynchronizedValue(Synchronized, RawValue):
+    """A shared value with ``get_lock()`` (what ``Value`` returns)."""
+
+    def __init__(self, typecode_or_type: Any, *args: Any, lock: Any = True) -> None:
+        super().__init__(typecode_or_type, *args)
+        self._use_lock(lock)
 
     def get_obj(self) -> Any:
         """A ctypes copy of the current value (not shared)."""
@@ -170,26 +180,13 @@ class RawArray(Handle):
         return f"<{type(self).__name__}({self._ctype.__name__}, {self[:]!r})>"
 
 
-class SynchronizedArray(RawArray):
+class SynchronizedArray(Synchronized, RawArray):
+    """A shared array with ``get_lock()`` (what ``Array`` returns)."""
+
     def __init__(self, typecode_or_type: Any, size_or_initializer: Any,
                  lock: Any = True) -> None:
         super().__init__(typecode_or_type, size_or_initializer)
-        self._lock = value_lock(self._ref) if lock is True else lock
-
-    def get_lock(self) -> SemLock:
-        return self._lock
-
-    def acquire(self, *args: Any) -> bool:
-        return self._lock.acquire(*args)
-
-    def release(self) -> None:
-        self._lock.release()
-
-    def __enter__(self) -> bool:
-        return self._lock.__enter__()
-
-    def __exit__(self, *args: Any) -> None:
-        self._lock.__exit__(*args)
+        self._use_lock(lock)
 
     def get_obj(self) -> Any:
         return (self._ctype * self._length)(*self[:])
