@@ -82,8 +82,9 @@ class Cell:
     def request_state(self, reply_to: str, call_id: int) -> int:
         """Where the request (reply_to, call_id) is: QUEUED (in the mailbox
         or being handled: only a handler of this actor can answer it),
-        DEFERRED (its reply was deferred: any thread may send it) or
-        ABSENT (answered, or not arrived yet)."""
+        DEFERRED (its reply was deferred: any thread may send it), BOUND
+        (deferred, and only what a holder of this actor's resource does
+        sends it: ``Reply.bound``) or ABSENT (answered, or not arrived yet)."""
         reply = self.parked.get((reply_to, call_id))
         if reply is not None:
             return BOUND if reply.bound else DEFERRED
