@@ -55,12 +55,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks import mp_tasks
+from benchmarks.run import best_effort, reap
 
 PAYLOAD = mp_tasks.PAYLOAD
 STOP = mp_tasks.STOP
 
 SAMPLE_TIMEOUT = 180.0  # seconds one sample (or one set-up step) may take; --timeout
-JOIN_TIMEOUT = 5.0
 START_LEAD = 0.05  # contended lock: both contenders start this long after the command
 TRANSPORT_ENV = "ACTORS_MP_TRANSPORT"
 
@@ -159,26 +159,6 @@ class Watchdog:
                     proc.kill()
 
 
-def reap(proc: Any) -> None:
-    """Join a process we started; kill it (by its Process object) if it
-    does not end in time."""
-    if proc.pid is None:
-        return
-    proc.join(JOIN_TIMEOUT)
-    if proc.is_alive():
-        print(f"  [cleanup] {proc.name} (pid {proc.pid}) did not exit: killing it",
-              file=sys.stderr)
-        proc.kill()
-        proc.join(JOIN_TIMEOUT)
-
-
-def best_effort(fn: Callable[[], Any]) -> Callable[[], None]:
-    def call() -> None:
-        try:
-            fn()
-        except Exception as e:  # noqa: BLE001 -- cleanup goes on with the next step
-            print(f"  [cleanup] {fn}: {e!r}", file=sys.stderr)
-    return call
 
 
 # -- the two implementations and what they start -------------------------------------------

@@ -137,11 +137,12 @@ def reap(proc: Any) -> None:
 
 
 def best_effort(fn: Callable[[], Any]) -> Callable[[], None]:
+    """``fn`` for a cleanup list: an error is printed and cleanup goes on."""
     def call() -> None:
         try:
             fn()
-        except Exception:
-            pass
+        except Exception as e:  # noqa: BLE001 -- cleanup goes on with the next step
+            print(f"  [cleanup] {fn}: {e!r}", file=sys.stderr)
     return call
 
 

@@ -132,3 +132,15 @@ def joined(p: Any, timeout: float = CHILD_JOIN) -> int | None:
     p.join(timeout)
     assert not p.is_alive(), f"{p} did not end within {timeout} s"
     return p.exitcode
+
+
+@pytest.fixture(scope="module")
+def pool(ctx):
+    """A Pool(2) of the module's ``ctx`` (multiprocessing or actors.mp),
+    shared by its tests, closed and joined at the end."""
+    p = ctx.Pool(2)
+    try:
+        yield p
+    finally:
+        p.close()
+        p.join()

@@ -1208,16 +1208,6 @@ def test_manager_register_user_class(mp, ctx, procs):
 # =============================================================================
 # Pool
 # =============================================================================
-@pytest.fixture(scope="module")
-def pool(ctx):
-    p = ctx.Pool(2)
-    try:
-        yield p
-    finally:
-        p.close()
-        p.join()
-
-
 def test_pool_apply(pool):
     assert pool.apply(t.square, (7,)) == 49
     assert pool.apply(t.add, (1,), {"b": 2}) == 3

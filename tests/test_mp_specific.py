@@ -69,16 +69,6 @@ def test_lock_of_a_dead_holder_is_released(ctx, procs, kind, how):
 # =============================================================================
 # A pool whose workers die
 # =============================================================================
-@pytest.fixture(scope="module")
-def pool(ctx):
-    p = ctx.Pool(2)
-    try:
-        yield p
-    finally:
-        p.close()
-        p.join()
-
-
 @pytest.mark.parametrize("how", ["sigkill", "os_exit"])
 def test_pool_worker_dying_mid_map_still_returns_every_result(pool, tmp_path, how):
     """Item 3 kills its worker the first time it runs; the retry succeeds."""
