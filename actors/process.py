@@ -100,6 +100,24 @@ def exit_reason(exitcode: int | None) -> str:
     return f"exit code {exitcode}"
 
 
+def exitcode_of(reason: str) -> int:
+    """The exit status a reason from :func:`exit_reason` describes (1 for
+    any other reason: an actor that crashed or was stopped)."""
+    if reason.startswith("killed by signal "):
+        return -int(reason.rsplit(" ", 1)[1])
+    if reason.startswith("killed by "):
+        try:
+            return -int(signal.Signals[reason[len("killed by "):]])
+        except KeyError:
+            return 1
+    if reason.startswith("exit code "):
+        try:
+            return int(reason[len("exit code "):])
+        except ValueError:
+            return 1
+    return 1
+
+
 class Workers:
     """Daemon threads running submitted calls; they live until ``shutdown``
     (the spawner's thread must outlive every child it started). The pool

@@ -49,6 +49,11 @@ def unique_name(label: str) -> str:
     return f"{label}.{os.getpid()}.{next(_tokens)}"
 
 
+def unpack(value: Any) -> Any:
+    """A value as it travelled, back: pickled ones unpickled."""
+    return value.load() if type(value) is Pickled else value
+
+
 def token() -> int:
     """A number naming one request of this process (for cancelling it)."""
     return (os.getpid() << 32) | next(_tokens)

@@ -7,9 +7,9 @@ import threading
 from typing import Any
 
 from actors.mp import context
+from actors.mp.context import unpack
 from actors.mp.servers import CANCELLED
 from actors.ref import ActorRef
-from transport.codec import Pickled
 
 
 # A primitive per process this one told something (address -> ref): before
@@ -25,10 +25,6 @@ def sync_told() -> None:
             ref.ask(("sync",), timeout=5.0)
         except Exception:
             pass
-
-
-def unpack(value: Any) -> Any:
-    return value.load() if type(value) is Pickled else value
 
 
 class Handle:

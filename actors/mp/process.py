@@ -24,6 +24,7 @@ from typing import Any
 from actors.actor import Actor
 from actors.errors import ActorDeadError
 from actors.mp import context
+from actors.process import exitcode_of
 from actors.ref import Reply
 from transport.codec import Pickled
 
@@ -113,31 +114,10 @@ class ProcessActor(Actor):
                         pass
         self.code = code
         for reply in self.joiners:
-            if reply.take():
-                context.runtime().reply(reply._to, reply._call_id, True, code)
+            if not reply.done:
+                reply.send(code)
         self.joiners = []
         return code
-
-
-def exitcode_from(error: ActorDeadError) -> int:
-    """The exit code an ActorDeadError's reason describes (see
-    ``actors.process.exit_reason``)."""
-    reason = str(getattr(error, "reason", "") or "")
-    if "killed by " in reason:
-        name = reason.rsplit("killed by ", 1)[1].split()[0].rstrip(")")
-        try:
-            return -int(signal.Signals[name])
-        except KeyError:
-            try:
-                return -int(name.replace("signal", "").strip())
-            except ValueError:
-                return -signal.SIGKILL
-    if "exit code " in reason:
-        try:
-            return int(reason.rsplit("exit code ", 1)[1].split()[0].rstrip(")"))
-        except ValueError:
-            return 1
-    return -signal.SIGKILL if "kill" in reason else 1
 
 
 class Sentinel:
@@ -262,7 +242,7 @@ class Process:
             if error is None:
                 self._exitcode = int(self._done.result(0))
             elif isinstance(error, ActorDeadError):
-                self._exitcode = exitcode_from(error)
+                self._exitcode = exitcode_of(str(error.reason or ""))
             else:
                 self._exitcode = 1
         return self._exitcode

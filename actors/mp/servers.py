@@ -704,16 +704,14 @@ class ObjectServer(Primitive):
 
     def __init__(self, factory: Any, args: Any, kwargs: Any, name: str = "") -> None:
         super().__init__(name)
-        factory = factory.load() if hasattr(factory, "load") else factory
-        args = args.load() if hasattr(args, "load") else args
-        kwargs = kwargs.load() if hasattr(kwargs, "load") else kwargs
-        self.obj = factory(*args, **kwargs)
+        from actors.mp.context import unpack
+        self.obj = unpack(factory)(*unpack(args), **unpack(kwargs))
         self.label = type(self.obj).__name__
         self.lock = threading.Lock()
 
     def do_call(self, method: str, args: Any) -> Any:
-        from actors.mp.context import pack
-        args, kwargs = args.load() if hasattr(args, "load") else args
+        from actors.mp.context import pack, unpack
+        args, kwargs = unpack(args)
         if method == "__getattribute__" and args and args[0].startswith("__"):
             raise AttributeError(args[0])
         result = getattr(self.obj, method)(*args, **kwargs)
@@ -726,7 +724,8 @@ class ObjectServer(Primitive):
         return pack(getattr(self.obj, name))
 
     def do_setattr(self, name: str, value: Any) -> None:
-        setattr(self.obj, name, value.load() if hasattr(value, "load") else value)
+        from actors.mp.context import unpack
+        setattr(self.obj, name, unpack(value))
 
     def do_delattr(self, name: str) -> None:
         delattr(self.obj, name)
