@@ -18,7 +18,8 @@ from actors.errors import (
 )
 from actors.notices import Terminated
 from actors.ref import ActorFuture, ActorRef, Proxy, Reply
-from actors.supervisor import ChildInfo, ChildSpec, Supervisor
+from actors.childspec import ChildInfo, ChildSpec
+from actors.supervisor import Supervisor
 from actors.system import ActorSystem
 from transport.codec import message
 

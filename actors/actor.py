@@ -6,14 +6,14 @@ handles one message at a time, and is reached only through its ActorRef.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from actors.errors import ActorError
+from actors.protocol import ActorSpec, SpawnOptions
+from actors.ref import ActorRef, Reply
+from transport.codec import class_path
 
-if TYPE_CHECKING:
-    from actors.ref import ActorRef, Reply
-
-__all__ = ["Actor"]
+__all__ = ["Actor", "spec_for"]
 
 
 class Actor:
@@ -101,3 +101,30 @@ class Actor:
 
 #: Names a proxy may not call: the runtime's own API on actors.
 RESERVED = frozenset(name for name in dir(Actor) if not name.startswith("__")) | {"ref", "system"}
+
+
+def spec_for(actor_class: Any, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any],
+             name: str | None = None, parent: int | None = None,
+             colocate_with: ActorRef | None = None,
+             options: SpawnOptions = SpawnOptions()) -> ActorSpec:
+    """The one place that turns a spawn's arguments into an
+    :class:`~actors.protocol.ActorSpec`, checking each at the call site."""
+    if isinstance(actor_class, str):  # "module:Class" (a supervisor's child spec)
+        if ":" not in actor_class:
+            raise TypeError(f"actor class must be an Actor subclass or 'module:Class', "
+                            f"got {actor_class!r}")
+        path = actor_class
+    elif isinstance(actor_class, type) and issubclass(actor_class, Actor):
+        path = class_path(actor_class)
+        if actor_class.is_supervisor and not options.supervisor:
+            options = options._replace(supervisor=True)
+    else:
+        raise TypeError(f"spawn() takes an Actor subclass, got {actor_class!r}")
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ValueError(f"actor name must be a non-empty string, got {name!r}")
+    if colocate_with is not None and not isinstance(colocate_with, ActorRef):
+        raise TypeError(f"colocate_with must be an ActorRef, got {colocate_with!r}")
+    if not isinstance(kwargs, dict):
+        raise TypeError(f"kwargs must be a dict, got {kwargs!r}")
+    return ActorSpec(path, list(args), dict(kwargs), name, parent,
+                     colocate_with.uid if colocate_with is not None else None, options)

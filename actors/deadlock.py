@@ -47,11 +47,13 @@ import math
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from actors import protocol as P
 from actors.errors import DeadlockError
-from actors.quiescence import check_quiet
+from actors.protocol import PendingRequest, WaitInfo
+from actors.registry import Registry
+from actors.runtime import Runtime
 from actors.waits import (
     ABSENT,
     ANSWERED,
@@ -67,8 +69,6 @@ from actors.waits import (
     WAITING,
 )
 
-if TYPE_CHECKING:
-    from actors.node import Node
 
 log = logging.getLogger("actors")
 
@@ -95,8 +95,8 @@ class Edge:
         self.thread = thread
         # waits that must still be on: (process address, wait id)
         self.checks: list[tuple[str, int]] = [(address, wait_id)]
-        # a request that must still be unanswered: [uid, reply_to, call_id]
-        self.pending: list[Any] | None = None
+        # a request that must still be unanswered
+        self.pending: PendingRequest | None = None
 
     @property
     def key(self) -> tuple[str, int, bool]:
@@ -107,13 +107,15 @@ class Edge:
 class Detector:
     """The node's wait-for graph and the thread that checks it."""
 
-    def __init__(self, node: Node, delay: float | None, quiescence: float | None) -> None:
-        self.node = node
+    def __init__(self, runtime: Runtime, registry: Registry, delay: float | None,
+                 quiescence: float | None) -> None:
+        self.runtime = runtime
+        self.registry = registry
         self.delay = delay
         self.report_after = delay / 4 if delay is not None else math.inf
         self.quiescence = quiescence
         self.lock = threading.Lock()
-        self.remote: dict[tuple[str, int], list[Any]] = {}  # (address, wait id) -> info
+        self.remote: dict[tuple[str, int], WaitInfo] = {}  # (address, wait id) -> info
         # (reply_to, call_id) of a spawn or restart request -> the uid starting
         self.starting: dict[tuple[str, int], int] = {}
         self.broken: set[tuple[str, int, bool]] = set()  # edges of victims already failed
@@ -123,31 +125,31 @@ class Detector:
         self.reports: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)
         self.changed = threading.Event()
         self.stopped = False
-        self._stopping = threading.Event()
+        self.stopping = threading.Event()
         self.retry_at = math.inf
-        self.quiet_sent = 0
-        self.quiet_replies = 0
-        self.quiet_next = 0.0  # no quiescence check before then
+        self.quiet_check: Any = None  # the quiescence check (actors.quiescence), if on
         self.thread: threading.Thread | None = None
-        if delay is not None or quiescence is not None:
+
+    def start(self) -> None:
+        if self.delay is not None or self.quiescence is not None:
             self.thread = threading.Thread(target=self._run, name="actors-deadlock",
                                            daemon=True)
             self.thread.start()
 
     def stop(self) -> None:
         self.stopped = True
-        self._stopping.set()
+        self.stopping.set()
         self.changed.set()
         if self.thread is not None and self.thread is not threading.current_thread():
             self.thread.join(PROBE_TIMEOUT + 1.0)
 
     # -- input ---------------------------------------------------------------
-    def add(self, address: str, infos: list[list[Any]]) -> None:
-        if address in self.node.gone:  # news from a process already gone
+    def add(self, address: str, infos: list[WaitInfo]) -> None:
+        if address in self.runtime.outboxes.gone:  # news from a process already gone
             return
         with self.lock:
             for info in infos:
-                self.remote[(address, info[0])] = info
+                self.remote[(address, info.wait_id)] = info
         self.changed.set()
 
     def remove(self, address: str, wait_ids: list[int]) -> None:
@@ -177,24 +179,26 @@ class Detector:
                 self.starting.pop(request, None)
 
     # -- the graph -------------------------------------------------------------
-    def infos(self) -> list[list[Any]]:
+    def infos(self) -> list[WaitInfo]:
         """Every wait old enough to count: reported ones and the node's own."""
-        node = self.node
+        runtime = self.runtime
         with self.lock:
             infos = list(self.remote.values())
-        infos += [w.info(node.address) for w in node.waits.old(self.report_after)]
+        infos += [w.info(runtime.address, runtime.waits.brief)
+                  for w in runtime.waits.old(self.report_after)]
         return infos
 
-    def edges(self, infos: list[list[Any]] | None = None) -> list[Edge]:
+    def edges(self, infos: list[WaitInfo] | None = None) -> list[Edge]:
         """The graph's edges, from ``infos`` (default: :meth:`infos`)."""
         with self.lock:
             starting = dict(self.starting)
         edges = []
-        stacks: dict[str, list[list[Any]]] = collections.defaultdict(list)
+        stacks: dict[str, list[WaitInfo]] = collections.defaultdict(list)
         for info in self.infos() if infos is None else infos:
-            (wait_id, waiter, depth, since, kind, what, target_uid, _target_address,
-             call_id, address, thread) = info
-            if depth is not None:
+            waiter, kind, what, call_id, address = (info.waiter, info.kind, info.what,
+                                                    info.call_id, info.address)
+            target_uid = info.target_uid
+            if info.depth is not None:
                 stacks[address].append(info)
             if kind == FRAME:
                 continue
@@ -206,19 +210,20 @@ class Detector:
                     target, kind = uid, "restart" if what == "restart" else "spawn"
             else:
                 target = target_uid
-            edge = Edge(waiter, target, kind, what, since, address, wait_id, call_id, thread)
+            edge = Edge(waiter, target, kind, what, info.since, address, info.wait_id, call_id,
+                        info.thread)
             if kind in (ASK, CALL):
-                edge.pending = [target_uid, address, call_id]
+                edge.pending = PendingRequest(target_uid, address, call_id)
             elif kind in ("spawn", "restart"):
-                edge.pending = [target, None, None]
+                edge.pending = PendingRequest(target, None, None)
             edges.append(edge)
         for address, frames in stacks.items():
-            frames.sort(key=lambda info: info[2])
+            frames.sort(key=lambda info: info.depth)
             for lower, upper in zip(frames, frames[1:]):
-                if upper[2] == lower[2] + 1 and upper[1] != lower[1]:
-                    edge = Edge(lower[1], upper[1], "stack", "", upper[3], address, lower[0],
-                                None, lower[10])
-                    edge.checks.append((address, upper[0]))
+                if upper.depth == lower.depth + 1 and upper.waiter != lower.waiter:
+                    edge = Edge(lower.waiter, upper.waiter, "stack", "", upper.since, address,
+                                lower.wait_id, None, lower.thread)
+                    edge.checks.append((address, upper.wait_id))
                     edges.append(edge)
         return edges
 
@@ -259,12 +264,7 @@ class Detector:
     # -- describing ---------------------------------------------------------------
     def member(self, key: Any, thread: str = "") -> str:
         if isinstance(key, int):
-            record = self.node.actors.get(key)
-            if record is None:
-                return f"#{key}"
-            name = record.name or f"{record.class_path.rpartition(':')[2]}#{key}"
-            pid = record.host.pid if record.host is not None else None
-            return f"{name} (pid {pid})"
+            return self.registry.describe(key)
         if key == "node":
             return "the node"
         if not thread and isinstance(key, str) and key.startswith("thread:"):
@@ -318,8 +318,8 @@ class Detector:
             try:
                 if self.delay is not None:
                     self.check_cycles()
-                if self.quiescence is not None:
-                    check_quiet(self)
+                if self.quiescence is not None and self.quiet_check is not None:
+                    self.quiet_check()
             except Exception:
                 if not self.stopped:
                     log.exception("the deadlock detector failed a check")
@@ -365,9 +365,10 @@ class Detector:
         module doc). Returns the edges that do not hold, for now (a reply
         or a request in flight) and for good (a deferred reply, which any
         thread may send); both empty: the cycle is real."""
-        node = self.node
+        runtime = self.runtime
         wait_checks: dict[str, list[tuple[Edge, int, int]]] = collections.defaultdict(list)
-        request_checks: dict[str, list[tuple[Edge, list[Any]]]] = collections.defaultdict(list)
+        request_checks: dict[str, list[tuple[Edge, PendingRequest]]] = \
+            collections.defaultdict(list)
         transient: list[Edge] = []
         permanent: list[Edge] = []
         for edge in cycle:
@@ -376,8 +377,8 @@ class Detector:
                 need = WAITING if i == 0 and edge.kind != "stack" else ANSWERED
                 wait_checks[address].append((edge, wait_id, need))
             if edge.pending is not None:
-                address = self.process_of(edge.pending[0])
-                if address is None or address == node.address:
+                address = self.process_of(edge.pending.uid)
+                if address is None or address == runtime.address:
                     transient.append(edge)
                 else:
                     request_checks[address].append((edge, edge.pending))
@@ -386,15 +387,16 @@ class Detector:
         futures = {}
         for address in set(wait_checks) | set(request_checks):
             ids = [wait_id for _, wait_id, _ in wait_checks.get(address, [])]
-            if address == node.address:
-                futures[address] = [node.waits.probe(ids), []]
+            if address == runtime.address:
+                futures[address] = P.ProbeAnswer(runtime.waits.probe(ids), [])
                 continue
             requests = [request for _, request in request_checks.get(address, [])]
-            futures[address] = node.ask(node.service_at(address), (P.OP_PROBE, ids, requests))
+            futures[address] = runtime.ask_service(address, P.Probe(ids, requests))
         for address, future in futures.items():
             try:
-                states, requests = future if isinstance(future, list) else \
-                    future.result(PROBE_TIMEOUT)
+                answer = future if isinstance(future, P.ProbeAnswer) else \
+                    P.ProbeAnswer(*future.result(PROBE_TIMEOUT))
+                states, requests = answer.wait_states, answer.request_states
             except Exception:  # no answer: confirms nothing
                 states, requests = [GONE] * len(wait_checks.get(address, [])), \
                     [ABSENT] * len(request_checks.get(address, []))
@@ -411,7 +413,7 @@ class Detector:
         return transient, permanent
 
     def process_of(self, uid: Any) -> str | None:
-        record = self.node.actors.get(uid) if isinstance(uid, int) else None
+        record = self.registry.get(uid) if isinstance(uid, int) else None
         if record is None or record.host is None or not record.host.alive:
             return None
         return record.host.address
@@ -419,7 +421,7 @@ class Detector:
     def break_cycle(self, cycle: list[Edge]) -> bool:
         """Fail the youngest ask of a confirmed cycle; False if that did not
         happen (its reply or its timeout came first)."""
-        node = self.node
+        runtime = self.runtime
         victims = [e for e in cycle if e.kind in (ASK, CALL)]
         if not victims:
             with self.lock:  # nothing can be failed: report once
@@ -434,9 +436,8 @@ class Detector:
         # Withdraw the request first: it will never be handled. It is
         # always still queued (the youngest request closes the cycle).
         try:
-            withdrawn = node.ask(node.service_at(target), (
-                P.OP_CANCEL, victim.target, victim.address, victim.call_id)
-            ).result(PROBE_TIMEOUT)
+            withdrawn = runtime.ask_service(target, P.Cancel(
+                victim.target, victim.address, victim.call_id)).result(PROBE_TIMEOUT)
         except Exception:
             withdrawn = False
         if not withdrawn:
@@ -450,12 +451,12 @@ class Detector:
         # filed before the victim learns it: whoever catches the error finds it
         report = {"cycle": steps, "victim": self.text(victim), "time": time.time()}
         self.reports.append(report)
-        if victim.address == node.address:
-            failed = node.waits.fail(victim.wait_id, error)
+        if victim.address == runtime.address:
+            failed = runtime.waits.fail(victim.wait_id, error)
         else:
             try:
-                failed = node.ask(node.service_at(victim.address), (
-                    P.OP_DEADLOCK, victim.wait_id, message, steps)).result(PROBE_TIMEOUT)
+                failed = runtime.ask_service(victim.address, P.FailWait(
+                    victim.wait_id, message, steps)).result(PROBE_TIMEOUT)
             except Exception:
                 failed = False
         with self.lock:

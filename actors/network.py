@@ -29,7 +29,7 @@ class ZmqNetwork:
         self.node_address = node_address or self.address
         self.sources = [self.inbox]
         self.outlets: dict[str, tzmq.Outlet] = {}
-        self.loop_ident: int | None = None
+        self.reader: Any = None  # the loop reading this process's sources
 
     new_poller = staticmethod(tzmq.Poller)
 
@@ -78,7 +78,7 @@ class PipeHostNetwork:
         self.address = address
         self.node_address = NODE_PIPE_ADDRESS
         self.sources = [self.link]
-        self.loop_ident: int | None = None
+        self.reader: Any = None  # the loop reading this process's sources
         self._lock = threading.Lock()
 
     new_poller = staticmethod(tpipe.Poller)
@@ -117,7 +117,7 @@ class PipeNodeNetwork:
         self.held: dict[str, list[bytes]] = {}
         self.hold_limit = 10_000
         self._hold_lock = threading.Lock()
-        self.loop_ident: int | None = None
+        self.reader: Any = None  # the loop reading this process's sources
         self.undeliverable: Callable[[str, bytes], None] = lambda address, frame: None
 
     new_poller = staticmethod(tpipe.Poller)
@@ -177,7 +177,7 @@ class PipeNodeNetwork:
                 raise ConnectionError(f"no link to {address}")
             # The loop thread must never block on a full pipe (it is the
             # relay that drains the other side); other threads may.
-            if threading.get_ident() == self.loop_ident:
+            if threading.get_ident() == self.reader.ident:
                 link.send_later(frame)
             else:
                 link.send(frame)

@@ -10,106 +10,108 @@ are invisible to this check, which is why it is opt-in.
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from actors import protocol as P
+from actors.deadlock import Detector
 from actors.errors import DeadlockError
+from actors.launcher import Launcher
+from actors.registry import RUNNING, Registry
+from actors.runtime import Runtime
+from actors.workers import Workers
 
-if TYPE_CHECKING:
-    from actors.deadlock import Detector
-    from actors.node import Node
+__all__ = ["Quiescence"]
 
 log = logging.getLogger("actors")
 
 PROBE_TIMEOUT = 1.0
 
 
-def check_quiet(detector: Detector) -> None:
-    """Fail the main program's old waits if nothing can ever answer them."""
-    node = detector.node
-    now = time.monotonic()
-    if now < detector.quiet_next:
-        return
-    waits = [w for w in node.waits.old(detector.quiescence) if w.future is not None]
-    if not waits:
-        return
-    detector.quiet_next = now + detector.quiescence / 4
-    first = quiet_round(detector)
-    if first is None:
-        return
-    settle = min(0.1, detector.quiescence / 4)
-    if detector._stopping.wait(settle):
-        return
-    second = quiet_round(detector)
-    if second is None or second[0] != first[0]:
-        return
-    _, held, infos = second
-    infos += [w.info(node.address) for w in node.waits.old(0)]
-    edges = sorted(detector.edges(infos), key=lambda e: e.since)
-    steps = [detector.text(e) for e in edges]
-    steps += [f"{detector.member(uid)} holds {n} deferred repl{'y' if n == 1 else 'ies'}"
-              for uid, n in held]
-    for wait in waits:
-        if wait.id not in node.waits.active:
-            continue
-        message = ("no progress is possible: every actor is idle or blocked and no "
-                   "message is in flight, so nothing will ever answer this wait. "
-                   f"Waiting: {'; '.join(steps)}")
-        if node.waits.fail(wait.id, DeadlockError(message, steps)):
-            log.warning("%s", message)
+class Quiescence:
+    """The opt-in check (see module doc), run by the detector's thread.
 
+    Args:
+        node_idle: nothing unsent, unread or unrelayed in the node (checked
+            by the thread that reads the node's inbox).
+    """
 
-def node_idle(node: Node) -> bool:
-    """Nothing unsent, unread or unrelayed in the node. Checked by the
-    thread that reads the node's inbox (a poll from another thread is not
-    safe), after it handled what it had read."""
-    answer: concurrent.futures.Future = concurrent.futures.Future()
+    def __init__(self, detector: Detector, runtime: Runtime, registry: Registry,
+                 launcher: Launcher, workers: Workers, node_idle: Callable[[], bool]) -> None:
+        self.detector = detector
+        self.runtime = runtime
+        self.registry = registry
+        self.launcher = launcher
+        self.workers = workers
+        self.node_idle = node_idle
+        self.grace: float = detector.quiescence or 0.0
+        self.sent = 0      # probes this check sent (not counted as traffic)
+        self.replies = 0
+        self.next = 0.0    # no check before then
 
-    def check() -> None:
-        links = getattr(node.network, "links", {})
-        answer.set_result(node.idle_transport(poll=True)
-                          and not any(link._queue for link in list(links.values())))
-    node.call_soon(check)
-    try:
-        return answer.result(PROBE_TIMEOUT)
-    except concurrent.futures.TimeoutError:
-        return False
+    def check(self) -> None:
+        """Fail the main program's old waits if nothing can ever answer them."""
+        detector, waits = self.detector, self.runtime.waits
+        now = time.monotonic()
+        if now < self.next:
+            return
+        old = [w for w in waits.old(self.grace) if w.future is not None]
+        if not old:
+            return
+        self.next = now + self.grace / 4
+        first = self.round()
+        if first is None:
+            return
+        settle = min(0.1, self.grace / 4)
+        if detector.stopping.wait(settle):
+            return
+        second = self.round()
+        if second is None or second[0] != first[0]:
+            return
+        _, held, infos = second
+        infos += [w.info(self.runtime.address, waits.brief) for w in waits.old(0)]
+        edges = sorted(detector.edges(infos), key=lambda e: e.since)
+        steps = [detector.text(e) for e in edges]
+        steps += [f"{detector.member(uid)} holds {n} deferred repl{'y' if n == 1 else 'ies'}"
+                  for uid, n in held]
+        for wait in old:
+            if wait.id not in waits.active:
+                continue
+            message = ("no progress is possible: every actor is idle or blocked and no "
+                       "message is in flight, so nothing will ever answer this wait. "
+                       f"Waiting: {'; '.join(steps)}")
+            if waits.fail(wait.id, DeadlockError(message, steps)):
+                log.warning("%s", message)
 
-
-def quiet_round(detector: Detector) -> tuple[Any, list[list[int]], list[list[Any]]] | None:
-    """Every process's message counts, the deferred replies held and the
-    waits, if every process is idle or blocked (else None)."""
-    node = detector.node
-    with node.lock:
-        if any(r.state != "running" for r in node.actors.values()):
+    def round(self) -> tuple[Any, list[list[int]], list[P.WaitInfo]] | None:
+        """Every process's message counts, the deferred replies held and the
+        waits, if every process is idle or blocked (else None)."""
+        if any(r.state != RUNNING for r in self.registry.records()):
             return None  # a start, a restart or a stop is in progress
-        hosts = [h for h in node.hosts.values() if h.alive and h.hello.done()]
-    if node.workers.busy() or not node_idle(node):
-        return None
-    asked = []
-    for host in hosts:
-        asked.append((host, node.ask(node.service_at(host.address), (P.OP_QUIET,))))
-        detector.quiet_sent += 1
-    counts: dict[Any, tuple[int, int]] = {}
-    held: list[list[int]] = []
-    infos: list[list[Any]] = []
-    for host, future in asked:
-        try:
-            idle, sent, received, parked, waits = future.result(PROBE_TIMEOUT)
-        except Exception:
+        hosts = self.launcher.ready_hosts()
+        if self.workers.busy() or not self.node_idle():
             return None
-        detector.quiet_replies += 1
-        if not idle:
-            return None
-        counts[host.number] = (sent, received)
-        held += parked
-        infos += waits
-    counts["node"] = (node.sent_count() - detector.quiet_sent,
-                      node.received - detector.quiet_replies)
-    return counts, held, infos
-
-
-__all__ = ["check_quiet"]
+        runtime = self.runtime
+        asked = []
+        for host in hosts:
+            asked.append((host, runtime.ask_service(host.address, P.Quiet())))
+            self.sent += 1
+        counts: dict[Any, tuple[int, int]] = {}
+        held: list[list[int]] = []
+        infos: list[P.WaitInfo] = []
+        for host, future in asked:
+            try:
+                report = P.QuietReport(*future.result(PROBE_TIMEOUT))
+            except Exception:
+                return None
+            self.replies += 1
+            if not report.idle:
+                return None
+            counts[host.number] = (report.sent, report.received)
+            held += report.held
+            infos += [P.WaitInfo(*info) for info in report.waits]
+        counts["node"] = (runtime.outboxes.sent_count() - self.sent,
+                          runtime.loop.received - self.replies)
+        return counts, held, infos

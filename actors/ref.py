@@ -11,16 +11,33 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import contextvars
 import time
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Generator, Iterator
+from typing import Any, Protocol
 
 from actors.errors import AskTimeout
 
-if TYPE_CHECKING:
-    from actors.runtime import Runtime
+__all__ = ["ActorFuture", "ActorRef", "Messenger", "Proxy", "Reply", "unpickling_into"]
 
-__all__ = ["ActorFuture", "ActorRef", "Proxy", "Reply"]
+
+class Messenger(Protocol):
+    """What a ref needs from the runtime of its process (``actors.runtime``
+    implements it; this module does not import it)."""
+
+    waits: Any
+
+    def tell(self, ref: ActorRef, message: Any) -> None: ...
+    def ask(self, ref: ActorRef, message: Any, on_done: Any = None) -> ActorFuture: ...
+    def call(self, ref: ActorRef, method: str, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> ActorFuture: ...
+    def reply(self, address: str, call_id: int, ok: bool, value: Any) -> None: ...
+    def wait(self, future: concurrent.futures.Future, timeout: float | None,
+             track: bool = True) -> None: ...
+    def forget_call(self, call_id: int) -> None: ...
+    def stop_actor(self, ref: ActorRef, timeout: float | None) -> None: ...
+    def waiter(self, thread: int, future: concurrent.futures.Future) -> Any: ...
 
 
 class ActorFuture(concurrent.futures.Future):
@@ -31,12 +48,14 @@ class ActorFuture(concurrent.futures.Future):
 
     __module__ = "actors"
 
-    def __init__(self, runtime: Runtime, call_id: int, target: ActorRef | None) -> None:
+    def __init__(self, runtime: Messenger, call_id: int, target: ActorRef | None,
+                 request: Any = None) -> None:
         super().__init__()
         self._runtime = runtime
         self.call_id = call_id
         self.target = target
-        self.what: list[Any] | None = None  # the request envelope (deadlock reports)
+        # the request (an Ask or a Call envelope): deadlock reports describe it
+        self.request = request
         # when the request left: a deadlock's victim is the youngest request
         self.since = time.monotonic()
 
@@ -75,7 +94,7 @@ class ActorRef:
     __slots__ = ("node", "uid", "address", "name", "_runtime")
 
     def __init__(self, node: str, uid: int, address: str, name: str | None,
-                 runtime: Runtime | None) -> None:
+                 runtime: Messenger | None) -> None:
         self.node = node
         self.uid = uid
         self.address = address
@@ -133,14 +152,25 @@ class ActorRef:
 
 
 def rebuild_ref(node: str, uid: int, address: str, name: str | None) -> ActorRef:
-    """Unpickle a ref: bound to this process's runtime once ``actors.mp``
-    set how to find it (:data:`DEFAULT_BINDER`), else to none."""
-    runtime = DEFAULT_BINDER() if DEFAULT_BINDER is not None else None
-    return ActorRef(node, uid, address, name, runtime)
+    """Unpickle a ref: bound to the runtime whoever unpickles named with
+    :func:`unpickling_into`, else to none (bind it before use)."""
+    return ActorRef(node, uid, address, name, _UNPICKLING.get())
 
 
-# Where a ref unpickled outside a codec binds (set by actors.mp).
-DEFAULT_BINDER: Any = None
+_UNPICKLING: contextvars.ContextVar[Messenger | None] = contextvars.ContextVar(
+    "actors_unpickling_into", default=None)
+
+
+@contextlib.contextmanager
+def unpickling_into(runtime: Messenger) -> Iterator[None]:
+    """Refs unpickled inside this block are bound to ``runtime`` (refs that
+    arrive through the codec are always bound to the runtime that decoded
+    them; pickle, used by ``actors.mp`` on local links, needs this)."""
+    token = _UNPICKLING.set(runtime)
+    try:
+        yield
+    finally:
+        _UNPICKLING.reset(token)
 
 
 class Proxy:
@@ -193,7 +223,7 @@ class Reply:
     __module__ = "actors"
     __slots__ = ("_runtime", "_parked", "_to", "_call_id", "_done", "bound")
 
-    def __init__(self, runtime: Runtime, parked: dict[Any, Reply], to: str,
+    def __init__(self, runtime: Messenger, parked: dict[Any, Reply], to: str,
                  call_id: int) -> None:
         self._runtime = runtime
         self._parked = parked

@@ -23,111 +23,37 @@ import time
 from typing import Any, ClassVar
 
 from actors import protocol as P
-from actors.actor import Actor
+from actors.actor import Actor, spec_for
+from actors.childspec import BRUTAL_KILL, ChildInfo, ChildSpec, ChildStatus
 from actors.errors import ActorDeadError, ActorError, SerializationError
 from actors.notices import ChildExit
 from actors.ref import ActorRef
-from transport.codec import class_path, find_class, message
+from transport.codec import find_class, message
 
 log = logging.getLogger("actors")
 
 STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one")
-RESTARTS = ("permanent", "transient", "temporary")
-BRUTAL_KILL = "brutal_kill"
+RUNNING, RESTARTING, TERMINATED = (ChildStatus.RUNNING, ChildStatus.RESTARTING,
+                                   ChildStatus.TERMINATED)
 
 
 @message
 @dataclasses.dataclass(frozen=True)
-class ChildSpec:
-    """How a supervisor starts one child.
+class RetryRestart:
+    """Supervisor -> itself: a restart of ``group`` failed; try again (OTP's
+    ``try_again_restart``). Through the mailbox, so that a stop or a query
+    can come in between two attempts."""
 
-    Args:
-        name: unique among the supervisor's children; the child is
-            registered as ``"<supervisor name>/<name>"``.
-        actor_class: an :class:`Actor` subclass (a :class:`Supervisor`
-            subclass makes a subtree), or its ``"module:QualName"``.
-        args, kwargs: passed to its constructor (they must travel as
-            messages do).
-        restart: ``"permanent"`` (always restarted), ``"transient"``
-            (restarted only after a crash) or ``"temporary"`` (never).
-        shutdown: seconds its orderly stop may take (``on_stop`` runs)
-            before its process is killed, or ``"brutal_kill"`` (killed at
-            once).
-        hang_timeout: seconds one handler (or ``on_start``) may run, waits
-            included; past it the child is *hung*: every Python stack of its
-            process is logged, the process is killed and the child restarts
-            as crashed with reason ``"hung"``. None (default): no limit.
-            (``on_stop`` is bounded by ``shutdown`` instead.)
-    """
-
-    name: str
-    actor_class: Any
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] | None = None
-    restart: str = "permanent"
-    shutdown: float | str = 5.0
-    hang_timeout: float | None = None
-
-    __module__ = "actors"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name or "/" in self.name:
-            raise ValueError(f"child name must be a non-empty string without '/', "
-                             f"got {self.name!r}")
-        cls = self.actor_class
-        if isinstance(cls, type):
-            if not issubclass(cls, Actor):
-                raise TypeError(f"child {self.name!r}: actor_class must be an Actor "
-                                f"subclass, got {cls!r}")
-            object.__setattr__(self, "actor_class", class_path(cls))
-        elif not isinstance(cls, str) or ":" not in cls:
-            raise TypeError(f"child {self.name!r}: actor_class must be an Actor subclass "
-                            f"or 'module:Class', got {cls!r}")
-        if not isinstance(self.args, (tuple, list)):
-            raise TypeError(f"child {self.name!r}: args must be a tuple, got {self.args!r}")
-        object.__setattr__(self, "args", tuple(self.args))
-        if self.kwargs is not None and not isinstance(self.kwargs, dict):
-            raise TypeError(f"child {self.name!r}: kwargs must be a dict, got {self.kwargs!r}")
-        if self.restart not in RESTARTS:
-            raise ValueError(f"child {self.name!r}: restart must be one of {RESTARTS}, "
-                             f"got {self.restart!r}")
-        shutdown = self.shutdown
-        if shutdown != BRUTAL_KILL and not (
-                isinstance(shutdown, (int, float)) and not isinstance(shutdown, bool)
-                and 0 < shutdown < float("inf")):
-            raise ValueError(f"child {self.name!r}: shutdown must be a positive number of "
-                             f"seconds or 'brutal_kill', got {shutdown!r}")
-        hang = self.hang_timeout
-        if hang is not None and not (isinstance(hang, (int, float)) and not isinstance(hang, bool)
-                                     and 0 < hang < float("inf")):
-            raise ValueError(f"child {self.name!r}: hang_timeout must be None or a positive "
-                             f"number of seconds, got {hang!r}")
-
-
-@message
-@dataclasses.dataclass(frozen=True)
-class ChildInfo:
-    """One child as ``Supervisor.which_children()`` reports it. ``status``
-    is ``"running"``, ``"restarting"`` or ``"terminated"`` (not running,
-    its spec kept: ``restart_child`` starts it again)."""
-
-    name: str
-    ref: ActorRef | None
-    pid: int | None
-    status: str
-    restarts: int
-    restart: str
-    last_exit: str | None
-    supervisor: bool
-
-    __module__ = "actors"
+    group: list[str]   # children to restart, in start order
+    failed: str        # the child whose exit started it
+    reason: str
 
 
 class Child:
     """A supervisor's own record of one child."""
 
     __slots__ = ("spec", "args", "kwargs", "ref", "incarnation", "status", "restarts",
-                 "last_exit")
+                 "last_exit", "exc")
 
     def __init__(self, spec: ChildSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self.spec = spec
@@ -135,9 +61,10 @@ class Child:
         self.kwargs = kwargs
         self.ref: ActorRef | None = None
         self.incarnation = 0  # of its current process, as the node counts them
-        self.status = "terminated"
+        self.status: str = TERMINATED
         self.restarts = 0
         self.last_exit: str | None = None
+        self.exc: Any = None  # what ended its last incarnation (for on_restart)
 
 
 class ShuttingDown(Exception):
@@ -212,13 +139,16 @@ class Supervisor(Actor):
             # Kept: if this is a restart of this supervisor, a later one
             # reclaims them; the node ends whatever nobody reclaims.
             for child in reversed(list(self._children.values())):
-                if child.status == "running":
+                if child.status == RUNNING:
                     self._terminate(child, keep=True)
             raise
 
     def receive(self, message: Any) -> Any:
         if isinstance(message, ChildExit):
             self._child_exit(message)
+            return None
+        if isinstance(message, RetryRestart):
+            self._retry(message)
             return None
         raise ActorError(f"a Supervisor takes no messages; call its methods through "
                          f"proxy() (got {message!r:.100})")
@@ -231,8 +161,8 @@ class Supervisor(Actor):
         for child in self._children.values():
             entry = view.get(child.ref.uid) if child.ref is not None else None
             status = child.status
-            if status == "running" and entry is not None and entry["state"] == "restarting":
-                status = "restarting"
+            if status == RUNNING and entry is not None and entry["state"] == RESTARTING:
+                status = RESTARTING
             if entry is None:  # terminated: what this supervisor saw last
                 pid, restarts, last_exit, is_sup = None, child.restarts, child.last_exit, False
             else:  # the node's count spans restarts of this supervisor too
@@ -247,7 +177,7 @@ class Supervisor(Actor):
         """``specs``, ``active`` (running), ``supervisors``, ``workers``."""
         infos = self.which_children()
         return {"specs": len(infos),
-                "active": sum(1 for i in infos if i.status == "running"),
+                "active": sum(1 for i in infos if i.status == RUNNING),
                 "supervisors": sum(1 for i in infos if i.supervisor),
                 "workers": sum(1 for i in infos if not i.supervisor)}
 
@@ -281,7 +211,7 @@ class Supervisor(Actor):
         ``restart_child`` can start it again (with a new ref), except in a
         ``simple_one_for_one`` supervisor, where the child is removed."""
         child = self._child(name)
-        if child.status != "terminated":
+        if child.status != TERMINATED:
             self._terminate(child, keep=False)
         if self._strategy == "simple_one_for_one":
             del self._children[name]
@@ -289,14 +219,14 @@ class Supervisor(Actor):
     def restart_child(self, name: str) -> ActorRef:
         """Start a terminated child again; returns its new ref."""
         child = self._child(name)
-        if child.status != "terminated":
+        if child.status != TERMINATED:
             raise ActorError(f"child {name!r} is {child.status}, not terminated")
         return self._launch(child)
 
     def delete_child(self, name: str) -> None:
         """Forget the spec of a terminated child."""
         child = self._child(name)
-        if child.status != "terminated":
+        if child.status != TERMINATED:
             raise ActorError(f"child {name!r} is {child.status}; terminate it first")
         del self._children[name]
         self._specs = [s for s in self._specs if s.name != name]
@@ -333,27 +263,27 @@ class Supervisor(Actor):
     def _launch(self, child: Child) -> ActorRef:
         spec = child.spec
         cls = find_class(spec.actor_class)
-        options = {"supervised": True, "restart": spec.restart,
-                   "shutdown": 0 if spec.shutdown == BRUTAL_KILL else float(spec.shutdown),
-                   "supervisor": bool(getattr(cls, "is_supervisor", False))}
-        if spec.hang_timeout is not None:
-            options["hang_timeout"] = float(spec.hang_timeout)
+        options = P.SpawnOptions(
+            supervised=True, restart=spec.restart,
+            shutdown=0.0 if spec.shutdown == BRUTAL_KILL else float(spec.shutdown),
+            supervisor=bool(getattr(cls, "is_supervisor", False)),
+            hang_timeout=None if spec.hang_timeout is None else float(spec.hang_timeout))
         prefix = self.ref.name or f"#{self.ref.uid}"
-        node_spec = [spec.actor_class, list(child.args), dict(child.kwargs),
-                     f"{prefix}/{spec.name}", self.ref.uid, None, options]
-        child.ref, child.incarnation = self.system.request((P.OP_SPAWN, node_spec))
-        child.status = "running"
+        node_spec = spec_for(spec.actor_class, child.args, child.kwargs,
+                             f"{prefix}/{spec.name}", self.ref.uid, None, options)
+        child.ref, child.incarnation = P.Spawned(*self.system.request(P.Spawn(node_spec)))
+        child.status = RUNNING
         return child.ref
 
     def _terminate(self, child: Child, keep: bool) -> None:
         assert child.ref is not None
-        self.system.request((P.OP_TERMINATE, child.ref.uid, keep))
-        child.status = "down" if keep else "terminated"
+        self.system.request(P.Terminate(child.ref.uid, keep))
+        child.status = RESTARTING if keep else TERMINATED
 
     def _child_exit(self, notice: ChildExit) -> None:
         child = next((c for c in self._children.values()
                       if c.ref is not None and c.ref.uid == notice.uid), None)
-        if child is None or child.status != "running" or notice.incarnation < child.incarnation:
+        if child is None or child.status != RUNNING or notice.incarnation < child.incarnation:
             return  # stale: about an incarnation already replaced
         child.last_exit = notice.reason
         restart = child.spec.restart
@@ -362,10 +292,11 @@ class Supervisor(Actor):
             if restart == "temporary":
                 del self._children[child.spec.name]
             return
-        child.status = "down"
+        child.status = RESTARTING
         exc = notice.exc
         if exc is None:
             exc = ActorDeadError(f"{child.spec.name} ended: {notice.reason}", None, notice.reason)
+        child.exc = exc
         if self._strategy in ("one_for_all", "rest_for_one"):
             order = list(self._children.values())
             group = order if self._strategy == "one_for_all" else order[order.index(child):]
@@ -373,46 +304,58 @@ class Supervisor(Actor):
             group = [child]
         try:
             for other in reversed(group):
-                if other is not child and other.status == "running":
+                if other is not child and other.status == RUNNING:
                     if other.spec.restart == "temporary":
                         self._terminate(other, keep=False)
                         del self._children[other.spec.name]
                     else:
                         self._terminate(other, keep=True)
-            group = [c for c in group if c.status == "down"]
-            self._restart(group, child, exc, notice.reason)
+            group = [c for c in group if c.status == RESTARTING]
+            self._restart(group, child, notice.reason)
         except ShuttingDown:
             return
 
-    def _restart(self, group: list[Child], failed: Child, exc: Any, reason: str) -> None:
-        """Restart ``group`` in start order; a start that fails counts as
-        one more restart and is tried again, up to the intensity."""
-        while True:
-            if not self._count_restart():
-                self._give_up(failed, reason)
-            try:
-                for child in group:
-                    if child.status == "down":
-                        self._restart_one(child, exc if child is failed else None)
-                return
-            except ShuttingDown:
-                raise
-            except Exception as e:
-                log.error("supervisor %s: restarting %s failed: %r", self.ref.name,
-                          failed.spec.name, e)
-                reason = f"restart failed: {e!r}"
+    def _retry(self, retry: RetryRestart) -> None:
+        group = [self._children[name] for name in retry.group
+                 if name in self._children and self._children[name].status == RESTARTING]
+        failed = self._children.get(retry.failed)
+        if not group or failed is None:
+            return  # terminated or deleted in the meantime
+        try:
+            self._restart(group, failed, retry.reason)
+        except ShuttingDown:
+            return
 
-    def _restart_one(self, child: Child, exc: Any) -> None:
+    def _restart(self, group: list[Child], failed: Child, reason: str) -> None:
+        """Restart ``group`` in start order. A start that fails counts as one
+        more restart and is tried again through this supervisor's own
+        mailbox (:class:`RetryRestart`), until the intensity is exceeded."""
+        if not self._count_restart():
+            self._give_up(failed, reason)
+        try:
+            for child in group:
+                if child.status == RESTARTING:
+                    self._restart_one(child)
+        except ShuttingDown:
+            raise
+        except Exception as e:
+            log.error("supervisor %s: restarting %s failed: %r", self.ref.name,
+                      failed.spec.name, e)
+            self.ref.tell(RetryRestart([c.spec.name for c in group if c.status == RESTARTING],
+                                       failed.spec.name, f"restart failed: {e!r}"))
+
+    def _restart_one(self, child: Child) -> None:
         assert child.ref is not None
         try:
-            incarnation = self.system.request((P.OP_RESTART, child.ref.uid, exc))
+            incarnation = self.system.request(P.Restart(child.ref.uid, child.exc))
         except SerializationError:  # the crash's exception cannot travel back
-            incarnation = self.system.request((P.OP_RESTART, child.ref.uid, None))
+            incarnation = self.system.request(P.Restart(child.ref.uid, None))
         if not incarnation:
             raise ShuttingDown()
         child.incarnation = incarnation
-        child.status = "running"
+        child.status = RUNNING
         child.restarts += 1
+        child.exc = None
 
     def _count_restart(self) -> bool:
         now = time.monotonic()
@@ -427,7 +370,7 @@ class Supervisor(Actor):
                   "stopping its children and failing", self.ref.name or f"#{self.ref.uid}",
                   self._max_restarts, self._max_seconds, failed.spec.name, reason)
         for child in reversed(list(self._children.values())):
-            if child.status == "running":
+            if child.status == RUNNING:
                 # kept: a restart of this supervisor reclaims the same refs
                 self._terminate(child, keep=True)
         raise ActorError(f"supervisor {self.ref.name or self.ref.uid} reached its restart "
@@ -435,4 +378,4 @@ class Supervisor(Actor):
                          f"{failed.spec.name} {reason}")
 
 
-__all__ = ["ChildInfo", "ChildSpec", "Supervisor"]
+__all__ = ["ChildInfo", "ChildSpec", "RetryRestart", "Supervisor"]

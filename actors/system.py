@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import atexit
-import logging
 from typing import Any
 
-from actors.actor import Actor
+from actors.actor import Actor, spec_for
+from actors.config import SystemConfig
 from actors.errors import ActorError
-from actors.host import spec_for
 from actors.node import Node
+from actors.protocol import ActorSpec
 from actors.ref import ActorRef
 
 __all__ = ["ActorSystem"]
-
-TRANSPORTS = ("zmq", "pipe")
 
 
 class ActorSystem:
@@ -56,31 +54,13 @@ class ActorSystem:
                  log_level: int | None = None, spares: int = 2,
                  restart_buffer: int = 10_000, deadlock_detection: float | None = 0.2,
                  quiescence: float | None = None) -> None:
-        if transport not in TRANSPORTS:
-            raise ValueError(f"transport must be one of {TRANSPORTS}, got {transport!r}")
-        if bind != "ipc" and not bind.startswith("tcp://"):
-            raise ValueError(f"bind must be 'ipc' or 'tcp://HOST', got {bind!r}")
-        if transport == "pipe" and bind != "ipc":
-            raise ValueError("bind applies to the zmq transport only")
-        for label, value in (("stop_timeout", stop_timeout), ("spawn_timeout", spawn_timeout)):
-            if not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f"{label} must be a positive number of seconds, got {value!r}")
-        for label, value in (("deadlock_detection", deadlock_detection),
-                             ("quiescence", quiescence)):
-            if value is not None and (not isinstance(value, (int, float))
-                                      or isinstance(value, bool) or not 0 < value < 3600):
-                raise ValueError(f"{label} must be None or a number of seconds in (0, 3600), "
-                                 f"got {value!r}")
-        for label, count in (("spares", spares), ("restart_buffer", restart_buffer)):
-            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-                raise ValueError(f"{label} must be an int >= 0, got {count!r}")
-        if log_level is None:
-            log_level = logging.getLogger().getEffectiveLevel()
+        self.config = SystemConfig(
+            transport=transport, bind=bind, stop_timeout=stop_timeout,
+            spawn_timeout=spawn_timeout, log_level=log_level, spares=spares,
+            restart_buffer=restart_buffer, deadlock_detection=deadlock_detection,
+            quiescence=quiescence)
         self.transport = transport
-        self._node = Node(transport, bind, log_level, float(stop_timeout), float(spawn_timeout),
-                          spares, restart_buffer,
-                          None if deadlock_detection is None else float(deadlock_detection),
-                          None if quiescence is None else float(quiescence))
+        self._node = Node(self.config)
         # The node itself, not this object: a system dropped without shutdown
         # must still be stopped at exit (its loop thread keeps the node alive).
         atexit.register(self._node.shutdown, None)
@@ -106,6 +86,11 @@ class ActorSystem:
         return self._node.spawn_spec(spec_for(actor_class, args, kwargs, name, None,
                                               colocate_with))
 
+    def spawn_spec(self, spec: ActorSpec) -> ActorRef:
+        """Start an actor from a spec made by :func:`actors.actor.spec_for`
+        (the low-level form of :meth:`spawn` layers above the core use)."""
+        return self._node.spawn_spec(spec)
+
     def lookup(self, name: str) -> ActorRef | None:
         """The ref of the live actor named ``name``, or None."""
         return self._node.lookup(name)
@@ -125,13 +110,7 @@ class ActorSystem:
 
     def actors(self) -> list[dict[str, Any]]:
         """Every live actor as data: name, uid, ref, class, pid, parent, children."""
-        node = self._node
-        with node.lock:
-            return [{"name": r.name, "uid": r.uid, "ref": r.ref,
-                     "class": r.class_path.replace(":", "."),
-                     "pid": r.host.pid if r.host else None,
-                     "parent": r.parent, "children": list(r.children)}
-                    for r in node.actors.values() if r.ref is not None]
+        return self._node.registry.listing()
 
     def tree(self) -> list[dict[str, Any]]:
         """The live actors as a tree of plain data, top-level actors first in
@@ -140,7 +119,7 @@ class ActorSystem:
         ``"starting"`` or ``"restarting"``), ``supervisor`` (bool),
         ``restart`` (its restart type, None if unsupervised), ``restarts``,
         ``last_exit`` (why its last incarnation ended) and ``children``."""
-        return self._node.tree()
+        return self._node.registry.tree()
 
     def wait_graph(self) -> list[dict[str, Any]]:
         """The current wait-for graph as data: one dict per edge, oldest
@@ -188,5 +167,5 @@ class ActorSystem:
         self.shutdown()
 
     def __repr__(self) -> str:
-        return f"<ActorSystem {self._node.node_id} transport={self.transport!r}>"
+        return f"<ActorSystem {self._node.runtime.node_id} transport={self.transport!r}>"
 

@@ -28,13 +28,12 @@ import math
 import reprlib
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from actors import protocol as P
-
-if TYPE_CHECKING:
-    from actors.ref import ActorFuture
-    from actors.runtime import Runtime
+from actors.calls import Calls
+from actors.protocol import WaitInfo
 
 # what a wait is for, as reported to the node
 ASK = "ask"
@@ -43,8 +42,9 @@ SERVICE = "service"   # a request to the node's service (spawn, restart, stop ..
 FRAME = "frame"       # an async handler running on the loop thread's stack
 HELD = "held"         # an actor's deferred replies wait for a holder (actors.mp locks)
 
-SERVICE_OPS = {P.OP_SPAWN: "spawn", P.OP_RESTART: "restart", P.OP_STOP_CHILDREN: "stop children",
-               P.OP_TERMINATE: "terminate", P.OP_LOOKUP: "lookup", P.OP_TREE: "tree"}
+SERVICE_OPS: dict[type, str] = {P.Spawn: "spawn", P.Restart: "restart",
+                                P.StopChildren: "stop children", P.Terminate: "terminate",
+                                P.Lookup: "lookup", P.Tree: "tree"}
 
 
 _REPR = reprlib.Repr()
@@ -63,30 +63,24 @@ def short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 4] + " ..."
 
 
-def describe(future: ActorFuture | None) -> tuple[str, str]:
-    """(kind, what) of the request a future waits for, as text."""
+def describe(future: Any, brief: dict[str, str]) -> tuple[str, str]:
+    """(kind, what) of the request a future waits for, as text. ``brief``
+    reads requests by their first element alone (a layer's own asks)."""
     if future is None:
         return FRAME, ""
-    envelope = future.what
-    if envelope is None:
+    request = future.request
+    if isinstance(request, P.Call):
+        args = ", ".join([short(a, 40) for a in request.args] +
+                         [f"{k}={short(v, 40)}" for k, v in request.kwargs.items()])
+        return CALL, f".{request.method}({args})"
+    if isinstance(request, P.Ask):
+        message = request.message
+        if request.is_tuple and message and type(message[0]) is str and message[0] in brief:
+            return ASK, brief[message[0]]
+        return ASK, short(message)
+    if request is None:
         return ASK, ""
-    if future.target is not None and future.target.uid == P.SERVICE_UID:
-        payload = envelope[2]
-        op = payload[0] if isinstance(payload, list) and payload else None
-        return SERVICE, SERVICE_OPS.get(op, f"op {op}")
-    if envelope[0] == P.CALL:
-        args = ", ".join([short(a, 40) for a in envelope[3]] +
-                         [f"{k}={short(v, 40)}" for k, v in envelope[4].items()])
-        return CALL, f".{envelope[2]}({args})"
-    payload = tuple(envelope[2]) if envelope[3] else envelope[2]
-    if envelope[3] and payload and type(payload[0]) is str and payload[0] in BRIEF:
-        return ASK, BRIEF[payload[0]]
-    return ASK, short(payload)
-
-
-# Requests described by their first element alone (actors.mp's internal
-# asks: their other fields are tokens and pids, noise in a deadlock message).
-BRIEF: dict[str, str] = {}
+    return SERVICE, SERVICE_OPS.get(type(request), type(request).__name__.lower())
 
 
 class Wait:
@@ -96,7 +90,7 @@ class Wait:
     __slots__ = ("id", "waiter", "future", "depth", "since", "reported", "thread", "deadline",
                  "holder", "what")
 
-    def __init__(self, wait_id: int, waiter: Any, future: ActorFuture | None,
+    def __init__(self, wait_id: int, waiter: Any, future: Any,
                  depth: int | None, deadline: float | None) -> None:
         self.id = wait_id
         self.waiter = waiter
@@ -112,18 +106,18 @@ class Wait:
         self.holder: Any = None   # a HELD wait: the member it waits for
         self.what = ""
 
-    def info(self, address: str) -> list[Any]:
+    def info(self, address: str, brief: dict[str, str]) -> WaitInfo:
         """The wait as the node's detector sees it."""
         if self.holder is not None:
-            return [self.id, self.waiter, None, self.since, HELD, self.what, self.holder,
-                    None, None, address, ""]
-        kind, what = describe(self.future)
+            return WaitInfo(self.id, self.waiter, None, self.since, HELD, self.what,
+                            self.holder, None, None, address, "")
+        kind, what = describe(self.future, brief)
         target = self.future.target if self.future is not None else None
-        return [self.id, self.waiter, self.depth, self.since, kind, what,
-                target.uid if target is not None else None,
-                target.address if target is not None else None,
-                self.future.call_id if self.future is not None else None, address,
-                self.thread]
+        return WaitInfo(self.id, self.waiter, self.depth, self.since, kind, what,
+                        target.uid if target is not None else None,
+                        target.address if target is not None else None,
+                        self.future.call_id if self.future is not None else None, address,
+                        self.thread)
 
     def state(self) -> int:
         """For a probe: WAITING while the reply has not come, ANSWERED when
@@ -143,13 +137,25 @@ ABSENT, DEFERRED, QUEUED, BOUND = 0, 1, 2, 3
 class WaitTracker:
     """The waits of one process (see module doc).
 
-    ``delay`` is the detection delay (None: the detector is off and nothing
-    is recorded). ``remote``: report waits to the node (hosts); the node's
-    tracker is read in place.
+    Args:
+        address: this process's address (names its waits in reports).
+        calls: its pending asks (a wait the detector fails is one of them).
+        report: sends a service operation to the node and flushes it.
+        wake: wakes the loop thread (it may sleep in poll while a wait ages).
+        delay: the detection delay (None: nothing is reported).
+        remote: report waits to the node (hosts); the node's own tracker is
+            read in place by its detector.
     """
 
-    def __init__(self, runtime: Runtime, delay: float | None, remote: bool) -> None:
-        self.runtime = runtime
+    def __init__(self, address: str, calls: Calls, report: Callable[[Any], None],
+                 wake: Callable[[], None], delay: float | None, remote: bool) -> None:
+        self.address = address
+        self.calls = calls
+        self._report = report
+        self._wake = wake
+        # how requests that start with these words read in deadlock messages
+        # (a layer above names its own, e.g. actors.mp's "acquire")
+        self.brief: dict[str, str] = {}
         self.enabled = delay is not None
         self.report_after = delay / 4 if delay is not None else math.inf
         self.remote = remote
@@ -166,7 +172,7 @@ class WaitTracker:
         self.enabled = delay is not None or track
         self.report_after = delay / 4 if delay is not None else math.inf
 
-    def begin(self, waiter: Any, future: ActorFuture | None, stacked: bool,
+    def begin(self, waiter: Any, future: Any, stacked: bool,
               deadline: float | None = None) -> Wait:
         with self.lock:
             wait = Wait(next(self._ids), waiter, future, len(self.stack) if stacked else None,
@@ -181,7 +187,7 @@ class WaitTracker:
                     self.due = due
                     wake = not stacked  # not the loop thread: it may sleep in poll
         if wake:
-            self.runtime.wake()
+            self._wake()
         return wait
 
     def begin_hold(self, waiter: int, holder: Any, what: str) -> Wait:
@@ -199,17 +205,14 @@ class WaitTracker:
             self.active.pop(wait.id, None)
             if wait.depth is not None and self.stack and self.stack[-1] is wait:
                 self.stack.pop()
-            if wait.reported:  # posted under the lock: after its OP_WAIT
-                runtime = self.runtime
-                runtime.post(runtime.service.address,
-                             runtime.service_envelope((P.OP_UNWAIT, runtime.address, [wait.id])))
+            if wait.reported:  # sent under the lock: after its Waits report
+                self._report(P.Unwaits(self.address, [wait.id]))
 
     def report_due(self) -> None:
         """Report the waits old enough (hosts; called by the loop thread)."""
         now = time.monotonic()
         if now < self.due:
             return
-        runtime = self.runtime
         after = self.report_after
         with self.lock:
             due = math.inf
@@ -219,26 +222,23 @@ class WaitTracker:
                     continue
                 if wait.since + after <= now:
                     wait.reported = True
-                    batch.append(wait.info(runtime.address))
+                    batch.append(wait.info(self.address, self.brief))
                 else:
                     due = min(due, wait.since + after)
             self.due = due
             if batch:
-                runtime.post(runtime.service.address, runtime.service_envelope(
-                    (P.OP_WAIT, runtime.address, batch)))
-        if batch:
-            runtime.flush_all()
+                self._report(P.Waits(self.address, batch))
 
     def probe(self, wait_ids: list[int]) -> list[int]:
         """The state of each wait (GONE, ANSWERED or WAITING)."""
         active = self.active
         return [active[i].state() if i in active else GONE for i in wait_ids]
 
-    def infos(self) -> list[list[Any]]:
+    def infos(self) -> list[WaitInfo]:
         """Every active wait as the detector sees it (quiescence reports)."""
         with self.lock:
             waits = list(self.active.values())
-        return [w.info(self.runtime.address) for w in waits]
+        return [w.info(self.address, self.brief) for w in waits]
 
     def old(self, age: float) -> list[Wait]:
         """Active waits older than ``age`` seconds."""
@@ -257,14 +257,9 @@ class WaitTracker:
         wait = self.active.get(wait_id)
         if wait is None or wait.future is None:
             return False
-        future = wait.future
-        if self.runtime.calls.pop(future.call_id, None) is None:
+        if not self.calls.fail(wait.future.call_id, error):
             return False  # its reply came first
-        try:
-            future.set_exception(error)
-        except Exception:
-            return False
-        self.runtime.wake()  # a reader may sleep in poll on the waiter's behalf
+        self._wake()  # a reader may sleep in poll on the waiter's behalf
         return True
 
 

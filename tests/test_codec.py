@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.runtime import LenientCodec, Undecodable, find_undecodable
+from actors.wire import RuntimeCodec, Undecodable, find_undecodable
 from strategies import FAST, Envelope, Point, same, values
 from transport.codec import (
     EXT_DATACLASS,
@@ -396,11 +396,11 @@ def test_codec_still_works_after_encode_error():
     assert same(roundtrip(((4,), {5: (6,)})), ((4,), {5: (6,)}))
 
 
-# -- LenientCodec ---------------------------------------------------------------------
+# -- the runtime's lenient codec --------------------------------------------------------
 
 def test_lenient_codec_isolates_unregistered_dataclass():
-    """LenientCodec turns an unregistered-dataclass value into Undecodable and decodes the rest of the frame."""
-    lenient = LenientCodec()
+    """The runtime's codec turns an unregistered-dataclass value into Undecodable and decodes the rest of the frame."""
+    lenient = RuntimeCodec(lambda *fields: fields, allow_pickle=False)
     bad_value = msgpack.ExtType(EXT_DATACLASS, lenient.encode(["test_codec:Unregistered", {"a": 1}]))
     missing = msgpack.ExtType(EXT_DATACLASS, lenient.encode(["no_such_module_xyz:Gone", {}]))
     frame = lenient.frame([

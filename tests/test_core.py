@@ -355,7 +355,7 @@ def test_malformed_frames_are_dropped_and_the_receiver_lives(system):
             sock.close(linger=5000)
             ctx.term()
     else:
-        link = system._node.network.links[c.address]
+        link = system._node.runtime.network.links[c.address]
         for f in frames:
             link.send(f)
     assert c.ask("get", timeout=10) == 1

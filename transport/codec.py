@@ -201,6 +201,9 @@ class Codec:
         self._by_code: dict[int, Decoder] = {}
         self._local = threading.local()
         self.allow_pickle = False  # the local-only pickle extension (Pickled)
+        # what an exception whose class cannot be rebuilt here arrives as (a
+        # subclass of RemoteException taking the same arguments)
+        self.remote_exception: type[RemoteException] = RemoteException
 
     # registry
     def register(self, cls: type, code: int, encode: Encoder, decode: Decoder) -> None:
@@ -345,7 +348,8 @@ class Codec:
         if code == EXT_UUID:
             return uuid.UUID(bytes=data)
         if code == EXT_EXCEPTION:
-            return _exception_from_wire(*self._unpack_one(data))
+            path, args, text, tb = self._unpack_one(data)
+            return _exception_from_wire(path, args, text, tb, self.remote_exception)
         if code == EXT_DATACLASS:
             path, fields = self._unpack_one(data)
             cls = _registered_dataclass(path)
@@ -453,7 +457,8 @@ class RemoteTraceback(Exception):
         return f"\n\nRemote traceback:\n{self.text}"
 
 
-def _exception_from_wire(path: str, args: list[Any], message: str, tb: str) -> BaseException:
+def _exception_from_wire(path: str, args: list[Any], message: str, tb: str,
+                         remote: type[RemoteException]) -> BaseException:
     # Only classes already imported here are rebuilt: a frame must not be able
     # to make the receiver import arbitrary modules.
     cls = find_class(path, import_missing=False)
@@ -464,7 +469,7 @@ def _exception_from_wire(path: str, args: list[Any], message: str, tb: str) -> B
         except Exception:
             exc = None
     if exc is None:
-        exc = RemoteException(path.replace(":", "."), message, tb)
+        exc = remote(path.replace(":", "."), message, tb)
     else:
         try:
             exc.remote_traceback = tb  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from typing import Any
 from actors.mp import context
 from actors.mp.handles import Handle, check_timeout, unpack
 from actors.mp.servers import PipeServer
+from actors.ref import unpickling_into
 
 __all__ = ["Connection", "Pipe", "wait"]
 
@@ -108,7 +109,8 @@ class Connection(Handle):
     def recv(self) -> Any:
         raw, payload = self._receive()
         if raw:
-            return pickle.loads(payload)
+            with unpickling_into(context.runtime()):
+                return pickle.loads(payload)
         return unpack(payload)
 
     def recv_bytes(self, maxlength: int | None = None) -> bytes:

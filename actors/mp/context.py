@@ -17,14 +17,12 @@ import os
 import threading
 from typing import Any
 
-from actors import host as host_module
-from actors import protocol as P
-from actors import ref as ref_module
-from actors import waits as waits_module
-from actors.actor import Actor
-from actors.host import spec_for
+from actors.actor import Actor, spec_for
+from actors.host import running_host
+from actors.protocol import SpawnOptions
+from actors.mp import values
+from actors.mp.values import pack
 from actors.ref import ActorRef
-from transport.codec import Pickled
 
 ANCHOR_NAME = "actors.mp"
 TRANSPORT_ENV = "ACTORS_MP_TRANSPORT"
@@ -35,13 +33,8 @@ _own_system = False
 _anchor: ActorRef | None = None
 _tokens = itertools.count(1)
 
-SIMPLE = (int, float, str, bytes, bool, type(None))
-
-
-def pack(value: Any) -> Any:
-    """A value as it travels: plain scalars as themselves (msgpack), anything
-    else pickled (the local-only pickle extension)."""
-    return value if type(value) in SIMPLE else Pickled(value)
+# run at exit in the main program (the modules that need it add theirs)
+EXIT_HOOKS: list[Any] = []
 
 
 def unique_name(label: str) -> str:
@@ -50,8 +43,9 @@ def unique_name(label: str) -> str:
 
 
 def unpack(value: Any) -> Any:
-    """A value as it travelled, back: pickled ones unpickled."""
-    return value.load() if type(value) is Pickled else value
+    """A value as it travelled, back: pickled ones unpickled (refs inside
+    bound to this process's runtime)."""
+    return values.unpack(value, runtime())
 
 
 def token() -> int:
@@ -66,10 +60,6 @@ class Anchor(Actor):
         return os.getpid()
 
 
-def running_host() -> Any:
-    return host_module.RUNNING
-
-
 def system() -> Any:
     """This process's system: its host's, or the implicit one."""
     host = running_host()
@@ -82,7 +72,7 @@ def system() -> Any:
             transport = os.environ.get(TRANSPORT_ENV, "zmq")
             _system = ActorSystem(transport, spares=max(2, os.cpu_count() or 1))
             _own_system = True
-            _system._node.starter.activate()  # Process and Pool start in warm spares
+            _system._node.launcher.activate()  # Process and Pool start in warm spares
             atexit.register(_at_exit)
         return _system
 
@@ -96,11 +86,23 @@ def set_system(new: Any) -> None:
 
 
 def runtime() -> Any:
-    """This process's runtime (the node, or the host)."""
+    """This process's runtime (the node's, or the host's), set up for
+    actors.mp on first use: how its requests read in deadlock messages."""
     host = running_host()
-    if host is not None:
-        return host
-    return system()._node
+    found = host.runtime if host is not None else system()._node.runtime
+    if "actors.mp" not in found.extensions:
+        found.waits.brief.update(BRIEF)
+        found.extensions["actors.mp"] = _no_op
+    return found
+
+
+def _no_op(runtime: Any, args: list[Any]) -> None:
+    """Marks a runtime as set up for actors.mp."""
+
+
+# how a blocked request reads in a deadlock message
+BRIEF = {"acquire": "to acquire it", "wait": "(wait)", "get": "(get)", "join": "(join)",
+         "recv": "(recv)", "sleep": "(Condition.wait)"}
 
 
 def bind(ref: ActorRef) -> ActorRef:
@@ -110,14 +112,8 @@ def bind(ref: ActorRef) -> ActorRef:
     return ref
 
 
-ref_module.DEFAULT_BINDER = runtime
-# how a blocked request reads in a deadlock message
-waits_module.BRIEF.update({"acquire": "to acquire it", "wait": "(wait)", "get": "(get)",
-                           "join": "(join)", "recv": "(recv)", "sleep": "(Condition.wait)"})
-
-
 def spawn(actor_class: type[Actor], *args: Any, colocate: bool = True,
-          name: str | None = None, options: dict[str, Any] | None = None,
+          name: str | None = None, options: SpawnOptions = SpawnOptions(),
           kwargs: dict[str, Any] | None = None) -> ActorRef:
     """Start an actor: with the primitives (``colocate``) or in a process of
     its own."""
@@ -126,10 +122,8 @@ def spawn(actor_class: type[Actor], *args: Any, colocate: bool = True,
     if colocate:
         near = getattr(_placement, "anchor", None) or anchor()
     spec = spec_for(actor_class, args, kwargs or {}, name, None, near, options)
-    host = running_host()
-    if host is not None:
-        return host.system.request((P.OP_SPAWN, spec))
-    return sys_._node.spawn_spec(spec)
+    runtime()  # set up for actors.mp
+    return sys_.spawn_spec(spec)
 
 
 _placement = threading.local()
@@ -172,7 +166,7 @@ def can_lend() -> bool:
     program, an actors.mp.Process), so that a queue can lend it items and
     recall them at any time."""
     host = running_host()
-    return host is None or host._main_call is not None
+    return host is None or host.reads_on_own_thread()
 
 
 def me() -> list[Any]:
@@ -184,9 +178,7 @@ def me() -> list[Any]:
     thread = threading.get_ident()
     if host is None:
         return [os.getpid(), thread, None, f"thread:{thread}"]
-    member = host.thread_waiters.get(thread)
-    if member is None and host.current is not None and thread == host.loop_ident:
-        member = host.current.ref.uid
+    member = host.member(thread)
     cell = host.cells.get(member) if member is not None else None
     if cell is None and host.cells:
         cell = next(iter(host.cells.values()))
@@ -194,8 +186,7 @@ def me() -> list[Any]:
 
 
 def _at_exit() -> None:
-    # like multiprocessing: join non-daemonic children, terminate daemonic ones
-    from actors.mp.process import exit_children
-    from actors.mp.queues import give_back_all
-    exit_children()
-    give_back_all()
+    # like multiprocessing: join non-daemonic children, terminate daemonic
+    # ones (actors.mp.process); queue handles give back what they borrowed
+    for hook in list(EXIT_HOOKS):
+        hook()

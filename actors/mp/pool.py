@@ -88,12 +88,12 @@ class PoolWorker(Actor):
         me._in_child()
         process._current = me
         process._parent = process.ParentProcess(*self.parent)
-        initializer, initargs = self.setup.load()
+        initializer, initargs = context.unpack(self.setup)
         if initializer is not None:
             initializer(*initargs)
 
     def receive(self, message: Any) -> Any:
-        units = message[1].load()
+        units = context.unpack(message[1])
         out = []
         for unit_id, func, kind, payload in units:
             try:
@@ -371,7 +371,7 @@ class Pool:
                     unit.job._put(unit.offset, unit.size(), False, error)
             else:
                 try:
-                    results = future.result().load()
+                    results = context.unpack(future.result())
                 except Exception as e:
                     results = [(unit.id, False, e) for unit in batch]
                 by_id = {unit.id: unit for unit in batch}

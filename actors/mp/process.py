@@ -23,8 +23,9 @@ from typing import Any
 
 from actors.actor import Actor
 from actors.errors import ActorDeadError
+from actors.protocol import SpawnOptions
 from actors.mp import context
-from actors.process import exitcode_of
+from actors.launcher import exitcode_of
 from actors.ref import Reply
 from transport.codec import Pickled
 
@@ -71,7 +72,7 @@ class ProcessActor(Actor):
         _parent = ParentProcess(*self.parent)
         pending = connection.take_unattached()
         try:
-            process = self.payload.load()
+            process = context.unpack(self.payload)
         finally:
             connection.stop_collecting()
         for conn in pending:  # held by this process from now on
@@ -101,10 +102,9 @@ class ProcessActor(Actor):
             traceback.print_exc()
         finally:
             try:
-                exit_children()
+                for hook in list(context.EXIT_HOOKS):  # children, then borrowed items
+                    hook()
                 from actors.mp.handles import sync_told
-                from actors.mp.queues import give_back_all
-                give_back_all()
                 sync_told()
             finally:
                 for stream in (sys.stdout, sys.stderr):
@@ -195,7 +195,7 @@ class Process:
         payload.dump()  # an argument that cannot be pickled fails here
         me = current_process()
         ref = context.spawn(ProcessActor, payload, [me.name, os.getpid()],
-                            colocate=False, options={"quiet": True})
+                            colocate=False, options=SpawnOptions(quiet=True))
         self._ref = ref
         try:
             self._pid = ref.ask(("run",))
@@ -425,3 +425,6 @@ def exit_children() -> None:
             child.terminate()
     for child in active_children():
         child.join()
+
+
+context.EXIT_HOOKS.insert(0, exit_children)  # before the queues give back

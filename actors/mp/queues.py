@@ -18,7 +18,6 @@ from typing import Any
 from actors.mp import context
 from actors.mp.handles import CANCELLED, Handle, check_timeout, unpack
 from actors.mp.servers import EMPTY, QueueServer
-from actors.runtime import EXTENSIONS
 
 __all__ = ["JoinableQueue", "Queue", "SimpleQueue"]
 
@@ -69,7 +68,11 @@ class Queue(Handle):
             with self._lock:
                 if self._buffer:
                     return unpack(self._buffer.popleft())
-            address = context.runtime().address if context.can_lend() else None
+            address = None
+            if context.can_lend():
+                runtime = context.runtime()
+                runtime.extensions["mp.recall"] = recall  # we may be recalled
+                address = runtime.address
             message = ("get", context.token(), context.me(), self._want, self._handle, address,
                        wait != 0)
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -163,7 +166,6 @@ def give_back_all() -> None:
             pass
 
 
-EXTENSIONS["mp.recall"] = recall
 
 
 class JoinableQueue(Queue):
@@ -197,3 +199,6 @@ class SimpleQueue(Handle):
 
     def __repr__(self) -> str:
         return f"<SimpleQueue #{self._ref.uid}>"
+
+
+context.EXIT_HOOKS.append(give_back_all)

@@ -29,7 +29,10 @@ from collections.abc import ItemsView, KeysView, ValuesView
 from typing import Any
 
 from actors.actor import Actor
+from actors.host import running_host
+from actors.mp.values import pack, unpack
 from actors.notices import Terminated
+from actors.protocol import Ext
 from actors.ref import ActorRef, Reply
 
 log = logging.getLogger("actors.mp")
@@ -78,15 +81,13 @@ class Primitive(Actor):
     def begin_hold(self, member: Any, what: str) -> Any:
         """Report that this primitive's parked requests wait for ``member``
         (an actor uid, or a thread of the main program)."""
-        from actors.mp.context import running_host
-        tracker = running_host().waits
+        tracker = running_host().runtime.waits
         return tracker.begin_hold(self.ref.uid, member, what) if tracker.enabled else None
 
     @staticmethod
     def end_hold(record: Any) -> None:
         if record is not None:
-            from actors.mp.context import running_host
-            running_host().waits.end(record)
+            running_host().runtime.waits.end(record)
 
     def answer(self, token: int, value: Any) -> Any:
         """Send the reply of a parked request; its info."""
@@ -399,7 +400,7 @@ class QueueServer(Primitive):
     take up to ``want`` items in one answer; the ones it has not used yet are *lent* to it. As
     soon as anybody else needs an item (a get that finds the queue empty)
     or a size (qsize, empty, full), the lenders are told to give back what
-    they have not used (a P.OP_EXT "mp.recall" tell to their process), and
+    they have not used (an ``Ext("mp.recall")`` service tell to their process), and
     the request waits for those items; for half a second after that, the
     queue lends to nobody (two consumers share it one item at a time).
     Returned items go back to the front, in order.
@@ -483,13 +484,12 @@ class QueueServer(Primitive):
 
     def recall(self) -> None:
         """Ask every lender for the items it has not used (see class doc)."""
-        from actors import protocol as P
-        host = self.system._host
+        host = running_host().runtime
         self.no_lending_until = time.monotonic() + self.CONTENDED
         for handle, entry in self.lent.items():
             if not entry[2]:
                 entry[2] = True
-                host.tell(host.service_at(entry[0]), (P.OP_EXT, "mp.recall", handle, self.ref))
+                host.tell_service(entry[0], Ext("mp.recall", [handle, self.ref]))
 
     def do_give_back(self, handle: int, items: list[Any]) -> None:
         """A lender's unused items (recalled, or its handle closed)."""
@@ -704,14 +704,12 @@ class ObjectServer(Primitive):
 
     def __init__(self, factory: Any, args: Any, kwargs: Any, name: str = "") -> None:
         super().__init__(name)
-        from actors.mp.context import unpack
-        self.obj = unpack(factory)(*unpack(args), **unpack(kwargs))
+        self.obj = _unpack(factory)(*_unpack(args), **_unpack(kwargs))
         self.label = type(self.obj).__name__
         self.lock = threading.Lock()
 
     def do_call(self, method: str, args: Any) -> Any:
-        from actors.mp.context import pack, unpack
-        args, kwargs = unpack(args)
+        args, kwargs = _unpack(args)
         if method == "__getattribute__" and args and args[0].startswith("__"):
             raise AttributeError(args[0])
         result = getattr(self.obj, method)(*args, **kwargs)
@@ -720,16 +718,18 @@ class ObjectServer(Primitive):
         return pack(result)
 
     def do_getattr(self, name: str) -> Any:
-        from actors.mp.context import pack
         return pack(getattr(self.obj, name))
 
     def do_setattr(self, name: str, value: Any) -> None:
-        from actors.mp.context import unpack
-        setattr(self.obj, name, unpack(value))
+        setattr(self.obj, name, _unpack(value))
 
     def do_delattr(self, name: str) -> None:
         delattr(self.obj, name)
 
     def do_copy(self) -> Any:
-        from actors.mp.context import pack
         return pack(pickle.loads(pickle.dumps(self.obj)))
+
+
+def _unpack(value: Any) -> Any:
+    """A value sent to a primitive, back (primitives live in host processes)."""
+    return unpack(value, running_host().runtime)  # type: ignore[union-attr]

@@ -1,0 +1,81 @@
+"""The entry point of every spawned process, and dying with the parent.
+
+Every host is started with the *spawn* method (a fresh interpreter, never a
+fork) by the node's spawner thread, a thread that lives as long as the
+ActorSystem. A child never outlives its parent, even after ``kill -9``:
+
+* on Linux, ``PR_SET_PDEATHSIG`` makes the kernel SIGKILL the child when the
+  thread that started it ends (hence the long-lived spawner thread);
+* everywhere, a watchdog thread waits on the parent's sentinel (a pipe that
+  becomes readable when the parent is gone) and exits the process;
+* the pipe transport also sees EOF on its link.
+
+Children ignore SIGINT: Ctrl-C reaches the whole foreground process group,
+and it is the parent's job to stop its actors in order.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import faulthandler
+import importlib
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from multiprocessing.connection import wait
+from typing import Any
+
+from actors.config import HostBoot
+from actors.host import Host
+from actors.network import PipeHostNetwork, ZmqNetwork
+
+__all__ = ["die_with_parent", "host_main"]
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(70)
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.sentinel is not None:
+        sentinel = parent.sentinel
+
+        def watch() -> None:
+            wait([sentinel])
+            os._exit(70)
+        threading.Thread(target=watch, name="actors-parent-watch", daemon=True).start()
+
+
+def host_main(boot: HostBoot, conn: Any) -> None:
+    """Entry point of every host process (runs in the child)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(boot.parent_pid)
+    faulthandler.enable()  # a segfault leaves the Python stacks on stderr
+    for module in boot.preload:  # a spare imports what it will likely host
+        try:
+            importlib.import_module(module)
+        except Exception:
+            pass  # the start that needs it reports the error
+    if boot.transport == "zmq":
+        network: Any = ZmqNetwork(boot.bind, boot.node_address)
+    else:
+        network = PipeHostNetwork(conn, boot.bind)
+    host = Host(boot, network)
+    threading.excepthook = _log_thread_exception
+    sys.exit(host.run())
+
+
+def _log_thread_exception(args: Any) -> None:
+    logging.getLogger("actors").error(
+        "uncaught exception in thread %s", getattr(args.thread, "name", "?"),
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback))

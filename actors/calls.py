@@ -1,0 +1,86 @@
+"""Pending calls: the asks of one process that wait for their replies.
+
+Every ask registers its :class:`ActorFuture` under a call id before the
+request leaves; the REPLY envelope names the id, and :meth:`Calls.resolve`
+completes the future. Deaths complete them too: :meth:`fail_where` fails
+every pending ask whose target matches, at once (death is never found out
+by a timeout). A future is completed by whoever pops it from the table
+first, so a reply racing a death or a timeout is settled exactly once.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from actors.errors import ActorDeadError, SerializationError
+from actors.protocol import Answer
+from actors.ref import ActorFuture, ActorRef
+from actors.wire import find_undecodable
+
+__all__ = ["Calls"]
+
+
+class Calls:
+    """The pending asks of one process, by call id."""
+
+    def __init__(self) -> None:
+        self.pending: dict[int, ActorFuture] = {}
+        self._ids = itertools.count(1)
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def add(self, future: ActorFuture) -> None:
+        self.pending[future.call_id] = future
+
+    def pop(self, call_id: int) -> ActorFuture | None:
+        return self.pending.pop(call_id, None)
+
+    def resolve(self, answer: Answer, undecodable: bool) -> None:
+        """Complete the ask ``answer`` replies to (a late reply, after a
+        timeout or a death, is dropped). ``undecodable``: the frame held
+        values that could not be rebuilt; look for them in this one."""
+        future = self.pending.pop(answer.call_id, None)
+        if future is None:
+            return
+        value = answer.result
+        bad = find_undecodable(value) if undecodable else None
+        try:
+            if bad is not None:
+                future.set_exception(SerializationError(f"reply could not be decoded: {bad.error}"))
+            elif answer.ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value if isinstance(value, BaseException)
+                                     else SerializationError(f"bad error reply {value!r:.200}"))
+        except concurrent.futures.InvalidStateError:
+            pass
+
+    def fail(self, call_id: int, error: BaseException) -> bool:
+        """Fail one pending ask; False if it was settled already."""
+        future = self.pending.pop(call_id, None)
+        if future is None:
+            return False
+        try:
+            future.set_exception(error)
+        except concurrent.futures.InvalidStateError:
+            return False
+        return True
+
+    def fail_where(self, matches: Callable[[ActorRef], bool], reason: str) -> None:
+        """Every pending ask whose target ``matches`` fails with
+        :class:`ActorDeadError` (``reason`` says why)."""
+        for call_id, future in list(self.pending.items()):
+            target = future.target
+            if target is not None and matches(target):
+                self.fail(call_id, ActorDeadError(
+                    f"{target!r} died before replying ({reason})", target, reason))
+
+    def fail_dead(self, uids: set[int], reason: str) -> None:
+        self.fail_where(lambda target: target.uid in uids, reason)
+
+    def statistics(self) -> dict[str, Any]:
+        return {"pending": len(self.pending)}

@@ -1,0 +1,103 @@
+"""Configuration as validated, frozen values.
+
+:class:`SystemConfig` holds what ``ActorSystem(...)`` takes; every check
+names the argument and the bad value and runs before anything starts.
+:class:`HostBoot` is what the node hands a new host process (it travels as
+the spawned process's argument, pickled by ``multiprocessing`` itself).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+__all__ = ["HostBoot", "SystemConfig", "TRANSPORTS"]
+
+TRANSPORTS = ("zmq", "pipe")
+
+
+def _seconds(label: str, value: Any, *, optional: bool = False, upper: float | None = None) -> None:
+    if value is None and optional:
+        return
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    if ok and upper is not None:
+        ok = value < upper
+    if not ok:
+        what = "None or " if optional else ""
+        bound = f" in (0, {upper:g})" if upper is not None else ""
+        raise ValueError(f"{label} must be {what}a positive number of seconds{bound}, "
+                         f"got {value!r}")
+
+
+def _count(label: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{label} must be an int >= 0, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SystemConfig:
+    """The settings of one ActorSystem (see ``ActorSystem`` for each).
+
+    Defaults: zmq over ipc sockets in a private folder, 5 s stop timeout,
+    60 s spawn timeout, log level of the root logger, 2 warm spares, a
+    restart buffer of 10,000 messages per address, deadlock detection
+    within 0.2 s, quiescence off.
+    """
+
+    transport: str = "zmq"
+    bind: str = "ipc"
+    stop_timeout: float = 5.0
+    spawn_timeout: float = 60.0
+    log_level: int | None = None
+    spares: int = 2
+    restart_buffer: int = 10_000
+    deadlock_detection: float | None = 0.2
+    quiescence: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}, got {self.transport!r}")
+        if not isinstance(self.bind, str) or (self.bind != "ipc"
+                                              and not self.bind.startswith("tcp://")):
+            raise ValueError(f"bind must be 'ipc' or 'tcp://HOST', got {self.bind!r}")
+        if self.transport == "pipe" and self.bind != "ipc":
+            raise ValueError("bind applies to the zmq transport only")
+        _seconds("stop_timeout", self.stop_timeout)
+        _seconds("spawn_timeout", self.spawn_timeout)
+        _seconds("deadlock_detection", self.deadlock_detection, optional=True, upper=3600)
+        _seconds("quiescence", self.quiescence, optional=True, upper=3600)
+        _count("spares", self.spares)
+        _count("restart_buffer", self.restart_buffer)
+        if self.log_level is not None and (not isinstance(self.log_level, int)
+                                           or isinstance(self.log_level, bool)):
+            raise ValueError(f"log_level must be None or a logging level (an int), "
+                             f"got {self.log_level!r}")
+        # normalized: floats for seconds, a concrete level
+        for name in ("stop_timeout", "spawn_timeout"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        for name in ("deadlock_detection", "quiescence"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, float(value))
+        if self.log_level is None:
+            object.__setattr__(self, "log_level", logging.getLogger().getEffectiveLevel())
+
+
+@dataclasses.dataclass(frozen=True)
+class HostBoot:
+    """What a new host process needs to join its node."""
+
+    node_id: str
+    node_address: str
+    transport: str
+    bind: str                       # where its inbox binds (zmq) or its pipe name
+    number: int                     # the node's number for this process
+    name: str                       # its label until it hosts an actor
+    log_level: int
+    parent_pid: int
+    counters: str                   # the mailbox counters file (see actors.launcher)
+    preload: tuple[str, ...]        # modules a spare imports ahead of time
+    hold_limit: int                 # messages held per address during a restart
+    deadlock_detection: float | None
+    quiescence: float | None

@@ -1,0 +1,44 @@
+"""Mailbox counters that outlive their process.
+
+A host counts, in a file-backed page, the messages put into its mailboxes
+and the messages taken out. The node reads the file after the process
+died: the difference is what was lost in its mailboxes, even after
+SIGKILL, and it is counted as dead letters.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+
+__all__ = ["MailboxCounters"]
+
+
+class MailboxCounters:
+    """``counts[0]``: messages put; ``counts[1]``: messages taken (see
+    module doc). Without a path the counts live in memory only."""
+
+    def __init__(self, path: str | None) -> None:
+        self._map: mmap.mmap | None = None
+        if path is None:
+            self.counts = memoryview(bytearray(16)).cast("Q")
+            return
+        with open(path, "w+b") as f:
+            f.truncate(16)
+            self._map = mmap.mmap(f.fileno(), 16)
+        self.counts = memoryview(self._map).cast("Q")
+
+    @staticmethod
+    def lost(path: str) -> int:
+        """Messages put and never taken, as the file at ``path`` says."""
+        try:
+            with open(path, "rb") as f:
+                put, taken = struct.unpack("QQ", f.read(16))
+        except (OSError, struct.error):
+            return 0
+        return max(0, put - taken)
+
+    def close(self) -> None:
+        self.counts.release()
+        if self._map is not None:
+            self._map.close()

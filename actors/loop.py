@@ -1,0 +1,345 @@
+"""The message loop: the engine every process of the runtime runs.
+
+The same loop runs in the node (the main program) and in every host (a
+spawned process). It is composed with a *handler*, the object that knows
+what the process is for: the node's handler answers service requests and
+keeps the actor tree; a host's handler fills mailboxes and runs actors.
+The loop itself knows envelopes, not actors::
+
+      peers                        this process
+    ---------      +--------------------------------------------------+
+    inbox  ------> | poll -> frames -> decode -> typed envelopes      |
+    (zmq PULL      |   (MessageLoop.run_once)        |                |
+     or pipe)      |                   REPLY --------+--> Calls       |
+                   |                   (resolve the pending ask)      |
+                   |                   TELL/ASK/CALL -> handler.deliver
+                   |                                   (mailbox, or   |
+                   |                                    service op)   |
+                   | handler.run_ready()  runs what became ready      |
+                   |   (handlers of actors; the node's queued jobs)   |
+                   | Outboxes.flush_all() sends what they produced    |
+    outlets <----- |   one frame per destination, in send order       |
+    (zmq PUSH      +--------------------------------------------------+
+     or pipe)        any thread may send (Runtime.tell/ask/reply);
+                     a send from another thread wakes the loop.
+
+One thread reads at a time, the *reader* (``ident``). In a host it is the
+process's main thread; in the node, the loop thread of the ActorSystem.
+
+Waiting without deadlock: when the reader itself waits for a reply (an ask
+inside a handler), it keeps running the loop (:meth:`pump_until`), so
+replies, and the messages of other actors of the same process, still flow.
+
+Leader/follower (``lead_waits``, the node and an ``actors.mp.Process``): a
+thread that waits for a reply becomes the reader for the time of its wait,
+so its reply needs no hand-off from the loop thread (a thread switch costs
+more than a Pipe round trip). The loop thread steps aside meanwhile, and
+stays parked for ``LINGER`` after a waiter led, so back-to-back asks take
+over without waking it.
+
+Where to change what: a new envelope kind is a type in ``actors.protocol``
+and a row in ``_route``; what a process does with a message is its
+handler's ``deliver``; how messages leave is ``actors.outbox``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import math
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from actors.calls import Calls
+from actors.outbox import Outboxes
+from actors.protocol import ASK, CALL, ENVELOPES, REPLY, TELL, Answer
+from actors.waits import WaitTracker
+from actors.wire import RuntimeCodec
+from transport.codec import DecodeError
+
+__all__ = ["Handler", "MessageLoop"]
+
+log = logging.getLogger("actors")
+
+
+class Handler(Protocol):
+    """What a process does with the messages its loop reads."""
+
+    def deliver(self, envelope: Any) -> None:
+        """A Tell, Ask or Call arrived (replies never reach here)."""
+
+    def run_ready(self) -> None:
+        """Run what is ready (after each poll, on the reader thread)."""
+
+    def has_ready(self) -> bool:
+        """True when something is ready to run now (a poll must not block)."""
+
+    def on_ready(self, obj: Any) -> None:
+        """A registered pollable that is not a message source is ready."""
+
+    def source_closed(self, source: Any) -> None:
+        """A message source reached its end (a pipe's peer is gone)."""
+
+    def waiter(self, thread: int, future: Any) -> Any:
+        """Who blocks when ``thread`` waits for ``future``: an actor uid, a
+        thread key, or None when the wait is not an edge of the wait-for
+        graph (see ``actors.waits``)."""
+
+
+class MessageLoop:
+    """Receiving for one process (see module doc)."""
+
+    LINGER = 0.002  # how long the loop thread stays parked after a waiter led
+
+    def __init__(self, network: Any, codec: RuntimeCodec, calls: Calls, outboxes: Outboxes,
+                 waits: WaitTracker, handler: Handler, name: str) -> None:
+        self.network = network
+        self.codec = codec
+        self.calls = calls
+        self.outboxes = outboxes
+        self.waits = waits
+        self.handler = handler
+        self.name = name
+        self.ident: int | None = None  # the reading thread
+        self.lead_waits = False
+        self.malformed = 0
+        self.received = 0  # envelopes decoded (quiescence counts)
+        self._backlog: deque[bytes] = deque()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._woken = False
+        self._reader = threading.Lock()   # held by the thread reading the inbox
+        self._lead = threading.Lock()     # held by a waiter that takes over reading
+        self._wanted = False
+        self._led_at = 0.0
+        self.poller = network.new_poller()
+        self.poller.register(self._wake_r)
+        self._sources: dict[Any, Any] = {}
+        for source in network.sources:
+            self.add_source(source)
+        deliver = handler.deliver
+        # kind -> (envelope type, its length, what takes it)
+        self._route: dict[int, tuple[type, int, Callable[[Any], None]]] = {
+            kind: (cls, len(cls._fields), fn) for kind, cls, fn in (
+                (TELL, ENVELOPES[TELL], deliver), (ASK, ENVELOPES[ASK], deliver),
+                (CALL, ENVELOPES[CALL], deliver), (REPLY, ENVELOPES[REPLY], self._resolve))}
+
+    # -- what is polled ----------------------------------------------------------
+    def add_source(self, source: Any) -> None:
+        """Read messages from ``source`` (its ``pollable``) too."""
+        self._sources[source.pollable] = source
+        self.poller.register(source.pollable)
+
+    def remove_source(self, source: Any) -> None:
+        self.poller.unregister(source.pollable)
+        self._sources.pop(source.pollable, None)
+
+    def watch(self, obj: Any) -> None:
+        """Tell the handler when ``obj`` (a file descriptor) is ready."""
+        self.poller.register(obj)
+
+    def unwatch(self, obj: Any) -> None:
+        self.poller.unregister(obj)
+
+    def wake(self) -> None:
+        if not self._woken:
+            self._woken = True
+            try:
+                os.write(self._wake_w, b"!")
+            except (BlockingIOError, OSError):
+                pass
+
+    # -- reading ------------------------------------------------------------------
+    def run_once(self, timeout: float | None) -> None:
+        """Poll once (up to ``timeout``), handle what came, run what is
+        ready, send what that produced."""
+        backlog = self._backlog
+        waits = self.waits
+        if waits.due != math.inf:  # a blocking wait is old enough to report soon
+            waits.report_due()
+            due = waits.due
+            if due != math.inf:
+                left = max(0.0, due - time.monotonic())
+                timeout = left if timeout is None else min(timeout, left)
+        if backlog or self.handler.has_ready():
+            timeout = 0
+        elif self.outboxes.take_retries():
+            # outboxes another thread was sending to: look again shortly
+            timeout = 0.001 if timeout is None else min(timeout, 0.001)
+        sources = self._sources
+        for obj in self.poller.poll(timeout):
+            if obj == self._wake_r:
+                try:
+                    while os.read(self._wake_r, 4096):
+                        pass
+                except BlockingIOError:
+                    pass
+                # Cleared only after draining: a wake() racing with the drain
+                # either wrote a byte we will see, or saw True and relies on
+                # the flush that follows in this same call.
+                self._woken = False
+                continue
+            source = sources.get(obj)
+            if source is None:
+                self.handler.on_ready(obj)
+                continue
+            try:
+                backlog.extend(self.network.read(source))
+            except (EOFError, OSError):
+                self.remove_source(source)
+                self.handler.source_closed(source)
+        # Frames wait in the backlog until handled: if this thread is
+        # interrupted (Ctrl-C in a waiting main thread), the next reader
+        # handles what is left instead of losing it.
+        while backlog:
+            self.on_frame(backlog.popleft())
+        self.handler.run_ready()
+        self.outboxes.flush_all()
+
+    def on_frame(self, frame: bytes) -> None:
+        codec = self.codec
+        codec.bad = 0
+        try:
+            envelopes = codec.decode_frame(frame)
+        except DecodeError as e:
+            self.malformed += 1
+            log.warning("%s dropped a malformed frame of %d bytes: %s", self.name, len(frame), e)
+            return
+        self.received += len(envelopes)
+        route = self._route
+        new = tuple.__new__
+        for raw in envelopes:
+            try:
+                cls, size, take = route[raw[0]]
+                if type(raw) is not list or len(raw) != size:
+                    raise ValueError(f"a {cls.__name__} envelope of {len(raw)} items")
+                take(new(cls, raw))
+            except Exception as e:
+                self.malformed += 1
+                log.warning("%s dropped a malformed message %.200r: %r", self.name, raw, e)
+
+    def _resolve(self, answer: Answer) -> None:
+        self.calls.resolve(answer, self.codec.bad > 0)
+
+    def pump_until(self, done: Callable[[], bool], deadline: float | None) -> None:
+        """Run the loop (on the reader thread) until ``done()`` or ``deadline``."""
+        self.outboxes.flush_all()
+        while not done():
+            timeout = None
+            if deadline is not None:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    return
+            self.run_once(timeout)
+
+    def serve_forever(self, stop: Callable[[], bool]) -> None:
+        """The loop thread's body: read until ``stop()``, stepping aside for
+        a waiting thread (see module doc)."""
+        me = threading.get_ident()
+        reader, parked = self._reader, threading.Event()
+        while not stop():
+            if self._wanted or time.monotonic() - self._led_at < self.LINGER:
+                parked.wait(self.LINGER)
+                continue
+            with reader:
+                self.ident = me
+                try:
+                    while not self._wanted and not stop():
+                        self.run_once(None)
+                finally:
+                    self.ident = None
+
+    def read_on(self, thread: int | None) -> None:
+        """Make ``thread`` the reader (a host's main thread, at start)."""
+        self.ident = thread
+
+    # -- waiting ------------------------------------------------------------------
+    def wait(self, future: Any, timeout: float | None, track: bool = True) -> None:
+        """Block until ``future`` is done or ``timeout`` passes.
+
+        ``track=False``: not an edge of the wait-for graph (a timed wait of
+        ``actors.mp`` ends by itself, as the standard library's do).
+        """
+        me = threading.get_ident()
+        tracker = self.waits
+        if track and tracker.enabled and not future.done():
+            waiter = self.handler.waiter(me, future)
+            if waiter is not None:
+                record = tracker.begin(waiter, future, me == self.ident,
+                                       None if timeout is None else time.monotonic() + timeout)
+                try:
+                    self._wait(future, timeout, me)
+                finally:
+                    tracker.end(record)
+                return
+        self._wait(future, timeout, me)
+
+    def _wait(self, future: Any, timeout: float | None, me: int) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if me == self.ident:
+            self.pump_until(future.done, deadline)
+            return
+        if future.done():
+            return
+        if not self.lead_waits or not self._lead.acquire(blocking=False):
+            _block(future, timeout)  # just wait for whoever reads to resolve it
+            return
+        try:
+            self._wanted = True
+            if not self._reader.acquire(blocking=False):
+                self.wake()  # the loop thread steps aside while the request flies
+                if not self._reader.acquire(timeout=-1 if timeout is None else max(timeout, 0)):
+                    return
+            try:
+                self.ident = me
+                self.pump_until(future.done, deadline)
+            finally:
+                self.ident = None
+                self._reader.release()
+        finally:
+            self._wanted = False
+            self._led_at = time.monotonic()
+            self._lead.release()
+
+    def take_reading(self, timeout: float) -> bool:
+        """Become the reader (a thread finishing the process's work after
+        the loop thread ended); release with :meth:`give_up_reading`."""
+        if not self._reader.acquire(timeout=timeout):
+            return False
+        self.ident = threading.get_ident()
+        return True
+
+    def give_up_reading(self) -> None:
+        self.ident = None
+        self._reader.release()
+
+    # -- state --------------------------------------------------------------------
+    def idle(self, poll: bool) -> bool:
+        """Nothing waits to be sent, read or handled (with ``poll``, on the
+        reader thread: the inbox has nothing unread either)."""
+        if self._backlog or not self.outboxes.idle():
+            return False
+        if poll:
+            for obj in self.poller.poll(0):
+                if obj in self._sources:
+                    return False
+        return True
+
+    def close(self) -> None:
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _block(future: Any, timeout: float | None) -> None:
+    try:
+        concurrent.futures.Future.exception(future, timeout)
+    except (TimeoutError, concurrent.futures.CancelledError):
+        pass

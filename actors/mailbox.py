@@ -1,0 +1,369 @@
+"""Mailboxes: the actors of one host process and the running of their messages.
+
+Incoming envelopes go into per-actor mailboxes (:class:`Cell`). After each
+poll the loop runs the mailboxes of actors that are not busy, up to
+``BATCH`` messages each (fairness between the actors of one process). An
+actor handles one message at a time: while its handler waits on an ask,
+the loop keeps polling (``MessageLoop.pump_until``) and runs other actors'
+messages, never its own. ``async def`` handlers run on an asyncio loop in a
+helper thread while the host thread pumps, so the actor stays busy until
+the coroutine ends.
+
+Failure semantics: an exception during an ask goes back to the asker and
+the actor lives on; during a tell nobody is waiting, so the actor crashes:
+the traceback is logged, what is left in its mailbox becomes dead letters
+(asks in it fail with ActorDeadError) and the node is told.
+
+Besides envelopes a mailbox holds two runtime marks: :class:`StopMark`
+(stop here, behind what was sent before) and :class:`LinkMark` (a linked
+actor crashed: crash before the next message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import contextvars
+import inspect
+import logging
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from types import CoroutineType
+from typing import Any, NamedTuple
+
+from actors import protocol as P
+from actors.actor import RESERVED, Actor
+from actors.counters import MailboxCounters
+from actors.errors import ActorDeadError
+from actors.ref import ActorRef, Reply
+from actors.runtime import Runtime
+from actors.waits import ABSENT, BOUND, DEFERRED, QUEUED, short
+
+__all__ = ["BATCH", "Cell", "LinkMark", "Mailboxes", "StopMark"]
+
+log = logging.getLogger("actors")
+
+BATCH = 64  # messages one actor may handle before the others get a turn
+
+# The actor whose async handler runs in this context (async handlers run on
+# the asyncio thread, while the host thread may run another actor).
+CURRENT: contextvars.ContextVar[Cell] = contextvars.ContextVar("actors_current_cell")
+
+
+class StopMark(NamedTuple):
+    """Stop the actor here; answer ``(reply_to, call_id)`` once it ended."""
+    reply_to: str | None
+    call_id: int | None
+
+
+class LinkMark(NamedTuple):
+    """A linked actor crashed: crash now, with this reason."""
+    reason: str
+
+
+START = "start"  # Cell.envelope while on_start / on_restart run
+
+
+class Cell:
+    """An actor instance and its mailbox."""
+
+    __slots__ = ("actor", "ref", "mailbox", "busy", "queued", "stop_waiters", "alive",
+                 "envelope", "since", "deferred", "parked", "hang", "task")
+
+    def __init__(self, actor: Actor, ref: ActorRef) -> None:
+        self.actor = actor
+        self.ref = ref
+        self.mailbox: collections.deque[Any] = collections.deque()
+        self.busy = False
+        self.queued = False
+        self.stop_waiters: list[tuple[str, int]] = []
+        self.alive = True
+        self.envelope: Any = None   # what it handles now (START while starting)
+        self.since = 0.0            # when it began handling it
+        self.deferred: Reply | None = None  # the reply its current handler deferred
+        self.parked: dict[tuple[str, int], Reply] = {}  # deferred replies not sent yet
+        self.hang: float | None = None  # hang_timeout from its child spec
+        self.task: Any = None  # the asyncio task of its running async handler
+
+    @property
+    def label(self) -> str:
+        return self.ref.name or f"#{self.ref.uid}"
+
+    def request_state(self, reply_to: str, call_id: int) -> int:
+        """Where the request (reply_to, call_id) is: QUEUED (in the mailbox
+        or being handled: only a handler of this actor can answer it),
+        DEFERRED (its reply was deferred: any thread may send it), BOUND
+        (deferred, and only what a holder of this actor's resource does
+        sends it: ``Reply.bound``) or ABSENT (answered, or not arrived yet)."""
+        reply = self.parked.get((reply_to, call_id))
+        if reply is not None:
+            return BOUND if reply.bound else DEFERRED
+        if _is_request(self.envelope, reply_to, call_id):
+            return QUEUED if self.deferred is None else ABSENT
+        if any(_is_request(e, reply_to, call_id) for e in self.mailbox):
+            return QUEUED
+        return ABSENT
+
+    def withdraw(self, reply_to: str, call_id: int) -> bool:
+        """Take the request out of the mailbox, in place (a dispatch loop may
+        hold this very deque); False if it is not there."""
+        for e in self.mailbox:
+            if _is_request(e, reply_to, call_id):
+                self.mailbox.remove(e)
+                return True
+        return False
+
+
+def _is_request(envelope: Any, reply_to: str, call_id: int) -> bool:
+    return (isinstance(envelope, (P.Ask, P.Call)) and envelope.call_id == call_id
+            and envelope.reply_to == reply_to)
+
+
+class Mailboxes:
+    """The actors of one host, their mailboxes and their handlers.
+
+    Args:
+        runtime: this process's runtime.
+        stopped: tells the node an actor ended ``(cell, reason, crashed, exc)``.
+        stop_children: asks the node to stop an actor's children (blocks).
+        counters: put/taken message counts the node reads after a death.
+    """
+
+    def __init__(self, runtime: Runtime, stopped: Callable[[Cell, str, bool, Any], None],
+                 stop_children: Callable[[int], None], counters: MailboxCounters) -> None:
+        self.runtime = runtime
+        self._stopped = stopped
+        self._stop_children = stop_children
+        self.counters = counters
+        self.cells: dict[int, Cell] = {}
+        self.ready: collections.deque[Cell] = collections.deque()
+        self.current: Cell | None = None
+        self.handled = 0  # messages handled by this process's actors
+        self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._handlers: dict[type, Callable[[Cell, Any], None]] = {
+            P.Tell: self._tell, P.Ask: self._ask, P.Call: self._call,
+            StopMark: self._stop, LinkMark: self._link}
+
+    # -- filling -------------------------------------------------------------------
+    def deliver(self, envelope: Any) -> None:
+        """An envelope for an actor of this process."""
+        cell = self.cells.get(envelope.uid)
+        if cell is None:
+            self.runtime.refuse(envelope, None)
+            return
+        cell.mailbox.append(envelope)
+        self.counters.counts[0] += 1
+        if not cell.queued:
+            cell.queued = True
+            self.ready.append(cell)
+
+    def mark(self, cell: Cell, entry: StopMark | LinkMark, first: bool) -> None:
+        """Put a runtime mark in a mailbox (first: before what is queued)."""
+        if first:
+            cell.mailbox.appendleft(entry)
+        else:
+            cell.mailbox.append(entry)
+        self.counters.counts[0] += 1
+        self._requeue(cell)
+
+    def _requeue(self, cell: Cell) -> None:
+        if cell.mailbox and cell.alive and not cell.queued:
+            cell.queued = True
+            self.ready.append(cell)
+
+    # -- running ---------------------------------------------------------------------
+    def has_ready(self) -> bool:
+        return any(not cell.busy for cell in self.ready)
+
+    def run_ready(self) -> None:
+        ready = self.ready
+        for _ in range(len(ready)):
+            if not ready:  # a nested pump (a handler waiting) emptied it
+                break
+            cell = ready.popleft()
+            cell.queued = False
+            if cell.busy or not cell.alive:
+                continue
+            mailbox = cell.mailbox
+            for _ in range(BATCH):
+                if not mailbox or cell.busy or not cell.alive:
+                    break
+                self.counters.counts[1] += 1
+                self.dispatch(cell, mailbox.popleft())
+            self._requeue(cell)
+
+    def dispatch(self, cell: Cell, entry: Any) -> None:
+        prev, self.current = self.current, cell
+        cell.envelope, cell.deferred = entry, None
+        if cell.hang:
+            cell.since = time.monotonic()
+        cell.busy = True  # last: the hang watchdog reads since once busy
+        try:
+            self._handlers[type(entry)](cell, entry)
+        finally:
+            self.handled += 1
+            cell.busy = False
+            cell.envelope = cell.deferred = None
+            self.current = prev
+            self._requeue(cell)
+
+    def _tell(self, cell: Cell, envelope: P.Tell) -> None:
+        message = envelope.message
+        try:
+            result = cell.actor.receive(message)
+            if type(result) is CoroutineType:
+                self.run_coroutine(result)
+        except BaseException as e:
+            self.crash(cell, e, f"while handling a tell of {short(message, 200)}")
+
+    def _ask(self, cell: Cell, envelope: P.Ask) -> None:
+        self._answer(cell, envelope, lambda: cell.actor.receive(envelope.message))
+
+    def _call(self, cell: Cell, envelope: P.Call) -> None:
+        def call() -> Any:
+            method = envelope.method
+            if not isinstance(method, str) or method.startswith("_") or method in RESERVED:
+                raise AttributeError(f"{type(cell.actor).__name__}.{method} cannot be "
+                                     "called through a proxy")
+            return getattr(cell.actor, method)(*envelope.args, **envelope.kwargs)
+        self._answer(cell, envelope, call)
+
+    def _answer(self, cell: Cell, request: Any, handler: Callable[[], Any]) -> None:
+        runtime = self.runtime
+        try:
+            result = handler()
+            if type(result) is CoroutineType:
+                result = self.run_coroutine(result)
+        except Exception as e:
+            if self._owes_reply(cell):
+                runtime.reply(request.reply_to, request.call_id, False, e)
+            if cell.actor.crash_on_error:
+                self.crash(cell, e, "while handling an ask (crash_on_error)")
+            return
+        except BaseException as e:
+            if self._owes_reply(cell):
+                runtime.reply(request.reply_to, request.call_id, False, ActorDeadError(
+                    f"{cell.ref!r} exited while handling the ask: {short(e)}", None, short(e)))
+            self.crash(cell, e, "while handling an ask")
+            return
+        if cell.deferred is None:
+            runtime.reply(request.reply_to, request.call_id, True, result)
+
+    def _stop(self, cell: Cell, mark: StopMark) -> None:
+        if mark.reply_to is not None:
+            cell.stop_waiters.append((mark.reply_to, mark.call_id))  # type: ignore[arg-type]
+        # children first, the last started first (the node knows them)
+        self._stop_children(cell.ref.uid)
+        self.end(cell, "stopped", crashed=False, run_on_stop=True)
+
+    def _link(self, cell: Cell, mark: LinkMark) -> None:
+        self.crash(cell, ActorDeadError(mark.reason, None, mark.reason),
+                   "because an actor it is linked to crashed")
+
+    @staticmethod
+    def _owes_reply(cell: Cell) -> bool:
+        """The handler of an ask raised: its error is the reply, unless the
+        handler deferred the reply and already sent it."""
+        deferred = cell.deferred
+        if deferred is None:
+            return True
+        return deferred.take()
+
+    def run_coroutine(self, coro: Any) -> Any:
+        """Run an ``async def`` handler to its end, serving other actors and
+        replies meanwhile."""
+        if self._async_loop is None:
+            loop = self._async_loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="actors-asyncio", daemon=True).start()
+        # The coroutine runs on the asyncio thread, in a context naming its
+        # actor (for log records and spawns made while another actor runs).
+        context = contextvars.copy_context()
+        context.run(CURRENT.set, self.current)
+        loop = self._async_loop
+        future: concurrent.futures.Future = concurrent.futures.Future()
+
+        def finished(task: asyncio.Task) -> None:
+            if task.cancelled():
+                future.set_exception(asyncio.CancelledError("the handler was cancelled"))
+            elif task.exception() is not None:
+                future.set_exception(task.exception())
+            else:
+                future.set_result(task.result())
+
+        cell = self.current
+
+        def start() -> None:
+            task = loop.create_task(coro, context=context)
+            if cell is not None:
+                cell.task = task
+            task.add_done_callback(finished)
+        loop.call_soon_threadsafe(start)
+        future.add_done_callback(lambda _: self.runtime.wake())
+        waits = self.runtime.waits
+        frame = waits.begin(cell.ref.uid, None, stacked=True) \
+            if waits.enabled and cell is not None else None
+        try:
+            self.runtime.loop.pump_until(future.done, None)
+        finally:
+            if frame is not None:
+                waits.end(frame)
+            if cell is not None:
+                cell.task = None
+        return future.result()
+
+    def timers_pending(self) -> bool:
+        """An asyncio timer is scheduled (quiescence: progress still to come)."""
+        loop = self._async_loop
+        return bool(loop is not None and getattr(loop, "_scheduled", None))
+
+    # -- ending --------------------------------------------------------------------
+    def crash(self, cell: Cell, exc: BaseException, context: str) -> None:
+        try:
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        except Exception:  # a traceback whose values cannot even be shown
+            tb = f"{type(exc).__name__} (its traceback could not be formatted)"
+        log.error("actor %s (pid %d) crashed %s:\n%s", cell.label, os.getpid(), context,
+                  tb.rstrip(), extra={"actor": cell.label})
+        self.end(cell, f"crashed: {short(exc, 200)}", crashed=True, run_on_stop=False, exc=exc)
+
+    def end(self, cell: Cell, reason: str, crashed: bool, run_on_stop: bool,
+            exc: BaseException | None = None) -> None:
+        """The actor of ``cell`` ends: its ``on_stop`` (if orderly), its
+        deferred replies and mailbox refused, the node told."""
+        if not cell.alive:
+            return
+        cell.alive = False
+        runtime = self.runtime
+        if run_on_stop:
+            try:
+                result = cell.actor.on_stop()
+                if inspect.iscoroutine(result):
+                    self.run_coroutine(result)
+            except Exception:
+                log.exception("on_stop of %r raised", cell.ref)
+        self.cells.pop(cell.ref.uid, None)
+        runtime.dead[cell.ref.uid] = reason
+        for reply in list(cell.parked.values()):  # deferred replies never sent
+            if reply.take():
+                runtime.reply(reply._to, reply._call_id, False, ActorDeadError(
+                    f"{cell.ref!r} ended before replying ({reason})", None, reason))
+        while cell.mailbox:
+            entry = cell.mailbox.popleft()
+            self.counters.counts[1] += 1
+            if type(entry) is StopMark:
+                if entry.reply_to is not None:
+                    cell.stop_waiters.append((entry.reply_to, entry.call_id))  # type: ignore[arg-type]
+            elif type(entry) is not LinkMark:
+                runtime.refuse(entry, None)
+        self._stopped(cell, reason, crashed, exc)
+        for reply_to, call_id in cell.stop_waiters:
+            runtime.reply(reply_to, call_id, True, True)
+        runtime.flush_all()
+
+    def depths(self) -> dict[int, int]:
+        """Messages waiting in each actor's mailbox."""
+        return {uid: len(cell.mailbox) for uid, cell in list(self.cells.items())}
