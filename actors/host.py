@@ -281,7 +281,8 @@ class Host:
     # -- service operations (from the node) --------------------------------------------
     def _answer(self, envelope: Any, value: Any) -> None:
         if isinstance(envelope, P.Ask):
-            self.runtime.reply(envelope.reply_to, envelope.call_id, True, value)
+            self.runtime.reply(envelope.reply_to, envelope.call_id, True,
+                               P.answer_to_wire(value))
 
     def _down(self, op: P.Down, envelope: Any) -> None:
         self.runtime.mark_dead(op.uids, op.reason)

@@ -41,7 +41,7 @@ from actors.counters import MailboxCounters
 from actors.errors import ActorDeadError
 from actors.ref import ActorRef, Reply
 from actors.runtime import Runtime
-from actors.waits import ABSENT, BOUND, DEFERRED, QUEUED, short
+from actors.waits import ABSENT, BOUND, DEFERRED, QUEUED, safe_repr, short
 
 __all__ = ["BATCH", "Cell", "LinkMark", "Mailboxes", "StopMark"]
 
@@ -247,7 +247,8 @@ class Mailboxes:
         except BaseException as e:
             if self._owes_reply(cell):
                 runtime.reply(request.reply_to, request.call_id, False, ActorDeadError(
-                    f"{cell.ref!r} exited while handling the ask: {short(e)}", None, short(e)))
+                    f"{cell.ref!r} exited while handling the ask: {safe_repr(e)}", None,
+                    safe_repr(e)))
             self.crash(cell, e, "while handling an ask")
             return
         if cell.deferred is None:
@@ -328,7 +329,7 @@ class Mailboxes:
             tb = f"{type(exc).__name__} (its traceback could not be formatted)"
         log.error("actor %s (pid %d) crashed %s:\n%s", cell.label, os.getpid(), context,
                   tb.rstrip(), extra={"actor": cell.label})
-        self.end(cell, f"crashed: {short(exc, 200)}", crashed=True, run_on_stop=False, exc=exc)
+        self.end(cell, f"crashed: {safe_repr(exc)}", crashed=True, run_on_stop=False, exc=exc)
 
     def end(self, cell: Cell, reason: str, crashed: bool, run_on_stop: bool,
             exc: BaseException | None = None) -> None:

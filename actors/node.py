@@ -293,7 +293,8 @@ class Node:
             self._serving.key = None
             self.detector.end_start(request)
         if asked:
-            self.runtime.reply(envelope.reply_to, envelope.call_id, ok, value)
+            self.runtime.reply(envelope.reply_to, envelope.call_id, ok,
+                               P.answer_to_wire(value) if ok else value)
         elif not ok:
             log.error("node service request failed: %r", value)
 

@@ -270,6 +270,9 @@ class Spawned(NamedTuple):
     ref: Any
     incarnation: int
 
+    def to_wire(self) -> list[Any]:
+        return list(self)
+
 
 @op(4)
 class Lookup(NamedTuple):
@@ -480,6 +483,9 @@ class ProbeAnswer(NamedTuple):
     wait_states: list[int]      # per wait: GONE, ANSWERED or WAITING (actors.waits)
     request_states: list[int]   # per request: ABSENT, DEFERRED, QUEUED or BOUND
 
+    def to_wire(self) -> list[Any]:
+        return list(self)
+
 
 @op(29)
 class Cancel(NamedTuple):
@@ -508,6 +514,16 @@ class QuietReport(NamedTuple):
     received: int
     held: list[list[int]]       # [uid, deferred replies held]
     waits: list[WaitInfo]
+
+    def to_wire(self) -> list[Any]:
+        return [self.idle, self.sent, self.received, self.held,
+                [list(info) for info in self.waits]]
+
+
+def answer_to_wire(value: Any) -> Any:
+    """A service operation's answer as it travels (a typed answer as an array)."""
+    to_wire = getattr(value, "to_wire", None)
+    return to_wire() if to_wire is not None and isinstance(value, tuple) else value
 
 
 @op(32)

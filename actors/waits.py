@@ -63,6 +63,14 @@ def short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 4] + " ..."
 
 
+def safe_repr(value: Any) -> str:
+    """``repr(value)``, or a placeholder naming its type if that raises."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__} (repr failed)>"
+
+
 def describe(future: Any, brief: dict[str, str]) -> tuple[str, str]:
     """(kind, what) of the request a future waits for, as text. ``brief``
     reads requests by their first element alone (a layer's own asks)."""

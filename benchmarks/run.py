@@ -472,7 +472,7 @@ class RestartSystem:
             raise RuntimeError(f"{CHILD} is not registered after its supervisor started")
         self.ref = ref
         self.pid = ref.ask(PID, timeout=REPLY_TIMEOUT)
-        self.starter = self.system._node.starter  # the pool: a deque of ready blank hosts
+        self.starter = self.system._node.launcher  # the pool: a deque of ready blank hosts
         self.wait_for_spares()
 
     def wait_for_spares(self) -> float:
@@ -587,7 +587,7 @@ class DeadlockSystems:
         for mode, delay in (("on", DETECTION), ("off", None)):
             system = env.stack.enter_context(actors.ActorSystem(
                 transport=self.transport, spares=0, deadlock_detection=delay))
-            if system._node.waits.enabled != (delay is not None):  # measure what we claim
+            if system._node.runtime.waits.enabled != (delay is not None):  # measure what we claim
                 raise RuntimeError(f"deadlock detection {mode!r} is not {mode} in the node")
             echo = system.spawn(workers.Counter, name="echo")
             relay = system.spawn(workers.Relay, echo, name="relay")
