@@ -6,6 +6,7 @@ opens no socket and starts no thread or process.
 """
 
 from actors.actor import Actor
+from actors.childspec import ChildInfo, ChildSpec
 from actors.errors import (
     ActorDeadError,
     ActorError,
@@ -18,7 +19,6 @@ from actors.errors import (
 )
 from actors.notices import Terminated
 from actors.ref import ActorFuture, ActorRef, Proxy, Reply
-from actors.childspec import ChildInfo, ChildSpec
 from actors.supervisor import Supervisor
 from actors.system import ActorSystem
 from transport.codec import message

@@ -1,21 +1,9 @@
-"""Deadlock detection: the node's wait-for graph, cycles, and quiescence.
+"""Deadlock detection: finding, confirming and breaking cycles of waits.
 
-The graph. Every process records its blocking waits (``actors.waits``) and
-reports those older than a quarter of the detection delay to the node. The
-node's :class:`Detector` turns them into edges between *members* (actors,
-and threads of the main program):
-
-- ``ask`` / ``call``: the waiter asked an actor and blocks its own mailbox
-  until the reply comes;
-- ``spawn`` / ``restart``: the waiter waits for an actor's ``on_start``;
-- ``stack``: two handlers wait on the same thread of one process, one
-  nested in the other: the lower one resumes only after the upper returns;
-- ``held``: an actor that deferred requests it can answer only once a
-  holder lets go (an ``actors.mp`` lock held by one process) waits for that
-  holder. The asks parked there are *bound*: no other thread answers them.
-
-An actor unblocks only when all of its edges are satisfied, so any cycle is
-a deadlock, if it is real.
+The graph is ``actors.waitgraph``: edges between actors and threads of the
+main program, built from the blocking waits every process reports. An
+actor unblocks only when all of its edges are satisfied, so any cycle is a
+deadlock, if it is real.
 
 No false positives. The node's picture lags: a reply may be in flight, or a
 wait may have ended, when a cycle appears in it. So before reporting, the
@@ -44,16 +32,16 @@ import collections
 import contextlib
 import logging
 import math
-import os
 import threading
 import time
 from typing import Any
 
 from actors import protocol as P
 from actors.errors import DeadlockError
-from actors.protocol import PendingRequest, WaitInfo
+from actors.protocol import PendingRequest
 from actors.registry import Registry
 from actors.runtime import Runtime
+from actors.waitgraph import Edge, WaitGraph
 from actors.waits import (
     ABSENT,
     ANSWERED,
@@ -61,47 +49,15 @@ from actors.waits import (
     BOUND,
     CALL,
     DEFERRED,
-    FRAME,
     GONE,
-    HELD,
     QUEUED,
-    SERVICE,
     WAITING,
 )
-
 
 log = logging.getLogger("actors")
 
 PROBE_TIMEOUT = 1.0   # a process that does not answer a probe confirms nothing
 RETRY = 0.02          # look again at an unconfirmed cycle this soon
-
-
-class Edge:
-    """One edge of the wait-for graph."""
-
-    __slots__ = ("waiter", "target", "kind", "what", "since", "address", "wait_id",
-                 "call_id", "thread", "checks", "pending")
-
-    def __init__(self, waiter: Any, target: Any, kind: str, what: str, since: float,
-                 address: str, wait_id: int, call_id: int | None, thread: str) -> None:
-        self.waiter = waiter
-        self.target = target
-        self.kind = kind
-        self.what = what
-        self.since = since
-        self.address = address  # the waiter's process
-        self.wait_id = wait_id
-        self.call_id = call_id
-        self.thread = thread
-        # waits that must still be on: (process address, wait id)
-        self.checks: list[tuple[str, int]] = [(address, wait_id)]
-        # a request that must still be unanswered
-        self.pending: PendingRequest | None = None
-
-    @property
-    def key(self) -> tuple[str, int, bool]:
-        """Names the edge (a wait has its own edge, and maybe a stack edge)."""
-        return (self.address, self.wait_id, self.kind == "stack")
 
 
 class Detector:
@@ -114,16 +70,12 @@ class Detector:
         self.delay = delay
         self.report_after = delay / 4 if delay is not None else math.inf
         self.quiescence = quiescence
-        self.lock = threading.Lock()
-        self.remote: dict[tuple[str, int], WaitInfo] = {}  # (address, wait id) -> info
-        # (reply_to, call_id) of a spawn or restart request -> the uid starting
-        self.starting: dict[tuple[str, int], int] = {}
-        self.broken: set[tuple[str, int, bool]] = set()  # edges of victims already failed
         # edges that failed a confirmation: not looked at again until then
         self.skip: dict[tuple[str, int, bool], float] = {}
         self.tries: dict[tuple[str, int, bool], int] = {}
         self.reports: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)
         self.changed = threading.Event()
+        self.graph = WaitGraph(runtime, registry, self.report_after, self.changed)
         self.stopped = False
         self.stopping = threading.Event()
         self.retry_at = math.inf
@@ -143,172 +95,13 @@ class Detector:
         if self.thread is not None and self.thread is not threading.current_thread():
             self.thread.join(PROBE_TIMEOUT + 1.0)
 
-    # -- input ---------------------------------------------------------------
-    def add(self, address: str, infos: list[WaitInfo]) -> None:
-        if address in self.runtime.outboxes.gone:  # news from a process already gone
-            return
-        with self.lock:
-            for info in infos:
-                self.remote[(address, info.wait_id)] = info
-        self.changed.set()
-
-    def remove(self, address: str, wait_ids: list[int]) -> None:
-        with self.lock:
-            for wait_id in wait_ids:
-                self.remote.pop((address, wait_id), None)
-            if self.broken:
-                gone = set(wait_ids)
-                self.broken = {k for k in self.broken if k[0] != address or k[1] not in gone}
-
-    def forget_process(self, address: str) -> None:
-        """A process is gone: so are its waits."""
-        with self.lock:
-            for key in [k for k in self.remote if k[0] == address]:
-                del self.remote[key]
-            self.broken = {k for k in self.broken if k[0] != address}
-
-    def note_start(self, request: tuple[str, int] | None, uid: int) -> None:
-        """A spawn or restart asked by ``request`` is starting actor ``uid``."""
-        if request is not None:
-            with self.lock:
-                self.starting[request] = uid
-
-    def end_start(self, request: tuple[str, int] | None) -> None:
-        if request is not None:
-            with self.lock:
-                self.starting.pop(request, None)
-
-    # -- the graph -------------------------------------------------------------
-    def infos(self) -> list[WaitInfo]:
-        """Every wait old enough to count: reported ones and the node's own."""
-        runtime = self.runtime
-        with self.lock:
-            infos = list(self.remote.values())
-        infos += [w.info(runtime.address, runtime.waits.brief)
-                  for w in runtime.waits.old(self.report_after)]
-        return infos
-
-    def edges(self, infos: list[WaitInfo] | None = None) -> list[Edge]:
-        """The graph's edges, from ``infos`` (default: :meth:`infos`)."""
-        with self.lock:
-            starting = dict(self.starting)
-        edges = []
-        stacks: dict[str, list[WaitInfo]] = collections.defaultdict(list)
-        for info in self.infos() if infos is None else infos:
-            waiter, kind, what, call_id, address = (info.waiter, info.kind, info.what,
-                                                    info.call_id, info.address)
-            target_uid = info.target_uid
-            if info.depth is not None:
-                stacks[address].append(info)
-            if kind == FRAME:
-                continue
-            if kind == SERVICE:
-                uid = starting.get((address, call_id))
-                if uid is None:
-                    target: Any = "node"
-                else:
-                    target, kind = uid, "restart" if what == "restart" else "spawn"
-            else:
-                target = target_uid
-            edge = Edge(waiter, target, kind, what, info.since, address, info.wait_id, call_id,
-                        info.thread)
-            if kind in (ASK, CALL):
-                edge.pending = PendingRequest(target_uid, address, call_id)
-            elif kind in ("spawn", "restart"):
-                edge.pending = PendingRequest(target, None, None)
-            edges.append(edge)
-        for address, frames in stacks.items():
-            frames.sort(key=lambda info: info.depth)
-            for lower, upper in zip(frames, frames[1:]):
-                if upper.depth == lower.depth + 1 and upper.waiter != lower.waiter:
-                    edge = Edge(lower.waiter, upper.waiter, "stack", "", upper.since, address,
-                                lower.wait_id, None, lower.thread)
-                    edge.checks.append((address, upper.wait_id))
-                    edges.append(edge)
-        return edges
-
-    @staticmethod
-    def find_cycle(edges: list[Edge], broken: set[Any]) -> list[Edge] | None:
-        """A cycle of ``edges`` (in order), or None."""
-        out: dict[Any, list[Edge]] = collections.defaultdict(list)
-        for edge in edges:
-            if edge.key not in broken and edge.target != "node":
-                out[edge.waiter].append(edge)
-        state: dict[Any, int] = {}  # 1: on the current path, 2: done
-        for start in list(out):
-            if start in state:
-                continue
-            path: list[Edge] = []
-            stack = [(start, iter(out[start]))]
-            state[start] = 1
-            while stack:
-                member, it = stack[-1]
-                edge = next(it, None)
-                if edge is None:
-                    stack.pop()
-                    state[member] = 2
-                    if path:
-                        path.pop()
-                    continue
-                nxt = edge.target
-                if state.get(nxt) == 1:  # back to the path: a cycle
-                    path.append(edge)
-                    first = next(i for i, e in enumerate(path) if e.waiter == nxt)
-                    return path[first:]
-                if nxt not in state:
-                    state[nxt] = 1
-                    path.append(edge)
-                    stack.append((nxt, iter(out.get(nxt, ()))))
-        return None
-
-    # -- describing ---------------------------------------------------------------
-    def member(self, key: Any, thread: str = "") -> str:
-        if isinstance(key, int):
-            return self.registry.describe(key)
-        if key == "node":
-            return "the node"
-        if not thread and isinstance(key, str) and key.startswith("thread:"):
-            found = threading._active.get(int(key[7:]))  # type: ignore[attr-defined]
-            thread = found.name if found is not None else key[7:]
-        return f"main program thread {thread!r} (pid {os.getpid()})"
-
-    def text(self, edge: Edge) -> str:
-        waiter = self.member(edge.waiter, edge.thread)
-        target = self.member(edge.target).partition(" (pid")[0]
-        if edge.kind == ASK:
-            return f"{waiter} asks {target} {edge.what}"
-        if edge.kind == CALL:
-            return f"{waiter} calls {target}{edge.what}"
-        if edge.kind in ("spawn", "restart"):
-            return f"{waiter} {edge.kind}s {target} and waits for its on_start"
-        if edge.kind == HELD:
-            return f"{waiter.partition(' (pid')[0]} is held by {self.member(edge.target, '')}"
-        if edge.kind == "stack":
-            return (f"{waiter} waits for {target}'s handler to return (it runs nested "
-                    "on the same thread)")
-        return f"{waiter} waits for the node ({edge.what})"
-
-    def graph(self) -> list[dict[str, Any]]:
-        """The wait-for graph as data (``ActorSystem.wait_graph``)."""
-        now = time.monotonic()
-        result = []
-        for edge in sorted(self.edges(), key=lambda e: e.since):
-            result.append({
-                "waiter": self.member(edge.waiter, edge.thread).partition(" (pid")[0],
-                "waiter_uid": edge.waiter if isinstance(edge.waiter, int) else None,
-                "target": self.member(edge.target).partition(" (pid")[0],
-                "target_uid": edge.target if isinstance(edge.target, int) else None,
-                "kind": edge.kind, "waits_on": edge.what,
-                "seconds": round(now - edge.since, 3), "text": self.text(edge)})
-        return result
-
     # -- checking -------------------------------------------------------------------
     def _run(self) -> None:
         while not self.stopped:
             timeout = None
             if self.retry_at != math.inf:
                 timeout = max(0.0, self.retry_at - time.monotonic())
-            if self.quiescence is not None or self.remote:
+            if self.quiescence is not None or self.graph.remote:
                 period = self.report_after if self.delay is not None else self.quiescence / 4
                 timeout = period if timeout is None else min(timeout, period)
             self.changed.wait(timeout)
@@ -330,10 +123,11 @@ class Detector:
         skip = {key for key, until in self.skip.items() if until > now}
         edges: list[Edge] = []
         for _ in range(20):  # several cycles may have formed at once
-            edges = self.edges()
-            with self.lock:
-                excluded = self.broken | skip
-            cycle = self.find_cycle(edges, excluded)
+            graph = self.graph
+            edges = graph.edges()
+            with graph.lock:
+                excluded = graph.broken | skip
+            cycle = graph.find_cycle(edges, excluded)
             if cycle is None:
                 break
             transient, permanent = self.confirm(cycle)
@@ -424,10 +218,10 @@ class Detector:
         runtime = self.runtime
         victims = [e for e in cycle if e.kind in (ASK, CALL)]
         if not victims:
-            with self.lock:  # nothing can be failed: report once
-                self.broken.update(e.key for e in cycle)
+            with self.graph.lock:  # nothing can be failed: report once
+                self.graph.broken.update(e.key for e in cycle)
             log.error("deadlock that no ask can break: %s",
-                      " -> ".join(self.text(e) for e in cycle))
+                      " -> ".join(self.graph.text(e) for e in cycle))
             return True
         victim = max(victims, key=lambda e: e.since)
         target = self.process_of(victim.target)
@@ -443,13 +237,13 @@ class Detector:
         if not withdrawn:
             return False
         at = cycle.index(victim)  # the cycle as text, closed by the victim's wait
-        steps = [self.text(e) for e in cycle[at + 1:] + cycle[:at + 1]]
+        steps = [self.graph.text(e) for e in cycle[at + 1:] + cycle[:at + 1]]
         message = (f"deadlock: {' -> '.join(steps)}. "
                    f"This wait is the youngest of the cycle and fails to break it; the "
                    f"others go on.")
         error = DeadlockError(message, steps)
         # filed before the victim learns it: whoever catches the error finds it
-        report = {"cycle": steps, "victim": self.text(victim), "time": time.time()}
+        report = {"cycle": steps, "victim": self.graph.text(victim), "time": time.time()}
         self.reports.append(report)
         if victim.address == runtime.address:
             failed = runtime.waits.fail(victim.wait_id, error)
@@ -459,8 +253,8 @@ class Detector:
                     victim.wait_id, message, steps)).result(PROBE_TIMEOUT)
             except Exception:
                 failed = False
-        with self.lock:
-            self.broken.add(victim.key)
+        with self.graph.lock:
+            self.graph.broken.add(victim.key)
         if failed:
             log.warning("%s", message)
         else:  # its reply or its timeout came first: not a report after all

@@ -27,14 +27,14 @@ from actors import protocol as P
 from actors.actor import Actor
 from actors.config import HostBoot
 from actors.counters import MailboxCounters
-from actors.errors import ActorError, DeadlockError, SerializationError, SpawnError
+from actors.errors import ActorError, SerializationError, SpawnError
 from actors.hang import HangWatch
-from actors.hostsystem import HostSystem, not_in_a_handler
+from actors.hostsystem import HostSystem
 from actors.logs import ForwardHandler, install
 from actors.mailbox import CURRENT, START, Cell, LinkMark, Mailboxes, StopMark
+from actors.probes import Probes
 from actors.ref import ActorRef, Reply
 from actors.runtime import Runtime
-from actors.waits import ABSENT, QUEUED
 from actors.wire import find_undecodable
 from transport.codec import find_class
 
@@ -71,13 +71,13 @@ class Host:
         # target runs on the main thread, not in a handler)
         self.thread_waiters: dict[int, int] = {}
         self._main_call: Callable[[], int] | None = None
-        self._quiet_probes = 0
         self._ops: dict[type, Callable[[Any, Any], None]] = {
             P.Down: self._down, P.Hold: self._hold, P.Resume: self._resume,
             P.Gone: self._gone, P.Start: self._start, P.LinkExit: self._link_exit,
-            P.Stop: self._stop, P.Probe: self._probe, P.Cancel: self._cancel,
-            P.FailWait: self._fail_wait, P.Quiet: self._quiet, P.Ext: self._ext,
-            P.Exit: self._exit_all}
+            P.Stop: self._stop, P.Ext: self._ext, P.Exit: self._exit_all}
+        probes = Probes(runtime, self.mailboxes, self._answer)
+        self._ops.update({P.Probe: probes.probe, P.Cancel: probes.cancel,
+                          P.FailWait: probes.fail_wait, P.Quiet: probes.quiet})
         _RUNNING[:] = [self]
 
     @property
@@ -203,15 +203,7 @@ class Host:
         return ref
 
     def defer_reply(self, actor: Actor) -> Reply:
-        cell = self.cells.get(actor.ref.uid)
-        envelope = cell.envelope if cell is not None else None
-        if not isinstance(envelope, (P.Ask, P.Call)):
-            raise not_in_a_handler()
-        assert cell is not None
-        if cell.deferred is None:
-            key = (envelope.reply_to, envelope.call_id)
-            cell.deferred = cell.parked[key] = Reply(self.runtime, cell.parked, *key)
-        return cell.deferred
+        return self.mailboxes.defer_reply(actor.ref.uid)
 
     # -- the loop's handler --------------------------------------------------------------
     def deliver(self, envelope: Any) -> None:
@@ -328,39 +320,6 @@ class Host:
             self.mailboxes.mark(cell, StopMark(envelope.reply_to if asked else None,
                                                envelope.call_id if asked else None), first=False)
 
-    def _probe(self, op: P.Probe, envelope: Any) -> None:
-        states = []
-        for request in op.pending:
-            cell = self.cells.get(request.uid)
-            if cell is None:
-                states.append(ABSENT)
-            elif request.call_id is None:  # is it still starting?
-                states.append(QUEUED if cell.envelope is START else ABSENT)
-            else:
-                states.append(cell.request_state(request.reply_to, request.call_id))
-        self._answer(envelope, P.ProbeAnswer(self.runtime.waits.probe(op.wait_ids), states))
-
-    def _cancel(self, op: P.Cancel, envelope: Any) -> None:
-        cell = self.cells.get(op.uid)
-        found = False
-        if cell is not None:
-            found = cell.withdraw(op.reply_to, op.call_id)
-            if found:
-                self.mailboxes.counters.counts[1] += 1
-            reply = cell.parked.get((op.reply_to, op.call_id))
-            withdraw = getattr(cell.actor, "withdraw", None)
-            if (not found and reply is not None and reply.bound and withdraw is not None
-                    and withdraw(reply)):
-                found = reply.take()  # never sent: the asker gets DeadlockError
-        self._answer(envelope, found)
-
-    def _fail_wait(self, op: P.FailWait, envelope: Any) -> None:
-        failed = self.runtime.waits.fail(op.wait_id, DeadlockError(op.message, op.cycle))
-        self._answer(envelope, failed)
-
-    def _quiet(self, op: P.Quiet, envelope: Any) -> None:
-        self._answer(envelope, self.quiet_report())
-
     def _ext(self, op: P.Ext, envelope: Any) -> None:
         self.runtime.extension(op)
 
@@ -368,22 +327,6 @@ class Host:
         for cell in list(self.cells.values()):
             self.mailboxes.end(cell, "stopped", crashed=False, run_on_stop=True)
         self._exit = True
-
-    def quiet_report(self) -> P.QuietReport:
-        """For the node's quiescence check: whether every actor here is idle
-        (empty mailbox) or blocked in a wait without deadline, with no
-        asyncio timer pending and nothing unsent or unread; the message
-        counts without this check's own traffic; the deferred replies held;
-        and the waits."""
-        runtime, tracker = self.runtime, self.runtime.waits
-        idle = (runtime.idle(poll=True) and not self.mailboxes.timers_pending()
-                and all((not cell.busy and not cell.mailbox)
-                        or (cell.busy and tracker.blocked(uid))
-                        for uid, cell in list(self.cells.items())))
-        before, self._quiet_probes = self._quiet_probes, self._quiet_probes + 1
-        held = [[uid, len(cell.parked)] for uid, cell in self.cells.items() if cell.parked]
-        return P.QuietReport(idle, runtime.outboxes.sent_count() - before,
-                             runtime.loop.received - before - 1, held, tracker.infos())
 
     # -- reports to the node ---------------------------------------------------------------
     def _tell_node(self, operation: Any, flush: bool = False) -> None:

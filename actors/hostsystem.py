@@ -12,7 +12,6 @@ from typing import Any, Protocol
 
 from actors import protocol as P
 from actors.actor import Actor, spec_for
-from actors.errors import ActorError
 from actors.ref import ActorRef, Reply
 from actors.runtime import Runtime
 
@@ -73,7 +72,3 @@ class HostSystem:
     def unwatch(self, watcher: ActorRef, target: ActorRef) -> None:
         runtime = self._runtime
         runtime.tell_service(runtime.service.address, P.Unwatch(watcher.uid, target.uid))
-
-
-def not_in_a_handler() -> ActorError:
-    return ActorError("defer_reply() works only in a handler of an ask or a proxy call")

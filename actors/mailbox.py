@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 from actors import protocol as P
 from actors.actor import RESERVED, Actor
 from actors.counters import MailboxCounters
-from actors.errors import ActorDeadError
+from actors.errors import ActorDeadError, ActorError
 from actors.ref import ActorRef, Reply
 from actors.runtime import Runtime
 from actors.waits import ABSENT, BOUND, DEFERRED, QUEUED, safe_repr, short
@@ -315,6 +315,17 @@ class Mailboxes:
             if cell is not None:
                 cell.task = None
         return future.result()
+
+    def defer_reply(self, uid: int) -> Reply:
+        """The reply to the ask actor ``uid`` is handling, to be sent later."""
+        cell = self.cells.get(uid)
+        envelope = cell.envelope if cell is not None else None
+        if cell is None or not isinstance(envelope, (P.Ask, P.Call)):
+            raise ActorError("defer_reply() works only in a handler of an ask or a proxy call")
+        if cell.deferred is None:
+            key = (envelope.reply_to, envelope.call_id)
+            cell.deferred = cell.parked[key] = Reply(self.runtime, cell.parked, *key)
+        return cell.deferred
 
     def timers_pending(self) -> bool:
         """An asyncio timer is scheduled (quiescence: progress still to come)."""

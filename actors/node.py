@@ -137,7 +137,7 @@ class Node:
                                lambda *a: self.endings.finalize(*a), stopping)
         self.endings = Endings(config, runtime, self.registry, self.launcher, self.slots,
                                self.watches, self.stopper, self.workers, self.broadcast,
-                               self.detector.forget_process, self.fail, stopping)
+                               self.detector.graph.forget_process, self.fail, stopping)
         if config.quiescence is not None:
             self.detector.quiet_check = Quiescence(self.detector, runtime, self.registry,
                                                    self.launcher, self.workers,
@@ -152,8 +152,8 @@ class Node:
             P.Watch: lambda op, env: self.watches.watch(op.watcher, op.target, op.link),
             P.Unwatch: lambda op, env: self.watches.unwatch(op.watcher, op.target),
             P.Tree: lambda op, env: self._answer(env, self.registry.tree()),
-            P.Waits: lambda op, env: self.detector.add(op.address, op.infos),
-            P.Unwaits: lambda op, env: self.detector.remove(op.address, op.wait_ids),
+            P.Waits: lambda op, env: self.detector.graph.add(op.address, op.infos),
+            P.Unwaits: lambda op, env: self.detector.graph.remove(op.address, op.wait_ids),
             P.Hung: lambda op, env: self.endings.hung(op),
             P.Ext: lambda op, env: runtime.extension(op)}
         # requests that may block: served on a worker thread
@@ -283,7 +283,7 @@ class Node:
         asked = isinstance(envelope, P.Ask)
         request = (envelope.reply_to, envelope.call_id) if asked else None
         if isinstance(operation, P.Restart):  # the asker waits for this actor's on_start
-            self.detector.note_start(request, operation.uid)
+            self.detector.graph.note_start(request, operation.uid)
         self._serving.key = request
         try:
             value, ok = job(operation), True
@@ -291,7 +291,7 @@ class Node:
             value, ok = e, False
         finally:
             self._serving.key = None
-            self.detector.end_start(request)
+            self.detector.graph.end_start(request)
         if asked:
             self.runtime.reply(envelope.reply_to, envelope.call_id, ok,
                                P.answer_to_wire(value) if ok else value)
@@ -299,7 +299,7 @@ class Node:
             log.error("node service request failed: %r", value)
 
     def _note_start(self, uid: int) -> None:
-        self.detector.note_start(getattr(self._serving, "key", None), uid)
+        self.detector.graph.note_start(getattr(self._serving, "key", None), uid)
 
     # -- the system's API ----------------------------------------------------------------------
     def spawn_spec(self, spec: P.ActorSpec) -> ActorRef:

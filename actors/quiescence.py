@@ -72,9 +72,9 @@ class Quiescence:
             return
         _, held, infos = second
         infos += [w.info(self.runtime.address, waits.brief) for w in waits.old(0)]
-        edges = sorted(detector.edges(infos), key=lambda e: e.since)
-        steps = [detector.text(e) for e in edges]
-        steps += [f"{detector.member(uid)} holds {n} deferred repl{'y' if n == 1 else 'ies'}"
+        edges = sorted(detector.graph.edges(infos), key=lambda e: e.since)
+        steps = [detector.graph.text(e) for e in edges]
+        steps += [f"{detector.graph.member(uid)} holds {n} deferred repl{'y' if n == 1 else 'ies'}"
                   for uid, n in held]
         for wait in old:
             if wait.id not in waits.active:

@@ -130,7 +130,7 @@ class ActorSystem:
         ``"service"``), ``waits_on`` (the message or call), ``seconds``
         (how long so far) and ``text`` (one readable line). Empty when
         ``deadlock_detection`` is None (no wait is reported then)."""
-        return self._node.detector.graph()
+        return self._node.detector.graph.view()
 
     @property
     def deadlocks(self) -> list[dict[str, Any]]:

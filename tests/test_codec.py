@@ -24,9 +24,8 @@ from transport.codec import (
     Codec,
     DecodeError,
     EncodeError,
-    RemoteException,
-    RemoteTraceback,
 )
+from transport.values import RemoteException, RemoteTraceback
 
 codec = Codec()
 

@@ -44,7 +44,8 @@ def module_files(package: str) -> dict[str, pathlib.Path]:
     return found
 
 
-CORE = {**module_files("actors"), **module_files("transport")}
+CORE = {**module_files("actors"), **module_files("actors.protocol"),
+        **module_files("transport")}
 MP = module_files("actors.mp")
 
 
@@ -75,9 +76,6 @@ def imports_of(name: str, path: pathlib.Path, known: set[str]) -> set[str]:
             if target and target != name:
                 found.add(target)
     return found
-
-
-PACKAGES = {"actors", "transport", "actors.mp"}
 
 
 def graph(modules: dict[str, pathlib.Path]) -> dict[str, set[str]]:

@@ -19,16 +19,31 @@ import os
 from typing import Any
 
 from actors.errors import WorkerLost
-from actors.mp import connection, context, managers, pool, process, queues, sharedctypes
-from actors.mp import synchronize
+from actors.mp import (
+    connection,
+    context,
+    managers,
+    pool,
+    process,
+    queues,
+    sharedctypes,
+    synchronize,
+)
 from actors.mp.connection import Pipe
 from actors.mp.managers import SyncManager
 from actors.mp.pool import Executor, Pool
 from actors.mp.process import Process, active_children, current_process, parent_process
 from actors.mp.queues import JoinableQueue, Queue, SimpleQueue
 from actors.mp.sharedctypes import Array, RawArray, RawValue, Value
-from actors.mp.synchronize import (Barrier, BoundedSemaphore, Condition, Event, Lock, RLock,
-                                   Semaphore)
+from actors.mp.synchronize import (
+    Barrier,
+    BoundedSemaphore,
+    Condition,
+    Event,
+    Lock,
+    RLock,
+    Semaphore,
+)
 
 __all__ = [
     "Array", "AuthenticationError", "Barrier", "BoundedSemaphore", "BufferTooShort",

@@ -19,9 +19,9 @@ from typing import Any
 
 from actors.actor import Actor, spec_for
 from actors.host import running_host
-from actors.protocol import SpawnOptions
 from actors.mp import values
-from actors.mp.values import pack
+from actors.mp.values import pack  # noqa: F401 (context.pack is how handles pack)
+from actors.protocol import SpawnOptions
 from actors.ref import ActorRef
 
 ANCHOR_NAME = "actors.mp"

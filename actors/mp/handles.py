@@ -11,7 +11,6 @@ from actors.mp.context import unpack
 from actors.mp.servers import CANCELLED
 from actors.ref import ActorRef
 
-
 # A primitive per process this one told something (address -> ref): before
 # exiting, it makes sure those messages arrived (see sync_told).
 TOLD: dict[str, ActorRef] = {}

@@ -23,9 +23,9 @@ from typing import Any
 
 from actors.actor import Actor
 from actors.errors import ActorDeadError
-from actors.protocol import SpawnOptions
-from actors.mp import context
 from actors.launcher import exitcode_of
+from actors.mp import context
+from actors.protocol import SpawnOptions
 from actors.ref import Reply
 from transport.codec import Pickled
 

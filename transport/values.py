@@ -1,0 +1,171 @@
+"""The values the codec carries beyond msgpack's own: how classes are named
+across processes, registered dataclasses, pickled values for local links,
+remote exceptions, and time zones. Knows nothing of actors."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib
+import pickle
+import sys
+import threading
+from typing import Any
+
+__all__ = ["Pickled", "RemoteException", "RemoteTraceback", "class_path", "exception_from_wire",
+           "find_class", "message", "registered_dataclass", "tz_from_wire", "tz_to_wire"]
+
+
+class RemoteException(Exception):
+    """An exception from another process whose class could not be rebuilt."""
+
+    def __init__(self, type_name: str, message: str, remote_traceback: str = "") -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.message = message
+        self.remote_traceback = remote_traceback
+
+
+# -- class naming ------------------------------------------------------------
+
+def class_path(cls: type) -> str:
+    """``module:qualname`` of a class, with a spawned child's ``__mp_main__``
+    written as ``__main__`` so both sides of a link agree."""
+    module = cls.__module__
+    if module == "__mp_main__":
+        module = "__main__"
+    return f"{module}:{cls.__qualname__}"
+
+
+def find_class(path: str, *, import_missing: bool = True) -> type | None:
+    """The class named by :func:`class_path`, or None if it cannot be found."""
+    module_name, _, qualname = path.partition(":")
+    module = sys.modules.get(module_name)
+    if module is None and module_name == "__main__":
+        module = sys.modules.get("__mp_main__")
+    if module is None:
+        if not import_missing:
+            return None
+        try:
+            module = importlib.import_module(module_name)
+        except Exception:
+            return None
+    obj: Any = module
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj if isinstance(obj, type) else None
+
+
+# -- registered dataclasses -------------------------------------------------
+
+_registry_lock = threading.Lock()
+_dataclasses: dict[str, type] = {}
+
+
+def message(cls: type) -> type:
+    """Class decorator: let a dataclass travel in messages.
+
+    Fields are sent by name; the receiver rebuilds the class by its
+    ``module:qualname``, so the class's module must already be imported
+    there (a class in the main script, or in an actor's module, is: spawned
+    children import both). A frame never makes the receiver import anything.
+    """
+    if not dataclasses.is_dataclass(cls) or not isinstance(cls, type):
+        raise TypeError(f"message() takes a dataclass, got {cls!r}")
+    with _registry_lock:
+        _dataclasses[class_path(cls)] = cls
+    return cls
+
+
+def registered_dataclass(path: str) -> type | None:
+    # Never import a module because a frame named it: the receiver must have
+    # imported the class's module (and so run its decorator) already.
+    return _dataclasses.get(path)
+
+
+class Pickled:
+    """A value sent with pickle (see the module doc). Decoding yields a
+    ``Pickled`` holding the bytes; :meth:`load` unpickles them, where and
+    when the receiver chooses (a relay forwards them without unpickling)."""
+
+    __slots__ = ("_value", "data")
+
+    def __init__(self, value: Any = None, *, data: bytes | None = None) -> None:
+        self._value = value
+        self.data = data
+
+    def dump(self) -> bytes:
+        if self.data is None:
+            self.data = pickle.dumps(self._value, pickle.HIGHEST_PROTOCOL)
+        return self.data
+
+    def load(self) -> Any:
+        if self.data is None:
+            return self._value
+        return pickle.loads(self.data)
+
+    def __repr__(self) -> str:
+        size = "?" if self.data is None else len(self.data)
+        return f"<Pickled {size} bytes>"
+
+
+def tz_to_wire(tz: dt.tzinfo | None) -> Any:
+    if tz is None:
+        return None
+    key = getattr(tz, "key", None)  # zoneinfo.ZoneInfo
+    if isinstance(key, str):
+        return ["zone", key]
+    if isinstance(tz, dt.timezone):
+        offset = tz.utcoffset(None)
+        name = tz.tzname(None)
+        return ["offset", offset.days * 86400 + offset.seconds, offset.microseconds, name]
+    raise TypeError(f"cannot send a datetime with tzinfo of type {type(tz).__name__}")
+
+
+def tz_from_wire(value: Any) -> dt.tzinfo | None:
+    if value is None:
+        return None
+    if value[0] == "zone":
+        import zoneinfo
+        return zoneinfo.ZoneInfo(value[1])
+    _, seconds, micros, name = value
+    offset = dt.timedelta(seconds=seconds, microseconds=micros)
+    if offset == dt.timedelta(0) and name == "UTC":
+        return dt.timezone.utc
+    return dt.timezone(offset, name)
+
+
+class RemoteTraceback(Exception):
+    """Carries a remote traceback's text as an exception's ``__cause__``."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"\n\nRemote traceback:\n{self.text}"
+
+
+def exception_from_wire(path: str, args: list[Any], message: str, tb: str,
+                         remote: type[RemoteException]) -> BaseException:
+    # Only classes already imported here are rebuilt: a frame must not be able
+    # to make the receiver import arbitrary modules.
+    cls = find_class(path, import_missing=False)
+    exc: BaseException | None = None
+    if cls is not None and issubclass(cls, BaseException):
+        try:
+            exc = cls(*args)
+        except Exception:
+            exc = None
+    if exc is None:
+        exc = remote(path.replace(":", "."), message, tb)
+    else:
+        try:
+            exc.remote_traceback = tb  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+    if tb:
+        exc.__cause__ = RemoteTraceback(tb)
+    return exc
