@@ -41,7 +41,7 @@ from actors.errors import DeadlockError
 from actors.protocol import PendingRequest
 from actors.registry import Registry
 from actors.runtime import Runtime
-from actors.waitgraph import Edge, WaitGraph
+from actors.waitgraph import Edge, EdgeKey, WaitGraph
 from actors.waits import (
     ABSENT,
     ANSWERED,
@@ -71,8 +71,8 @@ class Detector:
         self.report_after = delay / 4 if delay is not None else math.inf
         self.quiescence = quiescence
         # edges that failed a confirmation: not looked at again until then
-        self.skip: dict[tuple[str, int, bool], float] = {}
-        self.tries: dict[tuple[str, int, bool], int] = {}
+        self.skip: dict[EdgeKey, float] = {}
+        self.tries: dict[EdgeKey, int] = {}
         self.reports: collections.deque[dict[str, Any]] = collections.deque(maxlen=100)
         self.changed = threading.Event()
         self.graph = WaitGraph(runtime, registry, self.report_after, self.changed)

@@ -17,7 +17,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from actors import protocol as P
 from actors.config import SystemConfig
@@ -25,7 +24,7 @@ from actors.counters import MailboxCounters
 from actors.errors import ActorDeadError, SpawnError
 from actors.launcher import HostProcess, Launcher, exit_reason
 from actors.notices import ChildExit
-from actors.registry import RUNNING, STARTING, ActorRecord, Registry
+from actors.registry import RUNNING, STARTING, ActorRecord, Ending, Registry
 from actors.runtime import Runtime
 from actors.slots import Broadcast, Slots
 from actors.stopping import Stopper
@@ -75,7 +74,7 @@ class Endings:
         if self._restartable(record):
             # Its process exits next (a supervised actor is alone in it); the
             # supervisor hears of it then, when the address is free.
-            record.ended = (op.reason, op.crashed, op.exc)
+            record.ended = Ending(op.reason, op.crashed, op.exc)
             self.slots.hold(record, op.reason)
             host = record.host
             if host is not None and host.reaper is None:
@@ -148,9 +147,9 @@ class Endings:
             host.uids.discard(uid)
             if self._restartable(record):
                 logged = record.ended is not None  # its host reported (and logged) it
-                ended = record.ended or (reason, True, None)
-                self.slots.hold(record, ended[0])
-                self._incarnation_over(record, *ended, logged=logged)
+                ended = record.ended or Ending(reason, True, None)
+                self.slots.hold(record, ended.reason)
+                self._incarnation_over(record, ended, logged=logged)
             else:
                 self.actor_ended(uid, reason, crashed=True, logged=False)
         if host.reaper is not None:
@@ -163,10 +162,10 @@ class Endings:
         return (record is not None and record.host is host and record.state == RUNNING
                 and record.ended is None)
 
-    def _incarnation_over(self, record: ActorRecord, reason: str, crashed: bool, exc: Any,
-                          logged: bool) -> None:
+    def _incarnation_over(self, record: ActorRecord, ended: Ending, logged: bool) -> None:
         """The process of a held slot is gone: stop what its incarnation
         started, then let its supervisor decide (unless it asked for this)."""
+        reason, crashed, exc = ended.reason, ended.crashed, ended.exc
         pid = record.pid
         record.host = None
         record.ended = None

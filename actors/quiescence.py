@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from actors import protocol as P
 from actors.deadlock import Detector
@@ -28,6 +28,13 @@ __all__ = ["Quiescence"]
 log = logging.getLogger("actors")
 
 PROBE_TIMEOUT = 1.0
+
+
+class Round(NamedTuple):
+    """What one round of the check saw."""
+    counts: dict[Any, tuple[int, int]]   # per process: (sent, received)
+    held: list[list[int]]                # [uid, deferred replies held]
+    waits: list[P.WaitInfo]
 
 
 class Quiescence:
@@ -68,9 +75,9 @@ class Quiescence:
         if detector.stopping.wait(settle):
             return
         second = self.round()
-        if second is None or second[0] != first[0]:
+        if second is None or second.counts != first.counts:
             return
-        _, held, infos = second
+        held, infos = second.held, second.waits
         infos += [w.info(self.runtime.address, waits.brief) for w in waits.old(0)]
         edges = sorted(detector.graph.edges(infos), key=lambda e: e.since)
         steps = [detector.graph.text(e) for e in edges]
@@ -85,7 +92,7 @@ class Quiescence:
             if waits.fail(wait.id, DeadlockError(message, steps)):
                 log.warning("%s", message)
 
-    def round(self) -> tuple[Any, list[list[int]], list[P.WaitInfo]] | None:
+    def round(self) -> Round | None:
         """Every process's message counts, the deferred replies held and the
         waits, if every process is idle or blocked (else None)."""
         if any(r.state != RUNNING for r in self.registry.records()):
@@ -114,4 +121,4 @@ class Quiescence:
             infos += [P.WaitInfo(*info) for info in report.waits]
         counts["node"] = (runtime.outboxes.sent_count() - self.sent,
                           runtime.loop.received - self.replies)
-        return counts, held, infos
+        return Round(counts, held, infos)

@@ -10,16 +10,23 @@ states below; the parts of the node that change it (``actors.starting``,
 from __future__ import annotations
 
 import threading
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from actors.protocol import ActorSpec
 from actors.ref import ActorRef
 
-__all__ = ["HELD", "RUNNING", "STARTING", "ActorRecord", "Registry"]
+__all__ = ["HELD", "RUNNING", "STARTING", "ActorRecord", "Ending", "Registry"]
 
 STARTING: Final = "starting"   # its process is constructing it
 RUNNING: Final = "running"
 HELD: Final = "held"           # between incarnations: messages to it wait
+
+
+class Ending(NamedTuple):
+    """How an incarnation ended, as its host reported it."""
+    reason: str
+    crashed: bool
+    exc: Any
 
 
 class ActorRecord:
@@ -45,7 +52,7 @@ class ActorRecord:
         self.restarts = 0
         self.last_exit: str | None = None
         self.last_crashed = False
-        self.ended: tuple[str, bool, Any] | None = None  # reported, process not gone yet
+        self.ended: Ending | None = None  # reported, its process not gone yet
         self.final = False                # stopped for good: no restart
         self.hung: str | None = None      # why its start was cut short (hang_timeout)
         self.expect_exit = False          # stopped by its supervisor for a restart

@@ -24,14 +24,20 @@ import collections
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from actors.protocol import PendingRequest, WaitInfo
 from actors.registry import Registry
 from actors.runtime import Runtime
 from actors.waits import ASK, CALL, FRAME, HELD, SERVICE
 
-__all__ = ["Edge", "WaitGraph"]
+__all__ = ["Edge", "EdgeKey", "WaitGraph"]
+
+
+class EdgeKey(NamedTuple):
+    address: str     # the waiter's process
+    wait_id: int
+    stack: bool      # the stack edge of that wait (not the wait's own)
 
 
 class Edge:
@@ -57,9 +63,9 @@ class Edge:
         self.pending: PendingRequest | None = None
 
     @property
-    def key(self) -> tuple[str, int, bool]:
+    def key(self) -> EdgeKey:
         """Names the edge (a wait has its own edge, and maybe a stack edge)."""
-        return (self.address, self.wait_id, self.kind == "stack")
+        return EdgeKey(self.address, self.wait_id, self.kind == "stack")
 
 
 class WaitGraph:
@@ -80,7 +86,7 @@ class WaitGraph:
         self.remote: dict[tuple[str, int], WaitInfo] = {}  # (address, wait id) -> info
         # (reply_to, call_id) of a spawn or restart request -> the uid starting
         self.starting: dict[tuple[str, int], int] = {}
-        self.broken: set[tuple[str, int, bool]] = set()  # edges of victims already failed
+        self.broken: set[EdgeKey] = set()  # edges of victims already failed
 
     # -- input ---------------------------------------------------------------
     def add(self, address: str, infos: list[WaitInfo]) -> None:
@@ -98,14 +104,15 @@ class WaitGraph:
                 self.remote.pop((address, wait_id), None)
             if self.broken:
                 gone = set(wait_ids)
-                self.broken = {k for k in self.broken if k[0] != address or k[1] not in gone}
+                self.broken = {k for k in self.broken
+                               if k.address != address or k.wait_id not in gone}
 
     def forget_process(self, address: str) -> None:
         """A process is gone: so are its waits."""
         with self.lock:
-            for key in [k for k in self.remote if k[0] == address]:
+            for key in [k for k, info in self.remote.items() if info.address == address]:
                 del self.remote[key]
-            self.broken = {k for k in self.broken if k[0] != address}
+            self.broken = {k for k in self.broken if k.address != address}
 
     def note_start(self, request: tuple[str, int] | None, uid: int) -> None:
         """A spawn or restart asked by ``request`` is starting actor ``uid``."""

@@ -209,6 +209,10 @@ class RaisesCustom(actors.Actor):
             raise LocalOnlyError("custom failure", 42)
         if message == "unsendable":
             return object()
+        if message == "unbuildable":
+            class Hidden(Exception):  # its class cannot be found by name elsewhere
+                pass
+            raise Hidden("no class to rebuild me with")
         return None
 
 

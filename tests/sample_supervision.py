@@ -212,3 +212,22 @@ class Pool(actors.Supervisor):
     max_restarts = 10
     max_seconds = 60.0
     children = [actors.ChildSpec("job", Worker, args=("job", None))]
+
+
+class GatedWorker(actors.Actor):
+    """A child whose restarts fail (``on_restart`` raises) until the file
+    ``gate`` exists; each refused attempt appends a line to ``log_path``."""
+
+    def __init__(self, gate: str, log_path: str) -> None:
+        self.gate = gate
+        self.log_path = log_path
+
+    def on_restart(self, exc: BaseException | None) -> None:
+        if not os.path.exists(self.gate):
+            append(self.log_path, "refused")
+            raise RuntimeError("the gate is closed")
+
+    def receive(self, message: Any) -> Any:
+        if message == "crash":
+            os._exit(3)
+        return os.getpid()

@@ -175,6 +175,18 @@ def test_custom_exception_class_is_rebuilt(system):
     assert info.value.args == ("custom failure", 42)
 
 
+def test_exception_whose_class_cannot_be_rebuilt_is_a_remote_error(system):
+    """A handler's exception whose class is not found here arrives as actors.RemoteError, naming the class and carrying the remote traceback."""
+    r = system.spawn(RaisesCustom)
+    with pytest.raises(actors.RemoteError) as info:
+        r.ask("unbuildable", timeout=10)
+    error = info.value
+    assert isinstance(error, actors.ActorError)
+    assert error.type_name.endswith("RaisesCustom.receive.<locals>.Hidden")
+    assert error.message == "no class to rebuild me with"
+    assert 'raise Hidden("no class to rebuild me with")' in error.remote_traceback
+
+
 def test_unsendable_reply_becomes_serialization_error(system):
     """A reply that cannot be encoded reaches the asker as SerializationError."""
     r = system.spawn(RaisesCustom)

@@ -23,6 +23,7 @@ import actors
 from actors import ChildSpec
 from conftest import ask_retrying, find, wait_for, wait_gone
 from sample_supervision import (
+    GatedWorker,
     BadInit,
     BadInitError,
     BadStrategy,
@@ -507,6 +508,32 @@ def test_intensity_exceeded_fails_the_top_level_supervisor(system, tmp_path):
 
 
 @zmq_only
+def test_a_failed_restart_is_retried_through_the_supervisors_mailbox(system, tmp_path):
+    """While a child's restarts keep failing, the supervisor still answers queries (the retries go through its mailbox, OTP's try_again_restart); once a restart succeeds the child runs again under the same ref."""
+    gate, log = str(tmp_path / "gate"), str(tmp_path / "log")
+    sup = system.spawn(actors.Supervisor, [ChildSpec("g", GatedWorker, args=(gate, log))],
+                       max_restarts=10_000, max_seconds=60.0, name="gated")
+    child = system.lookup("gated/g")
+    first = child.ask("pid", timeout=10)
+    child.tell("crash")
+
+    def refused(times: int) -> bool:
+        if not os.path.exists(log):
+            return False
+        with open(log) as f:
+            return len(f.read().splitlines()) >= times
+
+    wait_for(lambda: refused(2), what="two refused restarts")
+    [info] = sup.proxy(timeout=10).which_children()  # answered between two attempts
+    assert info.status == "restarting"
+    wait_for(lambda: refused(3), what="a third refused restart")
+    open(gate, "w").close()
+    pid = ask_retrying(child, "pid")
+    assert pid != first
+    wait_for(lambda: sup.proxy(timeout=10).which_children()[0].status == "running",
+             what="the child running again")
+
+
 def test_intensity_counts_only_restarts_within_max_seconds(system):
     """Restarts older than max_seconds no longer count: with max_restarts=1
     and max_seconds=0.3, crashes more than 0.3 s apart (each restart takes
