@@ -18,15 +18,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-import actors
-from actors import ChildSpec
 from conftest import ask_retrying, find, wait_for, wait_gone
 from sample_supervision import (
-    GatedWorker,
     BadInit,
     BadInitError,
     BadStrategy,
+    GatedWorker,
     LoggedSupervisor,
     Outer,
     Pool,
@@ -35,6 +32,9 @@ from sample_supervision import (
     Trio,
     Worker,
 )
+
+import actors
+from actors import ChildSpec
 
 # Tests where the transport does not matter run over zmq only (this
 # overrides the parametrized ``transport`` fixture that ``system`` uses).
