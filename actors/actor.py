@@ -106,10 +106,11 @@ RESERVED = frozenset(name for name in dir(Actor) if not name.startswith("__")) |
 def spec_for(actor_class: Any, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any],
              name: str | None = None, parent: int | None = None,
              colocate_with: ActorRef | None = None,
-             options: SpawnOptions = SpawnOptions()) -> ActorSpec:
+             options: SpawnOptions = SpawnOptions(), by_path: bool = False) -> ActorSpec:
     """The one place that turns a spawn's arguments into an
-    :class:`~actors.protocol.ActorSpec`, checking each at the call site."""
-    if isinstance(actor_class, str):  # "module:Class" (a supervisor's child spec)
+    :class:`~actors.protocol.ActorSpec`, checking each at the call site.
+    ``by_path``: ``actor_class`` may also be ``"module:Class"`` (a child spec)."""
+    if by_path and isinstance(actor_class, str):
         if ":" not in actor_class:
             raise TypeError(f"actor class must be an Actor subclass or 'module:Class', "
                             f"got {actor_class!r}")

@@ -17,16 +17,15 @@ __all__ = ["HostBoot", "SystemConfig", "TRANSPORTS"]
 TRANSPORTS = ("zmq", "pipe")
 
 
-def _seconds(label: str, value: Any, *, optional: bool = False, upper: float | None = None) -> None:
-    if value is None and optional:
-        return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-    if ok and upper is not None:
-        ok = value < upper
-    if not ok:
-        what = "None or " if optional else ""
-        bound = f" in (0, {upper:g})" if upper is not None else ""
-        raise ValueError(f"{label} must be {what}a positive number of seconds{bound}, "
+def _seconds(label: str, value: Any) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{label} must be a positive number of seconds, got {value!r}")
+
+
+def _delay(label: str, value: Any) -> None:
+    if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                              or not 0 < value < 3600):
+        raise ValueError(f"{label} must be None or a number of seconds in (0, 3600), "
                          f"got {value!r}")
 
 
@@ -49,7 +48,7 @@ class SystemConfig:
     bind: str = "ipc"
     stop_timeout: float = 5.0
     spawn_timeout: float = 60.0
-    log_level: int | None = None
+    log_level: int | str | None = None   # a logging level or its name
     spares: int = 2
     restart_buffer: int = 10_000
     deadlock_detection: float | None = 0.2
@@ -65,14 +64,10 @@ class SystemConfig:
             raise ValueError("bind applies to the zmq transport only")
         _seconds("stop_timeout", self.stop_timeout)
         _seconds("spawn_timeout", self.spawn_timeout)
-        _seconds("deadlock_detection", self.deadlock_detection, optional=True, upper=3600)
-        _seconds("quiescence", self.quiescence, optional=True, upper=3600)
+        _delay("deadlock_detection", self.deadlock_detection)
+        _delay("quiescence", self.quiescence)
         _count("spares", self.spares)
         _count("restart_buffer", self.restart_buffer)
-        if self.log_level is not None and (not isinstance(self.log_level, int)
-                                           or isinstance(self.log_level, bool)):
-            raise ValueError(f"log_level must be None or a logging level (an int), "
-                             f"got {self.log_level!r}")
         # normalized: floats for seconds, a concrete level
         for name in ("stop_timeout", "spawn_timeout"):
             object.__setattr__(self, name, float(getattr(self, name)))
@@ -94,7 +89,7 @@ class HostBoot:
     bind: str                       # where its inbox binds (zmq) or its pipe name
     number: int                     # the node's number for this process
     name: str                       # its label until it hosts an actor
-    log_level: int
+    log_level: int | str
     parent_pid: int
     counters: str                   # the mailbox counters file (see actors.launcher)
     preload: tuple[str, ...]        # modules a spare imports ahead of time

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from actors import protocol as P
 from actors.mailbox import START, Cell
-from actors.waits import short
+from actors.waits import safe_repr
 
 __all__ = ["HangWatch"]
 
@@ -77,7 +77,7 @@ class HangWatch:
         elif isinstance(envelope, P.Call):
             what = f"its handler of a call to {envelope.method}()"
         elif isinstance(envelope, (P.Tell, P.Ask)):
-            what = f"its handler of {short(envelope.message, 100)}"
+            what = f"its handler of {safe_repr(envelope.message, 100)}"
         else:
             what = "its handler"
         message = (f"actor {cell.label} (pid {os.getpid()}) hung: {what} has run for "

@@ -191,7 +191,9 @@ class Host:
             cell.alive = False
             del self.cells[uid]
             while cell.mailbox:
-                self.runtime.refuse(cell.mailbox.popleft(), None)
+                entry = cell.mailbox.popleft()
+                if not isinstance(entry, (StopMark, LinkMark)):  # marks are not messages
+                    self.runtime.refuse(entry, None)
             raise
         finally:
             mailboxes.current = prev

@@ -41,7 +41,7 @@ from actors.counters import MailboxCounters
 from actors.errors import ActorDeadError, ActorError
 from actors.ref import ActorRef, Reply
 from actors.runtime import Runtime
-from actors.waits import ABSENT, BOUND, DEFERRED, QUEUED, safe_repr, short
+from actors.waits import ABSENT, BOUND, DEFERRED, QUEUED, safe_repr
 
 __all__ = ["BATCH", "Cell", "LinkMark", "Mailboxes", "StopMark"]
 
@@ -142,10 +142,9 @@ class Mailboxes:
         self.cells: dict[int, Cell] = {}
         self.ready: collections.deque[Cell] = collections.deque()
         self.current: Cell | None = None
-        self.handled = 0  # messages handled by this process's actors
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._handlers: dict[type, Callable[[Cell, Any], None]] = {
-            P.Tell: self._tell, P.Ask: self._ask, P.Call: self._call,
+            P.Tell: self._tell, P.Ask: self._answer, P.Call: self._answer,
             StopMark: self._stop, LinkMark: self._link}
 
     # -- filling -------------------------------------------------------------------
@@ -205,7 +204,6 @@ class Mailboxes:
         try:
             self._handlers[type(entry)](cell, entry)
         finally:
-            self.handled += 1
             cell.busy = False
             cell.envelope = cell.deferred = None
             self.current = prev
@@ -218,24 +216,21 @@ class Mailboxes:
             if type(result) is CoroutineType:
                 self.run_coroutine(result)
         except BaseException as e:
-            self.crash(cell, e, f"while handling a tell of {short(message, 200)}")
+            self.crash(cell, e, f"while handling a tell of {safe_repr(message, 200)}")
 
-    def _ask(self, cell: Cell, envelope: P.Ask) -> None:
-        self._answer(cell, envelope, lambda: cell.actor.receive(envelope.message))
-
-    def _call(self, cell: Cell, envelope: P.Call) -> None:
-        def call() -> Any:
-            method = envelope.method
-            if not isinstance(method, str) or method.startswith("_") or method in RESERVED:
-                raise AttributeError(f"{type(cell.actor).__name__}.{method} cannot be "
-                                     "called through a proxy")
-            return getattr(cell.actor, method)(*envelope.args, **envelope.kwargs)
-        self._answer(cell, envelope, call)
-
-    def _answer(self, cell: Cell, request: Any, handler: Callable[[], Any]) -> None:
+    def _answer(self, cell: Cell, request: P.Ask | P.Call) -> None:
+        """Run the handler of an ask (``receive``) or a call (a public
+        method) and reply with what it returns or raises."""
         runtime = self.runtime
         try:
-            result = handler()
+            if type(request) is P.Ask:
+                result = cell.actor.receive(request.message)
+            else:
+                method = request.method
+                if not isinstance(method, str) or method.startswith("_") or method in RESERVED:
+                    raise AttributeError(f"{type(cell.actor).__name__}.{method} cannot be "
+                                         "called through a proxy")
+                result = getattr(cell.actor, method)(*request.args, **request.kwargs)
             if type(result) is CoroutineType:
                 result = self.run_coroutine(result)
         except Exception as e:
@@ -376,6 +371,3 @@ class Mailboxes:
             runtime.reply(reply_to, call_id, True, True)
         runtime.flush_all()
 
-    def depths(self) -> dict[int, int]:
-        """Messages waiting in each actor's mailbox."""
-        return {uid: len(cell.mailbox) for uid, cell in list(self.cells.items())}

@@ -150,6 +150,12 @@ class ActorRef:
     def __reduce__(self) -> Any:
         return (rebuild_ref, (self.node, self.uid, self.address, self.name))
 
+    def __copy__(self) -> ActorRef:
+        return self  # a ref is an immutable value
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ActorRef:
+        return self
+
 
 def rebuild_ref(node: str, uid: int, address: str, name: str | None) -> ActorRef:
     """Unpickle a ref: bound to the runtime whoever unpickles named with

@@ -72,8 +72,8 @@ class Runtime:
         self.dead_letters = 0
         self.extensions: dict[str, Callable[[Runtime, list[Any]], None]] = {}
         self.service = self.service_at(network.node_address, "node")
-        self.waits = WaitTracker(self.address, self.calls, self._report_wait, self.wake,
-                                 None, remote=remote_waits)
+        self.waits = WaitTracker(self.address, self.calls, self._report_wait, self.flush_all,
+                                 self.wake, None, remote=remote_waits)
         self.outboxes = Outboxes(network.sender, network.drop, self.codec.frame,
                                  self.lose, self._overflow, hold_limit)
         self.loop = MessageLoop(network, self.codec, self.calls, self.outboxes, self.waits,
@@ -120,20 +120,24 @@ class Runtime:
         request leaves, so it runs on the thread that reads the reply,
         before that thread handles anything that came after it."""
         call_id = self.calls.next_id()
-        return self._request(ref, P.Ask.make(ref.uid, message, self.address, call_id),
+        return self._request(ref, P.Ask.wire(ref.uid, message, self.address, call_id),
                              call_id, on_done)
 
     def call(self, ref: ActorRef, method: str, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> ActorFuture:
         call_id = self.calls.next_id()
-        return self._request(ref, P.Call.make(ref.uid, method, args, kwargs, self.address,
+        return self._request(ref, P.Call.wire(ref.uid, method, args, kwargs, self.address,
                                               call_id), call_id, None)
 
-    def _request(self, ref: ActorRef, request: Any, call_id: int,
+    def _request(self, ref: ActorRef, wire: list[Any], call_id: int,
                  on_done: Callable[[ActorFuture], None] | None,
                  described: Any = None) -> ActorFuture:
-        data = self.encode(list(request))
-        future = ActorFuture(self, call_id, ref, described or request)
+        """Send a request (its wire array); the future describes it by its
+        typed envelope (or ``described``: a service operation)."""
+        data = self.encode(wire)
+        if described is None:
+            described = P.decode_envelope(wire)
+        future = ActorFuture(self, call_id, ref, described)
         if on_done is not None:
             future.add_done_callback(on_done)
         # Register before checking for death: mark_dead sets `dead` then scans
@@ -165,13 +169,11 @@ class Runtime:
                     on_done: Callable[[ActorFuture], None] | None = None) -> ActorFuture:
         """Ask a process's service; the future is described by the operation."""
         call_id = self.calls.next_id()
-        request = P.Ask(P.ASK, P.SERVICE_UID, P.encode_op(operation), True, self.address,
-                        call_id)
-        return self._request(self.service_at(address), request, call_id, on_done, operation)
+        wire = [P.ASK, P.SERVICE_UID, P.encode_op(operation), True, self.address, call_id]
+        return self._request(self.service_at(address), wire, call_id, on_done, operation)
 
     def _report_wait(self, operation: Any) -> None:
         self.tell_service(self.service.address, operation)
-        self.outboxes.flush_all()
 
     # -- what cannot be delivered ------------------------------------------------------
     def refuse(self, envelope: Any, error: BaseException | None = None) -> None:

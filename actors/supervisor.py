@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from actors import protocol as P
 from actors.actor import Actor, spec_for
-from actors.childspec import BRUTAL_KILL, ChildInfo, ChildSpec, ChildStatus
+from actors.childspec import BRUTAL_KILL, RESTARTS, ChildInfo, ChildSpec, ChildStatus
 from actors.errors import ActorDeadError, ActorError, SerializationError
 from actors.notices import ChildExit
 from actors.ref import ActorRef
@@ -44,8 +44,8 @@ class RetryRestart:
     ``try_again_restart``). Through the mailbox, so that a stop or a query
     can come in between two attempts."""
 
-    group: list[str]   # children to restart, in start order
-    failed: str        # the child whose exit started it
+    group: dict[str, int]   # children to restart (in start order) -> their retry number
+    failed: str             # the child whose exit started it
     reason: str
 
 
@@ -53,7 +53,7 @@ class Child:
     """A supervisor's own record of one child."""
 
     __slots__ = ("spec", "args", "kwargs", "ref", "incarnation", "status", "restarts",
-                 "last_exit", "exc")
+                 "last_exit", "exc", "attempt")
 
     def __init__(self, spec: ChildSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self.spec = spec
@@ -65,6 +65,9 @@ class Child:
         self.restarts = 0
         self.last_exit: str | None = None
         self.exc: Any = None  # what ended its last incarnation (for on_restart)
+        # which restart attempt of it is current: a RetryRestart naming an older
+        # one is stale (a later exit or restart of its group superseded it)
+        self.attempt = 0
 
 
 class ShuttingDown(Exception):
@@ -270,9 +273,10 @@ class Supervisor(Actor):
             hang_timeout=None if spec.hang_timeout is None else float(spec.hang_timeout))
         prefix = self.ref.name or f"#{self.ref.uid}"
         node_spec = spec_for(spec.actor_class, child.args, child.kwargs,
-                             f"{prefix}/{spec.name}", self.ref.uid, None, options)
+                             f"{prefix}/{spec.name}", self.ref.uid, None, options, by_path=True)
         child.ref, child.incarnation = P.Spawned(*self.system.request(P.Spawn(node_spec)))
         child.status = RUNNING
+        child.exc = None
         return child.ref
 
     def _terminate(self, child: Child, keep: bool) -> None:
@@ -310,26 +314,30 @@ class Supervisor(Actor):
                         del self._children[other.spec.name]
                     else:
                         self._terminate(other, keep=True)
+                        other.exc = None  # stopped for its group: on_restart(None)
             group = [c for c in group if c.status == RESTARTING]
-            self._restart(group, child, notice.reason)
+            self._restart(group, child.spec.name, notice.reason)
         except ShuttingDown:
             return
 
     def _retry(self, retry: RetryRestart) -> None:
-        group = [self._children[name] for name in retry.group
-                 if name in self._children and self._children[name].status == RESTARTING]
-        failed = self._children.get(retry.failed)
-        if not group or failed is None:
-            return  # terminated or deleted in the meantime
+        children = self._children
+        group = [children[name] for name, attempt in retry.group.items()
+                 if name in children and children[name].status == RESTARTING
+                 and children[name].attempt == attempt]
+        if not group:
+            return  # restarted, terminated or deleted in the meantime: stale
         try:
-            self._restart(group, failed, retry.reason)
+            self._restart(group, retry.failed, retry.reason)
         except ShuttingDown:
             return
 
-    def _restart(self, group: list[Child], failed: Child, reason: str) -> None:
+    def _restart(self, group: list[Child], failed: str, reason: str) -> None:
         """Restart ``group`` in start order. A start that fails counts as one
         more restart and is tried again through this supervisor's own
         mailbox (:class:`RetryRestart`), until the intensity is exceeded."""
+        for child in group:
+            child.attempt += 1  # any retry queued for it before is stale now
         if not self._count_restart():
             self._give_up(failed, reason)
         try:
@@ -339,10 +347,10 @@ class Supervisor(Actor):
         except ShuttingDown:
             raise
         except Exception as e:
-            log.error("supervisor %s: restarting %s failed: %r", self.ref.name,
-                      failed.spec.name, e)
-            self.ref.tell(RetryRestart([c.spec.name for c in group if c.status == RESTARTING],
-                                       failed.spec.name, f"restart failed: {e!r}"))
+            log.error("supervisor %s: restarting %s failed: %r", self.ref.name, failed, e)
+            self.ref.tell(RetryRestart({c.spec.name: c.attempt for c in group
+                                        if c.status == RESTARTING},
+                                       failed, f"restart failed: {e!r}"))
 
     def _restart_one(self, child: Child) -> None:
         assert child.ref is not None
@@ -365,17 +373,18 @@ class Supervisor(Actor):
             times.popleft()
         return len(times) <= self._max_restarts
 
-    def _give_up(self, failed: Child, reason: str) -> None:
+    def _give_up(self, failed: str, reason: str) -> None:
         log.error("supervisor %s: more than %d restarts within %s s (last: %s %s): "
                   "stopping its children and failing", self.ref.name or f"#{self.ref.uid}",
-                  self._max_restarts, self._max_seconds, failed.spec.name, reason)
+                  self._max_restarts, self._max_seconds, failed, reason)
         for child in reversed(list(self._children.values())):
             if child.status == RUNNING:
                 # kept: a restart of this supervisor reclaims the same refs
                 self._terminate(child, keep=True)
         raise ActorError(f"supervisor {self.ref.name or self.ref.uid} reached its restart "
                          f"intensity ({self._max_restarts} in {self._max_seconds} s); last: "
-                         f"{failed.spec.name} {reason}")
+                         f"{failed} {reason}")
 
 
-__all__ = ["ChildInfo", "ChildSpec", "RetryRestart", "Supervisor"]
+__all__ = ["BRUTAL_KILL", "RESTARTS", "STRATEGIES", "ChildInfo", "ChildSpec", "RetryRestart",
+           "Supervisor"]

@@ -63,12 +63,14 @@ def short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 4] + " ..."
 
 
-def safe_repr(value: Any) -> str:
-    """``repr(value)``, or a placeholder naming its type if that raises."""
+def safe_repr(value: Any, limit: int | None = None) -> str:
+    """``repr(value)`` (cut at ``limit`` characters, as ``f"{value!r:.N}"``
+    would), or a placeholder naming its type if the repr raises."""
     try:
-        return repr(value)
+        text = repr(value)
     except Exception:
         return f"<{type(value).__name__} (repr failed)>"
+    return text if limit is None else text[:limit]
 
 
 def describe(future: Any, brief: dict[str, str]) -> tuple[str, str]:
@@ -148,7 +150,8 @@ class WaitTracker:
     Args:
         address: this process's address (names its waits in reports).
         calls: its pending asks (a wait the detector fails is one of them).
-        report: sends a service operation to the node and flushes it.
+        report: posts a service operation to the node (not flushed).
+        flush: sends what was posted.
         wake: wakes the loop thread (it may sleep in poll while a wait ages).
         delay: the detection delay (None: nothing is reported).
         remote: report waits to the node (hosts); the node's own tracker is
@@ -156,10 +159,12 @@ class WaitTracker:
     """
 
     def __init__(self, address: str, calls: Calls, report: Callable[[Any], None],
-                 wake: Callable[[], None], delay: float | None, remote: bool) -> None:
+                 flush: Callable[[], None], wake: Callable[[], None], delay: float | None,
+                 remote: bool) -> None:
         self.address = address
         self.calls = calls
         self._report = report
+        self._flush = flush
         self._wake = wake
         # how requests that start with these words read in deadlock messages
         # (a layer above names its own, e.g. actors.mp's "acquire")
@@ -234,8 +239,10 @@ class WaitTracker:
                 else:
                     due = min(due, wait.since + after)
             self.due = due
-            if batch:
+            if batch:  # posted under the lock: before any Unwaits of these
                 self._report(P.Waits(self.address, batch))
+        if batch:
+            self._flush()
 
     def probe(self, wait_ids: list[int]) -> list[int]:
         """The state of each wait (GONE, ANSWERED or WAITING)."""

@@ -63,8 +63,8 @@ def test_envelope_layouts_are_the_documented_arrays():
     """The wire layout of docs/wire-format.md is unchanged."""
     assert P.Tell.wire(5, ("add", 1)) == [0, 5, ["add", 1], True]
     assert P.Tell.wire(5, "get") == [0, 5, "get", False]
-    assert list(P.Ask.make(5, ("add", 1), "ipc:///r", 9)) == [1, 5, ["add", 1], True, "ipc:///r", 9]
-    assert list(P.Call.make(5, "add", (1,), {"k": 2}, "ipc:///r", 9)) == \
+    assert P.Ask.wire(5, ("add", 1), "ipc:///r", 9) == [1, 5, ["add", 1], True, "ipc:///r", 9]
+    assert P.Call.wire(5, "add", (1,), {"k": 2}, "ipc:///r", 9) == \
         [2, 5, "add", [1], {"k": 2}, "ipc:///r", 9]
     assert P.Answer.wire(9, True, (1, 2)) == [3, 9, True, [1, 2], True]
     assert SPEC.to_wire() == ["pkg.mod:Cls", [1, "a"], {"k": 2}, "name", 7, None,
@@ -75,7 +75,7 @@ def test_decoded_envelopes_are_named_types():
     """A decoded array becomes its envelope type, read by field name."""
     tell = P.decode_envelope(through_the_wire(P.Tell.wire(5, ("add", 1))))
     assert type(tell) is P.Tell and tell.uid == 5 and tell.message == ("add", 1)
-    ask = P.decode_envelope(through_the_wire(list(P.Ask.make(5, "get", "ipc:///r", 9))))
+    ask = P.decode_envelope(through_the_wire(P.Ask.wire(5, "get", "ipc:///r", 9)))
     assert type(ask) is P.Ask and (ask.reply_to, ask.call_id, ask.message) == ("ipc:///r", 9, "get")
     answer = P.decode_envelope(through_the_wire(P.Answer.wire(9, True, (1, 2))))
     assert type(answer) is P.Answer and answer.result == (1, 2)

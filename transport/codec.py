@@ -38,6 +38,7 @@ import msgpack
 from transport.values import (
     Pickled,
     RemoteException,
+    RemoteTraceback,
     class_path,
     exception_from_wire,
     find_class,
@@ -54,6 +55,7 @@ __all__ = [
     "FRAME_VERSION",
     "Pickled",
     "RemoteException",
+    "RemoteTraceback",
     "class_path",
     "find_class",
     "message",

@@ -25,6 +25,9 @@ class RemoteException(Exception):
         self.message = message
         self.remote_traceback = remote_traceback
 
+    def __reduce__(self) -> Any:
+        return (type(self), (self.type_name, self.message, self.remote_traceback))
+
 
 # -- class naming ------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from actors.mp import values
 from actors.mp.values import pack  # noqa: F401 (context.pack is how handles pack)
 from actors.protocol import SpawnOptions
 from actors.ref import ActorRef
+from transport.codec import Pickled
 
 ANCHOR_NAME = "actors.mp"
 TRANSPORT_ENV = "ACTORS_MP_TRANSPORT"
@@ -45,6 +46,8 @@ def unique_name(label: str) -> str:
 def unpack(value: Any) -> Any:
     """A value as it travelled, back: pickled ones unpickled (refs inside
     bound to this process's runtime)."""
+    if type(value) is not Pickled:
+        return value
     return values.unpack(value, runtime())
 
 

@@ -60,10 +60,10 @@ class Ask(NamedTuple):
         return tuple(self.payload) if self.is_tuple else self.payload
 
     @staticmethod
-    def make(uid: int, message: Any, reply_to: str, call_id: int) -> Ask:
+    def wire(uid: int, message: Any, reply_to: str, call_id: int) -> list[Any]:
         if type(message) is tuple:
-            return Ask(ASK, uid, list(message), True, reply_to, call_id)
-        return Ask(ASK, uid, message, False, reply_to, call_id)
+            return [ASK, uid, list(message), True, reply_to, call_id]
+        return [ASK, uid, message, False, reply_to, call_id]
 
 
 class Call(NamedTuple):
@@ -78,9 +78,9 @@ class Call(NamedTuple):
     call_id: int
 
     @staticmethod
-    def make(uid: int, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-             reply_to: str, call_id: int) -> Call:
-        return Call(CALL, uid, method, list(args), kwargs, reply_to, call_id)
+    def wire(uid: int, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+             reply_to: str, call_id: int) -> list[Any]:
+        return [CALL, uid, method, list(args), kwargs, reply_to, call_id]
 
 
 class Answer(NamedTuple):
