@@ -1,8 +1,11 @@
 """Pending calls: the asks of one process that wait for their replies.
 
 Every ask registers its :class:`ActorFuture` under a call id before the
-request leaves; the REPLY envelope names the id, and :meth:`Calls.resolve`
-completes the future. Deaths complete them too: :meth:`fail_where` fails
+request leaves; the REPLY envelope names the id and the uid that answers,
+and :meth:`Calls.resolve` completes the future only if that uid is the one
+the request went to. Call ids are drawn at random (62 bits, from a
+generator seeded with ``os.urandom``), so a peer that does not see our
+traffic cannot guess one, and an answer cannot be forged by trying ids. Deaths complete them too: :meth:`fail_where` fails
 every pending ask whose target matches, at once (death is never found out
 by a timeout). A future is completed by whoever pops it from the table
 first, so a reply racing a death or a timeout is settled exactly once.
@@ -11,7 +14,8 @@ first, so a reply racing a death or a timeout is settled exactly once.
 from __future__ import annotations
 
 import concurrent.futures
-import itertools
+import os
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -28,10 +32,14 @@ class Calls:
 
     def __init__(self) -> None:
         self.pending: dict[int, ActorFuture] = {}
-        self._ids = itertools.count(1)
+        self._random = random.Random(os.urandom(32))
+        self.forged = 0  # answers refused: no pending call from that uid
 
     def next_id(self) -> int:
-        return next(self._ids)
+        call_id = self._random.getrandbits(62)
+        while call_id in self.pending or not call_id:
+            call_id = self._random.getrandbits(62)
+        return call_id
 
     def add(self, future: ActorFuture) -> None:
         self.pending[future.call_id] = future
@@ -39,13 +47,20 @@ class Calls:
     def pop(self, call_id: int) -> ActorFuture | None:
         return self.pending.pop(call_id, None)
 
-    def resolve(self, answer: Answer, undecodable: bool) -> None:
+    def resolve(self, answer: Answer, undecodable: bool) -> bool:
         """Complete the ask ``answer`` replies to (a late reply, after a
         timeout or a death, is dropped). ``undecodable``: the frame held
-        values that could not be rebuilt; look for them in this one."""
-        future = self.pending.pop(answer.call_id, None)
+        values that could not be rebuilt; look for them in this one. False
+        if the answer names a uid the call did not go to (it is dropped)."""
+        future = self.pending.get(answer.call_id)
         if future is None:
-            return
+            return True
+        target = future.target
+        if target is None or target.uid != answer.uid:
+            self.forged += 1
+            return False
+        if self.pending.pop(answer.call_id, None) is None:
+            return True
         value = answer.result
         bad = find_undecodable(value) if undecodable else None
         try:
@@ -58,6 +73,7 @@ class Calls:
                                      else SerializationError(f"bad error reply {value!r:.200}"))
         except concurrent.futures.InvalidStateError:
             pass
+        return True
 
     def fail(self, call_id: int, error: BaseException) -> bool:
         """Fail one pending ask; False if it was settled already."""
@@ -83,4 +99,4 @@ class Calls:
         self.fail_where(lambda target: target.uid in uids, reason)
 
     def statistics(self) -> dict[str, Any]:
-        return {"pending": len(self.pending)}
+        return {"pending": len(self.pending), "forged": self.forged}

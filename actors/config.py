@@ -96,3 +96,4 @@ class HostBoot:
     hold_limit: int                 # messages held per address during a restart
     deadlock_detection: float | None
     quiescence: float | None
+    token: bytes                    # the node's secret (service operations carry it)

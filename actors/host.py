@@ -32,6 +32,7 @@ from actors.hang import HangWatch
 from actors.hostsystem import HostSystem
 from actors.logs import ForwardHandler, install
 from actors.mailbox import CURRENT, START, Cell, LinkMark, Mailboxes, StopMark
+from actors.peers import Peers
 from actors.probes import Probes
 from actors.ref import ActorRef, Reply
 from actors.runtime import Runtime
@@ -57,7 +58,8 @@ class Host:
         self.boot = boot
         self.name = boot.name
         self.runtime = runtime = Runtime(boot.node_id, network, self, boot.name,
-                                         boot.hold_limit, remote_waits=True)
+                                         boot.hold_limit, remote_waits=True, token=boot.token,
+                                         peers=Peers(boot.node_address))
         runtime.waits.configure(boot.deadlock_detection, track=boot.quiescence is not None)
         self.mailboxes = Mailboxes(runtime, self._report_stopped, self._stop_children,
                                    MailboxCounters(boot.counters))
@@ -222,7 +224,7 @@ class Host:
         if isinstance(envelope, P.Call):
             runtime.refuse(envelope)
             return
-        operation = P.decode_op(envelope.payload)
+        operation = runtime.decode_op(envelope)
         self._ops[type(operation)](operation, envelope)
 
     def has_ready(self) -> bool:
@@ -275,8 +277,7 @@ class Host:
     # -- service operations (from the node) --------------------------------------------
     def _answer(self, envelope: Any, value: Any) -> None:
         if isinstance(envelope, P.Ask):
-            self.runtime.reply(envelope.reply_to, envelope.call_id, True,
-                               P.answer_to_wire(value))
+            self.runtime.answer(envelope, True, P.answer_to_wire(value))
 
     def _down(self, op: P.Down, envelope: Any) -> None:
         self.runtime.mark_dead(op.uids, op.reason)
@@ -304,7 +305,7 @@ class Host:
             value, ok = self.start_actor(op.uid, op.spec, alias, op.restarting, op.exc), True
         except BaseException as e:
             value, ok = e, False
-        runtime.reply(envelope.reply_to, envelope.call_id, ok, value)
+        runtime.answer(envelope, ok, value)
 
     def _link_exit(self, op: P.LinkExit, envelope: Any) -> None:
         cell = self.cells.get(op.uid)

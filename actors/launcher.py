@@ -115,7 +115,7 @@ class Launcher:
                         counters=self.counters_path(number), preload=tuple(sorted(self.preload)),
                         hold_limit=config.restart_buffer,
                         deadlock_detection=config.deadlock_detection,
-                        quiescence=config.quiescence)
+                        quiescence=config.quiescence, token=runtime.token)
         child_conn = parent_conn = None
         if config.transport == "pipe":
             parent_conn, child_conn = self.context.Pipe(duplex=True)

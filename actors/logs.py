@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -59,3 +60,33 @@ def install(handler: logging.Handler, level: int) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+
+
+class Throttled:
+    """Warnings about what a peer sent that could not be used, rate-limited:
+    up to ``burst`` records per ``period`` seconds, then one line saying how
+    many were left out. Whatever a peer sends, the log stays bounded."""
+
+    def __init__(self, logger: logging.Logger, period: float = 10.0, burst: int = 10) -> None:
+        self._log = logger
+        self._period = period
+        self._burst = burst
+        self._lock = threading.Lock()
+        self._start = 0.0
+        self._count = 0
+        self._skipped = 0
+
+    def warning(self, text: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._start >= self._period:
+                skipped, self._skipped = self._skipped, 0
+                self._start, self._count = now, 0
+                if skipped:
+                    self._log.warning("%d more such warnings were left out in the last %.0f s",
+                                      skipped, self._period)
+            self._count += 1
+            if self._count > self._burst:
+                self._skipped += 1
+                return
+        self._log.warning("%s", text)

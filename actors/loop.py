@@ -56,8 +56,9 @@ from typing import Any, Protocol
 
 from actors.calls import Calls
 from actors.outbox import Outboxes
-from actors.protocol import ASK, CALL, ENVELOPES, REPLY, TELL, Answer
-from actors.waits import WaitTracker
+from actors.protocol import ASK, CALL, CHECKS, ENVELOPES, REPLY, TELL, Answer
+from actors.logs import Throttled
+from actors.waits import WaitTracker, safe_repr
 from actors.wire import RuntimeCodec
 from transport.codec import DecodeError
 
@@ -106,8 +107,9 @@ class MessageLoop:
         self.name = name
         self.ident: int | None = None  # the reading thread
         self.lead_waits = False
-        self.malformed = 0
+        self.malformed = 0  # frames and envelopes dropped as malformed
         self.received = 0  # envelopes decoded (quiescence counts)
+        self.drops = Throttled(log)
         self._backlog: deque[bytes] = deque()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -123,11 +125,12 @@ class MessageLoop:
         for source in network.sources:
             self.add_source(source)
         deliver = handler.deliver
-        # kind -> (envelope type, its length, what takes it)
-        self._route: dict[int, tuple[type, int, Callable[[Any], None]]] = {
-            kind: (cls, len(cls._fields), fn) for kind, cls, fn in (
-                (TELL, ENVELOPES[TELL], deliver), (ASK, ENVELOPES[ASK], deliver),
-                (CALL, ENVELOPES[CALL], deliver), (REPLY, ENVELOPES[REPLY], self._resolve))}
+        # kind -> (envelope type, its length, its field check, what takes it)
+        self._route: dict[int, tuple[type, int, Callable[[list[Any]], bool],
+                                     Callable[[Any], None]]] = {
+            kind: (ENVELOPES[kind], len(ENVELOPES[kind]._fields), CHECKS[kind], fn)
+            for kind, fn in ((TELL, deliver), (ASK, deliver), (CALL, deliver),
+                             (REPLY, self._resolve))}
 
     # -- what is polled ----------------------------------------------------------
     def add_source(self, source: Any) -> None:
@@ -208,23 +211,28 @@ class MessageLoop:
             envelopes = codec.decode_frame(frame)
         except DecodeError as e:
             self.malformed += 1
-            log.warning("%s dropped a malformed frame of %d bytes: %s", self.name, len(frame), e)
+            self.dropped(f"a malformed frame of {len(frame)} bytes: {e}")
             return
         self.received += len(envelopes)
         route = self._route
         new = tuple.__new__
         for raw in envelopes:
             try:
-                cls, size, take = route[raw[0]]
-                if type(raw) is not list or len(raw) != size:
-                    raise ValueError(f"a {cls.__name__} envelope of {len(raw)} items")
+                cls, size, ok, take = route[raw[0]]
+                if type(raw) is not list or len(raw) != size or not ok(raw):
+                    raise ValueError(f"a malformed {cls.__name__} envelope")
                 take(new(cls, raw))
             except Exception as e:
                 self.malformed += 1
-                log.warning("%s dropped a malformed message %.200r: %r", self.name, raw, e)
+                self.dropped(f"a malformed message {safe_repr(raw, 200)}: {safe_repr(e)}")
+
+    def dropped(self, what: str) -> None:
+        """Log (rate-limited) something a peer sent that was dropped."""
+        self.drops.warning(f"{self.name} dropped {what}")
 
     def _resolve(self, answer: Answer) -> None:
-        self.calls.resolve(answer, self.codec.bad > 0)
+        if not self.calls.resolve(answer, self.codec.bad > 0):
+            self.dropped(f"an answer from #{answer.uid} to a call it was not asked")
 
     def pump_until(self, done: Callable[[], bool], deadline: float | None) -> None:
         """Run the loop (on the reader thread) until ``done()`` or ``deadline``."""

@@ -235,19 +235,19 @@ class Mailboxes:
                 result = self.run_coroutine(result)
         except Exception as e:
             if self._owes_reply(cell):
-                runtime.reply(request.reply_to, request.call_id, False, e)
+                runtime.answer(request, False, e)
             if cell.actor.crash_on_error:
                 self.crash(cell, e, "while handling an ask (crash_on_error)")
             return
         except BaseException as e:
             if self._owes_reply(cell):
-                runtime.reply(request.reply_to, request.call_id, False, ActorDeadError(
+                runtime.answer(request, False, ActorDeadError(
                     f"{cell.ref!r} exited while handling the ask: {safe_repr(e)}", None,
                     safe_repr(e)))
             self.crash(cell, e, "while handling an ask")
             return
         if cell.deferred is None:
-            runtime.reply(request.reply_to, request.call_id, True, result)
+            runtime.answer(request, True, result)
 
     def _stop(self, cell: Cell, mark: StopMark) -> None:
         if mark.reply_to is not None:
@@ -319,7 +319,7 @@ class Mailboxes:
             raise ActorError("defer_reply() works only in a handler of an ask or a proxy call")
         if cell.deferred is None:
             key = (envelope.reply_to, envelope.call_id)
-            cell.deferred = cell.parked[key] = Reply(self.runtime, cell.parked, *key)
+            cell.deferred = cell.parked[key] = Reply(self.runtime, cell.parked, *key, uid)
         return cell.deferred
 
     def timers_pending(self) -> bool:
@@ -356,7 +356,7 @@ class Mailboxes:
         runtime.dead[cell.ref.uid] = reason
         for reply in list(cell.parked.values()):  # deferred replies never sent
             if reply.take():
-                runtime.reply(reply._to, reply._call_id, False, ActorDeadError(
+                runtime.reply(reply._to, reply._call_id, reply._uid, False, ActorDeadError(
                     f"{cell.ref!r} ended before replying ({reason})", None, reason))
         while cell.mailbox:
             entry = cell.mailbox.popleft()
@@ -367,7 +367,7 @@ class Mailboxes:
             elif type(entry) is not LinkMark:
                 runtime.refuse(entry, None)
         self._stopped(cell, reason, crashed, exc)
-        for reply_to, call_id in cell.stop_waiters:
-            runtime.reply(reply_to, call_id, True, True)
+        for reply_to, call_id in cell.stop_waiters:  # asks of the service (uid 0)
+            runtime.reply(reply_to, call_id, P.SERVICE_UID, True, True)
         runtime.flush_all()
 

@@ -45,6 +45,7 @@ from actors.errors import ActorError
 from actors.launcher import HostProcess, Launcher
 from actors.logs import emit_remote
 from actors.network import PipeNodeNetwork, ZmqNetwork
+from actors.peers import Peers
 from actors.quiescence import Quiescence
 from actors.ref import ActorRef
 from actors.registry import Registry
@@ -106,7 +107,9 @@ class Node:
             shutil.rmtree(self.rundir, ignore_errors=True)
             raise
         self.runtime = runtime = Runtime(uuid.uuid4().hex[:12], network, self, "node",
-                                         config.restart_buffer, remote_waits=False)
+                                         config.restart_buffer, remote_waits=False,
+                                         token=os.urandom(16),
+                                         peers=Peers(network.address, known=self._is_peer))
         runtime.loop.lead_waits = True
         # the main program's waits feed the detector (read in place)
         runtime.waits.configure(config.deadlock_detection, track=config.quiescence is not None)
@@ -155,6 +158,7 @@ class Node:
             P.Waits: lambda op, env: self.detector.graph.add(op.address, op.infos),
             P.Unwaits: lambda op, env: self.detector.graph.remove(op.address, op.wait_ids),
             P.Hung: lambda op, env: self.endings.hung(op),
+            P.IsPeer: lambda op, env: self._answer(env, self._is_peer(op.address)),
             P.Ext: lambda op, env: runtime.extension(op)}
         # requests that may block: served on a worker thread
         self._blocking: dict[type, Callable[[Any], Any]] = {
@@ -168,6 +172,16 @@ class Node:
 
     def _stopping(self) -> bool:
         return self.shutting_down
+
+    def _is_peer(self, address: str) -> bool:
+        """Whether a process of this node is at ``address`` (tcp; ipc and
+        pipe addresses are told by their form: ``actors.peers``)."""
+        if address == self.runtime.address:
+            return True
+        for host in self.launcher.live_hosts():
+            if address == host.address or address in host.aliases:
+                return True
+        return address in self.slots.held
 
     # -- the loop -----------------------------------------------------------------------
     def _loop(self) -> None:
@@ -213,7 +227,7 @@ class Node:
         if envelope.uid != P.SERVICE_UID or isinstance(envelope, P.Call):
             self.runtime.refuse(envelope)
             return
-        operation = P.decode_op(envelope.payload)
+        operation = self.runtime.decode_op(envelope)
         handle = self._ops.get(type(operation))
         if handle is not None:
             handle(operation, envelope)
@@ -253,7 +267,7 @@ class Node:
     # -- service operations ----------------------------------------------------------------
     def _answer(self, envelope: Any, value: Any) -> None:
         if isinstance(envelope, P.Ask):
-            self.runtime.reply(envelope.reply_to, envelope.call_id, True, value)
+            self.runtime.answer(envelope, True, value)
 
     def _hello(self, op: P.Hello, envelope: Any) -> None:
         host = self.launcher.hellos.get(op.number)
@@ -293,8 +307,7 @@ class Node:
             self._serving.key = None
             self.detector.graph.end_start(request)
         if asked:
-            self.runtime.reply(envelope.reply_to, envelope.call_id, ok,
-                               P.answer_to_wire(value) if ok else value)
+            self.runtime.answer(envelope, ok, P.answer_to_wire(value) if ok else value)
         elif not ok:
             log.error("node service request failed: %r", value)
 

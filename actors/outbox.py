@@ -10,6 +10,11 @@ send; a lone message leaves without delay. One outbox per destination,
 flushed under its ``sending`` lock, keeps send order per sender and
 receiver.
 
+Admission. An outbox is made only for an address ``actors.peers`` admits
+(a process of this node); for any other, :class:`UnknownPeer` is raised
+and the runtime counts the message as refused. An address the rule cannot
+decide alone (tcp) waits as if held while the node is asked.
+
 Holding. While the process behind an address is being replaced (a
 supervised restart), its outbox *holds*: what is sent there waits, up to
 ``hold_limit`` envelopes (past it: dead letters, and asks among them fail
@@ -26,7 +31,9 @@ from collections.abc import Callable
 from threading import get_ident
 from typing import Any, Protocol
 
-__all__ = ["Outbox", "Outboxes", "Reader"]
+from actors.peers import MAX_UNKNOWN, Peers
+
+__all__ = ["Outbox", "Outboxes", "Reader", "UnknownPeer"]
 
 log = logging.getLogger("actors")
 
@@ -39,6 +46,10 @@ class Reader(Protocol):
     ident: int | None
 
     def wake(self) -> None: ...
+
+
+class UnknownPeer(ConnectionError):
+    """No process of this node is at that address (see ``actors.peers``)."""
 
 
 class _NoReader:
@@ -83,6 +94,9 @@ class Outboxes:
         lose: count messages that can never be delivered (dead letters).
         overflow: envelopes past a held address's limit (fail asks among them).
         hold_limit: envelopes held per address.
+        peers: which addresses may be sent to.
+        ask_peer: asks the node about an address ``peers`` cannot decide;
+            the answer comes back through :meth:`settle_peer`.
     """
 
     # A burst of tells leaves in frames of at most this many messages, so the
@@ -92,7 +106,7 @@ class Outboxes:
     def __init__(self, connect: Callable[[str], Send], disconnect: Callable[[str], None],
                  frame: Callable[[list[bytes]], bytes],
                  lose: Callable[[int], None], overflow: Callable[[str, list[bytes]], None],
-                 hold_limit: int) -> None:
+                 hold_limit: int, peers: Peers, ask_peer: Callable[[str], None]) -> None:
         self._connect = connect
         self._disconnect = disconnect
         self._frame = frame
@@ -101,6 +115,10 @@ class Outboxes:
         self._lose = lose
         self._overflow = overflow
         self.hold_limit = hold_limit
+        self.peers = peers
+        self._ask_peer = ask_peer
+        self.unknown: set[str] = set()  # addresses waiting for the node's word
+        self.refused = 0  # messages to addresses of no process of this node
         self.boxes: dict[str, Outbox] = {}
         self._lock = threading.Lock()
         self.to_flush: set[Outbox] = set()
@@ -109,13 +127,52 @@ class Outboxes:
 
     def _box(self, address: str) -> Outbox:
         box = self.boxes.get(address)
-        if box is None:
-            with self._lock:
-                box = self.boxes.get(address)
-                if box is None:
-                    send = refuse_send if address in self.gone else self._connect(address)
-                    box = self.boxes[address] = Outbox(address, send)
+        if box is not None:
+            return box
+        verdict = self.peers.admit(address)
+        if verdict is False:
+            raise UnknownPeer(f"no process of this node at {address!r:.200}")
+        ask = False
+        with self._lock:
+            box = self.boxes.get(address)
+            if box is None:
+                if address in self.gone:
+                    box = Outbox(address, refuse_send)
+                elif verdict:
+                    try:
+                        box = Outbox(address, self._connect(address))
+                    except Exception as e:
+                        raise UnknownPeer(f"cannot connect to {address!r:.200}: {e}") from None
+                else:
+                    if len(self.unknown) >= MAX_UNKNOWN:
+                        raise UnknownPeer(f"too many unknown addresses; {address!r:.200} "
+                                          "refused")
+                    box = Outbox(address, refuse_send)
+                    box.held = []  # until the node says whether it is a peer
+                    self.unknown.add(address)
+                    ask = True
+                self.boxes[address] = box
+        if ask:
+            self._ask_peer(address)
         return box
+
+    def settle_peer(self, address: str, known: bool) -> None:
+        """The node's answer about an unknown address."""
+        if address not in self.unknown:
+            return
+        self.unknown.discard(address)
+        if known:
+            self.peers.learn([address])
+            box = self.boxes.get(address)
+            if box is not None:
+                try:
+                    box.send = self._connect(address)
+                except Exception:
+                    known = False
+            if known:
+                self.resume(address)
+                return
+        self.release(address)
 
     def post(self, address: str, data: bytes, flush: bool = False) -> None:
         """Queue one encoded envelope for ``address``."""
@@ -186,6 +243,8 @@ class Outboxes:
     # -- holding ----------------------------------------------------------------
     def hold(self, address: str) -> None:
         """Hold what is sent to ``address`` from now on (see module doc)."""
+        if self.peers.admit(address) is False:
+            return
         box = self.boxes.get(address)
         if box is None:  # connect only if something is ever sent there
             with self._lock:
@@ -232,8 +291,11 @@ class Outboxes:
     def forget(self, address: str) -> None:
         """The process at ``address`` is gone for good: close the link (never
         reconnect) and refuse whatever is still sent there."""
-        self.gone.add(address)
         box = self.boxes.get(address)
+        if box is None and self.peers.admit(address) is False:
+            return  # never one of ours: nothing to forget
+        self.gone.add(address)
+        self.peers.forget(address)
         if box is not None:
             with box.lock:
                 lost, box.items = len(box.items), []
@@ -246,6 +308,7 @@ class Outboxes:
         """A new process listens at an address that had gone (tcp ports are
         reused): talk to it afresh."""
         self.gone.discard(address)
+        self.unknown.discard(address)
         with self._lock:
             self.boxes.pop(address, None)
 
@@ -272,4 +335,4 @@ class Outboxes:
         boxes = list(self.boxes.values())
         return {"destinations": len(boxes), "queued": sum(len(b.items) for b in boxes),
                 "held": sum(len(b.held) for b in boxes if b.held is not None),
-                "gone": len(self.gone)}
+                "gone": len(self.gone), "refused": self.refused}

@@ -32,7 +32,7 @@ class Messenger(Protocol):
     def ask(self, ref: ActorRef, message: Any, on_done: Any = None) -> ActorFuture: ...
     def call(self, ref: ActorRef, method: str, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> ActorFuture: ...
-    def reply(self, address: str, call_id: int, ok: bool, value: Any) -> None: ...
+    def reply(self, address: str, call_id: int, uid: int, ok: bool, value: Any) -> None: ...
     def wait(self, future: concurrent.futures.Future, timeout: float | None,
              track: bool = True) -> None: ...
     def forget_call(self, call_id: int) -> None: ...
@@ -227,14 +227,15 @@ class Reply:
     """
 
     __module__ = "actors"
-    __slots__ = ("_runtime", "_parked", "_to", "_call_id", "_done", "bound")
+    __slots__ = ("_runtime", "_parked", "_to", "_call_id", "_uid", "_done", "bound")
 
     def __init__(self, runtime: Messenger, parked: dict[Any, Reply], to: str,
-                 call_id: int) -> None:
+                 call_id: int, uid: int) -> None:
         self._runtime = runtime
         self._parked = parked
         self._to = to
         self._call_id = call_id
+        self._uid = uid  # the actor that answers
         self._done = False
         # Only what a holder does sends it (actors.mp: a lock's release): the
         # deadlock detector may then follow the asker's wait through it.
@@ -272,7 +273,7 @@ class Reply:
     def _finish(self, ok: bool, value: Any) -> None:
         if not self.take():
             raise RuntimeError("this reply was already sent")
-        self._runtime.reply(self._to, self._call_id, ok, value)
+        self._runtime.reply(self._to, self._call_id, self._uid, ok, value)
 
     def __repr__(self) -> str:
         return f"<Reply to call {self._call_id} at {self._to}{' (sent)' if self._done else ''}>"

@@ -27,7 +27,8 @@ from actors import protocol as P
 from actors.calls import Calls
 from actors.errors import ActorDeadError, SerializationError
 from actors.loop import Handler, MessageLoop
-from actors.outbox import Outboxes
+from actors.outbox import Outboxes, UnknownPeer
+from actors.peers import Peers
 from actors.ref import ActorFuture, ActorRef
 from actors.waits import WaitTracker
 from actors.wire import RuntimeCodec
@@ -55,11 +56,14 @@ class Runtime:
         name: for log lines.
         hold_limit: envelopes held per address during a restart.
         remote_waits: report blocking waits to the node (hosts).
+        token: the node's secret, which every service operation carries.
+        peers: which addresses this process may send to.
     """
 
     def __init__(self, node_id: str, network: Any, handler: ProcessHandler, name: str,
-                 hold_limit: int, remote_waits: bool) -> None:
+                 hold_limit: int, remote_waits: bool, token: bytes, peers: Peers) -> None:
         self.node_id = node_id
+        self.token = token
         self.network = network
         self.handler = handler
         self.name = name
@@ -75,7 +79,7 @@ class Runtime:
         self.waits = WaitTracker(self.address, self.calls, self._report_wait, self.flush_all,
                                  self.wake, None, remote=remote_waits)
         self.outboxes = Outboxes(network.sender, network.drop, self.codec.frame,
-                                 self.lose, self._overflow, hold_limit)
+                                 self.lose, self._overflow, hold_limit, peers, self._ask_peer)
         self.loop = MessageLoop(network, self.codec, self.calls, self.outboxes, self.waits,
                                 handler, name)
         self.outboxes.reader = network.reader = self.loop
@@ -102,8 +106,16 @@ class Runtime:
         except EncodeError as e:
             raise SerializationError(str(e), e.type_name) from None
 
-    def post(self, address: str, data: bytes, flush: bool = False) -> None:
-        self.outboxes.post(address, data, flush)
+    def post(self, address: str, data: bytes, flush: bool = False) -> bool:
+        """Queue an encoded envelope; False (counted, logged) if no process
+        of this node is at ``address``."""
+        try:
+            self.outboxes.post(address, data, flush)
+            return True
+        except UnknownPeer as e:
+            self.outboxes.refused += 1
+            self.loop.dropped(f"a message to an unknown address: {e}")
+            return False
 
     def flush_all(self) -> None:
         self.outboxes.flush_all()
@@ -112,7 +124,11 @@ class Runtime:
         if ref.uid in self.dead:
             self.count_dead_letter(ref, message)
             return
-        self.outboxes.post(ref.address, self.encode(P.Tell.wire(ref.uid, message)))
+        data = self.encode(P.Tell.wire(ref.uid, message))
+        try:
+            self.outboxes.post(ref.address, data)
+        except UnknownPeer:  # a ref to no process of this node: as to a dead actor
+            self.count_dead_letter(ref, message)
 
     def ask(self, ref: ActorRef, message: Any,
             on_done: Callable[[ActorFuture], None] | None = None) -> ActorFuture:
@@ -147,29 +163,51 @@ class Runtime:
         if reason is not None:
             self.calls.fail(call_id, ActorDeadError(f"{ref!r} is dead ({reason})", ref, reason))
             return future
-        self.outboxes.post(ref.address, data, flush=True)
+        try:
+            self.outboxes.post(ref.address, data, flush=True)
+        except UnknownPeer as e:
+            self.calls.fail(call_id, ActorDeadError(f"{ref!r} is unreachable: {e}", ref, str(e)))
         return future
 
-    def reply(self, address: str, call_id: int, ok: bool, value: Any) -> None:
+    def reply(self, address: str, call_id: int, uid: int, ok: bool, value: Any) -> None:
+        """Answer call ``call_id`` of the process at ``address``, as ``uid``
+        (the uid the request was addressed to)."""
         try:
-            data = self.encode(P.Answer.wire(call_id, ok, value))
+            data = self.encode(P.Answer.wire(call_id, uid, ok, value))
         except SerializationError as e:
-            data = self.encode(P.Answer.wire(call_id, False, e))
-        self.outboxes.post(address, data)
+            data = self.encode(P.Answer.wire(call_id, uid, False, e))
+        self.post(address, data)
+
+    def answer(self, request: Any, ok: bool, value: Any) -> None:
+        """Answer an Ask or a Call envelope."""
+        self.reply(request.reply_to, request.call_id, request.uid, ok, value)
 
     # -- service operations ----------------------------------------------------------
     def tell_service(self, address: str, operation: Any, flush: bool = False) -> None:
         """Send a service operation (``actors.protocol``) to a process."""
-        self.outboxes.post(address, self.service_envelope(operation), flush)
+        self.post(address, self.service_envelope(operation), flush)
 
     def service_envelope(self, operation: Any) -> bytes:
-        return self.encode([P.TELL, P.SERVICE_UID, P.encode_op(operation), True])
+        return self.encode([P.TELL, P.SERVICE_UID, P.encode_op(operation, self.token), True])
+
+    def decode_op(self, envelope: Any) -> Any:
+        """The service operation an envelope to uid 0 carries (checked)."""
+        return P.decode_op(envelope.payload, self.token)
+
+    def _ask_peer(self, address: str) -> None:
+        def settled(future: ActorFuture) -> None:
+            known = future.exception() is None and future.result() is True
+            self.outboxes.settle_peer(address, known)
+            if not known:
+                self.fail_address(address, "no process of this node is there")
+        self.ask_service(self.service.address, P.IsPeer(address), on_done=settled)
 
     def ask_service(self, address: str, operation: Any,
                     on_done: Callable[[ActorFuture], None] | None = None) -> ActorFuture:
         """Ask a process's service; the future is described by the operation."""
         call_id = self.calls.next_id()
-        wire = [P.ASK, P.SERVICE_UID, P.encode_op(operation), True, self.address, call_id]
+        wire = [P.ASK, P.SERVICE_UID, P.encode_op(operation, self.token), True, self.address,
+                call_id]
         return self._request(self.service_at(address), wire, call_id, on_done, operation)
 
     def _report_wait(self, operation: Any) -> None:
@@ -183,7 +221,7 @@ class Runtime:
             if error is None:
                 reason = self.dead.get(envelope.uid, "no such actor here")
                 error = ActorDeadError(f"actor #{envelope.uid} is dead ({reason})", None, reason)
-            self.reply(envelope.reply_to, envelope.call_id, False, error)
+            self.answer(envelope, False, error)
         else:
             self.lose(1)
             if error is not None:

@@ -10,6 +10,7 @@ from actors.protocol import ops
 from actors.wire import RuntimeCodec
 
 codec = RuntimeCodec(lambda *fields: fields, allow_pickle=False)
+TOKEN = b"0123456789abcdef"
 
 
 def through_the_wire(value):
@@ -26,7 +27,7 @@ EXAMPLES = [
     P.Log({"msg": "m", "levelno": 20}), P.DeadLetters(3, "h1"), P.StopChildren(5),
     P.Restart(5, None), P.Terminate(5, True), P.Watch(None, None, False), P.Unwatch(1, 2),
     P.Tree(), P.Waits("ipc:///a", [INFO]), P.Unwaits("ipc:///a", [1, 2]),
-    P.Hung(5, "hung", "ipc:///a"), P.Start(5, SPEC, "ipc:///s5", True, None), P.Stop(5),
+    P.Hung(5, "hung", "ipc:///a"), P.IsPeer("tcp://127.0.0.1:5"), P.Start(5, SPEC, "ipc:///s5", True, None), P.Stop(5),
     P.Down([5, 6], "stopped"), P.Exit(), P.Hold("ipc:///s5", [5], "gone"),
     P.Resume("ipc:///s5"), P.Gone(["ipc:///a"]), P.LinkExit(5, "linked"),
     P.Probe([1], [P.PendingRequest(5, "ipc:///a", 9), P.PendingRequest(6, None, None)]),
@@ -43,7 +44,7 @@ def test_every_operation_has_an_example():
 @pytest.mark.parametrize("operation", EXAMPLES, ids=lambda op: type(op).__name__)
 def test_operations_survive_the_wire(operation):
     """Each operation, encoded as its payload and sent through the codec, decodes to an equal value of its own type."""
-    back = P.decode_op(through_the_wire(P.encode_op(operation)))
+    back = P.decode_op(through_the_wire(P.encode_op(operation, TOKEN)), TOKEN)
     assert type(back) is type(operation)
     if isinstance(operation, P.Stopped):  # exceptions compare by identity
         assert back._replace(exc=None) == operation._replace(exc=None)
@@ -52,10 +53,10 @@ def test_operations_survive_the_wire(operation):
         assert back == operation
 
 
-def test_payload_starts_with_the_operation_code():
-    """A payload is [code, *fields]; codes are the documented integers."""
-    assert P.encode_op(P.Lookup("n")) == [4, "n"]
-    assert P.encode_op(P.Stop(5)) == [21, 5]
+def test_payload_starts_with_the_operation_code_and_the_token():
+    """A payload is [code, token, *fields]; codes are the documented integers."""
+    assert P.encode_op(P.Lookup("n"), TOKEN) == [4, TOKEN, "n"]
+    assert P.encode_op(P.Stop(5), TOKEN) == [21, TOKEN, 5]
     assert P.Spawn.code == 3 and P.Start.code == 20 and P.Ext.code == 32
 
 
@@ -66,7 +67,7 @@ def test_envelope_layouts_are_the_documented_arrays():
     assert P.Ask.wire(5, ("add", 1), "ipc:///r", 9) == [1, 5, ["add", 1], True, "ipc:///r", 9]
     assert P.Call.wire(5, "add", (1,), {"k": 2}, "ipc:///r", 9) == \
         [2, 5, "add", [1], {"k": 2}, "ipc:///r", 9]
-    assert P.Answer.wire(9, True, (1, 2)) == [3, 9, True, [1, 2], True]
+    assert P.Answer.wire(9, 5, True, (1, 2)) == [3, 9, True, [1, 2], True, 5]
     assert SPEC.to_wire() == ["pkg.mod:Cls", [1, "a"], {"k": 2}, "name", 7, None,
                               {"supervised": True, "restart": "transient", "shutdown": 0.0}]
 
@@ -77,13 +78,18 @@ def test_decoded_envelopes_are_named_types():
     assert type(tell) is P.Tell and tell.uid == 5 and tell.message == ("add", 1)
     ask = P.decode_envelope(through_the_wire(P.Ask.wire(5, "get", "ipc:///r", 9)))
     assert type(ask) is P.Ask and (ask.reply_to, ask.call_id, ask.message) == ("ipc:///r", 9, "get")
-    answer = P.decode_envelope(through_the_wire(P.Answer.wire(9, True, (1, 2))))
-    assert type(answer) is P.Answer and answer.result == (1, 2)
+    answer = P.decode_envelope(through_the_wire(P.Answer.wire(9, 5, True, (1, 2))))
+    assert type(answer) is P.Answer and answer.result == (1, 2) and answer.uid == 5
 
 
 @pytest.mark.parametrize("raw", [
-    [0, 5, "x"], [1, 5, "x", False, "ipc:///r"], [3, 9, True, 1, False, "extra"],
+    [0, 5, "x"], [1, 5, "x", False, "ipc:///r"], [3, 9, True, 1, False, 5, "extra"],
     [9, 1, 2], [], "text", 17, None, (0, 5, "x", False),
+    [0, 5, "not an array", True], [0, "5", "x", False], [0, 5, "x", 1],
+    [1, 5, "x", False, 7, 9], [1, 5, "x", False, "ipc:///r", "9"],
+    [2, 5, 7, [], {}, "ipc:///r", 9], [2, 5, "m", "args", {}, "ipc:///r", 9],
+    [2, 5, "m", [], [], "ipc:///r", 9], [3, 9, True, "x", True, 5], [3, 9, 1, 2, False, 5],
+    [3, 9, True, 2, False, "5"],
 ], ids=repr)
 def test_malformed_envelopes_are_refused(raw):
     """Wrong length, unknown kind or not an array: ProtocolError."""
@@ -92,14 +98,25 @@ def test_malformed_envelopes_are_refused(raw):
 
 
 @pytest.mark.parametrize("payload", [
-    [999], [], None, "x", [P.Stop.code], [P.Stop.code, 1, 2], [P.Spawn.code, [1, 2]],
-    [P.Spawn.code, ["a:B", [], {}, None, None, None, {"no_such_option": 1}]],
-    [P.Ext.code], [P.Ext.code, 5],
+    [999, TOKEN], [], None, "x", [P.Stop.code, TOKEN], [P.Stop.code, TOKEN, 1, 2],
+    [P.Spawn.code, TOKEN, [1, 2]],
+    [P.Spawn.code, TOKEN, ["a:B", [], {}, None, None, None, {"no_such_option": 1}]],
+    [P.Ext.code, TOKEN], [P.Ext.code, TOKEN, 5],
 ], ids=repr)
 def test_malformed_operations_are_refused(payload):
     """Unknown codes, wrong arity and bad nested specs: ProtocolError."""
     with pytest.raises(P.ProtocolError):
-        P.decode_op(payload)
+        P.decode_op(payload, TOKEN)
+
+
+@pytest.mark.parametrize("payload", [
+    [P.Exit.code], [P.Exit.code, b"wrong token 1234"], [P.Exit.code, "0123456789abcdef"],
+    [P.Stop.code, None, 5],
+], ids=repr)
+def test_operations_without_the_nodes_token_are_refused(payload):
+    """A service operation from outside the node (no token, or another) is refused."""
+    with pytest.raises(P.ProtocolError):
+        P.decode_op(payload, TOKEN)
 
 
 def test_codes_are_unique():

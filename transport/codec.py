@@ -61,7 +61,7 @@ __all__ = [
     "message",
 ]
 
-FRAME_VERSION = 0xA1
+FRAME_VERSION = 0xA2  # 0xA2: REPLY envelopes name the uid that answers
 
 # Built-in ext codes (0..31 reserved for transport, 32..127 for users of it).
 EXT_TUPLE = 1

@@ -10,6 +10,7 @@ import importlib
 import pickle
 import sys
 import threading
+import zoneinfo
 from typing import Any
 
 __all__ = ["Pickled", "RemoteException", "RemoteTraceback", "class_path", "exception_from_wire",
@@ -41,7 +42,15 @@ def class_path(cls: type) -> str:
 
 
 def find_class(path: str, *, import_missing: bool = True) -> type | None:
-    """The class named by :func:`class_path`, or None if it cannot be found."""
+    """The class named by :func:`class_path`, or None if it cannot be found.
+
+    With ``import_missing=False`` nothing is imported, not even lazily: the
+    module must be in ``sys.modules`` already, and names are read from the
+    module's and classes' own ``__dict__`` (a module ``__getattr__``, which
+    may import on demand, is never called). Frames are looked up this way.
+    """
+    if not isinstance(path, str):
+        return None
     module_name, _, qualname = path.partition(":")
     module = sys.modules.get(module_name)
     if module is None and module_name == "__main__":
@@ -55,7 +64,13 @@ def find_class(path: str, *, import_missing: bool = True) -> type | None:
             return None
     obj: Any = module
     for part in qualname.split("."):
-        obj = getattr(obj, part, None)
+        if import_missing:
+            obj = getattr(obj, part, None)
+        else:
+            try:
+                obj = vars(obj).get(part)
+            except TypeError:  # no __dict__
+                return None
         if obj is None:
             return None
     return obj if isinstance(obj, type) else None
@@ -128,10 +143,11 @@ def tz_to_wire(tz: dt.tzinfo | None) -> Any:
 
 
 def tz_from_wire(value: Any) -> dt.tzinfo | None:
+    """A time zone as :func:`tz_to_wire` sent it (zoneinfo is imported with
+    this module, never because a frame named a zone)."""
     if value is None:
         return None
     if value[0] == "zone":
-        import zoneinfo
         return zoneinfo.ZoneInfo(value[1])
     _, seconds, micros, name = value
     offset = dt.timedelta(seconds=seconds, microseconds=micros)
@@ -157,13 +173,15 @@ def exception_from_wire(path: str, args: list[Any], message: str, tb: str,
     # to make the receiver import arbitrary modules.
     cls = find_class(path, import_missing=False)
     exc: BaseException | None = None
-    if cls is not None and issubclass(cls, BaseException):
+    # Only Exceptions: a SystemExit, KeyboardInterrupt or GeneratorExit rebuilt
+    # here would unwind whoever receives it; those arrive as remote errors.
+    if cls is not None and issubclass(cls, Exception):
         try:
             exc = cls(*args)
         except Exception:
             exc = None
     if exc is None:
-        exc = remote(path.replace(":", "."), message, tb)
+        exc = remote(str(path).replace(":", "."), str(message), str(tb))
     else:
         try:
             exc.remote_traceback = tb  # type: ignore[attr-defined]

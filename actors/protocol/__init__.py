@@ -9,7 +9,7 @@ their first field, so a decoded array becomes its named type with one
     TELL   [0, uid, payload, is_tuple]                         Tell
     ASK    [1, uid, payload, is_tuple, reply_to, call_id]      Ask
     CALL   [2, uid, method, args, kwargs, reply_to, call_id]   Call
-    REPLY  [3, call_id, ok, value, is_tuple]                   Answer
+    REPLY  [3, call_id, ok, value, is_tuple, uid]              Answer
 
 uid 0 at any address is that process's runtime service. Its messages are
 *service operations*: a Tell or an Ask whose payload is ``[code, *fields]``
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from actors.protocol.envelopes import (
     ASK,
+    CHECKS,
     CALL,
     ENVELOPES,
     REPLY,
@@ -53,6 +54,7 @@ from actors.protocol.ops import (
     Hello,
     Hold,
     Hung,
+    IsPeer,
     LinkExit,
     Log,
     Lookup,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["ASK", "CALL", "ENVELOPES", "REPLY", "SERVICE_UID", "TELL", "Answer", "Ask", "Call",
+__all__ = ["ASK", "CALL", "CHECKS", "ENVELOPES", "REPLY", "SERVICE_UID", "TELL", "Answer", "Ask",
+           "Call",
            "Envelope", "ProtocolError", "Request", "Tell", "decode_envelope"]
 
 TELL = 0
@@ -85,40 +86,68 @@ class Call(NamedTuple):
 
 class Answer(NamedTuple):
     """The REPLY envelope: the result of an Ask or a Call (``ok``), or the
-    exception its handler raised."""
+    exception its handler raised. ``uid`` names who answers (the uid the
+    request was addressed to): an answer is taken only for a pending call to
+    that very uid."""
 
     kind: int
     call_id: int
     ok: bool
     value: Any
     is_tuple: bool
+    uid: int
 
     @property
     def result(self) -> Any:
         return tuple(self.value) if self.is_tuple else self.value
 
     @staticmethod
-    def wire(call_id: int, ok: bool, value: Any) -> list[Any]:
+    def wire(call_id: int, uid: int, ok: bool, value: Any) -> list[Any]:
         if type(value) is tuple:
-            return [REPLY, call_id, ok, list(value), True]
-        return [REPLY, call_id, ok, value, False]
+            return [REPLY, call_id, ok, list(value), True, uid]
+        return [REPLY, call_id, ok, value, False, uid]
 
 
 Envelope = Tell | Ask | Call | Answer
 Request = Ask | Call
 
 ENVELOPES: dict[int, type] = {TELL: Tell, ASK: Ask, CALL: Call, REPLY: Answer}
+
+
+# Field types, checked before an array becomes its envelope (a payload
+# flagged as a tuple must be an array, ids must be ints...): a peer's frame
+# can then never make a handler, or the loop, trip on a field.
+def _tell_ok(raw: list[Any]) -> bool:
+    return type(raw[1]) is int and (raw[3] is False or (raw[3] is True
+                                                        and type(raw[2]) is list))
+
+
+def _ask_ok(raw: list[Any]) -> bool:
+    return _tell_ok(raw) and type(raw[4]) is str and type(raw[5]) is int
+
+
+def _call_ok(raw: list[Any]) -> bool:
+    return (type(raw[1]) is int and type(raw[2]) is str and type(raw[3]) is list
+            and type(raw[4]) is dict and type(raw[5]) is str and type(raw[6]) is int)
+
+
+def _answer_ok(raw: list[Any]) -> bool:
+    return (type(raw[1]) is int and type(raw[2]) is bool and type(raw[5]) is int
+            and (raw[4] is False or (raw[4] is True and type(raw[3]) is list)))
+
+
+CHECKS: dict[int, Any] = {TELL: _tell_ok, ASK: _ask_ok, CALL: _call_ok, REPLY: _answer_ok}
 _SIZES = {kind: len(cls._fields) for kind, cls in ENVELOPES.items()}
 _new = tuple.__new__
 
 
 def decode_envelope(raw: Any) -> Envelope:
-    """A decoded msgpack array as its envelope type."""
+    """A decoded msgpack array as its envelope type (checked)."""
     try:
         kind = raw[0]
         cls = ENVELOPES[kind]
     except (TypeError, KeyError, IndexError):
         raise ProtocolError(f"not an envelope: {raw!r:.100}") from None
-    if type(raw) is not list or len(raw) != _SIZES[kind]:
+    if type(raw) is not list or len(raw) != _SIZES[kind] or not CHECKS[kind](raw):
         raise ProtocolError(f"malformed {cls.__name__} envelope: {raw!r:.100}")
     return _new(cls, raw)

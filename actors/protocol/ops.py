@@ -1,14 +1,22 @@
 """Service operations: what the runtime services (uid 0) of the node and of
-the hosts are asked, as named types registered under their wire codes."""
+the hosts are asked, as named types registered under their wire codes.
+
+A payload is ``[code, token, *fields]``. The token is the node's secret,
+made when the node starts and handed to each process it spawns with the
+process's arguments (never on the wire to anyone else): a service
+operation from anything but a process of this node is refused, so no
+outsider can stop, spawn or reconfigure anything.
+"""
 
 from __future__ import annotations
 
+import hmac
 from typing import Any, NamedTuple
 
 from actors.protocol.envelopes import ProtocolError
 from actors.protocol.specs import ActorSpec
 
-__all__ = ["Cancel", "DeadLetters", "Down", "Exit", "Ext", "FailWait", "Gone", "Hello", "Hold", "Hung", "LinkExit", "Log", "Lookup", "OPS", "PendingRequest", "Probe", "ProbeAnswer", "Quiet", "QuietReport", "Restart", "Resume", "Spawn", "Spawned", "Start", "Stop", "StopChildren", "Stopped", "Terminate", "Tree", "Unwaits", "Unwatch", "WaitInfo", "Waits", "Watch", "answer_to_wire", "decode_op", "encode_op", "op"]
+__all__ = ["Cancel", "DeadLetters", "Down", "Exit", "Ext", "FailWait", "Gone", "Hello", "Hold", "Hung", "IsPeer", "LinkExit", "Log", "Lookup", "OPS", "PendingRequest", "Probe", "ProbeAnswer", "Quiet", "QuietReport", "Restart", "Resume", "Spawn", "Spawned", "Start", "Stop", "StopChildren", "Stopped", "Terminate", "Tree", "Unwaits", "Unwatch", "WaitInfo", "Waits", "Watch", "answer_to_wire", "decode_op", "encode_op", "op"]
 
 
 # -- service operations -------------------------------------------------------------
@@ -26,21 +34,24 @@ def op(code: int) -> Any:
     return register
 
 
-def encode_op(operation: Any) -> list[Any]:
-    """A service operation as its payload ``[code, *fields]``."""
+def encode_op(operation: Any, token: bytes) -> list[Any]:
+    """A service operation as its payload ``[code, token, *fields]``."""
     to_wire = getattr(operation, "to_wire", None)
     if to_wire is not None:
-        return [operation.code, *to_wire()]
-    return [operation.code, *operation]
+        return [operation.code, token, *to_wire()]
+    return [operation.code, token, *operation]
 
 
-def decode_op(payload: Any) -> Any:
-    """A service payload as its operation type."""
+def decode_op(payload: Any, token: bytes) -> Any:
+    """A service payload as its operation type; refused without ``token``."""
     try:
         cls = OPS[payload[0]]
+        sent = payload[1]
     except (TypeError, KeyError, IndexError):
         raise ProtocolError(f"not a service operation: {payload!r:.100}") from None
-    fields = payload[1:]
+    if type(sent) is not bytes or not hmac.compare_digest(sent, token):
+        raise ProtocolError(f"a {cls.__name__} without this node's token")
+    fields = payload[2:]
     from_wire = getattr(cls, "from_wire", None)
     try:
         return from_wire(fields) if from_wire is not None else cls(*fields)
@@ -186,6 +197,12 @@ class Unwaits(NamedTuple):
     """Reported waits that ended (tell)."""
     address: str
     wait_ids: list[int]
+
+
+@op(17)
+class IsPeer(NamedTuple):
+    """Is ``address`` a process of this node? (ask; tcp: see actors.peers)"""
+    address: str
 
 
 @op(16)
