@@ -1,22 +1,31 @@
-"""Child specs: how a supervisor starts each child, and how it reports them.
+"""A supervisor's data: its child specs, its records of children, and how it
+reports them.
 
 :class:`ChildSpec` is validated data (OTP's ``check_childspecs``): every
 field is checked when the spec is made, and an error names the child, the
-field and the bad value. :class:`ChildInfo` is what
-``Supervisor.which_children()`` returns, with a :class:`ChildStatus`.
+field and the bad value. :class:`Child` is the supervisor's own record of
+one child, :class:`ChildInfo` what ``Supervisor.which_children()``
+returns, with a :class:`ChildStatus`. :class:`Intensity` counts restarts
+in a sliding window; :class:`RetryRestart` is the message a supervisor
+sends itself to try a failed restart again.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import time
 from typing import Any, Final
 
 from actors.actor import Actor
 from actors.ref import ActorRef
 from transport.codec import class_path, message
 
-__all__ = ["BRUTAL_KILL", "RESTARTS", "ChildInfo", "ChildSpec", "ChildStatus"]
+__all__ = ["BRUTAL_KILL", "RESTARTS", "STRATEGIES", "Child", "ChildInfo", "ChildSpec", "ChildStatus", "Intensity",
+           "RetryRestart", "ShuttingDown", "check_flags", "children_in_tree",
+           "move_before"]
 
+STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one")
 RESTARTS = ("permanent", "transient", "temporary")
 BRUTAL_KILL = "brutal_kill"
 
@@ -114,3 +123,101 @@ class ChildInfo:
     supervisor: bool
 
     __module__ = "actors"
+
+
+@message
+@dataclasses.dataclass(frozen=True)
+class RetryRestart:
+    """Supervisor -> itself: a restart of ``group`` failed; try again (OTP's
+    ``try_again_restart``). Through the mailbox, so that a stop or a query
+    can come in between two attempts."""
+
+    group: dict[str, int]   # children to restart (in start order) -> their retry number
+    failed: str             # the child whose exit started it
+    reason: str
+
+
+class Child:
+    """A supervisor's own record of one child."""
+
+    __slots__ = ("spec", "args", "kwargs", "ref", "incarnation", "status", "restarts",
+                 "last_exit", "exc", "attempt")
+
+    def __init__(self, spec: ChildSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.spec = spec
+        self.args = args
+        self.kwargs = kwargs
+        self.ref: ActorRef | None = None
+        self.incarnation = 0  # of its current process, as the node counts them
+        self.status: str = ChildStatus.TERMINATED
+        self.restarts = 0
+        self.last_exit: str | None = None
+        self.exc: Any = None  # what ended its last incarnation (for on_restart)
+        # which restart attempt of it is current: a RetryRestart naming an older
+        # one is stale (a later exit or restart of its group superseded it)
+        self.attempt = 0
+
+
+class ShuttingDown(Exception):
+    """The system is stopping: a supervisor stops restarting."""
+
+
+class Intensity:
+    """Restart intensity: at most ``max_restarts`` within a sliding window
+    of ``max_seconds`` (OTP's ``intensity`` and ``period``)."""
+
+    def __init__(self, max_restarts: int, max_seconds: float) -> None:
+        self.max_restarts = max_restarts
+        self.max_seconds = max_seconds
+        self._times: collections.deque[float] = collections.deque()
+
+    def count(self) -> bool:
+        """Count one restart now; False once the intensity is exceeded."""
+        now = time.monotonic()
+        times = self._times
+        times.append(now)
+        while times and times[0] < now - self.max_seconds:
+            times.popleft()
+        return len(times) <= self.max_restarts
+
+
+def check_flags(strategy: Any, max_restarts: Any, max_seconds: Any, specs: list[Any]) -> None:
+    """A supervisor's flags and child specs, checked before anything starts."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    if not isinstance(max_restarts, int) or isinstance(max_restarts, bool) or max_restarts < 0:
+        raise ValueError(f"max_restarts must be an int >= 0, got {max_restarts!r}")
+    if not isinstance(max_seconds, (int, float)) or max_seconds <= 0:
+        raise ValueError(f"max_seconds must be a positive number, got {max_seconds!r}")
+    for spec in specs:
+        if not isinstance(spec, ChildSpec):
+            raise TypeError(f"children must be ChildSpec objects, got {spec!r}")
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"child names must be unique, got {names}")
+    if strategy == "simple_one_for_one" and len(specs) != 1:
+        raise ValueError("a simple_one_for_one supervisor has exactly one child spec "
+                         f"(the template), got {len(specs)}")
+
+
+def move_before(children: dict[str, Child], specs: list[ChildSpec], name: str,
+                before: str) -> dict[str, Child]:
+    """The start order with child ``name`` (the last one) just before
+    ``before``; its spec moves likewise in ``specs``."""
+    order = [n for n in children if n != name]
+    order.insert(order.index(before), name)
+    spec = next(s for s in specs if s.name == name)
+    specs.remove(spec)
+    specs.insert(next(i for i, s in enumerate(specs) if s.name == before), spec)
+    return {n: children[n] for n in order}
+
+
+def children_in_tree(tree: list[dict[str, Any]], uid: int) -> dict[int, dict[str, Any]]:
+    """The children of actor ``uid`` in ``system.tree()``, by uid."""
+    for entry in tree:
+        if entry["uid"] == uid:
+            return {child["uid"]: child for child in entry["children"]}
+        found = children_in_tree(entry["children"], uid)
+        if found:
+            return found
+    return {}

@@ -76,7 +76,8 @@ class Host:
         self._ops: dict[type, Callable[[Any, Any], None]] = {
             P.Down: self._down, P.Hold: self._hold, P.Resume: self._resume,
             P.Gone: self._gone, P.Start: self._start, P.LinkExit: self._link_exit,
-            P.Stop: self._stop, P.Ext: self._ext, P.Exit: self._exit_all}
+            P.Stop: self._stop, P.Ext: self._ext, P.Exit: self._exit_all,
+            P.Stats: lambda op, env: self._answer(env, self.mailboxes.statistics())}
         probes = Probes(runtime, self.mailboxes, self._answer)
         self._ops.update({P.Probe: probes.probe, P.Cancel: probes.cancel,
                           P.FailWait: probes.fail_wait, P.Quiet: probes.quiet})

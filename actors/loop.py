@@ -55,9 +55,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from actors.calls import Calls
+from actors.logs import Throttled
 from actors.outbox import Outboxes
 from actors.protocol import ASK, CALL, CHECKS, ENVELOPES, REPLY, TELL, Answer
-from actors.logs import Throttled
 from actors.waits import WaitTracker, safe_repr
 from actors.wire import RuntimeCodec
 from transport.codec import DecodeError

@@ -72,7 +72,7 @@ class Cell:
     """An actor instance and its mailbox."""
 
     __slots__ = ("actor", "ref", "mailbox", "busy", "queued", "stop_waiters", "alive",
-                 "envelope", "since", "deferred", "parked", "hang", "task")
+                 "envelope", "since", "deferred", "parked", "hang", "task", "handled")
 
     def __init__(self, actor: Actor, ref: ActorRef) -> None:
         self.actor = actor
@@ -88,6 +88,7 @@ class Cell:
         self.parked: dict[tuple[str, int], Reply] = {}  # deferred replies not sent yet
         self.hang: float | None = None  # hang_timeout from its child spec
         self.task: Any = None  # the asyncio task of its running async handler
+        self.handled = 0  # messages taken from its mailbox (statistics)
 
     @property
     def label(self) -> str:
@@ -192,6 +193,7 @@ class Mailboxes:
                 if not mailbox or cell.busy or not cell.alive:
                     break
                 self.counters.counts[1] += 1
+                cell.handled += 1
                 self.dispatch(cell, mailbox.popleft())
             self._requeue(cell)
 
@@ -321,6 +323,11 @@ class Mailboxes:
             key = (envelope.reply_to, envelope.call_id)
             cell.deferred = cell.parked[key] = Reply(self.runtime, cell.parked, *key, uid)
         return cell.deferred
+
+    def statistics(self) -> list[P.ActorStats]:
+        """Each actor's mailbox depth and messages handled."""
+        return [P.ActorStats(uid, len(cell.mailbox), cell.handled)
+                for uid, cell in list(self.cells.items())]
 
     def timers_pending(self) -> bool:
         """An asyncio timer is scheduled (quiescence: progress still to come)."""

@@ -94,10 +94,12 @@ class Registry:
             if spec.name is not None:
                 self.names[spec.name] = uid
             parent = self.actors.get(spec.parent) if spec.parent is not None else None
-            if parent is not None:
-                parent.children.append(uid)
+            siblings = parent.children if parent is not None else self.top
+            before = spec.options.before  # its place in its parent's start order
+            if before in siblings:
+                siblings.insert(siblings.index(before), uid)
             else:
-                self.top.append(uid)
+                siblings.append(uid)
             return record
 
     def named(self, name: str) -> ActorRecord | None:

@@ -16,62 +16,36 @@ strategy to it. A top-level supervisor that gives up shuts the system down.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import logging
-import time
 from typing import Any, ClassVar
 
 from actors import protocol as P
 from actors.actor import Actor, spec_for
-from actors.childspec import BRUTAL_KILL, RESTARTS, ChildInfo, ChildSpec, ChildStatus
+from actors.childspec import (
+    BRUTAL_KILL,
+    RESTARTS,
+    STRATEGIES,
+    Child,
+    ChildInfo,
+    ChildSpec,
+    ChildStatus,
+    Intensity,
+    RetryRestart,
+    ShuttingDown,
+    check_flags,
+    children_in_tree,
+    move_before,
+)
 from actors.errors import ActorDeadError, ActorError, SerializationError
 from actors.notices import ChildExit
 from actors.ref import ActorRef
-from transport.codec import find_class, message
+from transport.codec import find_class
 
 log = logging.getLogger("actors")
 
-STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one")
 RUNNING, RESTARTING, TERMINATED = (ChildStatus.RUNNING, ChildStatus.RESTARTING,
                                    ChildStatus.TERMINATED)
-
-
-@message
-@dataclasses.dataclass(frozen=True)
-class RetryRestart:
-    """Supervisor -> itself: a restart of ``group`` failed; try again (OTP's
-    ``try_again_restart``). Through the mailbox, so that a stop or a query
-    can come in between two attempts."""
-
-    group: dict[str, int]   # children to restart (in start order) -> their retry number
-    failed: str             # the child whose exit started it
-    reason: str
-
-
-class Child:
-    """A supervisor's own record of one child."""
-
-    __slots__ = ("spec", "args", "kwargs", "ref", "incarnation", "status", "restarts",
-                 "last_exit", "exc", "attempt")
-
-    def __init__(self, spec: ChildSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self.spec = spec
-        self.args = args
-        self.kwargs = kwargs
-        self.ref: ActorRef | None = None
-        self.incarnation = 0  # of its current process, as the node counts them
-        self.status: str = TERMINATED
-        self.restarts = 0
-        self.last_exit: str | None = None
-        self.exc: Any = None  # what ended its last incarnation (for on_restart)
-        # which restart attempt of it is current: a RetryRestart naming an older
-        # one is stale (a later exit or restart of its group superseded it)
-        self.attempt = 0
-
-
-class ShuttingDown(Exception):
-    """The system is stopping: a supervisor stops restarting."""
 
 
 class Supervisor(Actor):
@@ -109,25 +83,10 @@ class Supervisor(Actor):
                               else type(self).max_restarts)
         self._max_seconds = max_seconds if max_seconds is not None else type(self).max_seconds
         specs = list(children if children is not None else type(self).children)
-        if self._strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self._strategy!r}")
-        if (not isinstance(self._max_restarts, int) or isinstance(self._max_restarts, bool)
-                or self._max_restarts < 0):
-            raise ValueError(f"max_restarts must be an int >= 0, got {self._max_restarts!r}")
-        if not isinstance(self._max_seconds, (int, float)) or self._max_seconds <= 0:
-            raise ValueError(f"max_seconds must be a positive number, got {self._max_seconds!r}")
-        for spec in specs:
-            if not isinstance(spec, ChildSpec):
-                raise TypeError(f"children must be ChildSpec objects, got {spec!r}")
-        names = [spec.name for spec in specs]
-        if len(set(names)) != len(names):
-            raise ValueError(f"child names must be unique, got {names}")
-        if self._strategy == "simple_one_for_one" and len(specs) != 1:
-            raise ValueError("a simple_one_for_one supervisor has exactly one child spec "
-                             f"(the template), got {len(specs)}")
+        check_flags(self._strategy, self._max_restarts, self._max_seconds, specs)
         self._specs = specs
         self._children: dict[str, Child] = {}  # in start order
-        self._restart_times: collections.deque[float] = collections.deque()
+        self._intensity = Intensity(self._max_restarts, self._max_seconds)
 
     # -- lifecycle ------------------------------------------------------------
     def on_start(self) -> None:
@@ -185,11 +144,19 @@ class Supervisor(Actor):
                 "workers": sum(1 for i in infos if not i.supervisor)}
 
     def start_child(self, spec: ChildSpec | str, args: tuple[Any, ...] = (),
-                    kwargs: dict[str, Any] | None = None) -> ActorRef:
+                    kwargs: dict[str, Any] | None = None, *,
+                    before: str | None = None) -> ActorRef:
         """Start a child now and return its ref. ``simple_one_for_one``:
         ``start_child(name, args=(...), kwargs={...})`` starts the template
         with those arguments after its own. Otherwise pass a
-        :class:`ChildSpec`; it joins the end of the start order."""
+        :class:`ChildSpec`; it joins the end of the start order, or, with
+        ``before``, takes its place in the start order just before the
+        child of that name (which later stops, ``rest_for_one`` groups
+        and restarts of this supervisor follow)."""
+        if before is not None:
+            if self._strategy == "simple_one_for_one":
+                raise TypeError("before: a simple_one_for_one supervisor has no start order")
+            self._child(before)  # KeyError naming it if there is none
         if self._strategy == "simple_one_for_one":
             if not isinstance(spec, str):
                 raise TypeError("a simple_one_for_one supervisor starts children by name: "
@@ -207,7 +174,11 @@ class Supervisor(Actor):
         if spec.name in self._children:
             raise ValueError(f"a child named {spec.name!r} already exists")
         self._specs.append(spec)
-        return self._add(spec, spec.args, dict(spec.kwargs or {}))
+        try:
+            return self._add(spec, spec.args, dict(spec.kwargs or {}), before)
+        except BaseException:
+            self._specs.remove(spec)
+            raise
 
     def terminate_child(self, name: str) -> None:
         """Stop a child for good (its ref dies). Its spec stays, so
@@ -242,21 +213,14 @@ class Supervisor(Actor):
             raise KeyError(f"no child named {name!r}") from None
 
     def _node_view(self) -> dict[int, dict[str, Any]]:
-        found: dict[int, dict[str, Any]] = {}
+        return children_in_tree(self.system.tree(), self.ref.uid)
 
-        def walk(entries: list[dict[str, Any]]) -> None:
-            for entry in entries:
-                if entry["uid"] == self.ref.uid:
-                    for child in entry["children"]:
-                        found[child["uid"]] = child
-                    return
-                walk(entry["children"])
-        walk(self.system.tree())
-        return found
-
-    def _add(self, spec: ChildSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ActorRef:
+    def _add(self, spec: ChildSpec, args: tuple[Any, ...], kwargs: dict[str, Any],
+             before: str | None = None) -> ActorRef:
         child = Child(spec, tuple(args), kwargs)
         self._children[spec.name] = child
+        if before is not None:
+            self._children = move_before(self._children, self._specs, spec.name, before)
         try:
             return self._launch(child)
         except BaseException:
@@ -271,6 +235,13 @@ class Supervisor(Actor):
             shutdown=0.0 if spec.shutdown == BRUTAL_KILL else float(spec.shutdown),
             supervisor=bool(getattr(cls, "is_supervisor", False)),
             hang_timeout=None if spec.hang_timeout is None else float(spec.hang_timeout))
+        # Not the last in the start order: the node keeps its children in the
+        # same order (it stops them in reverse), so say where it goes.
+        order = list(self._children.values())
+        for later in order[order.index(child) + 1:]:
+            if later.ref is not None and later.status != TERMINATED:
+                options = options._replace(before=later.ref.uid)
+                break
         prefix = self.ref.name or f"#{self.ref.uid}"
         node_spec = spec_for(spec.actor_class, child.args, child.kwargs,
                              f"{prefix}/{spec.name}", self.ref.uid, None, options, by_path=True)
@@ -366,12 +337,7 @@ class Supervisor(Actor):
         child.exc = None
 
     def _count_restart(self) -> bool:
-        now = time.monotonic()
-        times = self._restart_times
-        times.append(now)
-        while times and times[0] < now - self._max_seconds:
-            times.popleft()
-        return len(times) <= self._max_restarts
+        return self._intensity.count()
 
     def _give_up(self, failed: str, reason: str) -> None:
         log.error("supervisor %s: more than %d restarts within %s s (last: %s %s): "

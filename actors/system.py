@@ -11,6 +11,8 @@ from actors.errors import ActorError
 from actors.node import Node
 from actors.protocol import ActorSpec
 from actors.ref import ActorRef
+from actors.signals import StopOnSigterm
+from actors.statistics import collect
 
 __all__ = ["ActorSystem"]
 
@@ -45,6 +47,14 @@ class ActorSystem:
     Leaving the ``with`` block (or ``shutdown()``, or interpreter exit) stops
     every actor, children before parents and the last started first, then
     ends every process it started.
+
+    SIGTERM: a system created in the main thread of a program that left
+    SIGTERM to its default action makes the first SIGTERM raise
+    ``SystemExit(143)`` in the main thread (as Ctrl-C raises
+    KeyboardInterrupt): the ``with`` block is left and every actor stops in
+    order, then the program exits with status 143, without a traceback. A
+    program that installed its own SIGTERM handler (or ignores SIGTERM)
+    keeps it.
     """
 
     __module__ = "actors"
@@ -64,6 +74,7 @@ class ActorSystem:
         # The node itself, not this object: a system dropped without shutdown
         # must still be stopped at exit (its loop thread keeps the node alive).
         atexit.register(self._node.shutdown, None)
+        self._sigterm = StopOnSigterm.attach(self._node)
 
     def spawn(self, actor_class: type[Actor], *args: Any, name: str | None = None,
               colocate_with: ActorRef | None = None, **kwargs: Any) -> ActorRef:
@@ -102,6 +113,8 @@ class ActorSystem:
         """
         self._node.shutdown(timeout)
         atexit.unregister(self._node.shutdown)
+        if self._sigterm is not None:
+            self._sigterm.detach(self._node)
 
     @property
     def dead_letters(self) -> int:
@@ -120,6 +133,21 @@ class ActorSystem:
         ``restart`` (its restart type, None if unsupervised), ``restarts``,
         ``last_exit`` (why its last incarnation ended) and ``children``."""
         return self._node.registry.tree()
+
+    def statistics(self, timeout: float = 1.0) -> list[dict[str, Any]]:
+        """Per-actor counters, one dict per live actor in tree order
+        (parents before their children, in start order): ``name``,
+        ``uid``, ``pid`` (None while restarting), ``mailbox`` (messages
+        queued in its mailbox now) and ``handled`` (messages taken from its
+        mailbox since this incarnation started). Every host process is
+        asked at once; one that does not answer within ``timeout`` seconds
+        (a handler that does not return to its loop) leaves ``mailbox`` and
+        ``handled`` None for its actors. ``actors top`` reads these.
+        """
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout < 0:
+            raise ValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
+        node = self._node
+        return collect(node.runtime, node.registry, node.launcher, float(timeout))
 
     def wait_graph(self) -> list[dict[str, Any]]:
         """The current wait-for graph as data: one dict per edge, oldest

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from actors.protocol.envelopes import ProtocolError
 from actors.protocol.specs import ActorSpec
 
-__all__ = ["Cancel", "DeadLetters", "Down", "Exit", "Ext", "FailWait", "Gone", "Hello", "Hold", "Hung", "IsPeer", "LinkExit", "Log", "Lookup", "OPS", "PendingRequest", "Probe", "ProbeAnswer", "Quiet", "QuietReport", "Restart", "Resume", "Spawn", "Spawned", "Start", "Stop", "StopChildren", "Stopped", "Terminate", "Tree", "Unwaits", "Unwatch", "WaitInfo", "Waits", "Watch", "answer_to_wire", "decode_op", "encode_op", "op"]
+__all__ = ["ActorStats", "Cancel", "DeadLetters", "Down", "Exit", "Ext", "FailWait", "Gone", "Hello", "Hold", "Hung", "IsPeer", "LinkExit", "Log", "Lookup", "OPS", "PendingRequest", "Probe", "ProbeAnswer", "Quiet", "QuietReport", "Restart", "Resume", "Spawn", "Spawned", "Start", "Stats", "Stop", "StopChildren", "Stopped", "Terminate", "Tree", "Unwaits", "Unwatch", "WaitInfo", "Waits", "Watch", "answer_to_wire", "decode_op", "encode_op", "op"]
 
 
 # -- service operations -------------------------------------------------------------
@@ -345,9 +345,26 @@ class QuietReport(NamedTuple):
 
 
 def answer_to_wire(value: Any) -> Any:
-    """A service operation's answer as it travels (a typed answer as an array)."""
+    """A service operation's answer as it travels (a typed answer as an
+    array; a list of them as a list of arrays)."""
+    if type(value) is list:
+        return [answer_to_wire(item) for item in value]
     to_wire = getattr(value, "to_wire", None)
     return to_wire() if to_wire is not None and isinstance(value, tuple) else value
+
+
+@op(33)
+class Stats(NamedTuple):
+    """Per-actor counters of a host (ask): answers a list of :class:`ActorStats`."""
+
+
+class ActorStats(NamedTuple):
+    uid: int
+    mailbox: int    # messages queued now
+    handled: int    # messages taken from its mailbox since this incarnation started
+
+    def to_wire(self) -> list[Any]:
+        return list(self)
 
 
 @op(32)

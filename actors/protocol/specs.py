@@ -19,6 +19,7 @@ class SpawnOptions(NamedTuple):
     shutdown: float | None = None   # seconds its stop may take; 0: brutal kill
     hang_timeout: float | None = None
     quiet: bool = False             # its death is not logged (actors.mp processes)
+    before: int | None = None       # a sibling it goes before in its parent's start order
 
     def to_wire(self) -> dict[str, Any]:
         defaults = SpawnOptions()
