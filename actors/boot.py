@@ -67,7 +67,7 @@ def host_main(boot: HostBoot, conn: Any) -> None:
         except Exception:
             pass  # the start that needs it reports the error
     if boot.transport == "zmq":
-        network: Any = ZmqNetwork(boot.bind, boot.node_address)
+        network: Any = ZmqNetwork(boot.bind, boot.node_address, boot.max_frame)
     else:
         network = PipeHostNetwork(conn, boot.bind)
     host = Host(boot, network)

@@ -15,6 +15,7 @@ from typing import Any
 __all__ = ["HostBoot", "SystemConfig", "TRANSPORTS"]
 
 TRANSPORTS = ("zmq", "pipe")
+WHEN_FULL = ("block", "drop")
 
 
 def _seconds(label: str, value: Any) -> None:
@@ -41,7 +42,9 @@ class SystemConfig:
     Defaults: zmq over ipc sockets in a private folder, 5 s stop timeout,
     60 s spawn timeout, log level of the root logger, 2 warm spares, a
     restart buffer of 10,000 messages per address, deadlock detection
-    within 0.2 s, quiescence off.
+    within 0.2 s, quiescence off; frames of at most 64 MiB; at most 1,000
+    tells from one process queued in one actor's mailbox, a sender that
+    would pass it waiting for room (``when_full="block"``, no time limit).
     """
 
     transport: str = "zmq"
@@ -53,6 +56,10 @@ class SystemConfig:
     restart_buffer: int = 10_000
     deadlock_detection: float | None = 0.2
     quiescence: float | None = None
+    max_frame: int = 64 << 20
+    mailbox_size: int = 1000
+    when_full: str = "block"
+    send_timeout: float | None = None
 
     def __post_init__(self) -> None:
         if self.transport not in TRANSPORTS:
@@ -68,10 +75,21 @@ class SystemConfig:
         _delay("quiescence", self.quiescence)
         _count("spares", self.spares)
         _count("restart_buffer", self.restart_buffer)
+        if not isinstance(self.max_frame, int) or isinstance(self.max_frame, bool) \
+                or not 4096 <= self.max_frame <= 1 << 31:
+            raise ValueError(f"max_frame must be an int of bytes in [4096, 2**31], "
+                             f"got {self.max_frame!r}")
+        if not isinstance(self.mailbox_size, int) or isinstance(self.mailbox_size, bool) \
+                or self.mailbox_size < 2:
+            raise ValueError(f"mailbox_size must be an int >= 2, got {self.mailbox_size!r}")
+        if self.when_full not in WHEN_FULL:
+            raise ValueError(f"when_full must be one of {WHEN_FULL}, got {self.when_full!r}")
+        if self.send_timeout is not None:
+            _seconds("send_timeout", self.send_timeout)
         # normalized: floats for seconds, a concrete level
         for name in ("stop_timeout", "spawn_timeout"):
             object.__setattr__(self, name, float(getattr(self, name)))
-        for name in ("deadlock_detection", "quiescence"):
+        for name in ("deadlock_detection", "quiescence", "send_timeout"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, float(value))
@@ -97,3 +115,7 @@ class HostBoot:
     deadlock_detection: float | None
     quiescence: float | None
     token: bytes                    # the node's secret (service operations carry it)
+    max_frame: int
+    mailbox_size: int
+    when_full: str
+    send_timeout: float | None

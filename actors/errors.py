@@ -7,6 +7,8 @@
     ├── AskTimeout (TimeoutError)   no reply within the ask's timeout
     ├── DeadlockError               your wait would close a cycle of waits
     ├── SerializationError (TypeError)  a value cannot go on the wire
+    ├── MessageTooLarge (ValueError)    a message bigger than the frame limit
+    ├── MailboxFull (TimeoutError)  no room in a mailbox within the send timeout
     ├── RemoteError                 a remote exception whose class is not importable here
     └── SpawnError                  an actor could not be started
 
@@ -26,6 +28,8 @@ __all__ = [
     "ActorError",
     "AskTimeout",
     "DeadlockError",
+    "MailboxFull",
+    "MessageTooLarge",
     "RemoteError",
     "SerializationError",
     "SpawnError",
@@ -109,6 +113,37 @@ class RemoteError(ActorError, RemoteException):
 
     def __init__(self, type_name: str, message: str, remote_traceback: str = "") -> None:
         RemoteException.__init__(self, type_name, message, remote_traceback)
+
+
+class MessageTooLarge(ActorError, ValueError):
+    """A message whose encoding is bigger than the system's ``max_frame``
+    (raised where it was sent; nothing is sent). ``size`` and ``limit`` are
+    in bytes."""
+
+    __module__ = "actors"
+
+    def __init__(self, message: str, size: int = 0, limit: int = 0) -> None:
+        super().__init__(message, size, limit)
+        self.size = size
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class MailboxFull(ActorError, TimeoutError):
+    """A tell found no room in its target's mailbox within the system's
+    ``send_timeout`` (``when_full="block"``); the message was not sent.
+    ``ref`` is the target."""
+
+    __module__ = "actors"
+
+    def __init__(self, message: str, ref: Any = None) -> None:
+        super().__init__(message)
+        self.ref = ref
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.args[0],))
 
 
 class SpawnError(ActorError):

@@ -76,7 +76,7 @@ class HangWatch:
             what = "its on_start"
         elif isinstance(envelope, P.Call):
             what = f"its handler of a call to {envelope.method}()"
-        elif isinstance(envelope, (P.Tell, P.Ask)):
+        elif isinstance(envelope, (P.Tell, P.Ask, P.Receipted)):
             what = f"its handler of {safe_repr(envelope.message, 100)}"
         else:
             what = "its handler"

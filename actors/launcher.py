@@ -115,7 +115,9 @@ class Launcher:
                         counters=self.counters_path(number), preload=tuple(sorted(self.preload)),
                         hold_limit=config.restart_buffer,
                         deadlock_detection=config.deadlock_detection,
-                        quiescence=config.quiescence, token=runtime.token)
+                        quiescence=config.quiescence, token=runtime.token,
+                        max_frame=config.max_frame, mailbox_size=config.mailbox_size,
+                        when_full=config.when_full, send_timeout=config.send_timeout)
         child_conn = parent_conn = None
         if config.transport == "pipe":
             parent_conn, child_conn = self.context.Pipe(duplex=True)

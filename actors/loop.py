@@ -57,7 +57,7 @@ from typing import Any, Protocol
 from actors.calls import Calls
 from actors.logs import Throttled
 from actors.outbox import Outboxes
-from actors.protocol import ASK, CALL, CHECKS, ENVELOPES, REPLY, TELL, Answer
+from actors.protocol import ASK, CALL, CHECKS, ENVELOPES, RECEIPTED, REPLY, TELL, Answer
 from actors.waits import WaitTracker, safe_repr
 from actors.wire import RuntimeCodec
 from transport.codec import DecodeError
@@ -130,7 +130,7 @@ class MessageLoop:
                                      Callable[[Any], None]]] = {
             kind: (ENVELOPES[kind], len(ENVELOPES[kind]._fields), CHECKS[kind], fn)
             for kind, fn in ((TELL, deliver), (ASK, deliver), (CALL, deliver),
-                             (REPLY, self._resolve))}
+                             (RECEIPTED, deliver), (REPLY, self._resolve))}
 
     # -- what is polled ----------------------------------------------------------
     def add_source(self, source: Any) -> None:

@@ -38,7 +38,8 @@ from typing import Any, NamedTuple
 from actors import protocol as P
 from actors.actor import RESERVED, Actor
 from actors.counters import MailboxCounters
-from actors.errors import ActorDeadError, ActorError
+from actors.errors import ActorDeadError, ActorError, MailboxFull
+from actors.flow import HARD_CAP
 from actors.ref import ActorRef, Reply
 from actors.runtime import Runtime
 from actors.waits import ABSENT, BOUND, DEFERRED, QUEUED, safe_repr
@@ -72,7 +73,7 @@ class Cell:
     """An actor instance and its mailbox."""
 
     __slots__ = ("actor", "ref", "mailbox", "busy", "queued", "stop_waiters", "alive",
-                 "envelope", "since", "deferred", "parked", "hang", "task", "handled")
+                 "envelope", "since", "deferred", "parked", "hang", "task", "handled", "peak")
 
     def __init__(self, actor: Actor, ref: ActorRef) -> None:
         self.actor = actor
@@ -89,6 +90,7 @@ class Cell:
         self.hang: float | None = None  # hang_timeout from its child spec
         self.task: Any = None  # the asyncio task of its running async handler
         self.handled = 0  # messages taken from its mailbox (statistics)
+        self.peak = 0     # the most messages its mailbox ever held
 
     @property
     def label(self) -> str:
@@ -120,7 +122,7 @@ class Cell:
 
 
 def _is_request(envelope: Any, reply_to: str, call_id: int) -> bool:
-    return (isinstance(envelope, (P.Ask, P.Call)) and envelope.call_id == call_id
+    return (isinstance(envelope, P.REQUESTS) and envelope.call_id == call_id
             and envelope.reply_to == reply_to)
 
 
@@ -137,6 +139,7 @@ class Mailboxes:
     def __init__(self, runtime: Runtime, stopped: Callable[[Cell, str, bool, Any], None],
                  stop_children: Callable[[int], None], counters: MailboxCounters) -> None:
         self.runtime = runtime
+        self.cap = HARD_CAP * runtime.flow.size  # see actors.flow
         self._stopped = stopped
         self._stop_children = stop_children
         self.counters = counters
@@ -146,7 +149,7 @@ class Mailboxes:
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._handlers: dict[type, Callable[[Cell, Any], None]] = {
             P.Tell: self._tell, P.Ask: self._answer, P.Call: self._answer,
-            StopMark: self._stop, LinkMark: self._link}
+            P.Receipted: self._receipted, StopMark: self._stop, LinkMark: self._link}
 
     # -- filling -------------------------------------------------------------------
     def deliver(self, envelope: Any) -> None:
@@ -155,7 +158,15 @@ class Mailboxes:
         if cell is None:
             self.runtime.refuse(envelope, None)
             return
-        cell.mailbox.append(envelope)
+        mailbox = cell.mailbox
+        depth = len(mailbox)
+        if depth >= self.cap:  # past what flow control allows: a sender that ignores it
+            self.runtime.refuse(envelope, MailboxFull(
+                f"the mailbox of {cell.ref!r} holds {depth} messages (its limit)", cell.ref))
+            return
+        if depth >= cell.peak:
+            cell.peak = depth + 1
+        mailbox.append(envelope)
         self.counters.counts[0] += 1
         if not cell.queued:
             cell.queued = True
@@ -219,6 +230,10 @@ class Mailboxes:
                 self.run_coroutine(result)
         except BaseException as e:
             self.crash(cell, e, f"while handling a tell of {safe_repr(message, 200)}")
+
+    def _receipted(self, cell: Cell, envelope: P.Receipted) -> None:
+        self.runtime.answer(envelope, True, None)  # taken from the mailbox: a receipt
+        self._tell(cell, envelope)  # type: ignore[arg-type]
 
     def _answer(self, cell: Cell, request: P.Ask | P.Call) -> None:
         """Run the handler of an ask (``receive``) or a call (a public
@@ -326,7 +341,7 @@ class Mailboxes:
 
     def statistics(self) -> list[P.ActorStats]:
         """Each actor's mailbox depth and messages handled."""
-        return [P.ActorStats(uid, len(cell.mailbox), cell.handled)
+        return [P.ActorStats(uid, len(cell.mailbox), cell.handled, cell.peak)
                 for uid, cell in list(self.cells.items())]
 
     def timers_pending(self) -> bool:

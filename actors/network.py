@@ -8,6 +8,7 @@ address).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -18,13 +19,16 @@ from transport import zmq as tzmq
 
 NODE_PIPE_ADDRESS = "pipe:0"
 
+_SLOT = re.compile(r"/s\d+\Z")  # ipc://FOLDER/s<uid>: a supervised slot
+
 
 class ZmqNetwork:
     """Inbox bound at ``bind``; an outlet per peer address, made on demand."""
 
-    def __init__(self, bind: str, node_address: str | None = None) -> None:
+    def __init__(self, bind: str, node_address: str | None = None,
+                 max_frame: int | None = None) -> None:
         self.context = tzmq.new_context()
-        self.inbox = tzmq.Inbox(self.context, bind)
+        self.inbox = tzmq.Inbox(self.context, bind, max_frame)
         self.address = self.inbox.address
         self.node_address = node_address or self.address
         self.sources = [self.inbox]
@@ -37,7 +41,9 @@ class ZmqNetwork:
         return source.recv_frames()
 
     def sender(self, address: str) -> Callable[[bytes], None]:
-        outlet = tzmq.Outlet(self.context, address)
+        # A supervised actor's slot address is taken again by its next
+        # incarnation: reconnect fast there; elsewhere back off.
+        outlet = tzmq.Outlet(self.context, address, backoff=not _SLOT.search(address))
         self.outlets[address] = outlet
         return outlet.send
 

@@ -89,8 +89,8 @@ def _network(config: SystemConfig, rundir: str) -> Any:
     if config.transport == "pipe":
         return PipeNodeNetwork()
     if config.bind == "ipc":
-        return ZmqNetwork(f"ipc://{rundir}/node")
-    return ZmqNetwork(config.bind)
+        return ZmqNetwork(f"ipc://{rundir}/node", max_frame=config.max_frame)
+    return ZmqNetwork(config.bind, max_frame=config.max_frame)
 
 
 class Node:
@@ -109,7 +109,11 @@ class Node:
         self.runtime = runtime = Runtime(uuid.uuid4().hex[:12], network, self, "node",
                                          config.restart_buffer, remote_waits=False,
                                          token=os.urandom(16),
-                                         peers=Peers(network.address, known=self._is_peer))
+                                         peers=Peers(network.address, known=self._is_peer),
+                                         max_frame=config.max_frame,
+                                         flow_size=config.mailbox_size,
+                                         when_full=config.when_full,
+                                         send_timeout=config.send_timeout)
         runtime.loop.lead_waits = True
         # the main program's waits feed the detector (read in place)
         runtime.waits.configure(config.deadlock_detection, track=config.quiescence is not None)

@@ -94,6 +94,7 @@ class Outboxes:
         lose: count messages that can never be delivered (dead letters).
         overflow: envelopes past a held address's limit (fail asks among them).
         hold_limit: envelopes held per address.
+        max_frame: the largest frame sent, in bytes.
         peers: which addresses may be sent to.
         ask_peer: asks the node about an address ``peers`` cannot decide;
             the answer comes back through :meth:`settle_peer`.
@@ -106,7 +107,8 @@ class Outboxes:
     def __init__(self, connect: Callable[[str], Send], disconnect: Callable[[str], None],
                  frame: Callable[[list[bytes]], bytes],
                  lose: Callable[[int], None], overflow: Callable[[str, list[bytes]], None],
-                 hold_limit: int, peers: Peers, ask_peer: Callable[[str], None]) -> None:
+                 hold_limit: int, peers: Peers, ask_peer: Callable[[str], None],
+                 max_frame: int) -> None:
         self._connect = connect
         self._disconnect = disconnect
         self._frame = frame
@@ -115,6 +117,7 @@ class Outboxes:
         self._lose = lose
         self._overflow = overflow
         self.hold_limit = hold_limit
+        self.max_frame = max_frame
         self.peers = peers
         self._ask_peer = ask_peer
         self.unknown: set[str] = set()  # addresses waiting for the node's word
@@ -214,13 +217,30 @@ class Outboxes:
                             self._overflow(box.address, items[room:])
                         continue
                 try:
-                    box.send(self._frame(items))
+                    for chunk in self._chunks(items):
+                        box.send(self._frame(chunk))
                     box.sent += len(items)
                 except Exception as e:  # the peer is gone, or we are closing
                     self._lose(len(items))
                     log.debug("could not send %d messages to %s: %s", len(items), box.address, e)
         finally:
             box.sending.release()
+
+    def _chunks(self, items: list[bytes]) -> list[list[bytes]]:
+        """``items`` in frames of at most ``max_frame`` bytes each (every
+        item fits alone: the runtime refuses bigger ones at the send site)."""
+        limit = self.max_frame - 1  # the frame's header byte
+        if sum(map(len, items)) <= limit:
+            return [items]
+        chunks: list[list[bytes]] = [[]]
+        size = 0
+        for item in items:
+            if size + len(item) > limit and chunks[-1]:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(item)
+            size += len(item)
+        return chunks
 
     def flush_all(self) -> None:
         pending = self.to_flush

@@ -25,12 +25,13 @@ from typing import Any
 
 from actors import protocol as P
 from actors.calls import Calls
-from actors.errors import ActorDeadError, SerializationError
+from actors.errors import ActorDeadError, MessageTooLarge, SerializationError
+from actors.flow import Flow, Window
 from actors.loop import Handler, MessageLoop
 from actors.outbox import Outboxes, UnknownPeer
 from actors.peers import Peers
 from actors.ref import ActorFuture, ActorRef
-from actors.waits import WaitTracker
+from actors.waits import WaitTracker, safe_repr
 from actors.wire import RuntimeCodec
 from transport.codec import EncodeError
 
@@ -58,11 +59,16 @@ class Runtime:
         remote_waits: report blocking waits to the node (hosts).
         token: the node's secret, which every service operation carries.
         peers: which addresses this process may send to.
+        max_frame: the largest frame, in bytes.
+        flow_size, when_full, send_timeout: flow control (``actors.flow``).
     """
 
     def __init__(self, node_id: str, network: Any, handler: ProcessHandler, name: str,
-                 hold_limit: int, remote_waits: bool, token: bytes, peers: Peers) -> None:
+                 hold_limit: int, remote_waits: bool, token: bytes, peers: Peers,
+                 max_frame: int, flow_size: int = 1000, when_full: str = "block",
+                 send_timeout: float | None = None) -> None:
         self.node_id = node_id
+        self.max_message = max_frame - 1  # an envelope alone in a frame
         self.token = token
         self.network = network
         self.handler = handler
@@ -79,9 +85,11 @@ class Runtime:
         self.waits = WaitTracker(self.address, self.calls, self._report_wait, self.flush_all,
                                  self.wake, None, remote=remote_waits)
         self.outboxes = Outboxes(network.sender, network.drop, self.codec.frame,
-                                 self.lose, self._overflow, hold_limit, peers, self._ask_peer)
+                                 self.lose, self._overflow, hold_limit, peers, self._ask_peer,
+                                 max_frame)
         self.loop = MessageLoop(network, self.codec, self.calls, self.outboxes, self.waits,
                                 handler, name)
+        self.flow = Flow(flow_size, when_full, send_timeout, self.wait, self._dropped_tell)
         self.outboxes.reader = network.reader = self.loop
 
     def wake(self) -> None:
@@ -102,9 +110,14 @@ class Runtime:
     # -- sending -------------------------------------------------------------------
     def encode(self, envelope: list[Any]) -> bytes:
         try:
-            return self.codec.encode(envelope)
+            data = self.codec.encode(envelope)
         except EncodeError as e:
             raise SerializationError(str(e), e.type_name) from None
+        if len(data) > self.max_message:
+            raise MessageTooLarge(f"a message of {len(data)} bytes is over this system's "
+                                  f"max_frame of {self.max_message + 1} bytes",
+                                  len(data), self.max_message + 1)
+        return data
 
     def post(self, address: str, data: bytes, flush: bool = False) -> bool:
         """Queue an encoded envelope; False (counted, logged) if no process
@@ -121,14 +134,42 @@ class Runtime:
         self.outboxes.flush_all()
 
     def tell(self, ref: ActorRef, message: Any) -> None:
-        if ref.uid in self.dead:
+        uid = ref.uid
+        if uid in self.dead:
             self.count_dead_letter(ref, message)
             return
-        data = self.encode(P.Tell.wire(ref.uid, message))
+        flow = self.flow
+        window = flow.windows.get(uid) or flow.window(uid)
+        if window.sent - window.acked >= flow.size and not flow.make_room(ref, window, message):
+            return
+        if window.sent - window.marked >= flow.half:
+            self._receipted(ref, window, message)
+            return
+        data = self.encode(P.Tell.wire(uid, message))
         try:
             self.outboxes.post(ref.address, data)
         except UnknownPeer:  # a ref to no process of this node: as to a dead actor
             self.count_dead_letter(ref, message)
+            return
+        window.sent += 1
+
+    def _receipted(self, ref: ActorRef, window: Window, message: Any) -> None:
+        """A tell that asks for a receipt (see ``actors.flow``)."""
+        call_id = self.calls.next_id()
+        wire = P.Receipted.wire(ref.uid, message, self.address, call_id)
+        data = self.encode(wire)
+        seq = window.sent + 1
+        future = ActorFuture(self, call_id, ref, P.decode_envelope(wire))
+        future.add_done_callback(lambda done: window.acknowledge(seq, done))
+        window.receipts.append((seq, future))
+        self.calls.add(future)
+        try:
+            self.outboxes.post(ref.address, data)
+        except UnknownPeer:
+            self.calls.fail(call_id, ActorDeadError(f"{ref!r} is unreachable", ref, "unknown"))
+            self.count_dead_letter(ref, message)
+            return
+        window.sent = window.marked = seq
 
     def ask(self, ref: ActorRef, message: Any,
             on_done: Callable[[ActorFuture], None] | None = None) -> ActorFuture:
@@ -174,7 +215,7 @@ class Runtime:
         (the uid the request was addressed to)."""
         try:
             data = self.encode(P.Answer.wire(call_id, uid, ok, value))
-        except SerializationError as e:
+        except (SerializationError, MessageTooLarge) as e:
             data = self.encode(P.Answer.wire(call_id, uid, False, e))
         self.post(address, data)
 
@@ -217,10 +258,12 @@ class Runtime:
     def refuse(self, envelope: Any, error: BaseException | None = None) -> None:
         """An envelope that will not be handled: fail its asker (by default
         with ActorDeadError), or count a tell as a dead letter."""
-        if isinstance(envelope, (P.Ask, P.Call)):
+        if isinstance(envelope, P.REQUESTS):
             if error is None:
                 reason = self.dead.get(envelope.uid, "no such actor here")
                 error = ActorDeadError(f"actor #{envelope.uid} is dead ({reason})", None, reason)
+            if type(envelope) is P.Receipted:
+                self.lose(1)  # a tell all the same: a dead letter
             self.answer(envelope, False, error)
         else:
             self.lose(1)
@@ -233,7 +276,11 @@ class Runtime:
 
     def count_dead_letter(self, ref: Any, message: Any) -> None:
         self.lose(1)
-        log.info("dead letter to %r: %.200r", ref, message)
+        log.info("dead letter to %r: %s", ref, safe_repr(message, 200))
+
+    def _dropped_tell(self, ref: ActorRef, message: Any) -> None:
+        self.lose(1)
+        self.loop.dropped(f"a tell to {ref!r}: its mailbox is full (when_full='drop')")
 
     def _overflow(self, address: str, items: list[bytes]) -> None:
         """Envelopes past the restart buffer of a held address: dead
@@ -246,7 +293,7 @@ class Runtime:
                 envelope = P.decode_envelope(self.codec.decode(data))
             except Exception:
                 continue
-            if isinstance(envelope, (P.Ask, P.Call)):
+            if isinstance(envelope, P.REQUESTS):
                 future = self.calls.pop(envelope.call_id)
                 if future is not None:
                     try:
@@ -310,7 +357,8 @@ class Runtime:
         """Counters of this process's message path."""
         return {"received": self.loop.received, "sent": self.outboxes.sent_count(),
                 "malformed": self.loop.malformed, "dead_letters": self.dead_letters,
-                **self.calls.statistics(), **self.outboxes.statistics()}
+                **self.calls.statistics(), **self.outboxes.statistics(),
+                **self.flow.statistics()}
 
     def close(self, linger: float = 1.0, flush: bool = True) -> None:
         """Send what is queued (unless ``flush`` is False), close the

@@ -25,7 +25,7 @@ __all__ = ["collect"]
 def collect(runtime: Runtime, registry: Registry, launcher: Launcher,
             timeout: float) -> list[dict[str, Any]]:
     """One dict per live actor, in tree order (parents first, in start
-    order): ``name``, ``uid``, ``pid``, ``mailbox``, ``handled``."""
+    order): ``name``, ``uid``, ``pid``, ``mailbox``, ``handled``, ``peak``."""
     hosts = [h for h in launcher.ready_hosts() if h.uids]
     asks = [(host, runtime.ask_service(host.address, P.Stats())) for host in hosts]
     deadline = time.monotonic() + timeout
@@ -50,7 +50,8 @@ def collect(runtime: Runtime, registry: Registry, launcher: Launcher,
                 stats = counts.get(uid)
                 found.append({"name": record.name, "uid": uid, "pid": record.pid,
                               "mailbox": stats.mailbox if stats else None,
-                              "handled": stats.handled if stats else None})
+                              "handled": stats.handled if stats else None,
+                              "peak": stats.peak if stats else None})
                 walk(record.children)
         walk(registry.top)
     return found

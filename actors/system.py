@@ -43,6 +43,16 @@ class ActorSystem:
             ask while every actor is idle or blocked and no message is in
             flight, its wait fails with :class:`DeadlockError` instead of
             hanging (see docs/deadlocks.md for what it cannot see).
+        max_frame: the largest frame in bytes (default 64 MiB); a message
+            whose encoding is bigger raises :class:`MessageTooLarge` where it
+            is sent, and inboxes refuse bigger frames.
+        mailbox_size: how many tells from one process may wait in one
+            actor's mailbox (default 1,000); past it the sender is slowed
+            down (see ``when_full``). docs/security.md has the bounds.
+        when_full: ``"block"`` (default): a tell waits for room, up to
+            ``send_timeout``, then raises :class:`MailboxFull`; ``"drop"``:
+            the tell is dropped and counted as a dead letter.
+        send_timeout: seconds a blocked tell waits (None: as long as it takes).
 
     Leaving the ``with`` block (or ``shutdown()``, or interpreter exit) stops
     every actor, children before parents and the last started first, then
@@ -63,12 +73,15 @@ class ActorSystem:
                  stop_timeout: float = 5.0, spawn_timeout: float = 60.0,
                  log_level: int | None = None, spares: int = 2,
                  restart_buffer: int = 10_000, deadlock_detection: float | None = 0.2,
-                 quiescence: float | None = None) -> None:
+                 quiescence: float | None = None, max_frame: int = 64 << 20,
+                 mailbox_size: int = 1000, when_full: str = "block",
+                 send_timeout: float | None = None) -> None:
         self.config = SystemConfig(
             transport=transport, bind=bind, stop_timeout=stop_timeout,
             spawn_timeout=spawn_timeout, log_level=log_level, spares=spares,
             restart_buffer=restart_buffer, deadlock_detection=deadlock_detection,
-            quiescence=quiescence)
+            quiescence=quiescence, max_frame=max_frame, mailbox_size=mailbox_size,
+            when_full=when_full, send_timeout=send_timeout)
         self.transport = transport
         self._node = Node(self.config)
         # The node itself, not this object: a system dropped without shutdown
@@ -139,7 +152,8 @@ class ActorSystem:
         (parents before their children, in start order): ``name``,
         ``uid``, ``pid`` (None while restarting), ``mailbox`` (messages
         queued in its mailbox now) and ``handled`` (messages taken from its
-        mailbox since this incarnation started). Every host process is
+        mailbox since this incarnation started) and ``peak`` (the most
+        messages its mailbox held at once). Every host process is
         asked at once; one that does not answer within ``timeout`` seconds
         (a handler that does not return to its loop) leaves ``mailbox`` and
         ``handled`` None for its actors. ``actors top`` reads these.

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from actors.protocol import PendingRequest, WaitInfo
 from actors.registry import Registry
 from actors.runtime import Runtime
-from actors.waits import ASK, CALL, FRAME, HELD, SERVICE
+from actors.waits import ASK, CALL, FRAME, HELD, SERVICE, TELL
 
 __all__ = ["Edge", "EdgeKey", "WaitGraph"]
 
@@ -159,7 +159,7 @@ class WaitGraph:
                 target = target_uid
             edge = Edge(waiter, target, kind, what, info.since, address, info.wait_id, call_id,
                         info.thread)
-            if kind in (ASK, CALL):
+            if kind in (ASK, CALL, TELL):
                 edge.pending = PendingRequest(target_uid, address, call_id)
             elif kind in ("spawn", "restart"):
                 edge.pending = PendingRequest(target, None, None)
@@ -226,6 +226,8 @@ class WaitGraph:
             return f"{waiter} asks {target} {edge.what}"
         if edge.kind == CALL:
             return f"{waiter} calls {target}{edge.what}"
+        if edge.kind == TELL:
+            return f"{waiter} waits for room in {target}'s mailbox to tell it {edge.what}"
         if edge.kind in ("spawn", "restart"):
             return f"{waiter} {edge.kind}s {target} and waits for its on_start"
         if edge.kind == HELD:

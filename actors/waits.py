@@ -38,6 +38,7 @@ from actors.protocol import WaitInfo
 # what a wait is for, as reported to the node
 ASK = "ask"
 CALL = "call"
+TELL = "tell"         # a tell waiting for room in its target's mailbox (actors.flow)
 SERVICE = "service"   # a request to the node's service (spawn, restart, stop ...)
 FRAME = "frame"       # an async handler running on the loop thread's stack
 HELD = "held"         # an actor's deferred replies wait for a holder (actors.mp locks)
@@ -83,6 +84,8 @@ def describe(future: Any, brief: dict[str, str]) -> tuple[str, str]:
         args = ", ".join([short(a, 40) for a in request.args] +
                          [f"{k}={short(v, 40)}" for k, v in request.kwargs.items()])
         return CALL, f".{request.method}({args})"
+    if isinstance(request, P.Receipted):
+        return TELL, short(request.message)
     if isinstance(request, P.Ask):
         message = request.message
         if request.is_tuple and message and type(message[0]) is str and message[0] in brief:
@@ -278,5 +281,5 @@ class WaitTracker:
         return True
 
 
-__all__ = ["ABSENT", "ANSWERED", "BOUND", "DEFERRED", "GONE", "HELD", "QUEUED", "WAITING", "Wait",
-           "WaitTracker", "describe"]
+__all__ = ["ABSENT", "ANSWERED", "BOUND", "DEFERRED", "GONE", "HELD", "QUEUED", "TELL", "WAITING",
+           "Wait", "WaitTracker", "describe", "safe_repr", "short"]

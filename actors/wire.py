@@ -18,7 +18,7 @@ from typing import Any
 
 from actors.errors import RemoteError
 from actors.ref import ActorRef
-from transport.codec import Codec
+from transport.codec import Codec, DecodeBudgetExceeded
 
 __all__ = ["EXT_REF", "RuntimeCodec", "Undecodable", "find_undecodable"]
 
@@ -68,6 +68,8 @@ class RuntimeCodec(Codec):
     def _ext_hook(self, code: int, data: bytes) -> Any:
         try:
             return super()._ext_hook(code, data)
+        except DecodeBudgetExceeded:
+            raise  # the whole frame goes
         except Exception as e:
             self.bad += 1
             return Undecodable(e)

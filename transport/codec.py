@@ -50,6 +50,7 @@ from transport.values import (
 
 __all__ = [
     "Codec",
+    "DecodeBudgetExceeded",
     "DecodeError",
     "EncodeError",
     "FRAME_VERSION",
@@ -80,6 +81,14 @@ EXT_DATACLASS = 13
 EXT_PICKLE = 14  # reserved for the local-only pickle extension (actors.mp)
 FIRST_USER_EXT = 32
 
+# Decoding a frame of at least BUDGET_FROM bytes counts what it builds: every
+# array, map and ext value at an estimate of its size in memory (64 bytes a
+# container plus 8 a slot, 16 a map entry). Past AMPLIFICATION times the
+# frame's size the frame is refused, so no frame expands without bound
+# (an array of empty maps would otherwise cost ~72 bytes per byte sent).
+BUDGET_FROM = 1 << 20
+AMPLIFICATION = 10
+
 # Ext values (tuple, set, dataclass...) nest by recursive packing/unpacking;
 # each level of unpacking costs ~40 KB of C stack in msgpack, so a deeper
 # value would crash the receiver (segfault) instead of raising.
@@ -96,6 +105,11 @@ class EncodeError(TypeError):
 
 class DecodeError(ValueError):
     """Bytes that are not a well-formed frame or message."""
+
+
+class DecodeBudgetExceeded(DecodeError):
+    """A frame that would take more than AMPLIFICATION times its size in
+    memory: refused whole (a lenient decoder must not turn it into parts)."""
 
 
 # -- the codec ---------------------------------------------------------------
@@ -289,10 +303,31 @@ class Codec:
             raise DecodeError(f"value nested more than {MAX_EXT_DEPTH} levels deep")
         local.unpack_depth = depth + 1
         try:
+            if getattr(local, "budget", None) is None:
+                return msgpack.unpackb(data, ext_hook=self._ext_hook, strict_map_key=False,
+                                       raw=False, use_list=True)
+            self._spend(64)
             return msgpack.unpackb(data, ext_hook=self._ext_hook, strict_map_key=False,
-                                   raw=False, use_list=True)
+                                   raw=False, use_list=True, list_hook=self._list_spent,
+                                   object_hook=self._map_spent)
         finally:
             local.unpack_depth = depth
+
+    # decode budget (see AMPLIFICATION)
+    def _spend(self, cost: int) -> None:
+        local = self._local
+        local.budget -= cost
+        if local.budget < 0:
+            raise DecodeBudgetExceeded(f"a frame of {local.frame_size} bytes would take more "
+                                       f"than {AMPLIFICATION}x its size in memory")
+
+    def _list_spent(self, items: list[Any]) -> list[Any]:
+        self._spend(64 + 8 * len(items))
+        return items
+
+    def _map_spent(self, entries: dict[Any, Any]) -> dict[Any, Any]:
+        self._spend(64 + 16 * len(entries))
+        return entries
 
     def decode(self, data: bytes) -> Any:
         """One object from msgpack bytes; raises :class:`DecodeError`."""
@@ -313,8 +348,14 @@ class Codec:
         (messages before the bad part may already have been yielded)."""
         if not frame or frame[0] != FRAME_VERSION:
             raise DecodeError(f"not a frame (header byte {frame[:1]!r})")
+        size = len(frame)
+        hooks: dict[str, Any] = {}
+        local = self._local
+        if size >= BUDGET_FROM:  # count what it builds (see AMPLIFICATION)
+            local.budget, local.frame_size = AMPLIFICATION * size, size
+            hooks = {"list_hook": self._list_spent, "object_hook": self._map_spent}
         unpacker = msgpack.Unpacker(ext_hook=self._ext_hook, strict_map_key=False, raw=False,
-                                    use_list=True, max_buffer_size=max(len(frame), 1024))
+                                    use_list=True, max_buffer_size=max(size, 1024), **hooks)
         unpacker.feed(memoryview(frame)[1:])
         # tell() after the loop also counts a truncated array/map's parsed
         # prefix, so check where the last complete message ended instead.
@@ -327,7 +368,9 @@ class Codec:
             raise
         except Exception as e:
             raise DecodeError(f"malformed frame: {e}") from e
-        if end != len(frame) - 1:
+        finally:
+            local.budget = None
+        if end != size - 1:
             raise DecodeError("frame ends inside a message")
 
     def decode_frame(self, frame: bytes) -> list[Any]:

@@ -1,9 +1,11 @@
 """ZeroMQ endpoints: one PULL inbox per process, one PUSH outlet per peer.
 
 Messages between two processes travel over one PUSH socket into one PULL
-socket, so ZeroMQ keeps them in send order. High-water marks are off (0):
-a send never blocks and never drops; a slow receiver costs memory instead.
-Addresses are ``ipc://PATH`` or ``tcp://HOST:PORT``.
+socket, so ZeroMQ keeps them in send order. Queues are bounded: an inbox
+takes at most ``HWM`` frames per connected peer (then ZeroMQ stops reading
+that peer, whose sends wait), an outlet holds at most ``HWM`` frames, and
+an inbox drops (and disconnects) a peer that sends a frame over its
+``max_frame``. Addresses are ``ipc://PATH`` or ``tcp://HOST:PORT``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ POLLIN = int(zmq.POLLIN)
 NOBLOCK = int(zmq.NOBLOCK)
 
 
+HWM = 10_000  # frames queued per peer, each way
+
+
 def new_context() -> zmq.Context:
     """A fresh context (never the global instance: each runtime owns its own)."""
     return zmq.Context(io_threads=1)
@@ -31,12 +36,15 @@ class Inbox:
 
     ``bind`` is ``ipc://PATH`` or ``tcp://HOST`` / ``tcp://HOST:PORT`` (a free
     port is picked when none is given); ``address`` is where peers connect.
+    ``max_frame``: the largest frame accepted, in bytes (None: no limit).
     """
 
-    def __init__(self, context: zmq.Context, bind: str) -> None:
+    def __init__(self, context: zmq.Context, bind: str, max_frame: int | None = None) -> None:
         self.socket = context.socket(zmq.PULL)
-        self.socket.setsockopt(zmq.RCVHWM, 0)
+        self.socket.setsockopt(zmq.RCVHWM, HWM)
         self.socket.setsockopt(zmq.LINGER, 0)
+        if max_frame is not None:
+            self.socket.setsockopt(zmq.MAXMSGSIZE, max_frame)
         self.aliases: list[str] = []
         try:
             if bind.startswith("tcp://") and bind.count(":") == 1:
@@ -98,18 +106,23 @@ class Inbox:
 # When a peer dies, its outlets keep what is sent to it and retry the
 # connection every 2-4 ms (ZeroMQ adds up to one interval of jitter): a new
 # process binding the same address (a restarted actor) gets it all within
-# milliseconds. Outlets to peers gone for good are closed by the runtime.
+# milliseconds. An outlet made with ``backoff`` retries less and less often,
+# up to every RECONNECT_MAX_MS, for a peer whose address no new process
+# takes. Outlets to peers gone for good are closed by the runtime.
 RECONNECT_MS = 2
+RECONNECT_MAX_MS = 100
 
 
 class Outlet:
     """A sending socket connected to one peer's inbox."""
 
-    def __init__(self, context: zmq.Context, address: str) -> None:
+    def __init__(self, context: zmq.Context, address: str, backoff: bool = True) -> None:
         self.address = address
         self.socket = context.socket(zmq.PUSH)
-        self.socket.setsockopt(zmq.SNDHWM, 0)
+        self.socket.setsockopt(zmq.SNDHWM, HWM)
         self.socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+        if backoff:
+            self.socket.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_MAX_MS)
         self.socket.setsockopt(zmq.LINGER, 2000)  # flush on orderly close
         self.socket.connect(address)
 

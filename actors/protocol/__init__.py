@@ -1,19 +1,20 @@
 """The runtime's protocol: every envelope and every service operation as a
 small named type, and the tables that turn wire arrays into them.
 
-The wire is unchanged (docs/wire-format.md): an envelope is a msgpack array
-whose first item is its kind. The envelope types below keep that kind as
-their first field, so a decoded array becomes its named type with one
+The wire is docs/wire-format.md: an envelope is a msgpack array whose first
+item is its kind. The envelope types below keep that kind as their first
+field, so a decoded array becomes its named type with one
 ``tuple.__new__`` and nothing is ever read from it by position::
 
-    TELL   [0, uid, payload, is_tuple]                         Tell
-    ASK    [1, uid, payload, is_tuple, reply_to, call_id]      Ask
-    CALL   [2, uid, method, args, kwargs, reply_to, call_id]   Call
-    REPLY  [3, call_id, ok, value, is_tuple, uid]              Answer
+    TELL       [0, uid, payload, is_tuple]                         Tell
+    ASK        [1, uid, payload, is_tuple, reply_to, call_id]      Ask
+    CALL       [2, uid, method, args, kwargs, reply_to, call_id]   Call
+    REPLY      [3, call_id, ok, value, is_tuple, uid]              Answer
+    RECEIPTED  [4, uid, payload, is_tuple, reply_to, call_id]      Receipted
 
 uid 0 at any address is that process's runtime service. Its messages are
-*service operations*: a Tell or an Ask whose payload is ``[code, *fields]``
-(sent with ``is_tuple`` set). Each operation is a NamedTuple registered
+*service operations*: a Tell or an Ask whose payload is
+``[code, token, *fields]`` (sent with ``is_tuple`` set). Each operation is a NamedTuple registered
 under its code with :func:`op`; :func:`decode_op` turns a payload back into
 it, and :func:`encode_op` makes the payload. Values that nest (an
 :class:`ActorSpec` in a :class:`Spawn`) convert themselves with
@@ -30,7 +31,9 @@ from actors.protocol.envelopes import (
     CALL,
     CHECKS,
     ENVELOPES,
+    RECEIPTED,
     REPLY,
+    REQUESTS,
     SERVICE_UID,
     TELL,
     Answer,
@@ -38,6 +41,7 @@ from actors.protocol.envelopes import (
     Call,
     Envelope,
     ProtocolError,
+    Receipted,
     Request,
     Tell,
     decode_envelope,
@@ -122,7 +126,10 @@ __all__ = [
     "ProtocolError",
     "Quiet",
     "QuietReport",
+    "RECEIPTED",
     "REPLY",
+    "REQUESTS",
+    "Receipted",
     "Request",
     "Restart",
     "Resume",

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-__all__ = ["ASK", "CALL", "CHECKS", "ENVELOPES", "REPLY", "SERVICE_UID", "TELL", "Answer", "Ask",
-           "Call",
+__all__ = ["ASK", "CALL", "CHECKS", "ENVELOPES", "RECEIPTED", "REPLY", "REQUESTS", "SERVICE_UID",
+           "TELL", "Answer", "Ask", "Call", "Receipted",
            "Envelope", "ProtocolError", "Request", "Tell", "decode_envelope"]
 
 TELL = 0
 ASK = 1
 CALL = 2
 REPLY = 3
+RECEIPTED = 4
 
 SERVICE_UID = 0
 
@@ -84,6 +85,30 @@ class Call(NamedTuple):
         return [CALL, uid, method, list(args), kwargs, reply_to, call_id]
 
 
+class Receipted(NamedTuple):
+    """A tell that asks for a receipt: when the target takes it from its
+    mailbox, it answers ``call_id`` (with None) before handling it as a
+    tell. Every so many tells go this way, so a sender knows how many of
+    its messages still wait in the target's mailbox (``actors.flow``)."""
+
+    kind: int
+    uid: int
+    payload: Any
+    is_tuple: bool
+    reply_to: str
+    call_id: int
+
+    @property
+    def message(self) -> Any:
+        return tuple(self.payload) if self.is_tuple else self.payload
+
+    @staticmethod
+    def wire(uid: int, message: Any, reply_to: str, call_id: int) -> list[Any]:
+        if type(message) is tuple:
+            return [RECEIPTED, uid, list(message), True, reply_to, call_id]
+        return [RECEIPTED, uid, message, False, reply_to, call_id]
+
+
 class Answer(NamedTuple):
     """The REPLY envelope: the result of an Ask or a Call (``ok``), or the
     exception its handler raised. ``uid`` names who answers (the uid the
@@ -108,10 +133,12 @@ class Answer(NamedTuple):
         return [REPLY, call_id, ok, value, False, uid]
 
 
-Envelope = Tell | Ask | Call | Answer
-Request = Ask | Call
+Envelope = Tell | Ask | Call | Answer | Receipted
+Request = Ask | Call | Receipted  # what is answered
+REQUESTS = (Ask, Call, Receipted)
 
-ENVELOPES: dict[int, type] = {TELL: Tell, ASK: Ask, CALL: Call, REPLY: Answer}
+ENVELOPES: dict[int, type] = {TELL: Tell, ASK: Ask, CALL: Call, REPLY: Answer,
+                              RECEIPTED: Receipted}
 
 
 # Field types, checked before an array becomes its envelope (a payload
@@ -136,7 +163,8 @@ def _answer_ok(raw: list[Any]) -> bool:
             and (raw[4] is False or (raw[4] is True and type(raw[3]) is list)))
 
 
-CHECKS: dict[int, Any] = {TELL: _tell_ok, ASK: _ask_ok, CALL: _call_ok, REPLY: _answer_ok}
+CHECKS: dict[int, Any] = {TELL: _tell_ok, ASK: _ask_ok, CALL: _call_ok, REPLY: _answer_ok,
+                          RECEIPTED: _ask_ok}
 _SIZES = {kind: len(cls._fields) for kind, cls in ENVELOPES.items()}
 _new = tuple.__new__
 

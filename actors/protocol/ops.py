@@ -362,6 +362,7 @@ class ActorStats(NamedTuple):
     uid: int
     mailbox: int    # messages queued now
     handled: int    # messages taken from its mailbox since this incarnation started
+    peak: int       # the most messages its mailbox held at once
 
     def to_wire(self) -> list[Any]:
         return list(self)

@@ -1,0 +1,112 @@
+"""Flow control: a sender never has more than ``mailbox_size`` tells waiting
+in one actor's mailbox.
+
+Each process keeps, per target actor, a *window*: how many tells it sent
+there, and how many of them the target has taken from its mailbox, as far
+as it knows. It learns the second number from receipts: every half window,
+a tell goes as a ``Receipted`` envelope, which the target answers (with
+None) when it takes it from its mailbox, before handling it. A tell that
+would put more than ``mailbox_size`` of this process's messages in the
+target's mailbox waits for the oldest receipt (``when_full="block"``, up
+to ``send_timeout``, then :class:`~actors.MailboxFull`), or is dropped and
+counted as a dead letter (``"drop"``). Nothing waits when the target keeps
+up: one tell in ``mailbox_size / 2`` carries a receipt, and its answer
+costs one small message back.
+
+A sender blocked on a window waits like an ask (``MessageLoop.wait``): the
+deadlock detector sees the wait, as an edge from the sender to the target,
+and a handler that waits keeps its process's loop running.
+
+Asks are not counted: each asker waits for its reply, and a mailbox also
+refuses what arrives past ``HARD_CAP`` times ``mailbox_size`` messages
+(tells become dead letters, asks fail with MailboxFull), whatever sends it.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable
+from typing import Any
+
+from actors.errors import ActorError, MailboxFull
+from actors.ref import ActorFuture, ActorRef
+
+__all__ = ["HARD_CAP", "Flow", "Window"]
+
+HARD_CAP = 64  # a mailbox refuses what arrives past HARD_CAP * mailbox_size messages
+
+
+class Window:
+    """This process's tells to one actor."""
+
+    __slots__ = ("sent", "acked", "marked", "receipts")
+
+    def __init__(self) -> None:
+        self.sent = 0       # tells sent
+        self.acked = 0      # of those, how many the target took from its mailbox
+        self.marked = 0     # ``sent`` when the last receipt was asked for
+        self.receipts: collections.deque[tuple[int, ActorFuture]] = collections.deque()
+
+    def acknowledge(self, seq: int, future: ActorFuture) -> None:
+        """A receipt came back (or its target died: nothing waits there now)."""
+        if seq > self.acked:
+            self.acked = seq
+        try:
+            self.receipts.remove((seq, future))
+        except ValueError:
+            pass
+
+
+class Flow:
+    """The windows of one process (see module doc).
+
+    Args:
+        size: ``mailbox_size``.
+        when_full: ``"block"`` or ``"drop"``.
+        timeout: ``send_timeout`` (None: no limit).
+        wait: waits for a future like an ask (``MessageLoop.wait``).
+        drop: counts a dropped tell as a dead letter.
+    """
+
+    def __init__(self, size: int, when_full: str, timeout: float | None,
+                 wait: Callable[[Any, float | None], None],
+                 drop: Callable[[ActorRef, Any], None]) -> None:
+        self.size = size
+        self.half = max(1, size // 2)
+        self.block = when_full == "block"
+        self.timeout = timeout
+        self._wait = wait
+        self._drop = drop
+        self.windows: dict[int, Window] = {}  # by target uid (unique in its node)
+        self.blocked = 0   # tells that had to wait for room
+        self.dropped = 0   # tells dropped for want of room
+
+    def window(self, uid: int) -> Window:
+        window = self.windows.get(uid)
+        if window is None:
+            window = self.windows[uid] = Window()
+        return window
+
+    def make_room(self, ref: ActorRef, window: Window, message: Any) -> bool:
+        """The window to ``ref`` is full: wait for a receipt, or drop the
+        tell (False). Raises MailboxFull when the wait times out."""
+        if not self.block:
+            self.dropped += 1
+            self._drop(ref, message)
+            return False
+        self.blocked += 1
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        while window.sent - window.acked >= self.size:
+            if not window.receipts:  # cannot happen: a receipt is always out
+                raise ActorError(f"no receipt outstanding towards {ref!r}")
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise MailboxFull(f"no room in the mailbox of {ref!r} within "
+                                  f"{self.timeout} s ({self.size} messages from this "
+                                  "process wait there); the message was not sent", ref)
+            self._wait(window.receipts[0][1], left)
+        return True
+
+    def statistics(self) -> dict[str, Any]:
+        return {"windows": len(self.windows), "blocked": self.blocked, "dropped": self.dropped}
