@@ -50,6 +50,7 @@ from actors.waits import (
     CALL,
     DEFERRED,
     GONE,
+    HELD,
     QUEUED,
     WAITING,
 )
@@ -165,6 +166,7 @@ class Detector:
             collections.defaultdict(list)
         transient: list[Edge] = []
         permanent: list[Edge] = []
+        held = {edge.waiter for edge in cycle if edge.kind == HELD}
         for edge in cycle:
             for i, (address, wait_id) in enumerate(edge.checks):
                 # an ask must still lack its reply; a stack frame must merely be there
@@ -202,7 +204,11 @@ class Detector:
                     continue  # only a member of the cycle could answer it
                 if state == DEFERRED:
                     permanent.append(edge)
-                elif state != QUEUED:
+                elif state != QUEUED or edge.target in held:
+                    # A request merely queued at a member that is blocked only
+                    # for its parked requests (a held edge: a lock's server)
+                    # will be handled: that member reads its mailbox on, and
+                    # the holder's release may be queued right before it.
                     transient.append(edge)
         return transient, permanent
 
