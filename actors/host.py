@@ -100,6 +100,7 @@ class Host:
         when the last actor has ended (or the node says exit)."""
         runtime = self.runtime
         runtime.loop.read_on(threading.get_ident())
+        runtime.loop.home = threading.get_ident()  # handlers run here; others may relieve
         install(ForwardHandler(self._ship_log, self._actor_name), self.boot.log_level)
         runtime.tell_service(runtime.service.address,
                              P.Hello(self.boot.number, runtime.address, os.getpid()))
@@ -129,6 +130,7 @@ class Host:
     def _run_main(self, fn: Callable[[], int]) -> int:
         loop = self.runtime.loop
         loop.lead_waits = True  # the main thread's waits read their own replies
+        loop.home = None  # handlers run on the loop thread; waiters lead in turn
         finished = False
 
         def stop() -> bool:

@@ -37,6 +37,14 @@ more than a Pipe round trip). The loop thread steps aside meanwhile, and
 stays parked for ``LINGER`` after a waiter led, so back-to-back asks take
 over without waking it.
 
+Relief (a host, ``home``): only the host's main thread runs handlers, and
+it holds the reading (``_io``) only while it polls, not while a handler
+runs. A handler that waits by other means than an ask's ``result`` (a
+``concurrent.futures.wait``, threads of its own that ask) would otherwise
+wait for ever for replies nobody reads; so another thread may read
+meanwhile (``actors.relief``): it completes replies and sets everything
+else aside, in order, for the main thread.
+
 Where to change what: a new envelope kind is a type in ``actors.protocol``
 and a row in ``_route``; what a process does with a message is its
 handler's ``deliver``; how messages leave is ``actors.outbox``.
@@ -58,6 +66,7 @@ from actors.calls import Calls
 from actors.logs import Throttled
 from actors.outbox import Outboxes
 from actors.protocol import ASK, CALL, CHECKS, ENVELOPES, RECEIPTED, REPLY, TELL, Answer
+from actors.relief import Relief
 from actors.waits import WaitTracker, safe_repr
 from actors.wire import RuntimeCodec
 from transport.codec import DecodeError
@@ -119,18 +128,25 @@ class MessageLoop:
         self._lead = threading.Lock()     # held by a waiter that takes over reading
         self._wanted = False
         self._led_at = 0.0
+        self.home: int | None = None  # hosts: the one thread that runs handlers
+        self._io = threading.Lock()   # held by whoever polls (with ``home``)
+        self.io_wanted = False        # the home thread waits for ``_io``
+        self.aside: deque[Any] = deque()  # envelopes a reliever read, for home
+        self.relief = Relief(self)
         self.poller = network.new_poller()
         self.poller.register(self._wake_r)
         self._sources: dict[Any, Any] = {}
         for source in network.sources:
             self.add_source(source)
-        deliver = handler.deliver
-        # kind -> (envelope type, its length, its field check, what takes it)
-        self._route: dict[int, tuple[type, int, Callable[[list[Any]], bool],
-                                     Callable[[Any], None]]] = {
-            kind: (ENVELOPES[kind], len(ENVELOPES[kind]._fields), CHECKS[kind], fn)
-            for kind, fn in ((TELL, deliver), (ASK, deliver), (CALL, deliver),
-                             (RECEIPTED, deliver), (REPLY, self._resolve))}
+        self._route = self._routes(handler.deliver)
+        self.relief_route = self._routes(self.aside.append)
+
+    def _routes(self, take: Callable[[Any], None]) -> dict[int, tuple[
+            type, int, Callable[[list[Any]], bool], Callable[[Any], None]]]:
+        """kind -> (envelope type, its length, its field check, what takes it)."""
+        return {kind: (ENVELOPES[kind], len(ENVELOPES[kind]._fields), CHECKS[kind], fn)
+                for kind, fn in ((TELL, take), (ASK, take), (CALL, take), (RECEIPTED, take),
+                                 (REPLY, self._resolve))}
 
     # -- what is polled ----------------------------------------------------------
     def add_source(self, source: Any) -> None:
@@ -169,11 +185,40 @@ class MessageLoop:
             if due != math.inf:
                 left = max(0.0, due - time.monotonic())
                 timeout = left if timeout is None else min(timeout, left)
-        if backlog or self.handler.has_ready():
+        if backlog or self.aside or self.handler.has_ready():
             timeout = 0
         elif self.outboxes.take_retries():
             # outboxes another thread was sending to: look again shortly
             timeout = 0.001 if timeout is None else min(timeout, 0.001)
+        home = self.home is not None
+        if home:
+            self.take_io()
+        try:
+            aside = self.aside
+            while aside:  # read by a reliever while a handler ran: first
+                self.handler.deliver(aside.popleft())
+            self.poll_into(backlog, timeout)
+            # Frames wait in the backlog until handled: if this thread is
+            # interrupted (Ctrl-C in a waiting main thread), the next reader
+            # handles what is left instead of losing it.
+            while backlog:
+                self.on_frame(backlog.popleft())
+        finally:
+            if home:
+                self._io.release()
+        self.handler.run_ready()
+        self.outboxes.flush_all()
+
+    def take_io(self) -> None:
+        """The home thread takes the reading back from a reliever."""
+        if not self._io.acquire(blocking=False):
+            self.io_wanted = True
+            self.wake()  # a reliever's poll returns, and it steps aside
+            self._io.acquire()
+            self.io_wanted = False
+
+    def poll_into(self, backlog: deque[bytes], timeout: float | None) -> None:
+        """Poll once; frames go to ``backlog``."""
         sources = self._sources
         for obj in self.poller.poll(timeout):
             if obj == self._wake_r:
@@ -196,15 +241,10 @@ class MessageLoop:
             except (EOFError, OSError):
                 self.remove_source(source)
                 self.handler.source_closed(source)
-        # Frames wait in the backlog until handled: if this thread is
-        # interrupted (Ctrl-C in a waiting main thread), the next reader
-        # handles what is left instead of losing it.
-        while backlog:
-            self.on_frame(backlog.popleft())
-        self.handler.run_ready()
-        self.outboxes.flush_all()
 
-    def on_frame(self, frame: bytes) -> None:
+    def on_frame(self, frame: bytes, relief: bool = False) -> None:
+        """Decode a frame and hand its envelopes on (``relief``: replies are
+        completed, the rest set aside for the home thread)."""
         codec = self.codec
         codec.bad = 0
         try:
@@ -214,7 +254,7 @@ class MessageLoop:
             self.dropped(f"a malformed frame of {len(frame)} bytes: {e}")
             return
         self.received += len(envelopes)
-        route = self._route
+        route = self.relief_route if relief else self._route
         new = tuple.__new__
         for raw in envelopes:
             try:
@@ -294,6 +334,9 @@ class MessageLoop:
             return
         if future.done():
             return
+        if self.home is not None:  # a host's other thread: read while home does not
+            self.relief.read_until(future, deadline)
+            return
         if not self.lead_waits or not self._lead.acquire(blocking=False):
             _block(future, timeout)  # just wait for whoever reads to resolve it
             return
@@ -338,7 +381,14 @@ class MessageLoop:
                     return False
         return True
 
+    def foreign_wait(self, future: Any) -> None:
+        """``future`` is waited on by other means than :meth:`wait`
+        (``concurrent.futures.wait``): make sure its reply gets read."""
+        if self.home is not None:
+            self.relief.watch(future)
+
     def close(self) -> None:
+        self.relief.close()
         for fd in (self._wake_r, self._wake_w):
             try:
                 os.close(fd)

@@ -35,6 +35,7 @@ class Messenger(Protocol):
     def reply(self, address: str, call_id: int, uid: int, ok: bool, value: Any) -> None: ...
     def wait(self, future: concurrent.futures.Future, timeout: float | None,
              track: bool = True) -> None: ...
+    def foreign_wait(self, future: concurrent.futures.Future) -> None: ...
     def forget_call(self, call_id: int) -> None: ...
     def stop_actor(self, ref: ActorRef, timeout: float | None) -> None: ...
     def waiter(self, thread: int, future: concurrent.futures.Future) -> Any: ...
@@ -58,6 +59,7 @@ class ActorFuture(concurrent.futures.Future):
         self.request = request
         # when the request left: a deadlock's victim is the youngest request
         self.since = time.monotonic()
+        self._waiters = _Waiters(self)
 
     def result(self, timeout: float | None = None) -> Any:
         if not self.done():
@@ -85,6 +87,22 @@ class ActorFuture(concurrent.futures.Future):
         finally:
             if record is not None:
                 runtime.waits.end(record)
+
+
+class _Waiters(list):  # type: ignore[type-arg]
+    """An ActorFuture's ``_waiters``: ``concurrent.futures.wait`` and
+    ``as_completed`` add theirs here, and its runtime makes sure the reply
+    gets read meanwhile (``actors.relief``)."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: ActorFuture) -> None:
+        super().__init__()
+        self.future = future
+
+    def append(self, waiter: Any) -> None:
+        super().append(waiter)
+        self.future._runtime.foreign_wait(self.future)
 
 
 class ActorRef:

@@ -331,6 +331,9 @@ class Runtime:
     def wait(self, future: Any, timeout: float | None, track: bool = True) -> None:
         self.loop.wait(future, timeout, track)
 
+    def foreign_wait(self, future: Any) -> None:
+        self.loop.foreign_wait(future)
+
     def waiter(self, thread: int, future: Any) -> Any:
         return self.handler.waiter(thread, future)
 

@@ -58,7 +58,7 @@ def test_statistics_counts_mailbox_depth_and_handled_messages(system):
                        "three messages queued in relay's mailbox")
     relay_entry = entry(stats, "relay")
     assert relay_entry == {"name": "relay", "uid": relay.uid, "pid": pid, "mailbox": 3,
-                           "handled": 2}           # "pid", then the one it is in
+                           "handled": 2, "peak": 3}  # "pid", then the one it is in
     gate.tell("open")
     assert waiting.result(10) == "open"
     stats = stats_when(system, lambda s: entry(s, "relay")["handled"] == 5,
