@@ -56,23 +56,40 @@ def die_with_parent(parent_pid: int) -> None:
         threading.Thread(target=watch, name="actors-parent-watch", daemon=True).start()
 
 
-def host_main(boot: HostBoot, conn: Any) -> None:
-    """Entry point of every host process (runs in the child)."""
+def host_main(boot: HostBoot, conn: Any, errors: Any) -> None:
+    """Entry point of every host process (runs in the child). What goes
+    wrong before the host says hello is written to ``errors`` (a pipe the
+    node reads), so that the spawn fails with the real cause."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(boot.parent_pid)
     faulthandler.enable()  # a segfault leaves the Python stacks on stderr
+    try:
+        host = _make_host(boot, conn)
+    except BaseException as e:
+        try:
+            errors.send_bytes(f"{type(e).__name__}: {e}".encode("utf-8", "replace"))
+        except OSError:
+            pass
+        raise
+    errors.close()
+    threading.excepthook = _log_thread_exception
+    sys.exit(host.run())
+
+
+def _make_host(boot: HostBoot, conn: Any) -> Host:
     for module in boot.preload:  # a spare imports what it will likely host
         try:
             importlib.import_module(module)
         except Exception:
             pass  # the start that needs it reports the error
     if boot.transport == "zmq":
-        network: Any = ZmqNetwork(boot.bind, boot.node_address, boot.max_frame)
+        try:
+            network: Any = ZmqNetwork(boot.bind, boot.node_address, boot.max_frame)
+        except Exception as e:
+            raise OSError(f"cannot bind {boot.bind}: {e}") from e
     else:
         network = PipeHostNetwork(conn, boot.bind)
-    host = Host(boot, network)
-    threading.excepthook = _log_thread_exception
-    sys.exit(host.run())
+    return Host(boot, network)
 
 
 def _log_thread_exception(args: Any) -> None:

@@ -4,11 +4,18 @@ A host counts, in a file-backed page, the messages put into its mailboxes
 and the messages taken out. The node reads the file after the process
 died: the difference is what was lost in its mailboxes, even after
 SIGKILL, and it is counted as dead letters.
+
+The file's blocks are allocated when it is made (``posix_fallocate``): a
+sparse file on a full disk would kill the process with SIGBUS at its first
+message. When they cannot be had, the counts live in memory only
+(``degraded`` says why) and what a killed process had in its mailboxes is
+not counted.
 """
 
 from __future__ import annotations
 
 import mmap
+import os
 import struct
 
 __all__ = ["MailboxCounters"]
@@ -20,13 +27,24 @@ class MailboxCounters:
 
     def __init__(self, path: str | None) -> None:
         self._map: mmap.mmap | None = None
-        if path is None:
+        self.degraded: str | None = None
+        if path is not None:
+            try:
+                with open(path, "w+b") as f:
+                    f.write(bytes(16))
+                    f.flush()
+                    os.posix_fallocate(f.fileno(), 0, 16)  # real blocks, or ENOSPC now
+                    self._map = mmap.mmap(f.fileno(), 16)
+            except OSError as e:
+                self.degraded = f"{path}: {e.strerror or e}"
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        if self._map is not None:
+            self.counts = memoryview(self._map).cast("Q")
+        else:
             self.counts = memoryview(bytearray(16)).cast("Q")
-            return
-        with open(path, "w+b") as f:
-            f.truncate(16)
-            self._map = mmap.mmap(f.fileno(), 16)
-        self.counts = memoryview(self._map).cast("Q")
 
     @staticmethod
     def lost(path: str) -> int:

@@ -139,7 +139,9 @@ class Endings:
             host.link.close()
         self.launcher.forget(host)
         if not host.hello.done():
-            host.hello.set_exception(SpawnError(f"a new process died while starting ({reason})"))
+            cause = host.start_error()
+            host.hello.set_exception(SpawnError(
+                f"a new process died while starting ({reason})" + (f": {cause}" if cause else "")))
         for uid in list(host.uids):
             record = self.registry.get(uid)
             if record is None or record.state == STARTING or record.host is not host:

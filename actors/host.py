@@ -64,8 +64,13 @@ class Host:
                                          flow_size=boot.mailbox_size, when_full=boot.when_full,
                                          send_timeout=boot.send_timeout)
         runtime.waits.configure(boot.deadlock_detection, track=boot.quiescence is not None)
+        counters = MailboxCounters(boot.counters)
+        if counters.degraded:
+            logging.getLogger("actors").warning(
+                "mailbox counters in memory only (%s): messages lost if this process is "
+                "killed will not be counted", counters.degraded)
         self.mailboxes = Mailboxes(runtime, self._report_stopped, self._stop_children,
-                                   MailboxCounters(boot.counters))
+                                   counters)
         self.system = HostSystem(runtime, self)
         self.hangs = HangWatch(lambda: list(self.mailboxes.cells.values()), self._report_hung,
                                lambda: self._exit)
@@ -80,7 +85,8 @@ class Host:
             P.Down: self._down, P.Hold: self._hold, P.Resume: self._resume,
             P.Gone: self._gone, P.Start: self._start, P.LinkExit: self._link_exit,
             P.Stop: self._stop, P.Ext: self._ext, P.Exit: self._exit_all,
-            P.Stats: lambda op, env: self._answer(env, self.mailboxes.statistics())}
+            P.Stats: lambda op, env: self._answer(env, self.mailboxes.statistics()),
+            P.Counters: lambda op, env: self._answer(env, runtime.counters())}
         probes = Probes(runtime, self.mailboxes, self._answer)
         self._ops.update({P.Probe: probes.probe, P.Cancel: probes.cancel,
                           P.FailWait: probes.fail_wait, P.Quiet: probes.quiet})

@@ -53,6 +53,22 @@ class HostProcess:
         self.aliases: list[str] = []
         self.exit_reason = ""
         self.reaper: threading.Timer | None = None
+        self.errors: Any = None  # the pipe its start-up errors come through
+
+    def start_error(self) -> str:
+        """What the process wrote before it died while starting, if anything."""
+        errors = self.errors
+        try:
+            if errors is not None and errors.poll(0):
+                return errors.recv_bytes(65536).decode("utf-8", "replace")
+        except (OSError, EOFError):
+            pass
+        return ""
+
+    def close_errors(self) -> None:
+        if self.errors is not None:
+            self.errors.close()
+            self.errors = None
 
 
 class Launcher:
@@ -121,12 +137,17 @@ class Launcher:
         child_conn = parent_conn = None
         if config.transport == "pipe":
             parent_conn, child_conn = self.context.Pipe(duplex=True)
-        process = self.context.Process(target=host_main, args=(boot, child_conn),
+        errors_in, errors_out = self.context.Pipe(duplex=False)
+        process = self.context.Process(target=host_main, args=(boot, child_conn, errors_out),
                                        name=f"actors:{label}")
         host = HostProcess(number, bind, process)
+        host.errors = errors_in
         self.hellos[number] = host
         try:
-            self.spawner.submit(process.start).result()
+            try:
+                self.spawner.submit(process.start).result()
+            finally:
+                errors_out.close()
             host.pid = process.pid
             self.started_pids.add(process.pid)
             if child_conn is not None:
@@ -143,6 +164,7 @@ class Launcher:
                                  f"{config.spawn_timeout} s") from None
         finally:
             self.hellos.pop(number, None)
+            host.close_errors()
         return host
 
     def ready_hosts(self, skip: HostProcess | None = None) -> list[HostProcess]:

@@ -356,6 +356,12 @@ class Runtime:
     def idle(self, poll: bool) -> bool:
         return self.loop.idle(poll)
 
+    def counters(self) -> dict[str, int]:
+        """What this process dropped, and why (see docs/security.md)."""
+        return {"malformed": self.loop.malformed, "forged": self.calls.forged,
+                "refused": self.outboxes.refused, "flow_dropped": self.flow.dropped,
+                "flow_blocked": self.flow.blocked}
+
     def statistics(self) -> dict[str, Any]:
         """Counters of this process's message path."""
         return {"received": self.loop.received, "sent": self.outboxes.sent_count(),

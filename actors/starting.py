@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from actors import protocol as P
+from actors.actor import Actor
 from actors.config import SystemConfig
 from actors.errors import ActorDeadError, ActorError, AskTimeout, SpawnError
 from actors.launcher import HostProcess, Launcher
@@ -27,6 +28,7 @@ from actors.registry import HELD, RUNNING, STARTING, ActorRecord, Registry
 from actors.runtime import Runtime
 from actors.slots import Slots
 from actors.stopping import Finalize, Stopper
+from transport.codec import find_class
 
 __all__ = ["Starter"]
 
@@ -62,6 +64,7 @@ class Starter:
         reclaims its children's refs)."""
         if self._shutting_down():
             raise ActorError("the actor system is shutting down")
+        spec = self.check_class(spec)
         self.runtime.encode(spec.to_wire())  # a bad argument fails here, at the caller
         registry = self.registry
         with registry.lock:
@@ -92,6 +95,19 @@ class Starter:
             self.stopper.stop_all(list(record.children))
             raise
         return record.ref  # type: ignore[return-value]
+
+    @staticmethod
+    def check_class(spec: P.ActorSpec) -> P.ActorSpec:
+        """The spec, if its class is an Actor this program has imported (a
+        frame never makes the node import a module); whether it is a
+        Supervisor is read from the class itself."""
+        cls = find_class(spec.class_path, import_missing=False)
+        if cls is None or not issubclass(cls, Actor):
+            raise SpawnError(f"cannot spawn {spec.class_path!r}: no Actor class of that name is "
+                             "imported in the main program (import its module there first)")
+        if cls.is_supervisor != spec.options.supervisor:
+            spec = spec._replace(options=spec.options._replace(supervisor=cls.is_supervisor))
+        return spec
 
     def spawn_supervised(self, spec: P.ActorSpec) -> P.Spawned:
         ref = self.spawn(spec)

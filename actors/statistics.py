@@ -19,7 +19,7 @@ from actors.launcher import Launcher
 from actors.registry import Registry
 from actors.runtime import Runtime
 
-__all__ = ["collect"]
+__all__ = ["collect", "counters"]
 
 
 def collect(runtime: Runtime, registry: Registry, launcher: Launcher,
@@ -55,3 +55,22 @@ def collect(runtime: Runtime, registry: Registry, launcher: Launcher,
                 walk(record.children)
         walk(registry.top)
     return found
+
+
+def counters(runtime: Runtime, launcher: Launcher, timeout: float) -> dict[str, int]:
+    """What the node and every process it started dropped, and why, summed
+    (a process that does not answer within ``timeout`` is left out), with
+    the node's count of dead letters (every process reports its own)."""
+    total = dict(runtime.counters())
+    asks = [runtime.ask_service(host.address, P.Counters()) for host in launcher.ready_hosts()]
+    deadline = time.monotonic() + timeout
+    for future in asks:
+        try:
+            found = future.result(max(0.0, deadline - time.monotonic()))
+        except (AskTimeout, ActorDeadError):
+            continue
+        for key, value in found.items():
+            if key in total and type(value) is int:
+                total[key] += value
+    total["dead_letters"] = runtime.dead_letters
+    return total

@@ -40,7 +40,6 @@ from actors.childspec import (
 from actors.errors import ActorDeadError, ActorError, SerializationError
 from actors.notices import ChildExit
 from actors.ref import ActorRef
-from transport.codec import find_class
 
 log = logging.getLogger("actors")
 
@@ -229,11 +228,11 @@ class Supervisor(Actor):
 
     def _launch(self, child: Child) -> ActorRef:
         spec = child.spec
-        cls = find_class(spec.actor_class)
+        # (whether the child is a Supervisor is read by the node, which has
+        # its class imported: a spec that arrived in a frame imports nothing)
         options = P.SpawnOptions(
             supervised=True, restart=spec.restart,
             shutdown=0.0 if spec.shutdown == BRUTAL_KILL else float(spec.shutdown),
-            supervisor=bool(getattr(cls, "is_supervisor", False)),
             hang_timeout=None if spec.hang_timeout is None else float(spec.hang_timeout))
         # Not the last in the start order: the node keeps its children in the
         # same order (it stops them in reverse), so say where it goes.

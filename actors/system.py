@@ -12,7 +12,7 @@ from actors.node import Node
 from actors.protocol import ActorSpec
 from actors.ref import ActorRef
 from actors.signals import StopOnSigterm
-from actors.statistics import collect
+from actors.statistics import collect, counters
 
 __all__ = ["ActorSystem"]
 
@@ -162,6 +162,18 @@ class ActorSystem:
             raise ValueError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
         node = self._node
         return collect(node.runtime, node.registry, node.launcher, float(timeout))
+
+    def counters(self, timeout: float = 1.0) -> dict[str, int]:
+        """What the node and its processes dropped, and why, summed:
+        ``malformed`` (frames or envelopes that could not be used),
+        ``forged`` (answers naming a uid their call did not go to),
+        ``refused`` (messages to addresses of no process of this node),
+        ``flow_dropped`` and ``flow_blocked`` (tells dropped, or that
+        waited, for want of room in a mailbox) and ``dead_letters``. A
+        process that does not answer within ``timeout`` is left out. See
+        docs/security.md."""
+        node = self._node
+        return counters(node.runtime, node.launcher, float(timeout))
 
     def wait_graph(self) -> list[dict[str, Any]]:
         """The current wait-for graph as data: one dict per edge, oldest

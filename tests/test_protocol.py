@@ -32,7 +32,7 @@ EXAMPLES = [
     P.Resume("ipc:///s5"), P.Gone(["ipc:///a"]), P.LinkExit(5, "linked"),
     P.Probe([1], [P.PendingRequest(5, "ipc:///a", 9), P.PendingRequest(6, None, None)]),
     P.Cancel(5, "ipc:///a", 9), P.FailWait(3, "deadlock", ["a", "b"]), P.Quiet(),
-    P.Ext("mp.recall", [7, None]), P.Stats(),
+    P.Ext("mp.recall", [7, None]), P.Stats(), P.Counters(),
 ]
 
 

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from actors.protocol.envelopes import ProtocolError
 from actors.protocol.specs import ActorSpec
 
-__all__ = ["ActorStats", "Cancel", "DeadLetters", "Down", "Exit", "Ext", "FailWait", "Gone", "Hello", "Hold", "Hung", "IsPeer", "LinkExit", "Log", "Lookup", "OPS", "PendingRequest", "Probe", "ProbeAnswer", "Quiet", "QuietReport", "Restart", "Resume", "Spawn", "Spawned", "Start", "Stats", "Stop", "StopChildren", "Stopped", "Terminate", "Tree", "Unwaits", "Unwatch", "WaitInfo", "Waits", "Watch", "answer_to_wire", "decode_op", "encode_op", "op"]
+__all__ = ["ActorStats", "Cancel", "Counters", "DeadLetters", "Down", "Exit", "Ext", "FailWait", "Gone", "Hello", "Hold", "Hung", "IsPeer", "LinkExit", "Log", "Lookup", "OPS", "PendingRequest", "Probe", "ProbeAnswer", "Quiet", "QuietReport", "Restart", "Resume", "Spawn", "Spawned", "Start", "Stats", "Stop", "StopChildren", "Stopped", "Terminate", "Tree", "Unwaits", "Unwatch", "WaitInfo", "Waits", "Watch", "answer_to_wire", "decode_op", "encode_op", "op"]
 
 
 # -- service operations -------------------------------------------------------------
@@ -366,6 +366,12 @@ class ActorStats(NamedTuple):
 
     def to_wire(self) -> list[Any]:
         return list(self)
+
+
+@op(34)
+class Counters(NamedTuple):
+    """What a process dropped, and why (ask): answers a dict of counts
+    (``Runtime.counters``)."""
 
 
 @op(32)
