@@ -59,9 +59,9 @@ class Calls:
         if target is None or target.uid != answer.uid:
             self.forged += 1
             return False
+        value = answer.result  # (a malformed value raises here: the call stays pending)
         if self.pending.pop(answer.call_id, None) is None:
             return True
-        value = answer.result
         bad = find_undecodable(value) if undecodable else None
         try:
             if bad is not None:

@@ -27,7 +27,7 @@ from actors import protocol as P
 from actors.actor import Actor
 from actors.config import HostBoot
 from actors.counters import MailboxCounters
-from actors.errors import ActorError, SerializationError, SpawnError
+from actors.errors import ActorError, SpawnError
 from actors.hang import HangWatch
 from actors.hostsystem import HostSystem
 from actors.logs import ForwardHandler, install
@@ -70,7 +70,8 @@ class Host:
                 "mailbox counters in memory only (%s): messages lost if this process is "
                 "killed will not be counted", counters.degraded)
         self.mailboxes = Mailboxes(runtime, self._report_stopped, self._stop_children,
-                                   counters)
+                                   counters, self._service)
+        runtime.loop.route_to(self.mailboxes.deliver)  # envelopes go straight to mailboxes
         self.system = HostSystem(runtime, self)
         self.hangs = HangWatch(lambda: list(self.mailboxes.cells.values()), self._report_hung,
                                lambda: self._exit)
@@ -223,17 +224,13 @@ class Host:
 
     # -- the loop's handler --------------------------------------------------------------
     def deliver(self, envelope: Any) -> None:
+        self.mailboxes.deliver(envelope)
+
+    def _service(self, envelope: Any) -> None:
+        """An envelope to this process's service (uid 0)."""
         runtime = self.runtime
-        if runtime.codec.bad:
-            bad = find_undecodable(envelope)
-            if bad is not None:
-                runtime.refuse(envelope, SerializationError(
-                    f"message could not be decoded: {bad.error}"))
-                return
-        if envelope.uid != P.SERVICE_UID:
-            self.mailboxes.deliver(envelope)
-            return
-        if isinstance(envelope, P.Call):
+        if not isinstance(envelope, (P.Tell, P.Ask)) or (
+                runtime.codec.bad and find_undecodable(envelope) is not None):
             runtime.refuse(envelope)
             return
         operation = runtime.decode_op(envelope)

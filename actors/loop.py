@@ -65,7 +65,7 @@ from typing import Any, Protocol
 from actors.calls import Calls
 from actors.logs import Throttled
 from actors.outbox import Outboxes
-from actors.protocol import ASK, CALL, CHECKS, ENVELOPES, RECEIPTED, REPLY, TELL, Answer
+from actors.protocol import ASK, CALL, ENVELOPES, RECEIPTED, REPLY, TELL, Answer
 from actors.relief import Relief
 from actors.waits import WaitTracker, safe_repr
 from actors.wire import RuntimeCodec
@@ -141,10 +141,16 @@ class MessageLoop:
         self._route = self._routes(handler.deliver)
         self.relief_route = self._routes(self.aside.append)
 
+    def route_to(self, take: Callable[[Any], None]) -> None:
+        """Hand Tells, Asks, Calls and Receipted envelopes to ``take``
+        rather than ``handler.deliver`` (a host's mailboxes: one call less)."""
+        self._route = self._routes(take)
+
     def _routes(self, take: Callable[[Any], None]) -> dict[int, tuple[
-            type, int, Callable[[list[Any]], bool], Callable[[Any], None]]]:
-        """kind -> (envelope type, its length, its field check, what takes it)."""
-        return {kind: (ENVELOPES[kind], len(ENVELOPES[kind]._fields), CHECKS[kind], fn)
+            type, int, Callable[[Any], None]]]:
+        """kind -> (envelope type, its length, what takes it). Fields are
+        checked where they are used (``actors.protocol.envelopes``)."""
+        return {kind: (ENVELOPES[kind], len(ENVELOPES[kind]._fields), fn)
                 for kind, fn in ((TELL, take), (ASK, take), (CALL, take), (RECEIPTED, take),
                                  (REPLY, self._resolve))}
 
@@ -258,8 +264,8 @@ class MessageLoop:
         new = tuple.__new__
         for raw in envelopes:
             try:
-                cls, size, ok, take = route[raw[0]]
-                if type(raw) is not list or len(raw) != size or not ok(raw):
+                cls, size, take = route[raw[0]]
+                if type(raw) is not list or len(raw) != size:
                     raise ValueError(f"a malformed {cls.__name__} envelope")
                 take(new(cls, raw))
             except Exception as e:

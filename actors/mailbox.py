@@ -38,11 +38,12 @@ from typing import Any, NamedTuple
 from actors import protocol as P
 from actors.actor import RESERVED, Actor
 from actors.counters import MailboxCounters
-from actors.errors import ActorDeadError, ActorError, MailboxFull
+from actors.errors import ActorDeadError, ActorError, MailboxFull, SerializationError
 from actors.flow import HARD_CAP
 from actors.ref import ActorRef, Reply
 from actors.runtime import Runtime
 from actors.waits import ABSENT, BOUND, DEFERRED, QUEUED, safe_repr
+from actors.wire import find_undecodable
 
 __all__ = ["BATCH", "Cell", "LinkMark", "Mailboxes", "StopMark"]
 
@@ -137,8 +138,12 @@ class Mailboxes:
     """
 
     def __init__(self, runtime: Runtime, stopped: Callable[[Cell, str, bool, Any], None],
-                 stop_children: Callable[[int], None], counters: MailboxCounters) -> None:
+                 stop_children: Callable[[int], None], counters: MailboxCounters,
+                 service: Callable[[Any], None]) -> None:
         self.runtime = runtime
+        self._service = service  # envelopes to uid 0: the host's service
+        self._codec = runtime.codec
+        self._counts = counters.counts  # [put, taken], in the shared page
         self.cap = HARD_CAP * runtime.flow.size  # see actors.flow
         self._stopped = stopped
         self._stop_children = stop_children
@@ -153,21 +158,31 @@ class Mailboxes:
 
     # -- filling -------------------------------------------------------------------
     def deliver(self, envelope: Any) -> None:
-        """An envelope for an actor of this process."""
+        """An envelope for an actor of this process (the loop hands Tells,
+        Asks, Calls and Receipted envelopes straight here: the hot path)."""
         cell = self.cells.get(envelope.uid)
         if cell is None:
-            self.runtime.refuse(envelope, None)
+            if envelope.uid == P.SERVICE_UID:
+                self._service(envelope)
+            else:
+                self.runtime.refuse(envelope, None)
             return
+        if self._codec.bad:  # this frame held values that could not be rebuilt
+            bad = find_undecodable(envelope)
+            if bad is not None:
+                self.runtime.refuse(envelope, SerializationError(
+                    f"message could not be decoded: {bad.error}"))
+                return
         mailbox = cell.mailbox
         depth = len(mailbox)
-        if depth >= self.cap:  # past what flow control allows: a sender that ignores it
-            self.runtime.refuse(envelope, MailboxFull(
-                f"the mailbox of {cell.ref!r} holds {depth} messages (its limit)", cell.ref))
-            return
         if depth >= cell.peak:
+            if depth >= self.cap:  # past what flow control allows: a sender ignoring it
+                self.runtime.refuse(envelope, MailboxFull(
+                    f"the mailbox of {cell.ref!r} holds {depth} messages (its limit)", cell.ref))
+                return
             cell.peak = depth + 1
         mailbox.append(envelope)
-        self.counters.counts[0] += 1
+        self._counts[0] += 1
         if not cell.queued:
             cell.queued = True
             self.ready.append(cell)
@@ -178,10 +193,7 @@ class Mailboxes:
             cell.mailbox.appendleft(entry)
         else:
             cell.mailbox.append(entry)
-        self.counters.counts[0] += 1
-        self._requeue(cell)
-
-    def _requeue(self, cell: Cell) -> None:
+        self._counts[0] += 1
         if cell.mailbox and cell.alive and not cell.queued:
             cell.queued = True
             self.ready.append(cell)
@@ -200,13 +212,17 @@ class Mailboxes:
             if cell.busy or not cell.alive:
                 continue
             mailbox = cell.mailbox
+            counts = self._counts
+            dispatch = self.dispatch
             for _ in range(BATCH):
                 if not mailbox or cell.busy or not cell.alive:
                     break
-                self.counters.counts[1] += 1
+                counts[1] += 1
                 cell.handled += 1
-                self.dispatch(cell, mailbox.popleft())
-            self._requeue(cell)
+                dispatch(cell, mailbox.popleft())
+            if mailbox and cell.alive and not cell.queued:
+                cell.queued = True
+                ready.append(cell)
 
     def dispatch(self, cell: Cell, entry: Any) -> None:
         prev, self.current = self.current, cell
@@ -220,10 +236,18 @@ class Mailboxes:
             cell.busy = False
             cell.envelope = cell.deferred = None
             self.current = prev
-            self._requeue(cell)
+            if cell.mailbox and cell.alive and not cell.queued:
+                cell.queued = True
+                self.ready.append(cell)
 
     def _tell(self, cell: Cell, envelope: P.Tell) -> None:
-        message = envelope.message
+        message = envelope.payload
+        if envelope.is_tuple:
+            if type(message) is not list:  # a peer's malformed tell: not a message
+                self.runtime.loop.malformed += 1
+                self.runtime.loop.dropped(f"a tell flagged as a tuple of {safe_repr(message, 100)}")
+                return
+            message = tuple(message)
         try:
             result = cell.actor.receive(message)
             if type(result) is CoroutineType:
@@ -382,7 +406,7 @@ class Mailboxes:
                     f"{cell.ref!r} ended before replying ({reason})", None, reason))
         while cell.mailbox:
             entry = cell.mailbox.popleft()
-            self.counters.counts[1] += 1
+            self._counts[1] += 1
             if type(entry) is StopMark:
                 if entry.reply_to is not None:
                     cell.stop_waiters.append((entry.reply_to, entry.call_id))  # type: ignore[arg-type]

@@ -55,7 +55,8 @@ class ActorFuture(concurrent.futures.Future):
         self._runtime = runtime
         self.call_id = call_id
         self.target = target
-        # the request (an Ask or a Call envelope): deadlock reports describe it
+        # the request (its wire array, or a service operation): deadlock
+        # reports describe it
         self.request = request
         # when the request left: a deadlock's victim is the youngest request
         self.since = time.monotonic()

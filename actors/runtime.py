@@ -159,7 +159,7 @@ class Runtime:
         wire = P.Receipted.wire(ref.uid, message, self.address, call_id)
         data = self.encode(wire)
         seq = window.sent + 1
-        future = ActorFuture(self, call_id, ref, P.decode_envelope(wire))
+        future = ActorFuture(self, call_id, ref, wire)
         future.add_done_callback(lambda done: window.acknowledge(seq, done))
         window.receipts.append((seq, future))
         self.calls.add(future)
@@ -189,12 +189,10 @@ class Runtime:
     def _request(self, ref: ActorRef, wire: list[Any], call_id: int,
                  on_done: Callable[[ActorFuture], None] | None,
                  described: Any = None) -> ActorFuture:
-        """Send a request (its wire array); the future describes it by its
-        typed envelope (or ``described``: a service operation)."""
+        """Send a request (its wire array); the future keeps it (or
+        ``described``: a service operation) to describe its wait."""
         data = self.encode(wire)
-        if described is None:
-            described = P.decode_envelope(wire)
-        future = ActorFuture(self, call_id, ref, described)
+        future = ActorFuture(self, call_id, ref, wire if described is None else described)
         if on_done is not None:
             future.add_done_callback(on_done)
         # Register before checking for death: mark_dead sets `dead` then scans

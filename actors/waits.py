@@ -80,6 +80,11 @@ def describe(future: Any, brief: dict[str, str]) -> tuple[str, str]:
     if future is None:
         return FRAME, ""
     request = future.request
+    if type(request) is list:  # a request's wire array, as it was sent
+        try:
+            request = P.decode_envelope(request)
+        except P.ProtocolError:
+            return ASK, ""
     if isinstance(request, P.Call):
         args = ", ".join([short(a, 40) for a in request.args] +
                          [f"{k}={short(v, 40)}" for k, v in request.kwargs.items()])
