@@ -31,7 +31,8 @@ from actors.mp import (
 )
 from actors.mp.connection import Pipe
 from actors.mp.managers import SyncManager
-from actors.mp.pool import Executor, Pool
+from actors.mp.executor import Executor
+from actors.mp.pool import Pool
 from actors.mp.process import Process, active_children, current_process, parent_process
 from actors.mp.queues import JoinableQueue, Queue, SimpleQueue
 from actors.mp.sharedctypes import Array, RawArray, RawValue, Value

@@ -8,6 +8,7 @@ like a file descriptor inherited by a child.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import itertools
 import os
@@ -17,11 +18,102 @@ from collections.abc import Iterable
 from typing import Any
 
 from actors.mp import context
-from actors.mp.handles import Handle, check_timeout, unpack
-from actors.mp.servers import PipeServer
+from actors.mp.primitive import EMPTY, Handle, Primitive, check_timeout, unpack
+from actors.ref import ActorRef
 from actors.ref import unpickling_into
 
 __all__ = ["Connection", "Pipe", "wait"]
+
+
+class PipeServer(Primitive):
+    """Both ends of a Pipe. ``inbox[s]`` holds what end ``s`` will receive,
+    as (raw, payload): raw bytes from ``send_bytes``, else a value. An end is
+    closed when no process holds it any more (``holders[s]``)."""
+
+    label = "Pipe"
+
+    def __init__(self, name: str = "") -> None:
+        super().__init__(name)
+        self.inbox: tuple[collections.deque, collections.deque] = (
+            collections.deque(), collections.deque())
+        self.holders: tuple[dict[int, Any], dict[int, Any]] = ({}, {})
+        self.ever_held = [False, False]
+        self.readers: tuple[dict[int, bool], dict[int, bool]] = ({}, {})  # token -> consumes
+
+    def closed(self, side: int) -> bool:
+        return self.ever_held[side] and not self.holders[side]
+
+    def do_attach(self, side: int, handle: int, who: list[Any]) -> bool:
+        ref = who[2]
+        self.holders[side][handle] = ref
+        self.ever_held[side] = True
+        self.watch_owner(ref)
+        return True
+
+    def do_detach(self, side: int, handle: int) -> None:
+        if self.holders[side].pop(handle, 0) != 0 and self.closed(side):
+            self.hang_up(1 - side)
+
+    def hang_up(self, side: int) -> None:
+        """End ``side``'s peer is closed: its waiting readers learn it."""
+        if self.inbox[side]:
+            return
+        for token in list(self.readers[side]):
+            del self.readers[side][token]
+            if self.readers_consume(token):
+                self.fail(token, EOFError())
+            else:
+                self.answer(token, True)
+
+    def readers_consume(self, token: int) -> bool:
+        return self.parked[token][1]["consume"]
+
+    def do_send(self, side: int, raw: bool, payload: Any) -> None:
+        to = 1 - side
+        readers = self.readers[to]
+        while readers:
+            token = next(iter(readers))
+            del readers[token]
+            if self.parked[token][1]["consume"]:
+                self.answer(token, [raw, payload])
+                return
+            self.answer(token, True)  # a poll: the message stays
+        self.inbox[to].append((raw, payload))
+
+    def do_recv(self, token: int, side: int, consume: bool, who: list[Any],
+                block: bool) -> Any:
+        ref = who[2]
+        box = self.inbox[side]
+        if box:
+            if not consume:
+                return True
+            raw, payload = box.popleft()
+            return [raw, payload]
+        if self.closed(1 - side):
+            if consume:
+                raise EOFError
+            return True  # poll() is true at end of file: recv() will not block
+        if not block:
+            return False if not consume else EMPTY
+        self.watch_owner(ref)
+        self.readers[side][token] = consume
+        self.park(token, {"ref": ref, "consume": consume})
+        return None
+
+    def cancelled(self, token: int, info: Any) -> None:
+        for readers in self.readers:
+            readers.pop(token, None)
+
+    def owner_gone(self, ref: ActorRef) -> None:
+        for token, (_, info) in list(self.parked.items()):
+            if info.get("ref") == ref:
+                for readers in self.readers:
+                    readers.pop(token, None)
+        super().owner_gone(ref)
+        for side in (0, 1):
+            for handle, owner in list(self.holders[side].items()):
+                if owner == ref:
+                    self.do_detach(side, handle)
 
 _handles = itertools.count(1)
 _unattached: threading.local = threading.local()

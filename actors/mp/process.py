@@ -104,7 +104,7 @@ class ProcessActor(Actor):
             try:
                 for hook in list(context.EXIT_HOOKS):  # children, then borrowed items
                     hook()
-                from actors.mp.handles import sync_told
+                from actors.mp.primitive import sync_told
                 sync_told()
             finally:
                 for stream in (sys.stdout, sys.stderr):
