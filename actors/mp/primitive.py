@@ -32,16 +32,30 @@ import threading
 from typing import Any
 
 from actors.actor import Actor
+from actors.errors import ActorDeadError
 from actors.host import running_host
 from actors.mp import context
 from actors.mp.context import unpack
 from actors.notices import Terminated
+from actors.protocol import SpawnOptions
 from actors.ref import ActorRef, Reply
 
-__all__ = ["CANCELLED", "EMPTY", "Handle", "LocalCounts", "Primitive", "check_timeout",
-           "unpack"]
+__all__ = ["CANCELLED", "EMPTY", "Handle", "LocalCounts", "Primitive", "PrimitiveLost",
+           "check_timeout", "unpack"]
 
 log = logging.getLogger("actors.mp")
+
+class PrimitiveLost(ActorDeadError):
+    """A primitive's actor is gone: the process that hosted it died (killed,
+    say), and what it held (a queue's items, a lock's state) with it. The
+    message names the primitive (``Queue.4242.7``); ``ref`` is its actor.
+    Primitives made after the loss work (a new process hosts them)."""
+
+    __module__ = "actors.mp"
+
+
+# a primitive's death is not logged on its own: its host's is (see context)
+QUIET = SpawnOptions(quiet=True)
 
 CANCELLED = "\x00actors.mp:cancelled"
 EMPTY = "\x00actors.mp:empty"
@@ -171,15 +185,33 @@ class Handle:
     def _spawn(self, server: type, *args: Any) -> ActorRef:
         """Start this primitive's actor, named after its class (a deadlock
         report reads "Lock.4242.7 ... held by ...")."""
-        return context.spawn(server, *args, name=context.unique_name(type(self).__name__))
+        return context.spawn(server, *args, name=context.unique_name(type(self).__name__),
+                             options=QUIET)
+
+    def _describe(self) -> str:
+        return self._ref.name or f"{type(self).__name__} #{self._ref.uid}"
+
+    def _lost(self, error: ActorDeadError) -> PrimitiveLost:
+        """The error a handle raises once its primitive's actor is gone."""
+        reason = error.reason or "dead"
+        return PrimitiveLost(f"{self._describe()} is lost: the process that hosted it is gone "
+                             f"({reason}), and the primitive with it", self._ref, reason)
 
     def _tell(self, message: tuple[Any, ...]) -> None:
         ref = context.bind(self._ref)
+        reason = ref._runtime.dead.get(ref.uid)
+        if reason is not None:
+            raise self._lost(ActorDeadError("", ref, reason))
         TOLD[ref.address] = ref
         ref.tell(message)
 
     def _ask(self, message: tuple[Any, ...]) -> Any:
-        return context.bind(self._ref).ask(message)
+        try:
+            return context.bind(self._ref).ask(message)
+        except PrimitiveLost:
+            raise
+        except ActorDeadError as e:
+            raise self._lost(e) from None
 
     def _wait(self, message: tuple[Any, ...], timeout: float | None,
               on_answer: Any = None) -> Any:
@@ -188,6 +220,15 @@ class Handle:
         returned, unless the answer came first (then it is returned). A
         request whose last field is False (``block=False``) is answered at
         once and never withdrawn."""
+        try:
+            return self._wait_for(message, timeout, on_answer)
+        except PrimitiveLost:
+            raise
+        except ActorDeadError as e:
+            raise self._lost(e) from None
+
+    def _wait_for(self, message: tuple[Any, ...], timeout: float | None,
+                  on_answer: Any) -> Any:
         ref = context.bind(self._ref)
         runtime = ref._runtime
         future = runtime.ask(ref, message, on_answer)

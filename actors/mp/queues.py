@@ -225,7 +225,7 @@ class Queue(Handle):
         self._check_open()
         item = context.pack(obj)
         if not self._maxsize:
-            context.bind(self._ref)._runtime.tell(self._ref, ("put", item))
+            self._tell(("put", item))
             return
         wait = check_timeout(block, timeout)
         answer = self._wait(("put_wait", context.token(), item, context.me(), wait != 0),
@@ -361,7 +361,7 @@ class SimpleQueue(Handle):
         super().__init__(self._spawn(QueueServer, 0, False))
 
     def put(self, obj: Any) -> None:
-        context.bind(self._ref)._runtime.tell(self._ref, ("put", context.pack(obj)))
+        self._tell(("put", context.pack(obj)))
 
     def get(self) -> Any:
         return unpack(self._wait(("get", context.token(), context.me(), 1, 0, None, True),
