@@ -29,7 +29,7 @@ from actors.mp import (
     sharedctypes,
     synchronize,
 )
-from actors.mp.connection import Pipe
+from actors.mp.channels import Pipe
 from actors.mp.managers import SyncManager
 from actors.mp.executor import Executor
 from actors.mp.pool import Pool

@@ -32,7 +32,7 @@ from typing import Any
 
 from actors.actor import Actor
 from actors.errors import ActorDeadError, ActorError, WorkerLost
-from actors.mp import context
+from actors.mp import context, current
 from actors.mp.poolresults import ApplyResult, AsyncResult, IMapIterator, MapResult, TimeoutError
 from actors.supervisor import ChildSpec, Supervisor
 from transport.codec import Pickled
@@ -84,9 +84,7 @@ class PoolWorker(Actor):
     def on_start(self) -> None:
         from actors.mp import process
         me = process.Process(name=f"SpawnPoolWorker-{self.index}", daemon=True)
-        me._in_child()
-        process._current = me
-        process._parent = process.ParentProcess(*self.parent)
+        current.became(me, self.parent)
         initializer, initargs = context.unpack(self.setup)
         if initializer is not None:
             initializer(*initargs)
@@ -181,7 +179,7 @@ class Pool:
         self._maxtasks = maxtasksperchild
         setup = Pickled((initializer, tuple(initargs)))
         setup.dump()
-        from actors.mp.process import current_process
+        from actors.mp.current import current_process
         parent = [current_process().name, os.getpid()]
         specs = [ChildSpec(f"worker-{i}", PoolWorker, args=(i + 1, setup, parent),
                            restart="permanent", shutdown=2.0)
