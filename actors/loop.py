@@ -129,7 +129,8 @@ class MessageLoop:
         self._wanted = False
         self._led_at = 0.0
         self.home: int | None = None  # hosts: the one thread that runs handlers
-        self._io = threading.Lock()   # held by whoever polls (with ``home``)
+        self._io = threading.RLock()  # held by whoever polls (with ``home``); re-entered by
+        # the home thread when a handler run inside a delivery (a Start) waits
         self.io_wanted = False        # the home thread waits for ``_io``
         self.aside: deque[Any] = deque()  # envelopes a reliever read, for home
         self.relief = Relief(self)

@@ -29,9 +29,11 @@ from actors.mp import (
     sharedctypes,
     synchronize,
 )
-from actors.mp.connection import Pipe
+from actors.mp.channels import Pipe
 from actors.mp.managers import SyncManager
-from actors.mp.pool import Executor, Pool
+from actors.mp.executor import Executor
+from actors.mp.pool import Pool
+from actors.mp.primitive import PrimitiveLost
 from actors.mp.process import Process, active_children, current_process, parent_process
 from actors.mp.queues import JoinableQueue, Queue, SimpleQueue
 from actors.mp.sharedctypes import Array, RawArray, RawValue, Value
@@ -48,7 +50,7 @@ from actors.mp.synchronize import (
 __all__ = [
     "Array", "AuthenticationError", "Barrier", "BoundedSemaphore", "BufferTooShort",
     "Condition", "Event", "Executor", "JoinableQueue", "Lock", "Manager", "Pipe", "Pool",
-    "Process", "ProcessError", "Queue", "RLock", "RawArray", "RawValue", "Semaphore",
+    "PrimitiveLost", "Process", "ProcessError", "Queue", "RLock", "RawArray", "RawValue", "Semaphore",
     "SimpleQueue", "TimeoutError", "Value", "WorkerLost", "active_children",
     "allow_connection_pickling", "cpu_count", "current_process", "freeze_support",
     "get_all_start_methods", "get_context", "get_logger", "get_start_method",

@@ -1,243 +1,54 @@
-"""Pipe, Connection and wait, as in ``multiprocessing.connection``.
-
-Both ends of a pipe are served by one PipeServer actor. An end counts as
-closed once no process holds it: every process that receives a Connection
-(as a Process argument, say) holds it until it calls ``close()`` or ends,
-like a file descriptor inherited by a child.
-"""
+"""``multiprocessing.connection`` for ``actors.mp``: Pipe and Connection
+(``actors.mp.channels``), Listener, Client and the authentication
+challenge (``actors.mp.listeners``), and :func:`wait`."""
 
 from __future__ import annotations
 
-import concurrent.futures
-import itertools
-import os
-import pickle
-import threading
+import selectors
+import time
 from collections.abc import Iterable
 from typing import Any
 
-from actors.mp import context
-from actors.mp.handles import Handle, check_timeout, unpack
-from actors.mp.servers import PipeServer
-from actors.ref import unpickling_into
+from actors.mp.channels import Connection, Pipe
+from actors.mp.listeners import (
+    CHALLENGE,
+    FAILURE,
+    MESSAGE_LENGTH,
+    WELCOME,
+    AuthenticationError,
+    Client,
+    Listener,
+    address_type,
+    answer_challenge,
+    arbitrary_address,
+    deliver_challenge,
+    families,
+)
 
-__all__ = ["Connection", "Pipe", "wait"]
+__all__ = ["CHALLENGE", "FAILURE", "MESSAGE_LENGTH", "WELCOME", "AuthenticationError",
+           "BufferTooShort", "Client", "Connection", "Listener", "Pipe", "address_type",
+           "answer_challenge", "arbitrary_address", "deliver_challenge", "families", "wait"]
 
-_handles = itertools.count(1)
-_unattached: threading.local = threading.local()
+BufferTooShort = __import__("multiprocessing").BufferTooShort
 
-
-class Connection(Handle):
-    _local_fields = ("_handle", "_open")
-
-    def __init__(self, ref: Any, side: int, readable: bool, writable: bool) -> None:
-        self._side = side
-        self._readable = readable
-        self._writable = writable
-        super().__init__(ref)
-
-    def _init_local(self) -> None:
-        # A handle number of this process's copy; attached on first use (or
-        # at once in a child process's start, see actors.mp.process).
-        self._handle = 0
-        self._open = True
-
-    def _attach(self) -> None:
-        if not self._handle:
-            self._handle = (os.getpid() << 32) | next(_handles)
-            self._ask(("attach", self._side, self._handle, context.me()))
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        pending = getattr(_unattached, "items", None)
-        if pending is not None:
-            pending.append(self)
-
-    def _check(self, reading: bool) -> None:
-        if not self._open:
-            raise OSError("handle is closed")
-        if reading and not self._readable:
-            raise OSError("connection is write-only")
-        if not reading and not self._writable:
-            raise OSError("connection is read-only")
-        self._attach()
-
-    @property
-    def closed(self) -> bool:
-        return not self._open
-
-    @property
-    def readable(self) -> bool:
-        return self._readable
-
-    @property
-    def writable(self) -> bool:
-        return self._writable
-
-    def fileno(self) -> int:
-        raise OSError("an actors.mp Connection has no file descriptor (use "
-                      "actors.mp.connection.wait)")
-
-    def send(self, obj: Any) -> None:
-        self._check(False)
-        self._tell(("send", self._side, False, context.pack(obj)))
-
-    def send_bytes(self, buf: Any, offset: int = 0, size: int | None = None) -> None:
-        self._check(False)
-        view = memoryview(buf)
-        if view.itemsize > 1:
-            view = view.cast("B")
-        n = len(view)
-        if offset < 0:
-            raise ValueError("offset is negative")
-        if n < offset:
-            raise ValueError("buffer length < offset")
-        if size is None:
-            size = n - offset
-        elif size < 0:
-            raise ValueError("size is negative")
-        elif offset + size > n:
-            raise ValueError("buffer length < offset + size")
-        self._tell(("send", self._side, True, bytes(view[offset:offset + size])))
-
-    def _receive(self) -> tuple[bool, Any]:
-        self._check(True)
-        answer = self._wait(("recv", context.token(), self._side, True, context.me(), True),
-                            None)
-        return answer[0], answer[1]
-
-    def recv(self) -> Any:
-        raw, payload = self._receive()
-        if raw:
-            with unpickling_into(context.runtime()):
-                return pickle.loads(payload)
-        return unpack(payload)
-
-    def recv_bytes(self, maxlength: int | None = None) -> bytes:
-        if maxlength is not None and maxlength < 0:
-            raise ValueError("negative maxlength")
-        raw, payload = self._receive()
-        data = payload if raw else pickle.dumps(unpack(payload), pickle.HIGHEST_PROTOCOL)
-        if maxlength is not None and len(data) > maxlength:
-            self.close()
-            raise OSError("bad message length")
-        return data
-
-    def recv_bytes_into(self, buf: Any, offset: int = 0) -> int:
-        raw, payload = self._receive()
-        data = payload if raw else pickle.dumps(unpack(payload), pickle.HIGHEST_PROTOCOL)
-        view = memoryview(buf)
-        if view.itemsize > 1:
-            view = view.cast("B")
-        if offset < 0 or offset > len(view):
-            raise ValueError("offset out of bounds")
-        if len(data) > len(view) - offset:
-            from multiprocessing import BufferTooShort
-            raise BufferTooShort(data)
-        view[offset:offset + len(data)] = data
-        return len(data)
-
-    def poll(self, timeout: float | None = 0.0) -> bool:
-        self._check(True)
-        wait = check_timeout(True, timeout)
-        answer = self._wait(("recv", context.token(), self._side, False, context.me(),
-                             wait != 0), wait)
-        return answer is True
-
-    def _poll_future(self) -> tuple[Any, int]:
-        self._check(True)
-        token = context.token()
-        ref = context.bind(self._ref)
-        return ref.ask_async(("recv", token, self._side, False, context.me(), True)), token
-
-    def close(self) -> None:
-        if self._open:
-            self._open = False
-            if self._handle:
-                try:
-                    self._tell(("detach", self._side, self._handle))
-                except Exception:
-                    pass
-
-    def __enter__(self) -> Connection:
-        return self
-
-    def __exit__(self, *args: Any) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        mode = ("r" if self._readable else "") + ("w" if self._writable else "")
-        return f"<Connection #{self._ref.uid}/{self._side} {mode}>"
-
-
-def Pipe(duplex: bool = True) -> tuple[Connection, Connection]:  # noqa: N802 (stdlib name)
-    """Two connected ends: both ways, or (reader, writer) if not ``duplex``."""
-    ref = context.spawn(PipeServer)
-    if duplex:
-        ends = Connection(ref, 0, True, True), Connection(ref, 1, True, True)
-    else:
-        ends = Connection(ref, 0, True, False), Connection(ref, 1, False, True)
-    for end in ends:
-        end._attach()
-    return ends
-
-
-def take_unattached() -> list[Connection]:
-    """Start collecting Connections unpickled on this thread (a child
-    process attaches them before its parent's start() returns)."""
-    _unattached.items = []
-    return _unattached.items
-
-
-def stop_collecting() -> None:
-    _unattached.items = None
+_Selector = getattr(selectors, "PollSelector", selectors.SelectSelector)
 
 
 def wait(object_list: Iterable[Any], timeout: float | None = None) -> list[Any]:
-    """The objects of ``object_list`` that are ready: Connections with
-    something to receive (or at end of file), Process sentinels of ended
-    processes. Waits until one is ready or ``timeout`` passes."""
+    """The objects of ``object_list`` that are ready, waiting until one is
+    or ``timeout`` passes: Connections with something to receive (or at end
+    of file), sockets, file descriptors, and ``Process.sentinel`` values
+    (ready once the process has ended)."""
     objects = list(object_list)
-    ready: list[Any] = []
-    futures: dict[Any, tuple[Any, Any, int]] = {}
-    for obj in objects:
-        future = getattr(obj, "_ready_future", None)
-        if future is not None:  # a Process sentinel
-            futures[future] = (obj, None, 0)
-        elif isinstance(obj, Connection):
-            future, token = obj._poll_future()
-            futures[future] = (obj, obj, token)
-        else:
-            raise TypeError(f"actors.mp.connection.wait() takes actors.mp Connections and "
-                            f"Process sentinels, got {obj!r}")
-    if not futures:
-        return []
-    # One future done when any is; waited for through the runtime, which
-    # reads the inbox itself where it must (a pool task, an actor handler).
-    first: concurrent.futures.Future = concurrent.futures.Future()
-
-    def one_done(_: Any) -> None:
-        if not first.done():
-            try:
-                first.set_result(True)
-            except concurrent.futures.InvalidStateError:
-                pass
-    for future in futures:
-        future.add_done_callback(one_done)
-    context.runtime().wait(first, timeout if timeout is None else max(0.0, timeout),
-                           track=False)
-    for future, (obj, conn, token) in futures.items():
-        if conn is not None and not future.done():
-            context.bind(conn._ref).ask(("cancel", token))
-    for future, (obj, conn, token) in futures.items():
-        if conn is None:
-            if future.done():
-                ready.append(obj)
-            continue
-        answer = future.result()
-        if answer is True:
-            ready.append(obj)
-    return [obj for obj in objects if obj in ready]
-
-
-
+    with _Selector() as selector:
+        for obj in objects:
+            selector.register(obj, selectors.EVENT_READ)
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready = selector.select(left)
+            if ready:
+                found = {key.fileobj for key, _ in ready}
+                return [obj for obj in objects if obj in found]
+            if deadline is not None and time.monotonic() >= deadline:
+                return []

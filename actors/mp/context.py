@@ -4,26 +4,35 @@ In a host process (an ``actors.mp.Process``, a pool worker, any actor) it is
 that host. In a plain program it is an implicit :class:`ActorSystem`, started
 on first use and shut down at exit (``set_system`` substitutes your own).
 
-Every primitive (a Queue, a Lock, a Pipe...) is an actor. They all share one
-host process, found by the name of its first actor, the *anchor*: messages
-between the primitives of one program then stay in one inbox, in order.
+Every primitive (a Queue, a Lock, an Event...) is an actor. They all share
+one host process, found by the name of its first actor, the *anchor*:
+messages between the primitives of one program then stay in one inbox, in
+order. That process is re-created when it is gone: the next primitive made
+(in any process) finds the anchor dead, starts a new one and logs a
+WARNING; handles on the primitives it hosted fail with
+``actors.mp.PrimitiveLost`` naming the primitive.
 """
 
 from __future__ import annotations
 
 import atexit
 import itertools
+import logging
 import os
 import threading
+import time
 from typing import Any
 
 from actors.actor import Actor, spec_for
+from actors.errors import ActorDeadError
 from actors.host import running_host
 from actors.mp import values
 from actors.mp.values import pack  # noqa: F401 (context.pack is how handles pack)
 from actors.protocol import SpawnOptions
 from actors.ref import ActorRef
 from transport.codec import Pickled
+
+log = logging.getLogger("actors.mp")
 
 ANCHOR_NAME = "actors.mp"
 TRANSPORT_ENV = "ACTORS_MP_TRANSPORT"
@@ -32,6 +41,7 @@ _lock = threading.RLock()
 _system: Any = None
 _own_system = False
 _anchor: ActorRef | None = None
+_dead_anchors: set[int] = set()  # anchors found dead before this process heard of it
 _tokens = itertools.count(1)
 
 # run at exit in the main program (the modules that need it add theirs)
@@ -121,12 +131,21 @@ def spawn(actor_class: type[Actor], *args: Any, colocate: bool = True,
     """Start an actor: with the primitives (``colocate``) or in a process of
     its own."""
     sys_ = system()
-    near = None
-    if colocate:
-        near = getattr(_placement, "anchor", None) or anchor()
-    spec = spec_for(actor_class, args, kwargs or {}, name, None, near, options)
     runtime()  # set up for actors.mp
-    return sys_.spawn_spec(spec)
+    placed_near = getattr(_placement, "anchor", None) if colocate else None
+    for attempt in (1, 2):
+        near = None
+        if colocate:
+            near = placed_near or anchor()
+        spec = spec_for(actor_class, args, kwargs or {}, name, None, near, options)
+        try:
+            return sys_.spawn_spec(spec)
+        except ActorDeadError:
+            # the anchor died, and this process has not heard of it yet
+            if near is None or placed_near is not None or attempt == 2:
+                raise
+            forget_anchor(near)
+    raise AssertionError("unreachable")
 
 
 _placement = threading.local()
@@ -148,20 +167,54 @@ class placed:  # noqa: N801 (used as a context manager, like a function)
 
 
 def anchor() -> ActorRef:
-    """The ref of the primitives' host process (started on first use)."""
+    """The ref of the primitives' host process: started on first use, and
+    again when the last one is dead (see module doc)."""
     global _anchor
     with _lock:
-        if _anchor is not None:
+        dead = runtime().dead
+        if _anchor is not None and _anchor.uid not in dead and _anchor.uid not in _dead_anchors:
             return _anchor
+        lost, _anchor = _anchor, None
         sys_ = system()
-        found = sys_.lookup(ANCHOR_NAME)
-        if found is None:
-            try:
-                found = sys_.spawn(Anchor, name=ANCHOR_NAME)
-            except ValueError:  # another process started it first
-                found = sys_.lookup(ANCHOR_NAME)
+        deadline = time.monotonic() + 10.0
+        while True:
+            found = sys_.lookup(ANCHOR_NAME)
+            if found is not None and found.uid not in dead and found.uid not in _dead_anchors:
+                break
+            if found is None:
+                try:
+                    found = sys_.spawn(Anchor, name=ANCHOR_NAME)
+                except ValueError:  # another process started one first
+                    continue
+                if lost is not None:
+                    log.warning("actors.mp: the process that hosted the primitives died (%s); "
+                                "a new one hosts the primitives made from now on",
+                                dead.get(lost.uid, "dead"))
+                break
+            if time.monotonic() > deadline:  # the node still names the dead one
+                raise ActorDeadError("the process hosting actors.mp's primitives is dead and "
+                                     "no new one could be started", found, "dead")
+            time.sleep(0.01)  # until the node has forgotten the dead anchor's name
         _anchor = found
         return found
+
+
+def forget_anchor(ref: ActorRef) -> None:
+    """``ref`` turned out dead: the next :func:`anchor` starts or finds another."""
+    global _anchor
+    with _lock:
+        _dead_anchors.add(ref.uid)
+        if _anchor == ref:
+            _anchor = None
+
+
+def rundir() -> str:
+    """The node's private folder (mode 0700, removed at shutdown): where
+    this process may keep files other processes of the node read."""
+    host = running_host()
+    if host is not None:
+        return os.path.dirname(host.boot.counters)
+    return system()._node.rundir
 
 
 def can_lend() -> bool:

@@ -14,9 +14,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from actors.mp import context, queues, synchronize
-from actors.mp.handles import Handle, unpack
-from actors.mp.servers import ObjectServer
+from actors.mp import conditions, context, locks, queues
+from actors.mp.proxies import (
+    ArrayProxy,
+    AutoProxy,
+    BaseProxy,
+    DictProxy,
+    ListProxy,
+    ManagedValue,
+    Namespace,
+    NamespaceProxy,
+    ObjectServer,
+    ValueProxy,
+    make_array,
+)
 from transport.codec import Pickled
 
 __all__ = ["BaseManager", "BaseProxy", "DictProxy", "ListProxy", "Namespace",
@@ -25,153 +36,6 @@ __all__ = ["BaseManager", "BaseProxy", "DictProxy", "ListProxy", "Namespace",
 
 class ManagerAnchor(context.Anchor):
     """The first actor of a manager's process."""
-
-
-class BaseProxy(Handle):
-    """A handle on a managed object: ``_callmethod(name, args, kwds)``."""
-
-    _exposed: tuple[str, ...] | None = None
-
-    def __init__(self, ref: Any, typeid: str = "") -> None:
-        super().__init__(ref)
-        self._typeid = typeid
-
-    def _callmethod(self, methodname: str, args: tuple[Any, ...] = (),
-                    kwds: dict[str, Any] | None = None) -> Any:
-        if self._exposed is not None and methodname not in self._exposed:
-            raise AttributeError(f"method {methodname!r} of {self._typeid!r} is not exposed")
-        return unpack(self._ask(("call", methodname, Pickled((tuple(args), dict(kwds or {}))))))
-
-    def _getvalue(self) -> Any:
-        """A copy of the referent."""
-        return unpack(self._ask(("copy",)))
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} object, typeid {self._typeid!r} #{self._ref.uid}>"
-
-    def __str__(self) -> str:
-        return self._callmethod("__repr__")
-
-
-def _method(name: str) -> Callable[..., Any]:
-    def call(self: BaseProxy, *args: Any, **kwds: Any) -> Any:
-        return self._callmethod(name, args, kwds)
-    call.__name__ = name
-    return call
-
-
-def proxy_class(name: str, methods: tuple[str, ...]) -> type:
-    namespace: dict[str, Any] = {name_: _method(name_) for name_ in methods}
-    namespace["_exposed"] = methods
-    return type(name, (BaseProxy,), namespace)
-
-
-DICT_METHODS = ("__contains__", "__delitem__", "__getitem__", "__len__", "__setitem__",
-                "clear", "copy", "get", "items", "keys", "pop", "popitem", "setdefault",
-                "update", "values", "__repr__")
-LIST_METHODS = ("__add__", "__contains__", "__delitem__", "__getitem__", "__len__",
-                "__mul__", "__reversed__", "__rmul__", "__setitem__", "append", "count",
-                "extend", "index", "insert", "pop", "remove", "reverse", "sort", "__imul__",
-                "__iadd__", "__repr__")
-
-
-class DictProxy(proxy_class("DictProxyBase", DICT_METHODS)):  # type: ignore[misc]
-    def keys(self) -> list[Any]:
-        return list(self._callmethod("keys"))
-
-    def values(self) -> list[Any]:
-        return list(self._callmethod("values"))
-
-    def items(self) -> list[Any]:
-        return list(self._callmethod("items"))
-
-    def __iter__(self) -> Any:
-        return iter(self.keys())
-
-
-class ListProxy(proxy_class("ListProxyBase", LIST_METHODS)):  # type: ignore[misc]
-    def __iadd__(self, value: Any) -> ListProxy:
-        self._callmethod("extend", (value,))
-        return self
-
-    def __imul__(self, value: int) -> ListProxy:
-        self._callmethod("__imul__", (value,))
-        return self
-
-    def __iter__(self) -> Any:
-        return iter(self._getvalue())
-
-
-class Namespace:
-    """A bag of attributes (what ``Manager().Namespace()`` shares)."""
-
-    def __init__(self, **kwds: Any) -> None:
-        self.__dict__.update(kwds)
-
-    def __repr__(self) -> str:
-        items = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items()
-                          if not k.startswith("_"))
-        return f"Namespace({items})"
-
-
-class NamespaceProxy(BaseProxy):
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return unpack(self._ask(("getattr", name)))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("_"):
-            object.__setattr__(self, name, value)
-        else:
-            self._ask(("setattr", name, context.pack(value)))
-
-    def __delattr__(self, name: str) -> None:
-        if name.startswith("_"):
-            object.__delattr__(self, name)
-        else:
-            self._ask(("delattr", name))
-
-
-class ManagedValue:
-    def __init__(self, typecode: Any, value: Any, lock: bool = True) -> None:
-        self._typecode = typecode
-        self._value = value
-
-    def get(self) -> Any:
-        return self._value
-
-    def set(self, value: Any) -> None:
-        self._value = value
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._typecode!r}, {self._value!r})"
-
-
-class ValueProxy(proxy_class("ValueProxyBase", ("get", "set", "__repr__"))):  # type: ignore[misc]
-    @property
-    def value(self) -> Any:
-        return self._callmethod("get")
-
-    @value.setter
-    def value(self, new: Any) -> None:
-        self._callmethod("set", (new,))
-
-
-def _array(typecode: Any, sequence: Any, lock: bool = True) -> list[Any]:
-    return list(sequence)
-
-
-ArrayProxy = proxy_class("ArrayProxy", ("__len__", "__getitem__", "__setitem__", "__repr__"))
-
-
-class AutoProxy(BaseProxy):
-    """The proxy of a registered type: its public methods, called remotely."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return lambda *args, **kwds: self._callmethod(name, args, kwds)
 
 
 class BaseManager:
@@ -286,27 +150,27 @@ class SyncManager(BaseManager):
     def JoinableQueue(self, maxsize: int = 0) -> queues.JoinableQueue:  # noqa: N802
         return self._placed(queues.JoinableQueue, maxsize)
 
-    def Lock(self) -> synchronize.Lock:  # noqa: N802
-        return self._placed(synchronize.Lock)
+    def Lock(self) -> locks.Lock:  # noqa: N802
+        return self._placed(locks.Lock)
 
-    def RLock(self) -> synchronize.RLock:  # noqa: N802
-        return self._placed(synchronize.RLock)
+    def RLock(self) -> locks.RLock:  # noqa: N802
+        return self._placed(locks.RLock)
 
-    def Semaphore(self, value: int = 1) -> synchronize.Semaphore:  # noqa: N802
-        return self._placed(synchronize.Semaphore, value)
+    def Semaphore(self, value: int = 1) -> locks.Semaphore:  # noqa: N802
+        return self._placed(locks.Semaphore, value)
 
-    def BoundedSemaphore(self, value: int = 1) -> synchronize.BoundedSemaphore:  # noqa: N802
-        return self._placed(synchronize.BoundedSemaphore, value)
+    def BoundedSemaphore(self, value: int = 1) -> locks.BoundedSemaphore:  # noqa: N802
+        return self._placed(locks.BoundedSemaphore, value)
 
-    def Event(self) -> synchronize.Event:  # noqa: N802
-        return self._placed(synchronize.Event)
+    def Event(self) -> conditions.Event:  # noqa: N802
+        return self._placed(conditions.Event)
 
-    def Condition(self, lock: Any = None) -> synchronize.Condition:  # noqa: N802
-        return self._placed(synchronize.Condition, lock)
+    def Condition(self, lock: Any = None) -> conditions.Condition:  # noqa: N802
+        return self._placed(conditions.Condition, lock)
 
     def Barrier(self, parties: int, action: Any = None,  # noqa: N802
-                timeout: float | None = None) -> synchronize.Barrier:
-        return self._placed(synchronize.Barrier, parties, action, timeout)
+                timeout: float | None = None) -> conditions.Barrier:
+        return self._placed(conditions.Barrier, parties, action, timeout)
 
     def Value(self, typecode: Any, value: Any, lock: bool = True) -> Any:  # noqa: N802
         return self._create("Value", typecode, value, lock)
@@ -319,6 +183,6 @@ SyncManager.register("dict", dict, DictProxy)
 SyncManager.register("list", list, ListProxy)
 SyncManager.register("Namespace", Namespace, NamespaceProxy)
 SyncManager.register("Value", ManagedValue, ValueProxy, create_method=False)
-SyncManager.register("Array", _array, ArrayProxy, create_method=False)
+SyncManager.register("Array", make_array, ArrayProxy, create_method=False)
 
 

@@ -20,7 +20,6 @@ same ref. A pool therefore never hangs on a dead worker.
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import functools
 import itertools
 import os
@@ -28,18 +27,18 @@ import queue
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from actors.actor import Actor
 from actors.errors import ActorDeadError, ActorError, WorkerLost
-from actors.mp import context
+from actors.mp import context, current
+from actors.mp.poolresults import ApplyResult, AsyncResult, IMapIterator, MapResult, TimeoutError
 from actors.supervisor import ChildSpec, Supervisor
 from transport.codec import Pickled
 
-__all__ = ["AsyncResult", "Executor", "Pool", "TimeoutError"]
-
-TimeoutError = __import__("multiprocessing").TimeoutError  # noqa: A001 (the stdlib's name)
+__all__ = ["ApplyResult", "AsyncResult", "IMapIterator", "MapResult", "Pool", "PoolWorker",
+           "TimeoutError"]
 
 APPLY, MAP, STARMAP = 0, 1, 2
 WINDOW = 2        # batches in flight per worker, while batches come back fast:
@@ -85,9 +84,7 @@ class PoolWorker(Actor):
     def on_start(self) -> None:
         from actors.mp import process
         me = process.Process(name=f"SpawnPoolWorker-{self.index}", daemon=True)
-        me._in_child()
-        process._current = me
-        process._parent = process.ParentProcess(*self.parent)
+        current.became(me, self.parent)
         initializer, initargs = context.unpack(self.setup)
         if initializer is not None:
             initializer(*initargs)
@@ -182,7 +179,7 @@ class Pool:
         self._maxtasks = maxtasksperchild
         setup = Pickled((initializer, tuple(initargs)))
         setup.dump()
-        from actors.mp.process import current_process
+        from actors.mp.current import current_process
         parent = [current_process().name, os.getpid()]
         specs = [ChildSpec(f"worker-{i}", PoolWorker, args=(i + 1, setup, parent),
                            restart="permanent", shutdown=2.0)
@@ -499,200 +496,3 @@ class Pool:
 
     def __repr__(self) -> str:
         return f"<actors.mp.Pool state={self._state} pool_size={self._processes}>"
-
-
-class AsyncResult:
-    """The result of ``apply_async`` / ``map_async``."""
-
-    def __init__(self, pool: Pool, callback: Any, error_callback: Any, length: int,
-                 single: bool) -> None:
-        self._pool = pool
-        self._callback = callback
-        self._error_callback = error_callback
-        self._single = single
-        self._values: list[Any] = [None] * length
-        self._left = length
-        self._error: BaseException | None = None
-        self._event = threading.Event()
-
-    def _put(self, offset: int, size: int, ok: bool, value: Any) -> None:
-        if self._event.is_set():
-            return
-        if not ok:
-            if self._error is None:
-                self._error = value
-            self._finish()
-            return
-        if self._single:
-            self._values[0] = value
-            self._left = 0
-        else:
-            self._values[offset:offset + len(value)] = value
-            self._left -= len(value)
-        if self._left <= 0:
-            self._finish()
-
-    def _abort(self, error: BaseException) -> None:
-        if not self._event.is_set():
-            self._error = error
-            self._finish()
-
-    def _finish(self) -> None:
-        self._event.set()
-        if self._error is None:
-            if self._callback is not None:
-                self._pool._callbacks.put((self._callback, self._value()))
-        elif self._error_callback is not None:
-            self._pool._callbacks.put((self._error_callback, self._error))
-        self._pool._job_done(self)
-
-    def _value(self) -> Any:
-        return self._values[0] if self._single else self._values
-
-    def ready(self) -> bool:
-        return self._event.is_set()
-
-    def successful(self) -> bool:
-        if not self.ready():
-            raise ValueError(f"{self!r} not ready")
-        return self._error is None
-
-    def wait(self, timeout: float | None = None) -> None:
-        self._event.wait(timeout)
-
-    def get(self, timeout: float | None = None) -> Any:
-        if not self._event.wait(timeout):
-            raise TimeoutError
-        if self._error is not None:
-            raise self._error
-        return self._value()
-
-    def __class_getitem__(cls, item: Any) -> Any:
-        return cls
-
-
-ApplyResult = MapResult = AsyncResult
-
-
-SKIP = (False, None)  # a position of a failed chunk after its first
-
-
-class IMapIterator(Iterator[Any]):
-    """The results of ``imap`` (in order) or ``imap_unordered``."""
-
-    def __init__(self, pool: Pool, length: int, ordered: bool) -> None:
-        self._pool = pool
-        self._length = length
-        self._ordered = ordered
-        self._cond = threading.Condition(threading.Lock())
-        self._items: dict[int, tuple[bool, Any]] = {}
-        self._arrived: collections.deque[tuple[bool, Any]] = collections.deque()
-        self._next = 0       # next position to yield (in order)
-        self._received = 0   # results (or failed chunks' positions) in
-        self._aborted: BaseException | None = None
-        if length == 0:
-            pool._job_done(self)
-
-    def _put(self, offset: int, size: int, ok: bool, value: Any) -> None:
-        with self._cond:
-            if ok:
-                entries = [(True, v) for v in value]
-            else:  # a failed chunk yields its error once; its other results never come
-                entries = [(False, value)] + [SKIP] * (size - 1)
-            if self._ordered:
-                for i, entry in enumerate(entries):
-                    self._items[offset + i] = entry
-            else:
-                self._arrived.extend(e for e in entries if e is not SKIP)
-            self._received += size
-            self._cond.notify_all()
-            done = self._received >= self._length
-        if done:
-            self._pool._job_done(self)
-
-    def _abort(self, error: BaseException) -> None:
-        with self._cond:
-            self._aborted = error
-            self._cond.notify_all()
-
-    def next(self, timeout: float | None = None) -> Any:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while True:
-                if self._ordered:
-                    while self._items.get(self._next) is SKIP:
-                        del self._items[self._next]
-                        self._next += 1
-                    if self._next >= self._length:
-                        raise StopIteration
-                    entry = self._items.pop(self._next, None)
-                    if entry is not None:
-                        self._next += 1
-                        if entry[0]:
-                            return entry[1]
-                        raise entry[1]
-                else:
-                    if self._arrived:
-                        ok, value = self._arrived.popleft()
-                        if ok:
-                            return value
-                        raise value
-                    if self._received >= self._length:
-                        raise StopIteration
-                if self._aborted is not None:
-                    raise self._aborted
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    raise TimeoutError
-                self._cond.wait(left)
-
-    __next__ = next
-
-    def __iter__(self) -> IMapIterator:
-        return self
-
-
-class Executor(concurrent.futures.Executor):
-    """A ``concurrent.futures`` executor over an :class:`actors.mp.Pool`:
-    ``submit``, ``map``, ``shutdown``, like ``ProcessPoolExecutor``."""
-
-    def __init__(self, max_workers: int | None = None, mp_context: Any = None,
-                 initializer: Callable[..., Any] | None = None, initargs: Iterable[Any] = (),
-                 *, max_tasks_per_child: int | None = None) -> None:
-        if max_workers is not None and max_workers <= 0:
-            raise ValueError("max_workers must be greater than 0")
-        self._pool = Pool(max_workers, initializer, initargs, max_tasks_per_child)
-        self._shutdown = False
-        self._lock = threading.Lock()
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
-               ) -> concurrent.futures.Future:
-        with self._lock:
-            if self._shutdown:
-                raise RuntimeError("cannot schedule new futures after shutdown")
-            future: concurrent.futures.Future = concurrent.futures.Future()
-
-        # Running from now on: the pool gives no word of when a worker starts
-        # it (so cancel() returns False, as for a running task).
-        future.set_running_or_notify_cancel()
-
-        def done(ok: bool, value: Any) -> None:
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
-
-        self._pool.apply_async(fn, args, kwargs, callback=functools.partial(done, True),
-                               error_callback=functools.partial(done, False))
-        return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        # cancel_futures has nothing to cancel: a submitted task is running
-        with self._lock:
-            self._shutdown = True
-        self._pool.close()
-        if wait:
-            self._pool.join()
-        else:
-            threading.Thread(target=self._pool.join, name="actors-executor-shutdown",
-                             daemon=True).start()

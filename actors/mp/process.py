@@ -2,158 +2,74 @@
 
 ``start()`` pickles the Process object (its target, args and any attributes
 of a subclass, as the standard library does) and spawns a ProcessActor with
-it in a process of its own (a warm spare when one is ready). Its ``run``
-message unpickles the object and hands it to the host's main thread, which
-runs ``Process.run()`` while a helper thread runs the actor loop; the
-process exits with the target's exit code (0, 1 after an uncaught
-exception, the ``sys.exit`` code). The parent's ``join`` is an ask that is
-answered with the exit code, or fails when the process is killed (the exit
-code is then minus the signal number).
+it in a process of its own (a warm spare when one is ready). It returns
+once that process exists and has said its pid, as the standard library's
+``start()`` returns once the child is launched: the child then unpickles
+the object and runs ``Process.run()`` on its main thread while a helper
+thread reads its messages. Whatever goes wrong from there (an unpickling
+error, an exception, ``sys.exit``, a signal) shows in ``exitcode`` after
+``join()``, as in the standard library; so does a process that died while
+starting (exit code 1, say, for a script that starts processes at import
+time without an ``if __name__ == "__main__":`` guard).
+
+The parent's ``join`` is an ask answered with the exit code, or failed when
+the process is killed (the exit code is then minus the signal number).
+``sentinel`` is a real file descriptor (a pidfd where the platform has
+them), readable once the process has ended.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import signal
-import sys
 import threading
-import traceback
+import weakref
 from typing import Any
 
-from actors.actor import Actor
-from actors.errors import ActorDeadError
+from actors.errors import ActorDeadError, ActorError
 from actors.launcher import exitcode_of
-from actors.mp import context
+from actors.mp import context, reduction
+from actors.mp import current as _cur
+from actors.mp.current import Sentinel, current_process, parent_process
+from actors.mp.processactor import ProcessActor, exit_code_of_start_failure
 from actors.protocol import SpawnOptions
-from actors.ref import Reply
 from transport.codec import Pickled
 
-__all__ = ["Process", "active_children", "current_process", "parent_process"]
+__all__ = ["BaseProcess", "Process", "active_children", "current_process", "parent_process"]
 
 _counter = itertools.count(1)
 _children: set[Process] = set()
 _children_lock = threading.Lock()
+_dangling: weakref.WeakSet[Process] = weakref.WeakSet()  # started here, not collected
 
-
-class ProcessActor(Actor):
-    """Hosts one Process: runs it on the main thread, answers joins."""
-
-    def __init__(self, payload: Pickled, parent: list[Any]) -> None:
-        self.payload = payload
-        self.parent = parent
-        self.joiners: list[Reply] = []
-        self.code: int | None = None
-
-    def receive(self, message: Any) -> Any:
-        op = message[0]
-        if op == "run":
-            return self.run()
-        if op == "wait":
-            if self.code is not None:
-                return self.code
-            reply = self.defer_reply()
-            reply.bound = True  # answered when this process's target ends
-            self.joiners.append(reply)
-            return None
-        raise ValueError(f"unknown message {message!r}")
-
-    def withdraw(self, reply: Reply) -> bool:
-        """The deadlock detector withdraws a join (see Primitive.withdraw)."""
-        if reply in self.joiners:
-            self.joiners.remove(reply)
-            return True
-        return False
-
-    def run(self) -> int:
-        from actors.mp import connection
-        host = context.running_host()
-        global _current, _parent
-        _parent = ParentProcess(*self.parent)
-        pending = connection.take_unattached()
-        try:
-            process = context.unpack(self.payload)
-        finally:
-            connection.stop_collecting()
-        for conn in pending:  # held by this process from now on
-            conn._attach()
-        process._in_child()
-        _current = process
-        main = threading.main_thread().ident
-        host.thread_waiters[main] = self.ref.uid
-        host.run_on_main_thread(lambda: self.bootstrap(process))
-        return os.getpid()
-
-    def bootstrap(self, process: Process) -> int:
-        code = 1
-        try:
-            process.run()
-            code = 0
-        except SystemExit as e:
-            if e.code is None:
-                code = 0
-            elif isinstance(e.code, int):
-                code = e.code
-            else:
-                sys.stderr.write(str(e.code) + "\n")
-                code = 1
-        except BaseException:
-            sys.stderr.write(f"Process {process.name}:\n")
-            traceback.print_exc()
-        finally:
-            try:
-                for hook in list(context.EXIT_HOOKS):  # children, then borrowed items
-                    hook()
-                from actors.mp.handles import sync_told
-                sync_told()
-            finally:
-                for stream in (sys.stdout, sys.stderr):
-                    try:
-                        stream.flush()
-                    except Exception:
-                        pass
-        self.code = code
-        for reply in self.joiners:
-            if not reply.done:
-                reply.send(code)
-        self.joiners = []
-        return code
-
-
-class Sentinel:
-    """``Process.sentinel``: ready (for ``connection.wait``) once the process
-    has ended. Not a file descriptor."""
-
-    def __init__(self, process: Process) -> None:
-        self._process = process
-
-    @property
-    def _ready_future(self) -> Any:
-        return self._process._done
-
-    def __repr__(self) -> str:
-        return f"<sentinel of {self._process!r}>"
+_SIGNAL_NAMES = {-signum: f"-{name}" for name, signum in signal.__dict__.items()
+                 if name.startswith("SIG") and "_" not in name and isinstance(signum, int)}
 
 
 class Process:
     """As ``multiprocessing.Process``; always started with spawn."""
 
-    _private = ("_ref", "_done", "_pid", "_exitcode", "_parent_pid", "_started",
-                "_closed", "_sentinel")
+    _private = ("_ref", "_done", "_pid", "_exitcode", "_started", "_closed", "_sentinel",
+                "_fds")
 
     def __init__(self, group: None = None, target: Any = None, name: str | None = None,
                  args: Any = (), kwargs: Any = None, *, daemon: bool | None = None) -> None:
         if group is not None:
             raise AssertionError("group argument must be None for now")
         count = next(_counter)
+        me = current_process()
         self._target = target
         self._args = tuple(args)
         self._kwargs = dict(kwargs or {})
-        self._identity = (*current_process()._identity, count)
+        self._identity = (*me._identity, count)
+        self._config = dict(getattr(me, "_config", {}))
         self._name = name if name is not None else \
-            "Process-" + ":".join(str(i) for i in self._identity)
-        self._daemon = current_process().daemon if daemon is None else bool(daemon)
+            f"{type(self).__name__}-" + ":".join(str(i) for i in self._identity)
+        self._daemon = me.daemon if daemon is None else bool(daemon)
         self._parent_pid = os.getpid()
+        self._parent_name = me.name
         self._ref: Any = None
         self._done: Any = None
         self._pid: int | None = None
@@ -161,6 +77,7 @@ class Process:
         self._started = False
         self._closed = False
         self._sentinel: Sentinel | None = None
+        self._fds: list[str] = []
 
     # -- what runs in the child ---------------------------------------------
     def run(self) -> None:
@@ -183,29 +100,43 @@ class Process:
 
     # -- the parent's side ------------------------------------------------------
     def start(self) -> None:
-        """Start the process; returns once its target is about to run."""
+        """Start the process; returns once it exists (see module doc)."""
         self._check_closed()
         if self._started:
             raise AssertionError("cannot start a process twice")
         if self._parent_pid != os.getpid():
             raise AssertionError("can only start a process object created by current process")
-        if _current is not None and _current.daemon:
+        if _cur.current is not None and _cur.current.daemon:
             raise AssertionError("daemonic processes are not allowed to have children")
-        payload = Pickled(self)
-        payload.dump()  # an argument that cannot be pickled fails here
-        me = current_process()
-        ref = context.spawn(ProcessActor, payload, [me.name, os.getpid()],
-                            colocate=False, options=SpawnOptions(quiet=True))
-        self._ref = ref
+        _cleanup()
+        logger = logging.getLogger("actors.mp")
+        payload = Pickled((self, [self._parent_name, os.getpid()], logger.level))
+        self._fds = reduction.collect()  # descriptors in the args: passed by fd
         try:
-            self._pid = ref.ask(("run",))
+            payload.dump()  # an argument that cannot be pickled fails here
         except BaseException:
-            ref.stop()
+            reduction.forget(self._fds)
             raise
+        finally:
+            reduction.stop_collecting()
+        try:
+            ref = context.spawn(ProcessActor, payload, colocate=False,
+                                options=SpawnOptions(quiet=True))
+            self._ref = ref
+            self._pid = ref.ask(("run",))
+            self._done = ref.ask_async(("wait",))
+        except ActorError as e:
+            # it died while starting: an exit code, as the standard library
+            # shows a child that failed before its target ran
+            self._done = _failed_start(exit_code_of_start_failure(e))
         self._started = True
-        self._done = ref.ask_async(("wait",))
+        self._done.add_done_callback(lambda _: reduction.forget(self._fds))
+        # the target and its arguments live on in the child, not here
+        # (a target holding this object would keep both alive)
+        del self._target, self._args, self._kwargs
         with _children_lock:
             _children.add(self)
+        _dangling.add(self)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until the process ends, or ``timeout`` seconds."""
@@ -215,19 +146,21 @@ class Process:
         if not self._started:
             raise AssertionError("can only join a started process")
         if not self._done.done():
-            self._done.exception(timeout) if timeout is None else self._wait(timeout)
+            if timeout is None:
+                self._done.exception()
+            else:  # a timed join ends by itself: not a deadlock edge
+                context.bind(self._ref)._runtime.wait(self._done, max(0.0, timeout),
+                                                      track=False)
         if self._done.done():
             with _children_lock:
                 _children.discard(self)
 
-    def _wait(self, timeout: float) -> None:
-        # a timed join ends by itself: not a deadlock edge (as timed waits)
-        context.bind(self._ref)._runtime.wait(self._done, max(0.0, timeout), track=False)
-
     def is_alive(self) -> bool:
         self._check_closed()
-        if self is _current:
+        if self is _cur.current:
             return True
+        if self._parent_pid != os.getpid():
+            raise AssertionError("can only test a child process")
         if not self._started:
             return False
         return not self._done.done()
@@ -270,6 +203,10 @@ class Process:
         if self._started and not self._done.done():
             raise ValueError("Cannot close a process while it is still running. "
                              "You should first call join() or terminate().")
+        if self._sentinel is not None:
+            self._sentinel.close()
+        with _children_lock:
+            _children.discard(self)
         self._closed = True
 
     def _check_closed(self) -> None:
@@ -297,6 +234,14 @@ class Process:
         self._daemon = bool(value)
 
     @property
+    def authkey(self) -> bytes:
+        return self._config.get("authkey", _cur.main.authkey)
+
+    @authkey.setter
+    def authkey(self, key: bytes) -> None:
+        self._config["authkey"] = bytes(key)
+
+    @property
     def pid(self) -> int | None:
         self._check_closed()
         return self._pid
@@ -304,117 +249,65 @@ class Process:
     ident = pid
 
     @property
-    def authkey(self) -> bytes:
-        return _AUTHKEY
-
-    @property
-    def sentinel(self) -> Sentinel:
-        """For ``actors.mp.connection.wait`` (not a file descriptor)."""
+    def sentinel(self) -> int:
+        """A file descriptor, readable once the process has ended (for
+        ``select`` or ``connection.wait``)."""
         self._check_closed()
         if not self._started:
             raise ValueError("process not started")
         if self._sentinel is None:
-            self._sentinel = Sentinel(self)
-        return self._sentinel
+            self._sentinel = Sentinel(self._pid, self._done)
+        return self._sentinel.fd
 
     def __repr__(self) -> str:
-        if not self._started:
-            status = "initial"
-        elif self is _current:
+        exitcode = None
+        if self is _cur.current:
             status = "started"
+        elif self._closed:
+            status = "closed"
+        elif self._parent_pid != os.getpid():
+            status = "unknown"
+        elif not self._started:
+            status = "initial"
         elif self._done is not None and self._done.done():
-            status = f"stopped exitcode={self.exitcode}"
+            status, exitcode = "stopped", self.exitcode
         else:
             status = "started"
-        daemon = " daemon" if self._daemon else ""
-        return f"<{type(self).__name__} name={self._name!r} pid={self._pid} {status}{daemon}>"
+        info = [type(self).__name__, f"name={self._name!r}"]
+        if self._pid is not None:
+            info.append(f"pid={self._pid}")
+        info.append(f"parent={self._parent_pid}")
+        info.append(status)
+        if exitcode is not None:
+            info.append(f"exitcode={_SIGNAL_NAMES.get(exitcode, exitcode)}")
+        if self._daemon:
+            info.append("daemon")
+        return f"<{' '.join(info)}>"
 
 
-_AUTHKEY = os.urandom(32)
+BaseProcess = Process
 
 
-class MainProcess:
-    """``current_process()`` in the main program."""
-
-    _identity: tuple[int, ...] = ()
-    daemon = False
-    name = "MainProcess"
-    authkey = _AUTHKEY
-
-    @property
-    def pid(self) -> int:
-        return os.getpid()
-
-    ident = pid
-
-    def is_alive(self) -> bool:
-        return True
-
-    def __repr__(self) -> str:
-        return "<_MainProcess name='MainProcess' parent=None started>"
+def _failed_start(code: int) -> Any:
+    import concurrent.futures
+    future: concurrent.futures.Future = concurrent.futures.Future()
+    future.set_result(code)
+    return future
 
 
-class ParentProcess:
-    """``parent_process()`` in a child: its name and pid."""
-
-    def __init__(self, name: str, pid: int) -> None:
-        self.name = name
-        self._pid = pid
-        self.daemon = False
-
-    @property
-    def pid(self) -> int:
-        return self._pid
-
-    ident = pid
-
-    def is_alive(self) -> bool:
-        try:
-            os.kill(self._pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
-    def join(self, timeout: float | None = None) -> None:
-        import time
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.is_alive() and (deadline is None or time.monotonic() < deadline):
-            time.sleep(0.01)
-
-    def __repr__(self) -> str:
-        return f"<_ParentProcess name={self.name!r} parent=None started>"
-
-
-_main = MainProcess()
-_current: Process | None = None
-_parent: ParentProcess | None = None
-
-
-def current_process() -> Any:
-    """The Process object of this process (MainProcess in the main program)."""
-    return _current if _current is not None else _main
-
-
-def parent_process() -> ParentProcess | None:
-    """The parent of this process, or None in the main program."""
-    return _parent
+def _cleanup() -> None:
+    """Forget the children that have ended."""
+    with _children_lock:
+        for child in [c for c in _children if c._done is not None and c._done.done()]:
+            _children.discard(child)
 
 
 def active_children() -> list[Process]:
     """The children of this process that are still running (ended ones are
-    reaped)."""
+    forgotten)."""
+    _cleanup()
     with _children_lock:
-        children = list(_children)
-    alive = []
-    for child in children:
-        if child._done is not None and child._done.done():
-            with _children_lock:
-                _children.discard(child)
-        else:
-            alive.append(child)
-    return alive
+        return list(_children)
 
 
 def exit_children() -> None:

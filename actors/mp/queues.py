@@ -15,11 +15,187 @@ import time
 import weakref
 from typing import Any
 
+from actors.host import running_host
 from actors.mp import context
-from actors.mp.handles import CANCELLED, Handle, check_timeout, unpack
-from actors.mp.servers import EMPTY, QueueServer
+from actors.mp.primitive import CANCELLED, EMPTY, Handle, Primitive, check_timeout, log, unpack
+from actors.protocol import Ext
+from actors.ref import ActorRef, Reply
 
-__all__ = ["JoinableQueue", "Queue", "SimpleQueue"]
+__all__ = ["JoinableQueue", "Queue", "QueueServer", "SimpleQueue"]
+
+
+class QueueServer(Primitive):
+    """Queue, JoinableQueue and SimpleQueue. Items stay as they came (the
+    pickled ones are never unpickled here).
+
+    Lending. A consumer of an unbounded queue whose process reads its inbox
+    on a thread of its own (the main program, an ``actors.mp.Process``) may
+    take up to ``want`` items in one answer; the ones it has not used yet are *lent* to it. As
+    soon as anybody else needs an item (a get that finds the queue empty)
+    or a size (qsize, empty, full), the lenders are told to give back what
+    they have not used (an ``Ext("mp.recall")`` service tell to their process), and
+    the request waits for those items; for half a second after that, the
+    queue lends to nobody (two consumers share it one item at a time).
+    Returned items go back to the front, in order.
+    """
+
+    label = "Queue"
+    CONTENDED = 0.5  # seconds without lending after a recall
+
+    def __init__(self, maxsize: int = 0, joinable: bool = False, name: str = "") -> None:
+        super().__init__(name)
+        self.maxsize = maxsize if maxsize > 0 else 0
+        self.items: collections.deque[Any] = collections.deque()
+        self.getters: dict[int, Any] = {}    # tokens of parked gets, FIFO
+        self.putters: dict[int, Any] = {}    # tokens of parked puts -> item
+        self.joinable = joinable
+        self.unfinished = 0
+        self.joiners: list[int] = []
+        self.lent: dict[int, list[Any]] = {}  # handle -> [address, ref, recalled]
+        self.queries: list[tuple[Reply, str]] = []  # sizes waiting for recalls
+        self.no_lending_until = 0.0
+
+    def do_put(self, item: Any) -> None:
+        """A put that never waits (the queue is unbounded)."""
+        self.unfinished += 1
+        self.items.append(item)
+        self.serve()
+
+    def serve(self) -> None:
+        """Parked gets take what there is; then sizes, once nothing is lent."""
+        while self.getters and self.items:
+            token = next(iter(self.getters))
+            del self.getters[token]
+            self.answer(token, [self.items.popleft()])
+            self.admit()
+        if not self.lent:
+            for token, (_, info) in list(self.parked.items()):
+                if info.get("nowait") and token in self.getters:
+                    del self.getters[token]
+                    self.answer(token, EMPTY)
+            queries, self.queries = self.queries, []
+            for reply, op in queries:
+                reply.send(self.size_answer(op))
+
+    def do_put_wait(self, token: int, item: Any, who: list[Any], block: bool) -> Any:
+        if not self.maxsize or len(self.items) + self.lent_count() < self.maxsize:
+            self.do_put(item)
+            return True
+        if not block:
+            return False
+        self.watch_owner(who[2])
+        self.putters[token] = item
+        self.park(token, {"ref": who[2], "put": True})
+        return None
+
+    def lent_count(self) -> int:
+        return sum(entry[3] for entry in self.lent.values())
+
+    def do_get(self, token: int, who: list[Any], want: int, handle: int, address: str | None,
+               block: bool) -> Any:
+        ref = who[2]
+        self.lent.pop(handle, None)  # it asks: it has used what it had
+        if self.items and not self.getters:
+            count = 1
+            if (want > 1 and address is not None and len(self.items) > 1 and not self.maxsize
+                    and time.monotonic() >= self.no_lending_until):
+                count = min(want, len(self.items))
+            batch = [self.items.popleft() for _ in range(count)]
+            if count > 1:
+                self.lent[handle] = [address, ref, False, count - 1]
+                self.watch_owner(ref)
+            self.admit()
+            return batch
+        if self.lent:
+            self.recall()
+        elif not block:
+            return EMPTY
+        self.watch_owner(ref)
+        self.getters[token] = True
+        self.park(token, {"ref": ref, "nowait": not block})
+        return None
+
+    def recall(self) -> None:
+        """Ask every lender for the items it has not used (see class doc)."""
+        host = running_host().runtime
+        self.no_lending_until = time.monotonic() + self.CONTENDED
+        for handle, entry in self.lent.items():
+            if not entry[2]:
+                entry[2] = True
+                host.tell_service(entry[0], Ext("mp.recall", [handle, self.ref]))
+
+    def do_give_back(self, handle: int, items: list[Any]) -> None:
+        """A lender's unused items (recalled, or its handle closed)."""
+        self.lent.pop(handle, None)
+        self.items.extendleft(reversed(items))
+        self.serve()
+        self.admit()
+
+    def admit(self) -> None:
+        """Room was made: parked puts go in."""
+        while self.putters and len(self.items) + self.lent_count() < self.maxsize:
+            token = next(iter(self.putters))
+            item = self.putters.pop(token)
+            self.answer(token, True)
+            self.do_put(item)
+
+    def cancelled(self, token: int, info: Any) -> None:
+        self.getters.pop(token, None)
+        self.putters.pop(token, None)
+
+    def owner_gone(self, ref: ActorRef) -> None:
+        for token, (_, info) in list(self.parked.items()):
+            if info.get("ref") == ref:
+                self.getters.pop(token, None)
+                self.putters.pop(token, None)
+        super().owner_gone(ref)
+        for handle in [h for h, entry in self.lent.items() if entry[1] == ref]:
+            count = self.lent.pop(handle)[3]
+            log.warning("%s: %d items lent to pid of %r were lost with it", self.describe(),
+                        count, ref)
+        self.serve()
+
+    def size_answer(self, op: str) -> Any:
+        if op == "state":
+            return [len(self.items), self.maxsize]
+        return len(self.items)
+
+    def ask_size(self, op: str) -> Any:
+        if not self.lent:
+            return self.size_answer(op)
+        self.recall()
+        self.queries.append((self.defer_reply(), op))
+        return None
+
+    def do_qsize(self) -> Any:
+        return self.ask_size("qsize")
+
+    def do_state(self) -> Any:
+        """[items, maxsize]: empty() and full() in one answer."""
+        return self.ask_size("state")
+
+    def do_sync(self) -> bool:
+        """Answered once every put this asker sent before has arrived."""
+        return True
+
+    def do_task_done(self) -> None:
+        if self.unfinished <= 0:
+            raise ValueError("task_done() called too many times")
+        self.unfinished -= 1
+        if self.unfinished == 0:
+            for token in self.joiners:
+                if token in self.parked:
+                    self.answer(token, True)
+            self.joiners = []
+
+    def do_join(self, token: int, who: list[Any]) -> Any:
+        ref = who[2]
+        if self.unfinished == 0:
+            return True
+        self.watch_owner(ref)
+        self.joiners.append(token)
+        self.park(token, {"ref": ref})
+        return None
 
 
 class Queue(Handle):
@@ -49,7 +225,7 @@ class Queue(Handle):
         self._check_open()
         item = context.pack(obj)
         if not self._maxsize:
-            context.bind(self._ref)._runtime.tell(self._ref, ("put", item))
+            self._tell(("put", item))
             return
         wait = check_timeout(block, timeout)
         answer = self._wait(("put_wait", context.token(), item, context.me(), wait != 0),
@@ -185,7 +361,7 @@ class SimpleQueue(Handle):
         super().__init__(self._spawn(QueueServer, 0, False))
 
     def put(self, obj: Any) -> None:
-        context.bind(self._ref)._runtime.tell(self._ref, ("put", context.pack(obj)))
+        self._tell(("put", context.pack(obj)))
 
     def get(self) -> Any:
         return unpack(self._wait(("get", context.token(), context.me(), 1, 0, None, True),

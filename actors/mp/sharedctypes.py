@@ -13,11 +13,44 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-from actors.mp.handles import Handle
-from actors.mp.servers import ValueServer
-from actors.mp.synchronize import SemLock, value_lock
+from actors.mp.locks import LockServer, SemLock, value_lock
+from actors.mp.primitive import Handle
 
 __all__ = ["Array", "RawArray", "RawValue", "Value"]
+
+
+class ValueServer(LockServer):
+    """Value and Array: the data, and the RLock ``get_lock()`` returns."""
+
+    label = "Value"
+
+    def __init__(self, data: Any, is_array: bool, name: str = "") -> None:
+        super().__init__("rlock", 1, name)
+        self.label = "Array" if is_array else "Value"
+        self.data = data
+
+    def do_get(self) -> Any:
+        return self.data
+
+    def do_set(self, value: Any) -> None:
+        self.data = value
+
+    def do_getitem(self, index: Any) -> Any:
+        if isinstance(index, list):
+            index = slice(*index)
+        return self.data[index]
+
+    def do_setitem(self, index: Any, value: Any) -> None:
+        if isinstance(index, list):
+            index = slice(*index)
+            if len(range(*index.indices(len(self.data)))) != len(value):
+                raise ValueError("Can only assign sequence of same size")
+        self.data[index] = value
+
+    def do_add(self, delta: Any) -> Any:
+        """value += delta, atomically (not in the stdlib API; used by tests)."""
+        self.data += delta
+        return self.data
 
 TYPECODES: dict[str, Any] = {
     "c": ctypes.c_char, "u": ctypes.c_wchar, "b": ctypes.c_byte, "B": ctypes.c_ubyte,

@@ -1,0 +1,91 @@
+"""actors.mp when things go wrong around the program: the process hosting
+the primitives is killed (new primitives work again, handles on the lost
+ones fail with PrimitiveLost naming the primitive), and a consumer that
+drained a queue and exited normally is not reported as having lost items.
+
+Each scenario runs as a program of its own (``import actors.mp as
+multiprocessing``, the implicit system), over both transports."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def run_program(tmp_path: pathlib.Path, source: str, transport: str,
+                timeout: float = 80) -> subprocess.CompletedProcess:
+    script = tmp_path / "program.py"
+    script.write_text(textwrap.dedent(source))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), ACTORS_MP_TRANSPORT=transport)
+    return subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+HOST_KILLED = '''
+    import os, signal, time
+    import actors.mp as multiprocessing
+    from actors.mp import context
+
+
+    def child_put(q):
+        q.put("from a child")
+
+
+    def lost(call):
+        """Call until it raises PrimitiveLost (the death is news that travels)."""
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                call()
+            except multiprocessing.PrimitiveLost as e:
+                return str(e)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{call} did not fail")
+            time.sleep(0.01)
+
+
+    if __name__ == "__main__":
+        q, lock, event = multiprocessing.Queue(), multiprocessing.Lock(), multiprocessing.Event()
+        q.put(1)
+        assert q.get(timeout=10) == 1
+        host = context.anchor().ask("pid", timeout=10)
+        os.kill(host, signal.SIGKILL)
+        print("QUEUE", lost(q.qsize))
+        print("PUT", lost(lambda: q.put(2)))
+        print("LOCK", lost(lambda: lock.acquire(timeout=5)))
+        print("EVENT", lost(event.set))
+        q2 = multiprocessing.Queue()
+        p = multiprocessing.Process(target=child_put, args=(q2,))
+        p.start()
+        assert q2.get(timeout=30) == "from a child"
+        p.join(30)
+        assert p.exitcode == 0, p.exitcode
+        lock2 = multiprocessing.Lock()
+        assert lock2.acquire(timeout=10)
+        lock2.release()
+        print("NEW_HOST", context.anchor().ask("pid", timeout=10) != host)
+'''
+
+
+@pytest.mark.timeout(100)
+@pytest.mark.parametrize("transport", ["zmq", "pipe"])
+def test_primitives_host_killed_then_new_primitives_work(tmp_path, transport):
+    """The primitives' host is SIGKILLed: each old handle fails with
+    PrimitiveLost naming its primitive; new primitives (used from a child
+    too) work, in a new host process; the loss is logged once."""
+    proc = run_program(tmp_path, HOST_KILLED, transport)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line)
+    for key, name in (("QUEUE", "Queue."), ("PUT", "Queue."), ("LOCK", "Lock."),
+                      ("EVENT", "Event.")):
+        assert lines[key].startswith(name) and "is lost" in lines[key], lines
+        assert "SIGKILL" in lines[key], lines
+    assert lines["NEW_HOST"] == "True"
+    assert proc.stderr.count("the process that hosted the primitives died") == 1, proc.stderr
