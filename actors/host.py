@@ -46,6 +46,15 @@ log = logging.getLogger("actors")
 _RUNNING: list[Host] = []  # the host of this process, once one runs here
 
 
+def _open_counters(path: str | None) -> MailboxCounters:
+    counters = MailboxCounters(path)
+    if counters.degraded:
+        logging.getLogger("actors").warning(
+            "mailbox counters in memory only (%s): messages lost if this process is "
+            "killed will not be counted", counters.degraded)
+    return counters
+
+
 def running_host() -> Host | None:
     """The host of this process, or None (the main program)."""
     return _RUNNING[0] if _RUNNING else None
@@ -64,13 +73,8 @@ class Host:
                                          flow_size=boot.mailbox_size, when_full=boot.when_full,
                                          send_timeout=boot.send_timeout)
         runtime.waits.configure(boot.deadlock_detection, track=boot.quiescence is not None)
-        counters = MailboxCounters(boot.counters)
-        if counters.degraded:
-            logging.getLogger("actors").warning(
-                "mailbox counters in memory only (%s): messages lost if this process is "
-                "killed will not be counted", counters.degraded)
         self.mailboxes = Mailboxes(runtime, self._report_stopped, self._stop_children,
-                                   counters, self._service)
+                                   _open_counters(boot.counters), self._service)
         runtime.loop.route_to(self.mailboxes.deliver)  # envelopes go straight to mailboxes
         self.system = HostSystem(runtime, self)
         self.hangs = HangWatch(lambda: list(self.mailboxes.cells.values()), self._report_hung,
@@ -367,9 +371,7 @@ class Host:
 
     def _actor_name(self) -> str:
         cell = CURRENT.get(None) or self.current
-        if cell is not None:
-            return cell.label
-        return self.name
+        return cell.label if cell is not None else self.name
 
     def _ship_log(self, record: dict[str, Any]) -> None:
         self._tell_node(P.Log(record))

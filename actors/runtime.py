@@ -19,8 +19,9 @@ requests in ``waits.brief``.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from actors import protocol as P
@@ -286,21 +287,14 @@ class Runtime:
         self.lose(len(items))
         log.warning("%s: %d messages to %s exceed the restart buffer (%d): dead letters",
                     self.name, len(items), address, self.outboxes.hold_limit)
-        for data in items:
-            try:
-                envelope = P.decode_envelope(self.codec.decode(data))
-            except Exception:
-                continue
-            if isinstance(envelope, P.REQUESTS):
-                future = self.calls.pop(envelope.call_id)
-                if future is not None:
-                    try:
-                        future.set_exception(ActorDeadError(
-                            f"actor #{envelope.uid} is restarting and this process's restart "
-                            f"buffer for it ({self.outboxes.hold_limit} messages) is full",
-                            future.target, "restart buffer full"))
-                    except concurrent.futures.InvalidStateError:
-                        pass
+        for envelope in _requests_in(self.codec, items):
+            future = self.calls.pop(envelope.call_id)
+            if future is not None:
+                with contextlib.suppress(concurrent.futures.InvalidStateError):  # cancelled
+                    future.set_exception(ActorDeadError(
+                        f"actor #{envelope.uid} is restarting and this process's restart "
+                        f"buffer for it ({self.outboxes.hold_limit} messages) is full",
+                        future.target, "restart buffer full"))
 
     def forget_call(self, call_id: int) -> None:
         self.calls.pop(call_id)
@@ -373,3 +367,14 @@ class Runtime:
         self.outboxes.close(flush)
         self.network.close(linger)
         self.loop.close()
+
+
+def _requests_in(codec: RuntimeCodec, items: list[bytes]) -> Iterator[Any]:
+    """The asks among encoded envelopes (the rest, and what fails to decode, skipped)."""
+    for data in items:
+        try:
+            envelope = P.decode_envelope(codec.decode(data))
+        except Exception:
+            continue
+        if isinstance(envelope, P.REQUESTS):
+            yield envelope

@@ -208,8 +208,26 @@ def test_transport_does_not_import_actors():
 
 def test_actors_import_is_detected():
     """The subprocess check above really sees actors modules when they are imported."""
-    loaded = run_python("import actors\n" + textwrap.dedent(ACTORS_MODULES))
+    loaded = run_python("import actors.system\n" + textwrap.dedent(ACTORS_MODULES))
     assert "actors" in loaded and "actors.runtime" in loaded
+
+
+def test_package_names_load_on_first_use():
+    """``import actors`` loads no submodule; ``actors.X`` loads X's module and
+    the same object as its home module's; a host process (``actors.boot``)
+    loads none of the main program's side (node, system, supervision)."""
+    bare = run_python("import actors\n" + textwrap.dedent(ACTORS_MODULES))
+    assert bare == ["actors"]
+    same = run_python("""
+        import json, actors, actors.ref
+        print(json.dumps([actors.ActorRef is actors.ref.ActorRef, "ActorSystem" in dir(actors)]))
+    """)
+    assert same == [True, True]
+    host = run_python("import actors.boot\n" + textwrap.dedent(ACTORS_MODULES))
+    assert "actors.host" in host
+    node_side = {"actors.node", "actors.system", "actors.supervisor", "actors.deadlock",
+                 "actors.launcher", "actors.starting", "actors.stopping"}
+    assert not node_side & set(host), sorted(node_side & set(host))
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
