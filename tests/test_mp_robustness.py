@@ -89,3 +89,44 @@ def test_primitives_host_killed_then_new_primitives_work(tmp_path, transport):
         assert "SIGKILL" in lines[key], lines
     assert lines["NEW_HOST"] == "True"
     assert proc.stderr.count("the process that hosted the primitives died") == 1, proc.stderr
+
+
+DRAINED = '''
+    import actors.mp as multiprocessing
+
+    N = 3000
+
+
+    def drain(q, done):
+        got = [q.get(timeout=30) for _ in range(N)]
+        done.put(sum(got))
+
+
+    if __name__ == "__main__":
+        q, done = multiprocessing.Queue(), multiprocessing.Queue()
+        for i in range(N):
+            q.put(i)
+        consumers = []
+        for _ in range(2):  # the second drains nothing the first did not leave
+            p = multiprocessing.Process(target=drain, args=(q, done))
+            p.start()
+            p.join(60)
+            assert p.exitcode == 0, p.exitcode
+            print("SUM", done.get(timeout=30))
+            for i in range(N):
+                q.put(i)
+        print("LEFT", q.qsize())
+'''
+
+
+@pytest.mark.timeout(100)
+@pytest.mark.parametrize("transport", ["zmq", "pipe"])
+def test_drained_queue_exit_reports_no_loss(tmp_path, transport):
+    """A consumer that takes every item (in lent batches) and exits normally
+    is not reported as having lost any; the queue's count stays right."""
+    proc = run_program(tmp_path, DRAINED, transport)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    expected = sum(range(3000))
+    assert proc.stdout.split() == ["SUM", str(expected), "SUM", str(expected),
+                                   "LEFT", "3000"], proc.stdout
+    assert "were lost" not in proc.stderr, proc.stderr[-4000:]

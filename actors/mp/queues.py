@@ -200,7 +200,7 @@ class QueueServer(Primitive):
 
 class Queue(Handle):
     _joinable = False
-    _local_fields = ("_closed", "_buffer", "_lock", "_handle", "_want")
+    _local_fields = ("_closed", "_buffer", "_lock", "_handle", "_want", "_lent")
 
     def __init__(self, maxsize: int = 0, *, ctx: Any = None) -> None:
         if not isinstance(maxsize, int) or isinstance(maxsize, bool):
@@ -215,6 +215,7 @@ class Queue(Handle):
         self._lock = threading.Lock()
         self._handle = context.token()
         self._want = 1  # how many to ask for: doubles while the queue has plenty
+        self._lent = False  # the queue counts items as lent to this handle
         _handles[self._handle] = self
 
     def _check_open(self) -> None:
@@ -251,6 +252,7 @@ class Queue(Handle):
                 address = runtime.address
             message = ("get", context.token(), context.me(), self._want, self._handle, address,
                        wait != 0)
+            self._lent = False  # a get tells the queue we used what we had
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             answer = self._wait(message, left, self._received)
             if answer == EMPTY or answer == CANCELLED:
@@ -265,6 +267,8 @@ class Queue(Handle):
         if type(answer) is list:
             with self._lock:
                 self._buffer.extend(answer)
+                if len(answer) > 1:
+                    self._lent = True
             if len(answer) >= self._want:
                 self._want = min(self._want * 2, 256)
             else:
@@ -274,7 +278,10 @@ class Queue(Handle):
         with self._lock:
             items = list(self._buffer)
             self._buffer.clear()
-        if items or recalled:  # a recall is always answered, if only with []
+            lent, self._lent = self._lent, False
+        # A recall is always answered, if only with []; so is a loan, even
+        # used up, so that the queue stops counting it (at exit, say).
+        if items or recalled or lent:
             self._tell(("give_back", self._handle, items))
 
     def get_nowait(self) -> Any:
@@ -311,7 +318,7 @@ class Queue(Handle):
 
     def __del__(self) -> None:
         try:
-            if self._buffer:
+            if self._buffer or self._lent:
                 self._give_back()
         except Exception:
             pass
