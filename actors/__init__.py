@@ -8,10 +8,11 @@ opens no socket and starts no thread or process.
 # The names below load on first use (PEP 562), so that a host process, which
 # imports ``actors.boot`` and the user's module, reads only the modules it
 # runs: ``import actors`` costs almost nothing, ``from actors import X``
-# imports X's module.
+# imports X's module. Frames name these classes ``actors:X``: the codec finds
+# them through ``_LAZY_NAMES`` once their module is loaded, without importing.
 from typing import TYPE_CHECKING, Any
 
-_WHERE = {
+_LAZY_NAMES = {
     "Actor": "actors.actor",
     "ChildInfo": "actors.childspec",
     "ChildSpec": "actors.childspec",
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    where = _WHERE.get(name)
+    where = _LAZY_NAMES.get(name)
     if where is None:
         raise AttributeError(f"module 'actors' has no attribute {name!r}")
     import importlib

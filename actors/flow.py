@@ -29,10 +29,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from actors.errors import ActorError, MailboxFull
+from actors import protocol as P
+from actors.errors import ActorDeadError, ActorError, MailboxFull, SerializationError
+from actors.outbox import UnknownPeer
+from actors.protocol import TELL
 from actors.ref import ActorFuture, ActorRef
+from transport.codec import EncodeError
 
-__all__ = ["HARD_CAP", "Flow", "Window"]
+__all__ = ["HARD_CAP", "Flow", "Tells", "Window"]
 
 HARD_CAP = 64  # a mailbox refuses what arrives past HARD_CAP * mailbox_size messages
 
@@ -40,18 +44,27 @@ HARD_CAP = 64  # a mailbox refuses what arrives past HARD_CAP * mailbox_size mes
 class Window:
     """This process's tells to one actor."""
 
-    __slots__ = ("sent", "acked", "marked", "receipts")
+    __slots__ = ("sent", "acked", "marked", "receipts", "check_at", "size", "half")
 
-    def __init__(self) -> None:
+    def __init__(self, size: int, half: int) -> None:
+        self.size = size
+        self.half = half
         self.sent = 0       # tells sent
         self.acked = 0      # of those, how many the target took from its mailbox
         self.marked = 0     # ``sent`` when the last receipt was asked for
         self.receipts: collections.deque[tuple[int, ActorFuture]] = collections.deque()
+        # the tell that needs more than a plain send (a receipt, or room):
+        # until ``sent`` reaches it, a tell is one comparison (the hot path)
+        self.check_at = half
+
+    def recheck(self) -> None:
+        self.check_at = min(self.acked + self.size, self.marked + self.half)
 
     def acknowledge(self, seq: int, future: ActorFuture) -> None:
         """A receipt came back (or its target died: nothing waits there now)."""
         if seq > self.acked:
             self.acked = seq
+            self.recheck()
         try:
             self.receipts.remove((seq, future))
         except ValueError:
@@ -85,7 +98,7 @@ class Flow:
     def window(self, uid: int) -> Window:
         window = self.windows.get(uid)
         if window is None:
-            window = self.windows[uid] = Window()
+            window = self.windows[uid] = Window(self.size, self.half)
         return window
 
     def make_room(self, ref: ActorRef, window: Window, message: Any) -> bool:
@@ -110,3 +123,82 @@ class Flow:
 
     def statistics(self) -> dict[str, Any]:
         return {"windows": len(self.windows), "blocked": self.blocked, "dropped": self.dropped}
+
+
+class Tells:
+    """How a process sends tells, under its flow control (``Runtime.tell``).
+
+    Args:
+        runtime: the process's ``actors.runtime.Runtime`` (its codec,
+            outboxes, calls, flow windows and the uids known dead).
+    """
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self.flow: Flow = runtime.flow
+        self.windows = runtime.flow.windows
+        self.codec = runtime.codec
+        self.outboxes = runtime.outboxes
+        self.dead: dict[int, str] = runtime.dead
+
+    def tell(self, ref: ActorRef, message: Any) -> None:
+        uid = ref.uid
+        window = self.windows.get(uid)
+        if window is None or window.sent >= window.check_at or uid in self.dead:
+            self.checked(ref, message)
+            return
+        # the hot path: a plain tell inside the window (``checked`` otherwise)
+        try:
+            data = self.codec.encode([TELL, uid, list(message), True] if type(message) is tuple
+                                     else [TELL, uid, message, False])
+        except EncodeError as e:
+            raise SerializationError(str(e), e.type_name) from None
+        if len(data) > self.runtime.max_message:
+            raise self.runtime.too_large(len(data))
+        try:
+            self.outboxes.post(ref.address, data)
+        except UnknownPeer:  # a ref to no process of this node: as to a dead actor
+            self.runtime.count_dead_letter(ref, message)
+            return
+        window.sent += 1
+
+    def checked(self, ref: ActorRef, message: Any) -> None:
+        """A tell to a dead actor, or one that needs room or a receipt."""
+        uid, runtime, flow = ref.uid, self.runtime, self.flow
+        if uid in self.dead:
+            runtime.count_dead_letter(ref, message)
+            return
+        window = flow.window(uid)
+        if window.sent - window.acked >= flow.size and not flow.make_room(ref, window, message):
+            return
+        if window.sent - window.marked >= flow.half:
+            self.receipted(ref, window, message)
+            return
+        data = runtime.encode(P.Tell.wire(uid, message))
+        try:
+            self.outboxes.post(ref.address, data)
+        except UnknownPeer:
+            runtime.count_dead_letter(ref, message)
+            return
+        window.sent += 1
+
+    def receipted(self, ref: ActorRef, window: Window, message: Any) -> None:
+        """A tell that asks for a receipt (see module doc)."""
+        runtime = self.runtime
+        calls = runtime.calls
+        call_id = calls.next_id()
+        wire = P.Receipted.wire(ref.uid, message, runtime.address, call_id)
+        data = runtime.encode(wire)
+        seq = window.sent + 1
+        future = ActorFuture(runtime, call_id, ref, wire)
+        future.add_done_callback(lambda done: window.acknowledge(seq, done))
+        window.receipts.append((seq, future))
+        calls.add(future)
+        try:
+            self.outboxes.post(ref.address, data)
+        except UnknownPeer:
+            calls.fail(call_id, ActorDeadError(f"{ref!r} is unreachable", ref, "unknown"))
+            runtime.count_dead_letter(ref, message)
+            return
+        window.sent = window.marked = seq
+        window.recheck()

@@ -27,7 +27,7 @@ from typing import Any
 from actors import protocol as P
 from actors.calls import Calls
 from actors.errors import ActorDeadError, MessageTooLarge, SerializationError
-from actors.flow import Flow, Window
+from actors.flow import Flow, Tells
 from actors.loop import Handler, MessageLoop
 from actors.outbox import Outboxes, UnknownPeer
 from actors.peers import Peers
@@ -91,6 +91,8 @@ class Runtime:
         self.loop = MessageLoop(network, self.codec, self.calls, self.outboxes, self.waits,
                                 handler, name)
         self.flow = Flow(flow_size, when_full, send_timeout, self.wait, self._dropped_tell)
+        # tell, the hot path, is Tells.tell itself (no call layer in between)
+        self.tell: Callable[[ActorRef, Any], None] = Tells(self).tell
         self.outboxes.reader = network.reader = self.loop
 
     def wake(self) -> None:
@@ -115,10 +117,12 @@ class Runtime:
         except EncodeError as e:
             raise SerializationError(str(e), e.type_name) from None
         if len(data) > self.max_message:
-            raise MessageTooLarge(f"a message of {len(data)} bytes is over this system's "
-                                  f"max_frame of {self.max_message + 1} bytes",
-                                  len(data), self.max_message + 1)
+            raise self.too_large(len(data))
         return data
+
+    def too_large(self, size: int) -> MessageTooLarge:
+        return MessageTooLarge(f"a message of {size} bytes is over this system's max_frame "
+                               f"of {self.max_message + 1} bytes", size, self.max_message + 1)
 
     def post(self, address: str, data: bytes, flush: bool = False) -> bool:
         """Queue an encoded envelope; False (counted, logged) if no process
@@ -133,44 +137,6 @@ class Runtime:
 
     def flush_all(self) -> None:
         self.outboxes.flush_all()
-
-    def tell(self, ref: ActorRef, message: Any) -> None:
-        uid = ref.uid
-        if uid in self.dead:
-            self.count_dead_letter(ref, message)
-            return
-        flow = self.flow
-        window = flow.windows.get(uid) or flow.window(uid)
-        if window.sent - window.acked >= flow.size and not flow.make_room(ref, window, message):
-            return
-        if window.sent - window.marked >= flow.half:
-            self._receipted(ref, window, message)
-            return
-        data = self.encode(P.Tell.wire(uid, message))
-        try:
-            self.outboxes.post(ref.address, data)
-        except UnknownPeer:  # a ref to no process of this node: as to a dead actor
-            self.count_dead_letter(ref, message)
-            return
-        window.sent += 1
-
-    def _receipted(self, ref: ActorRef, window: Window, message: Any) -> None:
-        """A tell that asks for a receipt (see ``actors.flow``)."""
-        call_id = self.calls.next_id()
-        wire = P.Receipted.wire(ref.uid, message, self.address, call_id)
-        data = self.encode(wire)
-        seq = window.sent + 1
-        future = ActorFuture(self, call_id, ref, wire)
-        future.add_done_callback(lambda done: window.acknowledge(seq, done))
-        window.receipts.append((seq, future))
-        self.calls.add(future)
-        try:
-            self.outboxes.post(ref.address, data)
-        except UnknownPeer:
-            self.calls.fail(call_id, ActorDeadError(f"{ref!r} is unreachable", ref, "unknown"))
-            self.count_dead_letter(ref, message)
-            return
-        window.sent = window.marked = seq
 
     def ask(self, ref: ActorRef, message: Any,
             on_done: Callable[[ActorFuture], None] | None = None) -> ActorFuture:
@@ -212,10 +178,19 @@ class Runtime:
     def reply(self, address: str, call_id: int, uid: int, ok: bool, value: Any) -> None:
         """Answer call ``call_id`` of the process at ``address``, as ``uid``
         (the uid the request was addressed to)."""
+        # A request's fields came from a peer: checked here, where they are used
+        if type(address) is not str or type(call_id) is not int or type(uid) is not int:
+            self.loop.dropped(f"a request with a malformed reply_to, call id or uid "
+                              f"({safe_repr(address, 80)}, {safe_repr(call_id, 40)})")
+            return
         try:
             data = self.encode(P.Answer.wire(call_id, uid, ok, value))
         except (SerializationError, MessageTooLarge) as e:
-            data = self.encode(P.Answer.wire(call_id, uid, False, e))
+            try:
+                data = self.encode(P.Answer.wire(call_id, uid, False, e))
+            except (SerializationError, MessageTooLarge) as again:  # a call id out of range
+                self.loop.dropped(f"a reply that cannot be sent: {again}")
+                return
         self.post(address, data)
 
     def answer(self, request: Any, ok: bool, value: Any) -> None:

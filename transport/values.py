@@ -68,12 +68,23 @@ def find_class(path: str, *, import_missing: bool = True) -> type | None:
             obj = getattr(obj, part, None)
         else:
             try:
-                obj = vars(obj).get(part)
+                found = vars(obj).get(part)
             except TypeError:  # no __dict__
                 return None
+            if found is None and obj is module:
+                found = _lazy_name(module, part)
+            obj = found
         if obj is None:
             return None
     return obj if isinstance(obj, type) else None
+
+
+def _lazy_name(module: Any, name: str) -> Any:
+    """A name a package loads on first use (its ``_LAZY_NAMES``: name ->
+    home module), if that home module is loaded already; never imports."""
+    home = vars(module).get("_LAZY_NAMES", {}).get(name)
+    loaded = sys.modules.get(home) if isinstance(home, str) else None
+    return None if loaded is None else vars(loaded).get(name)
 
 
 # -- registered dataclasses -------------------------------------------------
