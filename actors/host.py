@@ -23,11 +23,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from actors import childspec, notices  # noqa: F401 - the runtime's own @message types
 from actors import protocol as P
 from actors.actor import Actor
 from actors.config import HostBoot
 from actors.counters import MailboxCounters
-from actors.errors import ActorError, SpawnError
+from actors.errors import ActorError, SerializationError, SpawnError
 from actors.hang import HangWatch
 from actors.hostsystem import HostSystem
 from actors.logs import ForwardHandler, install
@@ -233,8 +234,12 @@ class Host:
     def _service(self, envelope: Any) -> None:
         """An envelope to this process's service (uid 0)."""
         runtime = self.runtime
-        if not isinstance(envelope, (P.Tell, P.Ask)) or (
-                runtime.codec.bad and find_undecodable(envelope) is not None):
+        bad = find_undecodable(envelope) if runtime.codec.bad else None
+        if bad is not None:
+            runtime.refuse(envelope, SerializationError(f"a service operation could not be "
+                                                        f"decoded: {bad.error}"))
+            return
+        if not isinstance(envelope, (P.Tell, P.Ask)):
             runtime.refuse(envelope)
             return
         operation = runtime.decode_op(envelope)
