@@ -28,7 +28,7 @@ from actors import protocol as P
 from actors.actor import Actor
 from actors.config import HostBoot
 from actors.counters import MailboxCounters
-from actors.errors import ActorError, SerializationError, SpawnError
+from actors.errors import ActorError, SpawnError
 from actors.hang import HangWatch
 from actors.hostsystem import HostSystem
 from actors.logs import ForwardHandler, install
@@ -37,7 +37,6 @@ from actors.peers import Peers
 from actors.probes import Probes
 from actors.ref import ActorRef, Reply
 from actors.runtime import Runtime
-from actors.wire import find_undecodable
 from transport.codec import find_class
 
 __all__ = ["Host", "running_host"]
@@ -233,17 +232,9 @@ class Host:
 
     def _service(self, envelope: Any) -> None:
         """An envelope to this process's service (uid 0)."""
-        runtime = self.runtime
-        bad = find_undecodable(envelope) if runtime.codec.bad else None
-        if bad is not None:
-            runtime.refuse(envelope, SerializationError(f"a service operation could not be "
-                                                        f"decoded: {bad.error}"))
-            return
-        if not isinstance(envelope, (P.Tell, P.Ask)):
-            runtime.refuse(envelope)
-            return
-        operation = runtime.decode_op(envelope)
-        self._ops[type(operation)](operation, envelope)
+        operation = self.runtime.service_op(envelope)
+        if operation is not None:
+            self._ops[type(operation)](operation, envelope)
 
     def has_ready(self) -> bool:
         return self.mailboxes.has_ready()

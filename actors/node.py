@@ -228,10 +228,12 @@ class Node:
 
     # -- the loop's handler ----------------------------------------------------------------
     def deliver(self, envelope: Any) -> None:
-        if envelope.uid != P.SERVICE_UID or isinstance(envelope, P.Call):
+        if envelope.uid != P.SERVICE_UID:
             self.runtime.refuse(envelope)
             return
-        operation = self.runtime.decode_op(envelope)
+        operation = self.runtime.service_op(envelope)
+        if operation is None:
+            return
         handle = self._ops.get(type(operation))
         if handle is not None:
             handle(operation, envelope)

@@ -33,7 +33,7 @@ from actors.outbox import Outboxes, UnknownPeer
 from actors.peers import Peers
 from actors.ref import ActorFuture, ActorRef
 from actors.waits import WaitTracker, safe_repr
-from actors.wire import RuntimeCodec
+from actors.wire import RuntimeCodec, find_undecodable
 from transport.codec import EncodeError
 
 __all__ = ["ProcessHandler", "Runtime"]
@@ -205,8 +205,17 @@ class Runtime:
     def service_envelope(self, operation: Any) -> bytes:
         return self.encode([P.TELL, P.SERVICE_UID, P.encode_op(operation, self.token), True])
 
-    def decode_op(self, envelope: Any) -> Any:
-        """The service operation an envelope to uid 0 carries (checked)."""
+    def service_op(self, envelope: Any) -> Any:
+        """The service operation an envelope to uid 0 carries (checked), or
+        None if the envelope was refused (an asker learns why)."""
+        bad = find_undecodable(envelope) if self.codec.bad else None
+        if bad is not None:
+            self.refuse(envelope, SerializationError(f"a service operation could not be "
+                                                     f"decoded: {bad.error}"))
+            return None
+        if not isinstance(envelope, (P.Tell, P.Ask)):
+            self.refuse(envelope)
+            return None
         return P.decode_op(envelope.payload, self.token)
 
     def _ask_peer(self, address: str) -> None:
