@@ -263,6 +263,10 @@ class Mailboxes:
         """Run the handler of an ask (``receive``) or a call (a public
         method) and reply with what it returns or raises."""
         runtime = self.runtime
+        if not P.well_formed(request):  # a peer's: not a message (the asker is told)
+            runtime.loop.malformed += 1
+            runtime.refuse(request, SerializationError("a malformed request"))
+            return
         try:
             if type(request) is P.Ask:
                 result = cell.actor.receive(request.message)
@@ -306,9 +310,7 @@ class Mailboxes:
         """The handler of an ask raised: its error is the reply, unless the
         handler deferred the reply and already sent it."""
         deferred = cell.deferred
-        if deferred is None:
-            return True
-        return deferred.take()
+        return deferred is None or deferred.take()
 
     def run_coroutine(self, coro: Any) -> Any:
         """Run an ``async def`` handler to its end, serving other actors and
@@ -416,4 +418,3 @@ class Mailboxes:
         for reply_to, call_id in cell.stop_waiters:  # asks of the service (uid 0)
             runtime.reply(reply_to, call_id, P.SERVICE_UID, True, True)
         runtime.flush_all()
-

@@ -85,6 +85,10 @@ def killers(uid: int, node: str) -> list[tuple[str, bytes]]:
         ("reply_to unreachable", frame([P.ASK, uid, "pid", False, NOWHERE, 5])),
         ("reply_to bad tcp", frame([P.ASK, uid, "pid", False, "tcp://999.1.1.1:99999", 6])),
         ("reply_to not a str", frame([P.ASK, uid, "pid", False, 12, 7])),
+        ("reply_to an array", frame([P.ASK, uid, "pid", False, [1, 2], 7])),
+        ("call id not an int", frame([P.ASK, uid, "pid", False, node, [8]])),
+        ("ask tuple flag on a non-array", frame([P.ASK, uid, 5, True, node, 14])),
+        ("args not an array", frame([P.CALL, uid, "receive", 5, {}, node, 15])),
         ("tuple flag on a non-array", frame([P.TELL, uid, 5, True])),
         ("envelope too short", frame([P.TELL, uid])),
         ("unknown kind", frame([9, uid, "x"])),
@@ -107,7 +111,7 @@ def killers(uid: int, node: str) -> list[tuple[str, bytes]]:
     ]
 
 
-@pytest.mark.parametrize("killer", range(18))
+@pytest.mark.parametrize("killer", range(len(killers(0, ""))))
 def test_a_frame_that_killed_a_host_is_dropped_and_the_same_process_answers(zsystem, killer):
     """Each of these frames, sent raw to a host's inbox, is dropped and counted; the same process answers after it."""
     target = zsystem.spawn(Target)

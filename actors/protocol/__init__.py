@@ -45,6 +45,7 @@ from actors.protocol.envelopes import (
     Request,
     Tell,
     decode_envelope,
+    well_formed,
 )
 from actors.protocol.ops import (
     OPS,
@@ -155,6 +156,7 @@ __all__ = [
     "Watch",
     "answer_to_wire",
     "decode_envelope",
+    "well_formed",
     "decode_op",
     "encode_op",
     "op",

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 __all__ = ["ASK", "CALL", "CHECKS", "ENVELOPES", "RECEIPTED", "REPLY", "REQUESTS", "SERVICE_UID",
            "TELL", "Answer", "Ask", "Call", "Receipted",
-           "Envelope", "ProtocolError", "Request", "Tell", "decode_envelope"]
+           "Envelope", "ProtocolError", "Request", "Tell", "decode_envelope", "well_formed"]
 
 TELL = 0
 ASK = 1
@@ -179,3 +179,11 @@ def decode_envelope(raw: Any) -> Envelope:
     if type(raw) is not list or len(raw) != _SIZES[kind] or not CHECKS[kind](raw):
         raise ProtocolError(f"malformed {cls.__name__} envelope: {raw!r:.100}")
     return _new(cls, raw)
+
+
+def well_formed(request: Ask | Call) -> bool:
+    """A request's fields that a handler call unpacks have the types it
+    needs (the rest are checked where they are used)."""
+    if type(request) is Ask:
+        return not request.is_tuple or type(request.payload) is list
+    return type(request.args) is list and type(request.kwargs) is dict
