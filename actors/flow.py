@@ -17,6 +17,10 @@ A sender blocked on a window waits like an ask (``MessageLoop.wait``): the
 deadlock detector sees the wait, as an edge from the sender to the target,
 and a handler that waits keeps its process's loop running.
 
+The counts are kept without a lock: when several threads of one process
+tell the same actor at once, a few sends may go uncounted and the window
+let slightly more through; the hard cap below still bounds the mailbox.
+
 Asks are not counted: each asker waits for its reply, and a mailbox also
 refuses what arrives past ``HARD_CAP`` times ``mailbox_size`` messages
 (tells become dead letters, asks fail with MailboxFull), whatever sends it.
@@ -111,14 +115,18 @@ class Flow:
         self.blocked += 1
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while window.sent - window.acked >= self.size:
-            if not window.receipts:  # cannot happen: a receipt is always out
-                raise ActorError(f"no receipt outstanding towards {ref!r}")
+            try:  # (the reading thread may take the first receipt meanwhile)
+                first = window.receipts[0][1]
+            except IndexError:
+                if window.sent - window.acked >= self.size:  # cannot happen
+                    raise ActorError(f"no receipt outstanding towards {ref!r}") from None
+                break
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise MailboxFull(f"no room in the mailbox of {ref!r} within "
                                   f"{self.timeout} s ({self.size} messages from this "
                                   "process wait there); the message was not sent", ref)
-            self._wait(window.receipts[0][1], left)
+            self._wait(first, left)
         return True
 
     def statistics(self) -> dict[str, Any]:

@@ -43,11 +43,8 @@ runs. A handler that waits by other means than an ask's ``result`` (a
 ``concurrent.futures.wait``, threads of its own that ask) would otherwise
 wait for ever for replies nobody reads; so another thread may read
 meanwhile (``actors.relief``): it completes replies and sets everything
-else aside, in order, for the main thread.
-
-Where to change what: a new envelope kind is a type in ``actors.protocol``
-and a row in ``_route``; what a process does with a message is its
-handler's ``deliver``; how messages leave is ``actors.outbox``.
+else aside, in order, for the main thread. Where to change what: see
+docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -140,7 +137,8 @@ class MessageLoop:
         for source in network.sources:
             self.add_source(source)
         self._route = self._routes(handler.deliver)
-        self.relief_route = self._routes(self.aside.append)
+        # a reliever's envelopes wait (with their frame's codec.bad) for home
+        self.relief_route = self._routes(lambda e: self.aside.append((e, self.codec.bad)))
 
     def route_to(self, take: Callable[[Any], None]) -> None:
         """Hand Tells, Asks, Calls and Receipted envelopes to ``take``
@@ -203,7 +201,7 @@ class MessageLoop:
         try:
             aside = self.aside
             while aside:  # read by a reliever while a handler ran: first
-                self.handler.deliver(aside.popleft())
+                self._deliver_aside(*aside.popleft())
             self.poll_into(backlog, timeout)
             # Frames wait in the backlog until handled: if this thread is
             # interrupted (Ctrl-C in a waiting main thread), the next reader
@@ -263,15 +261,27 @@ class MessageLoop:
         self.received += len(envelopes)
         route = self.relief_route if relief else self._route
         new = tuple.__new__
+        bad = codec.bad
         for raw in envelopes:
             try:
                 cls, size, take = route[raw[0]]
-                if type(raw) is not list or len(raw) != size:
+                # every envelope's second field is an int (a uid, a call id)
+                if type(raw) is not list or len(raw) != size or type(raw[1]) is not int:
                     raise ValueError(f"a malformed {cls.__name__} envelope")
+                codec.bad = bad  # a handler that pumped a nested frame reset it
                 take(new(cls, raw))
             except Exception as e:
                 self.malformed += 1
                 self.dropped(f"a malformed message {safe_repr(raw, 200)}: {safe_repr(e)}")
+
+    def _deliver_aside(self, envelope: Any, bad: int) -> None:
+        """An envelope a reliever read, handed on as ``on_frame`` would."""
+        self.codec.bad = bad
+        try:
+            self.handler.deliver(envelope)
+        except Exception as e:
+            self.malformed += 1
+            self.dropped(f"a malformed message {safe_repr(envelope, 200)}: {safe_repr(e)}")
 
     def dropped(self, what: str) -> None:
         """Log (rate-limited) something a peer sent that was dropped."""

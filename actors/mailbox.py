@@ -272,7 +272,7 @@ class Mailboxes:
                 result = cell.actor.receive(request.message)
             else:
                 method = request.method
-                if not isinstance(method, str) or method.startswith("_") or method in RESERVED:
+                if method.startswith("_") or method in RESERVED:
                     raise AttributeError(f"{type(cell.actor).__name__}.{method} cannot be "
                                          "called through a proxy")
                 result = getattr(cell.actor, method)(*request.args, **request.kwargs)

@@ -68,6 +68,9 @@ class Fan(actors.Actor):
         if kind == "as_completed":
             futures = [ref.ask_async(i) for i, ref in enumerate(refs)]
             return sorted(f.result() for f in cf.as_completed(futures, timeout=10))
+        if kind == "gate":  # one ask that stays pending until the gate opens
+            done, _ = cf.wait([refs[0].ask_async("wait")], timeout=60)
+            return [f.result() for f in done]
         if kind == "pool":
             with cf.ThreadPoolExecutor(len(refs)) as pool:
                 asks = [pool.submit(ref.ask, i, 10) for i, ref in enumerate(refs)]

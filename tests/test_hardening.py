@@ -339,6 +339,33 @@ def test_futures_waited_inside_a_handler_complete(transport, kind):
         assert fan.ask((kind, echoes), timeout=30) == expected
 
 
+def test_frames_read_while_a_handler_waits_are_checked_too(zsystem):
+    """A handler waits in concurrent.futures.wait, so another thread reads
+    its process's inbox meanwhile and sets envelopes aside: malformed ones
+    read then (a uid that is not an int, a service tell with a wrong token)
+    are dropped and counted like the others, and the process lives on."""
+    target = zsystem.spawn(Target)
+    fan = zsystem.spawn(Fan, colocate_with=target)
+    gate = zsystem.spawn(Gate)
+    pid = target.ask("pid", timeout=10)
+    waiting = fan.ask_async(("gate", [gate]))
+    wait_for(lambda: gate.ask("held", timeout=10) == 1, what="the handler waiting")
+    before = zsystem.counters()["malformed"]
+    attacker = Attacker(target.address)
+    try:
+        attacker.send(frame([P.TELL, [fan.uid], None, False]))
+        attacker.send(frame([P.TELL, 0, [P.Exit.code, b"0" * 16, 1], True]))
+        attacker.send(frame([P.ASK, "1", "pid", False, zsystem._node.runtime.address, 3]))
+        attacker.mark(target.uid, 1)
+        gate.tell("open")
+        assert waiting.result(timeout=30) == ["opened"]
+        read_up_to(target, 1)
+    finally:
+        attacker.close()
+    assert target.ask("pid", timeout=10) == pid
+    assert zsystem.counters()["malformed"] - before >= 2
+
+
 NO_SPACE = textwrap.dedent("""
     import os, sys
     sys.path[:0] = [{root!r}, {tests!r}]

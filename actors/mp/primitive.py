@@ -233,13 +233,20 @@ class Handle:
         runtime = ref._runtime
         future = runtime.ask(ref, message, on_answer)
         if timeout is None or (timeout == 0 and message[-1] is False):
-            return future.result()  # forever, or a request that does not wait
-        if timeout > 0:  # a timed wait ends by itself: not a deadlock edge
-            runtime.wait(future, timeout, track=False)
-        if not future.done():
-            runtime.ask(ref, ("cancel", message[1])).result()
-        # The answer (or CANCELLED) left before the cancel's answer did.
-        return future.result()
+            result = future.result()  # forever, or a request that does not wait
+        else:
+            if timeout > 0:  # a timed wait ends by itself: not a deadlock edge
+                runtime.wait(future, timeout, track=False)
+            if not future.done():
+                runtime.ask(ref, ("cancel", message[1])).result()
+            # The answer (or CANCELLED) left before the cancel's answer did.
+            result = future.result()
+        if on_answer is not None:
+            # A future wakes its waiters before it runs its callbacks: the
+            # reading thread may not have run on_answer yet (it must be
+            # idempotent: both calls come)
+            on_answer(future)
+        return result
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k not in self._local_fields}

@@ -200,7 +200,7 @@ class QueueServer(Primitive):
 
 class Queue(Handle):
     _joinable = False
-    _local_fields = ("_closed", "_buffer", "_lock", "_handle", "_want", "_lent")
+    _local_fields = ("_closed", "_buffer", "_lock", "_handle", "_want", "_lent", "_getting")
 
     def __init__(self, maxsize: int = 0, *, ctx: Any = None) -> None:
         if not isinstance(maxsize, int) or isinstance(maxsize, bool):
@@ -216,6 +216,7 @@ class Queue(Handle):
         self._handle = context.token()
         self._want = 1  # how many to ask for: doubles while the queue has plenty
         self._lent = False  # the queue counts items as lent to this handle
+        self._getting = 0   # gets of this handle in flight (their answer may be a loan)
         _handles[self._handle] = self
 
     def _check_open(self) -> None:
@@ -252,20 +253,30 @@ class Queue(Handle):
                 address = runtime.address
             message = ("get", context.token(), context.me(), self._want, self._handle, address,
                        wait != 0)
-            self._lent = False  # a get tells the queue we used what we had
+            with self._lock:
+                self._lent = False  # a get tells the queue we used what we had
+                self._getting += 1
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            answer = self._wait(message, left, self._received)
+            try:
+                answer = self._wait(message, left, self._received)
+            finally:
+                with self._lock:
+                    self._getting -= 1
             if answer == EMPTY or answer == CANCELLED:
                 raise queue.Empty
 
     def _received(self, future: Any) -> None:
         """On the reading thread, before any recall that follows: keep the
-        items (a recall then finds them here)."""
+        items (a recall then finds them here). ``get`` calls it too, once its
+        answer is in (the reading thread may not have yet): the first keeps."""
         if future.cancelled() or future.exception() is not None:
             return
         answer = future.result()
         if type(answer) is list:
             with self._lock:
+                if getattr(future, "kept", False):
+                    return
+                future.kept = True
                 self._buffer.extend(answer)
                 if len(answer) > 1:
                     self._lent = True
@@ -278,7 +289,11 @@ class Queue(Handle):
         with self._lock:
             items = list(self._buffer)
             self._buffer.clear()
-            lent, self._lent = self._lent, False
+            # (a get in flight tells the queue itself; an empty give-back
+            # sent now could arrive after it and retire its new loan)
+            lent = self._lent and not self._getting
+            if lent:
+                self._lent = False
         # A recall is always answered, if only with []; so is a loan, even
         # used up, so that the queue stops counting it (at exit, say).
         if items or recalled or lent:

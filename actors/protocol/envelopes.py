@@ -186,4 +186,5 @@ def well_formed(request: Ask | Call) -> bool:
     needs (the rest are checked where they are used)."""
     if type(request) is Ask:
         return not request.is_tuple or type(request.payload) is list
-    return type(request.args) is list and type(request.kwargs) is dict
+    return (type(request.method) is str and type(request.args) is list
+            and type(request.kwargs) is dict and all(type(k) is str for k in request.kwargs))
