@@ -40,6 +40,23 @@ def test_pipeline(transport):
 
 
 @pytest.mark.parametrize("transport", ["zmq", "pipe"])
+def test_backpressure(transport):
+    """backpressure.py: a blocked producer delivers everything with the
+    mailbox bounded; send_timeout raises MailboxFull; "drop" counts every
+    dropped tell; max_frame fails at the sender."""
+    out = run_example("examples/backpressure.py", transport)
+    assert re.search(r"block: told 2000 in [\d.]+ s, handled 2000, peak mailbox (\d+) \(limit 100\)",
+                     out), out
+    peak = int(re.search(r"peak mailbox (\d+)", out).group(1))
+    assert 0 < peak <= 100
+    assert "send_timeout: 10 sent, then MailboxFull: no room in the mailbox" in out
+    handled, dropped = map(int, re.search(r"drop: handled (\d+) \+ dead letters (\d+) = 5000",
+                                          out).groups())
+    assert handled >= 100 and dropped > 0
+    assert "max_frame: a message of 2097161 bytes is over this system's max_frame" in out
+
+
+@pytest.mark.parametrize("transport", ["zmq", "pipe"])
 def test_supervised_workers(transport):
     """supervised_workers.py answers every request while its workers crash
     (exceptions, os._exit, SIGKILL), one restart per crash, and draws the tree."""
