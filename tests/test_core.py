@@ -267,6 +267,9 @@ def test_messages_lost_with_a_killed_process_are_dead_letters(system):
     assert neighbour.ask("get", timeout=10) == 0
     assert system.dead_letters == 0
     os.kill(pid, signal.SIGKILL)
+    # gone before the next ask (else, still running on the other core, it
+    # may take that ask into its mailbox too: a seventh dead letter)
+    assert wait_gone([pid], 10) == []
     with pytest.raises(actors.ActorDeadError, match="SIGKILL"):
         neighbour.ask("get", timeout=30)
     # the five tells were certainly in its mailbox; its ask to itself too,
