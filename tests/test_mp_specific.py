@@ -308,3 +308,30 @@ def test_drop_in_program(amp, tmp_path, transport):
     pids = [int(x) for x in lines["PIDS"].split()]
     assert 5 <= len(pids) <= 6
     assert not wait_gone(pids, 10.0), "processes outlived the program"
+
+
+# =============================================================================
+# A manager's pool, its count of objects, and its shutdown
+# =============================================================================
+@pytest.mark.timeout(90)
+def test_manager_pool_objects_and_shutdown(ctx):
+    """Manager().Pool works like Pool; _number_of_objects counts what lives
+    in the manager's process; shutdown() ends every object and pool it made
+    (their handles then fail) and join() returns once its process is gone."""
+    manager = ctx.Manager()
+    shared, queue = manager.dict(), manager.Queue()
+    shared["a"] = 1
+    pool = manager.Pool(2)
+    assert pool.map(t.square, range(6)) == [0, 1, 4, 9, 16, 25]
+    assert pool.apply(t.square, (7,)) == 49
+    assert manager._number_of_objects() == 3  # the dict, the queue, the pool's supervisor
+    pid = manager._anchor.ask("pid", timeout=10)
+    manager.shutdown()
+    manager.join(30)
+    assert wait_gone([pid], 10) == []
+    with pytest.raises(actors.ActorDeadError):
+        shared["a"]
+    with pytest.raises(actors.ActorDeadError):
+        queue.put(1)
+    with pytest.raises(ValueError, match="not running"):
+        pool.apply(t.square, (3,))

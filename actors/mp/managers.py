@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from actors.mp import conditions, context, locks, queues
+import psutil
+
+from actors.mp import conditions, context, locks, pool, queues
 from actors.mp.proxies import (
     ArrayProxy,
     AutoProxy,
@@ -50,7 +52,9 @@ class BaseManager:
             raise ValueError("actors.mp managers are local: address is not supported "
                              "(an actors node spans machines instead)")
         self._anchor: Any = None
-        self._objects: list[Any] = []
+        self._objects: list[Any] = []  # refs of the objects behind proxies
+        self._made: list[Any] = []     # primitives and pools made here
+        self._pid: int | None = None   # the manager's process, once shut down
         self._state = "initial"
 
     def start(self, initializer: Callable[..., Any] | None = None,
@@ -96,7 +100,9 @@ class BaseManager:
     def _placed(self, make: Callable[..., Any], *args: Any, **kwds: Any) -> Any:
         self._check()
         with context.placed(self._anchor):
-            return make(*args, **kwds)
+            made = make(*args, **kwds)
+        self._made.append(made)
+        return made
 
     @classmethod
     def register(cls, typeid: str, callable: Callable[..., Any] | None = None,  # noqa: A002
@@ -119,8 +125,50 @@ class BaseManager:
             return
         self._state = "shutdown"
         try:
-            self._anchor.stop()  # its process ends with the objects it hosts
+            self._pid = self._anchor.ask("pid", timeout=5.0)
         except Exception:
+            self._pid = None  # gone already
+        # Everything made here ends: pools (and their workers), primitives,
+        # shared objects, then the anchor, and so the process.
+        for made in self._made:
+            try:
+                if isinstance(made, pool.Pool):
+                    made.terminate()
+                else:
+                    made._ref.stop(timeout=5.0)
+            except Exception:
+                pass  # gone already
+        for ref in [*self._objects, self._anchor]:
+            try:
+                ref.stop(timeout=5.0)
+            except Exception:
+                pass
+
+    def _number_of_objects(self) -> int:
+        """How many shared objects live in the manager's process now (they
+        live until it shuts down: proxies are not reference-counted). As
+        the standard library's, for tests; from the program that started it."""
+        self._check()
+        pid = self._anchor.ask("pid", timeout=10)
+        return sum(1 for entry in context.system().statistics()
+                   if entry["pid"] == pid and entry["uid"] != self._anchor.uid)
+
+    def _debug_info(self) -> str:
+        """One line per object the manager's process holds."""
+        self._check()
+        pid = self._anchor.ask("pid", timeout=10)
+        return "\n".join(f"  {entry['name'] or '#' + str(entry['uid'])}"
+                         for entry in context.system().statistics()
+                         if entry["pid"] == pid and entry["uid"] != self._anchor.uid)
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait (up to ``timeout`` s) until the manager's process has ended,
+        after :meth:`shutdown`."""
+        if self._pid is None:
+            return
+        try:
+            psutil.Process(self._pid).wait(timeout)
+        except (psutil.NoSuchProcess, psutil.TimeoutExpired):
             pass
 
     def connect(self) -> None:
@@ -171,6 +219,13 @@ class SyncManager(BaseManager):
     def Barrier(self, parties: int, action: Any = None,  # noqa: N802
                 timeout: float | None = None) -> conditions.Barrier:
         return self._placed(conditions.Barrier, parties, action, timeout)
+
+    def Pool(self, processes: int | None = None,  # noqa: N802
+             initializer: Callable[..., Any] | None = None, initargs: tuple[Any, ...] = (),
+             maxtasksperchild: int | None = None) -> pool.Pool:
+        """A process pool whose supervisor lives in the manager's process:
+        the pool, and its workers, end when the manager shuts down."""
+        return self._placed(pool.Pool, processes, initializer, initargs, maxtasksperchild)
 
     def Value(self, typecode: Any, value: Any, lock: bool = True) -> Any:  # noqa: N802
         return self._create("Value", typecode, value, lock)
