@@ -148,7 +148,8 @@ class MessageLoop:
     def _routes(self, take: Callable[[Any], None]) -> dict[int, tuple[
             type, int, Callable[[Any], None]]]:
         """kind -> (envelope type, its length, what takes it). Fields are
-        checked where they are used (``actors.protocol.envelopes``)."""
+        checked where they are used (``actors.protocol.envelopes``), but for
+        the second, an int in every kind (a uid, a call id): ``on_frame``."""
         return {kind: (ENVELOPES[kind], len(ENVELOPES[kind]._fields), fn)
                 for kind, fn in ((TELL, take), (ASK, take), (CALL, take), (RECEIPTED, take),
                                  (REPLY, self._resolve))}
@@ -251,28 +252,27 @@ class MessageLoop:
         """Decode a frame and hand its envelopes on (``relief``: replies are
         completed, the rest set aside for the home thread)."""
         codec = self.codec
-        codec.bad = 0
+        outer, codec.bad = codec.bad, 0  # (an outer frame's handler may pump this one)
         try:
             envelopes = codec.decode_frame(frame)
         except DecodeError as e:
+            codec.bad = outer
             self.malformed += 1
             self.dropped(f"a malformed frame of {len(frame)} bytes: {e}")
             return
         self.received += len(envelopes)
         route = self.relief_route if relief else self._route
         new = tuple.__new__
-        bad = codec.bad
         for raw in envelopes:
             try:
                 cls, size, take = route[raw[0]]
-                # every envelope's second field is an int (a uid, a call id)
                 if type(raw) is not list or len(raw) != size or type(raw[1]) is not int:
                     raise ValueError(f"a malformed {cls.__name__} envelope")
-                codec.bad = bad  # a handler that pumped a nested frame reset it
                 take(new(cls, raw))
             except Exception as e:
                 self.malformed += 1
                 self.dropped(f"a malformed message {safe_repr(raw, 200)}: {safe_repr(e)}")
+        codec.bad = outer
 
     def _deliver_aside(self, envelope: Any, bad: int) -> None:
         """An envelope a reliever read, handed on as ``on_frame`` would."""

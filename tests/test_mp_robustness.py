@@ -48,7 +48,7 @@ HOST_KILLED = '''
                 return str(e)
             if time.monotonic() > deadline:
                 raise AssertionError(f"{call} did not fail")
-            time.sleep(0.01)
+            time.sleep(0.01)  # between two attempts (the deadline above bounds the wait)
 
 
     if __name__ == "__main__":

@@ -148,18 +148,19 @@ class BaseManager:
         """How many shared objects live in the manager's process now (they
         live until it shuts down: proxies are not reference-counted). As
         the standard library's, for tests; from the program that started it."""
-        self._check()
-        pid = self._anchor.ask("pid", timeout=10)
-        return sum(1 for entry in context.system().statistics()
-                   if entry["pid"] == pid and entry["uid"] != self._anchor.uid)
+        return len(self._hosted())
 
     def _debug_info(self) -> str:
         """One line per object the manager's process holds."""
+        return "\n".join(f"  {entry['name'] or '#' + str(entry['uid'])}"
+                         for entry in self._hosted())
+
+    def _hosted(self) -> list[dict[str, Any]]:
+        """The statistics of the actors in the manager's process, but its anchor."""
         self._check()
         pid = self._anchor.ask("pid", timeout=10)
-        return "\n".join(f"  {entry['name'] or '#' + str(entry['uid'])}"
-                         for entry in context.system().statistics()
-                         if entry["pid"] == pid and entry["uid"] != self._anchor.uid)
+        return [entry for entry in context.system().statistics()
+                if entry["pid"] == pid and entry["uid"] != self._anchor.uid]
 
     def join(self, timeout: float | None = None) -> None:
         """Wait (up to ``timeout`` s) until the manager's process has ended,
