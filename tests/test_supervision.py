@@ -416,7 +416,9 @@ def test_messages_sent_while_restarting_are_held_and_delivered(system):
         w.tell(("add", 1))
     assert ask_retrying(w, "count") == N
     assert w.ask("pid", timeout=10) != pid
-    assert find(system.tree(), "sup/w")["state"] == "running"
+    # the node learns "running" by its own notice, which may trail the reply
+    wait_for(lambda: find(system.tree(), "sup/w")["state"] == "running",
+             what="sup/w shown running")
 
 
 @zmq_only
