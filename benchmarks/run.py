@@ -61,7 +61,7 @@ import msgpack
 import zmq
 
 import actors
-from benchmarks import workers
+from benchmarks import spawning, workers
 
 MESSAGE = ("add", 1)
 SYNC = ("sync",)
@@ -86,7 +86,7 @@ class Sizes:
 
 
 FULL = Sizes(messages=200_000, round_trips=5_000, warm_messages=5_000, warm_round_trips=300,
-             restarts=100, warm_restarts=2, burst=6)
+             restarts=100, warm_restarts=2, burst=30)
 QUICK = Sizes(messages=20_000, round_trips=1_000, warm_messages=1_000, warm_round_trips=100,
               restarts=5, warm_restarts=1, burst=3)
 
@@ -565,6 +565,41 @@ class RestartBench(Bench):
         return percentile(self.samples, 99)
 
 
+class SpawnBench(Bench):
+    """Spawn of an unsupervised actor in a warm system (``kind="warm"``: ms
+    per spawn, ``per_round`` samples a round) or a burst of
+    ``spawning.BURST`` spawns back to back (``kind="burst"``: ms per burst,
+    one sample a round). See ``benchmarks.spawning``."""
+
+    per_round = 10
+
+    def __init__(self, kind: str, group: spawning.SpawnSystem) -> None:
+        label = ("spawn, warm (unsupervised)" if kind == "warm"
+                 else f"spawn burst of {spawning.BURST}")
+        super().__init__(f"spawn_{kind}_{group.transport}", label, group.transport, "ms")
+        self.kind = kind
+        self.group = group
+
+    def setup(self, env: Env) -> None:
+        self.group.setup(env.stack)
+
+    def run(self, n: int) -> float:
+        if self.kind == "warm":
+            return self.group.spawn_ms()
+        return self.group.burst_ms(spawning.BURST)
+
+    def warm_up(self, sizes: Sizes) -> None:
+        self.run(1)
+
+    def take(self, sizes: Sizes) -> None:
+        for _ in range(self.per_round if self.kind == "warm" else 1):
+            self.samples.append(self.run(1))
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.samples, 99)
+
+
 # -- deadlock detector overhead ------------------------------------------------------
 
 DETECTION = 0.2  # ActorSystem's default deadlock_detection
@@ -715,13 +750,17 @@ class DeadlockPair(Bench):
                 "paired_ratios": self.ratios, "asks_per_side": len(on.latencies)}
 
 
-def make_benches(deadlock_only: bool = False) -> list[Bench]:
+def make_benches(deadlock_only: bool = False, spawn_only: bool = False) -> list[Bench]:
     """Every benchmark; ``deadlock_only``: the detector's overhead and the
-    round-trip floors only."""
+    round-trip floors only; ``spawn_only``: restarts and spawns only."""
     benches: list[Bench] = [RawPingPong(), MpPipe()] if deadlock_only else [
         RawPushPull(), RawPingPong(), MpQueue(), MpPipe()]
+    if spawn_only:
+        benches = []
     if not deadlock_only:
         for transport in ("zmq", "pipe"):
+            if spawn_only:
+                break
             group = ActorBenches(transport)
             benches += [TellMain(group), TellActor(group), AskMain(group)]
         for transport in ("zmq", "pipe"):
@@ -729,6 +768,10 @@ def make_benches(deadlock_only: bool = False) -> list[Bench]:
             benches += [RestartBench("warm", "restart, warm spare", warm, refill=True),
                         RestartBench("cold", "restart, cold spawn", cold, refill=True),
                         RestartBench("burst", "restart, back-to-back", warm, refill=False)]
+            spawns = spawning.SpawnSystem(transport)
+            benches += [SpawnBench("warm", spawns), SpawnBench("burst", spawns)]
+    if spawn_only:
+        return benches
     for transport in ("zmq", "pipe"):
         systems = DeadlockSystems(transport)
         benches += [DeadlockPair("main", systems), DeadlockPair("relay", systems)]
@@ -756,6 +799,9 @@ for _t in ("zmq", "pipe"):
 # (benchmark key, "<=", target in the benchmark's unit): absolute targets on the median
 LIMITS: list[tuple[str, str, float]] = [
     (f"restart_warm_{_t}", "<=", 20.0) for _t in ("zmq", "pipe")]
+# issue 16: back-to-back restarts p50 <= 15 ms, warm unsupervised spawn p50 <= 20 ms
+LIMITS += [(f"restart_burst_{_t}", "<=", 15.0) for _t in ("zmq", "pipe")]
+LIMITS += [(f"spawn_warm_{_t}", "<=", 20.0) for _t in ("zmq", "pipe")]
 
 FLOOR_NAMES = {"raw_zmq_push_pull": "raw PUSH/PULL", "mp_queue": "mp.Queue",
                "raw_zmq_dealer_router": "raw DEALER/ROUTER", "mp_pipe": "mp.Pipe",
@@ -891,6 +937,8 @@ def extra_fields(bench: Bench) -> dict[str, Any]:
     if isinstance(bench, DeadlockSide):
         return {"p50": bench.p50, "p99": bench.p99, "mean": bench.mean,
                 "block_means": bench.means, "asks": len(bench.latencies)}
+    if isinstance(bench, SpawnBench):
+        return {"p99": bench.p99}
     if not isinstance(bench, RestartBench):
         return {}
     fields: dict[str, Any] = {"p99": bench.p99, "from_spare": sum(bench.from_spare)}
@@ -942,6 +990,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--deadlock", action="store_true",
                         help="only the deadlock detector's overhead (ask latency with "
                              "detection on vs off) and the round-trip floors")
+    parser.add_argument("--spawn", action="store_true",
+                        help="only the restart and spawn benchmarks")
     parser.add_argument("--messages", type=int,
                         help="messages per throughput sample (default 200000, quick 20000)")
     parser.add_argument("--round-trips", type=int,
@@ -973,7 +1023,7 @@ def main(argv: list[str] | None = None) -> int:
                   restarts=math.ceil((args.restarts or base.restarts) / args.repeat),
                   warm_restarts=base.warm_restarts, burst=base.burst)
     started = time.perf_counter()
-    benches = make_benches(args.deadlock)
+    benches = make_benches(args.deadlock, args.spawn)
     with contextlib.ExitStack() as stack:
         tmpdir = tempfile.mkdtemp(prefix="actors-bench-")
         stack.callback(shutil.rmtree, tmpdir, True)
@@ -1026,7 +1076,8 @@ def main(argv: list[str] | None = None) -> int:
           "\np50/p99: of every ask; paired: on/off of the medians of adjacent blocks (median, "
           "min-max);\nmean: median of the block means. actor->actor: a relay's handler asks "
           "echo, each ask timed in the relay.")
-    print(deadlock_table(pairs, results))
+    if pairs:
+        print(deadlock_table(pairs, results))
     passed = sum(c["pass"] for c in results)
     print(f"\ntargets met: {passed}/{len(results)}; total time {elapsed:.1f} s")
     write_json(args, sizes, elapsed, figures, results, pairs)
