@@ -37,7 +37,9 @@ __all__ = ["die_with_parent", "host_main"]
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int, watchdog: bool = True) -> None:
+    """Die when the parent does (see module doc); ``watchdog=False``: no
+    watchdog thread (the template process watches in its own loop)."""
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
@@ -47,7 +49,7 @@ def die_with_parent(parent_pid: int) -> None:
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(70)
     parent = multiprocessing.parent_process()
-    if parent is not None and parent.sentinel is not None:
+    if watchdog and parent is not None and parent.sentinel is not None:
         sentinel = parent.sentinel
 
         def watch() -> None:

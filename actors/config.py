@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import sys
 from typing import Any
 
 __all__ = ["HostBoot", "SystemConfig", "TRANSPORTS"]
 
 TRANSPORTS = ("zmq", "pipe")
+TEMPLATE_SUPPORTED = sys.platform.startswith("linux") and hasattr(os, "fork")
 WHEN_FULL = ("block", "drop")
 
 
@@ -40,7 +43,9 @@ class SystemConfig:
     """The settings of one ActorSystem (see ``ActorSystem`` for each).
 
     Defaults: zmq over ipc sockets in a private folder, 5 s stop timeout,
-    60 s spawn timeout, log level of the root logger, 2 warm spares, a
+    60 s spawn timeout, log level of the root logger, 2 warm spares at rest
+    (up to 8 under demand, back to 2 after 10 s without a spawn), hosts
+    forked from a template process on Linux, a
     restart buffer of 10,000 messages per address, deadlock detection
     within 0.2 s, quiescence off; frames of at most 64 MiB; at most 1,000
     tells from one process queued in one actor's mailbox, a sender that
@@ -53,6 +58,9 @@ class SystemConfig:
     spawn_timeout: float = 60.0
     log_level: int | str | None = None   # a logging level or its name
     spares: int = 2
+    max_spares: int | None = None        # None: max(8, spares)
+    spares_idle: float = 10.0
+    template: bool | None = None         # None: on where supported (Linux)
     restart_buffer: int = 10_000
     deadlock_detection: float | None = 0.2
     quiescence: float | None = None
@@ -74,6 +82,20 @@ class SystemConfig:
         _delay("deadlock_detection", self.deadlock_detection)
         _delay("quiescence", self.quiescence)
         _count("spares", self.spares)
+        if self.max_spares is None:
+            object.__setattr__(self, "max_spares", max(8, self.spares))
+        _count("max_spares", self.max_spares)
+        if self.max_spares < self.spares:  # type: ignore[operator]
+            raise ValueError(f"max_spares must be >= spares ({self.spares}), "
+                             f"got {self.max_spares!r}")
+        _seconds("spares_idle", self.spares_idle)
+        if self.template is None:
+            object.__setattr__(self, "template", TEMPLATE_SUPPORTED)
+        elif not isinstance(self.template, bool):
+            raise ValueError(f"template must be None, True or False, got {self.template!r}")
+        elif self.template and not TEMPLATE_SUPPORTED:
+            raise ValueError("template=True needs Linux (a forked host must die with its "
+                             "parent: PR_SET_PDEATHSIG)")
         _count("restart_buffer", self.restart_buffer)
         if not isinstance(self.max_frame, int) or isinstance(self.max_frame, bool) \
                 or not 4096 <= self.max_frame <= 1 << 31:
@@ -87,7 +109,7 @@ class SystemConfig:
         if self.send_timeout is not None:
             _seconds("send_timeout", self.send_timeout)
         # normalized: floats for seconds, a concrete level
-        for name in ("stop_timeout", "spawn_timeout"):
+        for name in ("stop_timeout", "spawn_timeout", "spares_idle"):
             object.__setattr__(self, name, float(getattr(self, name)))
         for name in ("deadlock_detection", "quiescence", "send_timeout"):
             value = getattr(self, name)

@@ -1,14 +1,16 @@
 """Host processes as the node sees them: starting them, and warm spares.
 
-Every host starts *blank*: a fresh interpreter (spawn method) with the
-runtime imported, its inbox bound, waiting for the node to tell it which
-actor to start. A spawn then costs one message round trip when a blank
-host is at hand, and an interpreter start-up when none is.
+Every host starts *blank*: the runtime imported, its inbox bound, waiting
+for the node to tell it which actor to start. It is forked from the
+template process (``actors.template``; Linux) or, failing that, started
+with spawn (a fresh interpreter). A spawn then costs one message round
+trip when a blank host is at hand, a fork or an interpreter start-up when
+none is.
 
-The pool keeps up to ``size`` blank hosts ready once it is switched on (the
-first supervised actor switches it on; ``ActorSystem(spares=0)`` never
-does). Taking one schedules its replacement in the background, so the pool
-refills itself and never holds more than ``size``.
+The pool of spares switches on at the first spawn (``spares=0``: never).
+Taking one starts its replacement in the background. It holds ``spares``
+at rest; a spawn that finds it empty raises its target (up to
+``max_spares``), and ``spares_idle`` seconds without a spawn bring it back.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +32,7 @@ from actors.boot import host_main
 from actors.config import HostBoot, SystemConfig
 from actors.errors import SpawnError
 from actors.runtime import Runtime
+from actors.template import ForkedProcess, Template
 from actors.workers import Workers
 
 __all__ = ["HostProcess", "Launcher", "exit_reason", "exitcode_of"]
@@ -102,10 +106,18 @@ class Launcher:
         # Not a ThreadPoolExecutor: the thread that starts children must outlive
         # them (PR_SET_PDEATHSIG fires when it ends).
         self.spawner = Workers("actors-spawner", 1)
-        self.size = config.spares
+        self.size = config.spares        # the pool at rest
+        self.max_size: int = config.max_spares  # type: ignore[assignment]
+        self.target = self.size          # what it refills to now (grows with demand)
         self.active = False
         self.pool: collections.deque[HostProcess] = collections.deque()
         self.making = 0
+        self.taken = self.misses = self.grown = self.shrunk = 0
+        self.forked = self.spawned = 0
+        self._last_take = 0.0
+        self._shrinker: threading.Timer | None = None
+        self.template: Template | None = None
+        self._template_lock = threading.Lock()
         self._pool_lock = threading.Lock()
         self._changed = threading.Condition(self._pool_lock)
         self.preload: set[str] = set()  # modules spares import ahead of time
@@ -121,7 +133,8 @@ class Launcher:
         return os.path.join(self.rundir, f"h{number}.counts")
 
     def start(self, label: str) -> HostProcess:
-        """A new blank host, ready for a Start (blocks up to the spawn timeout)."""
+        """A new blank host, ready for a Start (blocks up to the spawn timeout):
+        forked from the template when it serves, else spawned."""
         config, runtime = self.config, self.runtime
         number = next(self._numbers)
         bind = self.bind_for(number)
@@ -138,20 +151,23 @@ class Launcher:
         if config.transport == "pipe":
             parent_conn, child_conn = self.context.Pipe(duplex=True)
         errors_in, errors_out = self.context.Pipe(duplex=False)
-        process = self.context.Process(target=host_main, args=(boot, child_conn, errors_out),
-                                       name=f"actors:{label}")
-        host = HostProcess(number, bind, process)
+        host = HostProcess(number, bind, None)
         host.errors = errors_in
         self.hellos[number] = host
         try:
             try:
-                self.spawner.submit(process.start).result()
+                host.process = process = self._launch(boot, label, child_conn, errors_out)
+            except BaseException:
+                if parent_conn is not None:
+                    parent_conn.close()
+                raise
             finally:
                 errors_out.close()
+                if child_conn is not None:
+                    child_conn.close()
             host.pid = process.pid
             self.started_pids.add(process.pid)
-            if child_conn is not None:
-                child_conn.close()
+            if parent_conn is not None:
                 host.link = runtime.network.add_link(bind, parent_conn)
             with self.lock:
                 self.hosts[number] = host
@@ -166,6 +182,44 @@ class Launcher:
             self.hellos.pop(number, None)
             host.close_errors()
         return host
+
+    def _launch(self, boot: HostBoot, label: str, conn: Any, errors: Any) -> Any:
+        template = self._template()
+        if template is not None:
+            fds = [errors.fileno()] + ([conn.fileno()] if conn is not None else [])
+            try:
+                process = template.fork(boot, fds)
+                self.forked += 1
+                return process
+            except SpawnError:
+                if template.serving:
+                    raise
+                # the template is gone: this one starts from spawn
+        process = self.context.Process(target=host_main, args=(boot, conn, errors),
+                                       name=f"actors:{label}")
+        self.spawner.submit(process.start).result()
+        self.spawned += 1
+        return process
+
+    def _template(self) -> Template | None:
+        """The template process, started on first use; None if it does not
+        serve (``template=False``, or see ``Template.problem``)."""
+        if not self.config.template:
+            return None
+        with self._template_lock:
+            template = self.template
+            if template is None:
+                if self._shutting_down():
+                    return None
+                template = self.template = Template(
+                    self.context, tuple(sorted(self.preload)), self.config.spawn_timeout)
+                self.spawner.submit(template.start).result()
+                if template.pid is not None:
+                    self.started_pids.add(template.pid)
+                if template.problem:
+                    log.warning("no template process (%s): new processes start from spawn",
+                                template.problem)
+        return template if template.serving else None
 
     def ready_hosts(self, skip: HostProcess | None = None) -> list[HostProcess]:
         """Live hosts whose hello is done (they get broadcasts)."""
@@ -185,13 +239,16 @@ class Launcher:
             was_spare = host in self.pool
             if was_spare:
                 self.pool.remove(host)
+        close = getattr(host.process, "close", None)
+        if isinstance(host.process, ForkedProcess) and close is not None:
+            close()  # its sentinel: the node's loop no longer watches it
         if was_spare and self.active and not self._shutting_down():
             self.refill()
 
     # -- ending hosts -------------------------------------------------------------------
     def kill(self, host: HostProcess) -> None:
         """SIGKILL a host and wait (up to 5 s) until the node saw it end."""
-        if host.alive:
+        if host.alive and host.process is not None:
             try:
                 host.process.kill()
             except (OSError, ValueError):
@@ -207,9 +264,15 @@ class Launcher:
     def take(self) -> HostProcess | None:
         """A ready spare, or None; its replacement starts in the background.
         When none is ready but one is starting, wait for it rather than
-        start one more interpreter on a machine already busy starting one."""
+        start one more process. A spawn that finds the pool empty (or
+        empties it) raises the pool's target, up to ``max_spares``; the
+        target falls back to ``spares`` after ``spares_idle`` seconds
+        without a spawn."""
         host = None
         with self._pool_lock:
+            self.taken += 1
+            self._last_take = time.monotonic()
+            missed = False
             while host is None:
                 while self.pool:
                     candidate = self.pool.popleft()
@@ -218,7 +281,17 @@ class Launcher:
                         break
                 if host is not None or self.making == 0 or self._shutting_down():
                     break
+                missed = True
                 self._changed.wait(self.config.spawn_timeout)
+            if host is None:
+                missed = True
+            if missed:
+                self.misses += 1
+            if self.active and (missed or not self.pool) and self.target < self.max_size:
+                self.target = min(self.max_size, max(self.target + 1, 2 * self.target))
+                self.grown += 1
+            if self.target > self.size and self._shrinker is None and self.active:
+                self._shrink_later(self.config.spares_idle)
         if self.active:
             self.refill()
         return host
@@ -231,7 +304,10 @@ class Launcher:
 
     def refill(self) -> None:
         with self._pool_lock:
-            wanted = self.size - len(self.pool) - self.making
+            wanted = self.target - len(self.pool) - self.making
+            if self.template is None or not self.template.serving:
+                # interpreters starting at once: no more than the cores
+                wanted = min(wanted, (os.cpu_count() or 1) - self.making)
             if self._shutting_down() or wanted <= 0:
                 return
             self.making += wanted
@@ -250,14 +326,60 @@ class Launcher:
             return
         with self._pool_lock:
             self.making -= 1
-            keep = not self._shutting_down()
+            keep = not self._shutting_down() and len(self.pool) < self.target
             if keep:
                 self.pool.append(host)
             self._changed.notify_all()
         if not keep:
             self.exit(host)
+        elif self.making == 0:
+            self.refill()  # spawn mode starts a few at a time
+
+    def _shrink_later(self, delay: float) -> None:
+        timer = self._shrinker = threading.Timer(delay, self._shrink)
+        timer.daemon = True
+        timer.name = "actors-spares-idle"
+        timer.start()
+
+    def _shrink(self) -> None:
+        """Back to ``spares`` once no spawn came for ``spares_idle`` seconds."""
+        with self._pool_lock:
+            self._shrinker = None
+            if self._shutting_down():
+                return
+            idle = time.monotonic() - self._last_take
+            if idle < self.config.spares_idle:
+                self._shrink_later(self.config.spares_idle - idle)
+                return
+            self.target = self.size
+            extra = []
+            while len(self.pool) > self.target:
+                extra.append(self.pool.pop())
+            self.shrunk += len(extra)
+        for host in extra:
+            self.exit(host)
+
+    def stats(self) -> dict[str, Any]:
+        """The pool and how processes started (``ActorSystem.spare_pool``)."""
+        template = self.template
+        with self._pool_lock:
+            return {"ready": len(self.pool), "starting": self.making, "target": self.target,
+                    "spares": self.size, "max_spares": self.max_size, "taken": self.taken,
+                    "misses": self.misses, "grown": self.grown, "shrunk": self.shrunk,
+                    "forked": self.forked, "spawned": self.spawned,
+                    "template": template.pid if template is not None and template.serving
+                    else None,
+                    "template_problem": template.problem if template is not None else ""}
 
     def shutdown(self) -> None:
+        with self._pool_lock:
+            shrinker, self._shrinker = self._shrinker, None
+        if shrinker is not None:
+            shrinker.cancel()
+        with self._template_lock:
+            template = self.template
+        if template is not None:
+            template.close()
         self.spawner.shutdown()
 
 

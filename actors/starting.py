@@ -80,7 +80,7 @@ class Starter:
             self.restart(reclaim.uid, None)
             return reclaim.ref  # type: ignore[return-value]
         self._note_start(record.uid)
-        if record.supervised:
+        if spec.colocate is None:
             self.launcher.preload.add(spec.class_path.partition(":")[0])
             self.launcher.activate()
         try:

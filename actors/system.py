@@ -30,9 +30,19 @@ class ActorSystem:
         spawn_timeout: seconds a new process gets to construct its actor.
         log_level: lowest level children ship to this process's logging
             (default: the root logger's effective level here).
-        spares: warm spare processes kept ready once the first supervised
-            actor starts (default 2; 0: none). A spawn or a restart that
-            finds a spare skips the interpreter start-up.
+        spares: warm spare processes kept ready once the first actor is
+            spawned (default 2; 0: none). A spawn or a restart that finds a
+            spare skips the process start-up.
+        max_spares: how far the pool grows under demand (default None:
+            ``max(8, spares)``): a spawn or restart that finds it empty
+            raises its target.
+        spares_idle: seconds without a spawn after which a grown pool
+            shrinks back to ``spares`` (default 10).
+        template: fork new processes from a template process started with
+            spawn (a clean interpreter with the runtime imported, no thread):
+            a few ms each instead of an interpreter start. Default None: on
+            where supported (Linux); False: every process is spawned. See
+            docs/supervision.md.
         restart_buffer: messages each process holds for a supervised actor
             while it restarts (default 10,000); past it they are dead letters.
         deadlock_detection: seconds within which a cycle of blocking waits
@@ -72,6 +82,8 @@ class ActorSystem:
     def __init__(self, transport: str = "zmq", *, bind: str = "ipc",
                  stop_timeout: float = 5.0, spawn_timeout: float = 60.0,
                  log_level: int | None = None, spares: int = 2,
+                 max_spares: int | None = None, spares_idle: float = 10.0,
+                 template: bool | None = None,
                  restart_buffer: int = 10_000, deadlock_detection: float | None = 0.2,
                  quiescence: float | None = None, max_frame: int = 64 << 20,
                  mailbox_size: int = 1000, when_full: str = "block",
@@ -79,6 +91,7 @@ class ActorSystem:
         self.config = SystemConfig(
             transport=transport, bind=bind, stop_timeout=stop_timeout,
             spawn_timeout=spawn_timeout, log_level=log_level, spares=spares,
+            max_spares=max_spares, spares_idle=spares_idle, template=template,
             restart_buffer=restart_buffer, deadlock_detection=deadlock_detection,
             quiescence=quiescence, max_frame=max_frame, mailbox_size=mailbox_size,
             when_full=when_full, send_timeout=send_timeout)
@@ -174,6 +187,17 @@ class ActorSystem:
         docs/security.md."""
         node = self._node
         return counters(node.runtime, node.launcher, float(timeout))
+
+    def spare_pool(self) -> dict[str, Any]:
+        """The pool of spare processes and how processes started: ``ready``
+        (spares waiting), ``starting``, ``target`` (what it refills to now),
+        ``spares`` and ``max_spares`` (its bounds), ``taken`` (spawns and
+        restarts that asked it), ``misses`` (of those, how many found no
+        spare ready), ``grown`` and ``shrunk`` (times the target rose, and
+        spares ended when idle), ``forked`` and ``spawned`` (processes
+        started from the template or from spawn), ``template`` (its pid, or
+        None when it does not serve) and ``template_problem`` (why not)."""
+        return self._node.launcher.stats()
 
     def wait_graph(self) -> list[dict[str, Any]]:
         """The current wait-for graph as data: one dict per edge, oldest
