@@ -97,7 +97,8 @@ class Launcher:
         self._shutting_down = shutting_down
         self._workers = workers
         self.context = multiprocessing.get_context("spawn")
-        self.lock = threading.Lock()   # hosts, and hellos becoming done
+        self.lock = threading.RLock()  # hosts, and hellos becoming done (a hello's Down
+        # to a tcp address asks live_hosts, under this lock)
         self.hosts: dict[int, HostProcess] = {}
         self.hellos: dict[int, HostProcess] = {}   # started, hello not handled yet
         self.started_pids: set[int] = set()
@@ -115,6 +116,7 @@ class Launcher:
         self.taken = self.misses = self.grown = self.shrunk = 0
         self.forked = self.spawned = 0
         self._last_take = 0.0
+        self._filled = False  # the pool was full once (misses before do not count)
         self._shrinker: threading.Timer | None = None
         self.template: Template | None = None
         self._template_lock = threading.Lock()
@@ -287,7 +289,8 @@ class Launcher:
                 missed = True
             if missed:
                 self.misses += 1
-            if self.active and (missed or not self.pool) and self.target < self.max_size:
+            if (self.active and self._filled and (missed or not self.pool)
+                    and self.target < self.max_size):
                 self.target = min(self.max_size, max(self.target + 1, 2 * self.target))
                 self.grown += 1
             if self.target > self.size and self._shrinker is None and self.active:
@@ -329,6 +332,7 @@ class Launcher:
             keep = not self._shutting_down() and len(self.pool) < self.target
             if keep:
                 self.pool.append(host)
+                self._filled = self._filled or len(self.pool) >= self.target
             self._changed.notify_all()
         if not keep:
             self.exit(host)

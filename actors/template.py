@@ -204,7 +204,7 @@ class Template:
 
     def _gone(self) -> None:
         with self._lock:
-            was_closed = self._closed
+            quiet = self._closed or bool(self.problem)  # closed, or refused to serve
             self._closed = True
             if not self.problem:
                 self.problem = "it ended"
@@ -218,7 +218,7 @@ class Template:
         for child in list(self._children.values()):
             child.ended(-signal.SIGKILL)
         self._children.clear()
-        if not was_closed:
+        if not quiet:
             log.warning("the template process ended: new processes start from spawn")
 
     def close(self) -> None:

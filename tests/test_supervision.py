@@ -472,7 +472,8 @@ def test_restart_buffer_bounds_what_is_held(transport):
 @pytest.mark.parametrize("transport", ["zmq"])
 def test_restarts_without_spares_start_fresh_processes(transport):
     """spares=0 keeps no warm process: the supervisor, its child and the
-    child's restart are exactly three processes, and the restart works."""
+    child's restart are exactly three processes (besides the template
+    process, where there is one), and the restart works."""
     with own_system(transport, spares=0) as system:
         sup = system.spawn(actors.Supervisor, [worker("w")], name="sup")
         w = system.lookup("sup/w")
@@ -480,7 +481,10 @@ def test_restarts_without_spares_start_fresh_processes(transport):
         os.kill(pid, signal.SIGKILL)
         new_pid = wait_new_pid(w, pid)
         assert children(sup)["w"].pid == new_pid
-        assert len(system._node.started_pids) == 3
+        pool = system.spare_pool()
+        assert pool["forked"] + pool["spawned"] == 3 and pool["ready"] == 0
+        template = {pool["template"]} - {None}
+        assert len(system._node.started_pids - template) == 3
 
 
 # -- intensity and escalation ------------------------------------------------------
