@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import inspect
 import json
 import logging
 import math
@@ -464,8 +465,11 @@ class RestartSystem:
         logger = logging.getLogger("actors")
         logger.addFilter(QUIET_KILLS)  # once, however many systems
         env.stack.callback(logger.removeFilter, QUIET_KILLS)
+        options: dict[str, Any] = {}
+        if self.spares == 0 and "template" in inspect.signature(actors.ActorSystem).parameters:
+            options["template"] = False  # cold: an interpreter start, not a fork
         self.system = env.stack.enter_context(
-            actors.ActorSystem(transport=self.transport, spares=self.spares))
+            actors.ActorSystem(transport=self.transport, spares=self.spares, **options))
         self.system.spawn(workers.RestartSupervisor, name=SUPERVISOR)
         ref = self.system.lookup(CHILD)
         if ref is None:
