@@ -1,8 +1,10 @@
 """The entry point of every spawned process, and dying with the parent.
 
 Every host is started with the *spawn* method (a fresh interpreter, never a
-fork) by the node's spawner thread, a thread that lives as long as the
-ActorSystem. A child never outlives its parent, even after ``kill -9``:
+fork of the main program) by the node's spawner thread, a thread that lives
+as long as the ActorSystem, or forked from the template process, itself
+started that way (``actors.template``). A child never outlives its parent,
+even after ``kill -9``:
 
 * on Linux, ``PR_SET_PDEATHSIG`` makes the kernel SIGKILL the child when the
   thread that started it ends (hence the long-lived spawner thread);

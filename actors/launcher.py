@@ -214,7 +214,8 @@ class Launcher:
                 if self._shutting_down():
                     return None
                 template = self.template = Template(
-                    self.context, tuple(sorted(self.preload)), self.config.spawn_timeout)
+                    self.context, tuple(sorted(self.preload)), self.config.spawn_timeout,
+                    self.runtime.address)
                 self.spawner.submit(template.start).result()
                 if template.pid is not None:
                     self.started_pids.add(template.pid)

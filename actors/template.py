@@ -53,6 +53,7 @@ from typing import Any
 from actors.boot import die_with_parent, host_main
 from actors.config import HostBoot
 from actors.errors import SpawnError
+from actors.peers import Peers
 
 __all__ = ["ForkedProcess", "Template", "template_main"]
 
@@ -111,7 +112,8 @@ class ForkedProcess:
 class Template:
     """The node's side of the template process (see module doc)."""
 
-    def __init__(self, context: Any, preload: tuple[str, ...], timeout: float) -> None:
+    def __init__(self, context: Any, preload: tuple[str, ...], timeout: float,
+                 node_address: str) -> None:
         self.pid: int | None = None
         self.problem = ""   # why it does not serve (empty while it does)
         self.forks = 0
@@ -123,7 +125,8 @@ class Template:
         self._ready: concurrent.futures.Future = concurrent.futures.Future()
         self._closed = False
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.process = context.Process(target=template_main, args=(theirs, os.getpid(), preload),
+        self.process = context.Process(target=template_main, args=(theirs, os.getpid(), preload,
+                                                                 node_address),
                                        name="actors:template", daemon=False)
         self._theirs = theirs
 
@@ -262,10 +265,12 @@ def _unsafe(preload: tuple[str, ...]) -> str:
     return problem
 
 
-def template_main(sock: socket.socket, parent_pid: int, preload: tuple[str, ...]) -> None:
+def template_main(sock: socket.socket, parent_pid: int, preload: tuple[str, ...],
+                  node_address: str) -> None:
     """Entry point of the template process (started with spawn)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent_pid, watchdog=False)  # no thread here: the loop watches
+    Peers(node_address)  # compiles (and caches) the pattern every host of this node needs
     for module in preload:
         try:
             importlib.import_module(module)

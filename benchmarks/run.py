@@ -454,9 +454,10 @@ class RestartSystem:
     benchmarks that use it. ``spares=0``: no pool, every restart starts a
     fresh interpreter."""
 
-    def __init__(self, transport: str, spares: int) -> None:
+    def __init__(self, transport: str, spares: int, fork: bool = False) -> None:
         self.transport = transport
         self.spares = spares
+        self.fork = fork  # spares=0 from the template process (else spawn)
         self.system: actors.ActorSystem | None = None
 
     def setup(self, env: Env) -> None:
@@ -467,7 +468,7 @@ class RestartSystem:
         env.stack.callback(logger.removeFilter, QUIET_KILLS)
         options: dict[str, Any] = {}
         if self.spares == 0 and "template" in inspect.signature(actors.ActorSystem).parameters:
-            options["template"] = False  # cold: an interpreter start, not a fork
+            options["template"] = self.fork  # cold: an interpreter start, not a fork
         self.system = env.stack.enter_context(
             actors.ActorSystem(transport=self.transport, spares=self.spares, **options))
         self.system.spawn(workers.RestartSupervisor, name=SUPERVISOR)
@@ -772,6 +773,10 @@ def make_benches(deadlock_only: bool = False, spawn_only: bool = False) -> list[
             benches += [RestartBench("warm", "restart, warm spare", warm, refill=True),
                         RestartBench("cold", "restart, cold spawn", cold, refill=True),
                         RestartBench("burst", "restart, back-to-back", warm, refill=False)]
+            if "template" in inspect.signature(actors.ActorSystem).parameters:
+                forked = RestartSystem(transport, spares=0, fork=True)
+                benches.append(RestartBench("fork", "restart, fork (no spares)", forked,
+                                            refill=True))
             spawns = spawning.SpawnSystem(transport)
             benches += [SpawnBench("warm", spawns), SpawnBench("burst", spawns)]
     if spawn_only:

@@ -303,3 +303,20 @@ def test_mp_doc_pool_crash(tmp_path):
         "retried once in a new worker",
         "[0, 1, 4, 9, 16]",
     ]
+
+
+@pytest.mark.parametrize("transport", ["zmq", "pipe"])
+def test_crash_loop(transport):
+    """crash_loop.py: 20 restarts in a row and a burst of 30 spawns, each
+    in a process of its own, served by the spare pool."""
+    out = run_example("examples/crash_loop.py", transport)
+    assert re.search(r"crash loop: 20 restarts, median [\d.]+ ms", out), out
+    burst = re.search(r"burst: 30 spawns in \d+ ms, (\d+) processes", out)
+    assert burst is not None and int(burst[1]) == 30, out
+    pool = re.search(r"pool: served (\d+), found empty (\d+), target (\d+) \(rest 2, max 6\), "
+                     r"forked (\d+), spawned (\d+)", out)
+    assert pool is not None, out
+    assert int(pool[1]) >= 52  # supervisor, worker, 20 restarts, 30 spawns
+    assert 2 <= int(pool[3]) <= 6
+    assert int(pool[4]) + int(pool[5]) >= 52
+    assert out.strip().endswith("all processes stopped")

@@ -1,0 +1,25 @@
+"""Started by test_spares.py: a system with a supervised and an unsupervised
+actor and a grown spare pool. Prints one line of JSON with the pids (main,
+template, hosts, spares), then waits for stdin to close or a signal.
+argv: transport."""
+
+import json
+import os
+import sys
+import time
+
+import actors
+from sample_actors import Counter
+
+if __name__ == "__main__":
+    with actors.ActorSystem(sys.argv[1], spares=1, max_spares=4) as system:
+        system.spawn(actors.Supervisor, [actors.ChildSpec("w", Counter)], name="sup")
+        refs = [system.spawn(Counter) for _ in range(6)]  # the pool grows
+        launcher = system._node.launcher
+        deadline = time.monotonic() + 30
+        while system.spare_pool()["starting"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print(json.dumps({"main": os.getpid(), "template": system.spare_pool()["template"],
+                          "hosts": sorted(h.pid for h in launcher.live_hosts()),
+                          "spares": sorted(h.pid for h in launcher.pool)}), flush=True)
+        sys.stdin.read()

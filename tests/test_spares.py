@@ -1,0 +1,186 @@
+"""Spare processes for every spawn, a pool sized to demand, and the
+template process that forks hosts (actors.launcher, actors.template)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+import actors
+from actors.config import TEMPLATE_SUPPORTED, SystemConfig
+from conftest import ask_retrying, wait_for, wait_gone
+from sample_actors import Counter
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+linux_only = pytest.mark.skipif(not TEMPLATE_SUPPORTED, reason="the template needs Linux")
+
+
+def spare_pids(system: actors.ActorSystem) -> set[int]:
+    return {host.pid for host in tuple(system._node.launcher.pool)}
+
+
+def full(system: actors.ActorSystem, ready: int) -> bool:
+    pool = system.spare_pool()
+    return pool["ready"] >= ready and pool["starting"] == 0
+
+
+def test_an_unsupervised_spawn_takes_a_spare(system):
+    """Spares exist from the first spawn of any actor, and the next spawn
+    of an unsupervised actor runs in one of them."""
+    first = system.spawn(Counter)
+    assert first.ask("get", timeout=10) == 0
+    wait_for(lambda: full(system, 2), what="two spares")
+    spares = spare_pids(system)
+    before = system.spare_pool()
+    second = system.spawn(Counter, 5)
+    assert second.ask("pid", timeout=10) in spares
+    after = system.spare_pool()
+    assert after["taken"] == before["taken"] + 1
+    assert after["misses"] == before["misses"]
+
+
+def test_the_pool_grows_under_a_burst_and_shrinks_when_idle():
+    """A burst of spawns empties the pool: its target rises (bounded by
+    max_spares), and comes back to ``spares`` once no spawn came for
+    ``spares_idle`` seconds; the spares above it end."""
+    system = actors.ActorSystem(spares=1, max_spares=3, spares_idle=0.5)
+    try:
+        system.spawn(Counter)
+        wait_for(lambda: full(system, 1), what="the pool at rest")
+        refs = [system.spawn(Counter, i) for i in range(6)]
+        assert [ref.ask("get", timeout=10) for ref in refs] == list(range(6))
+        grown = system.spare_pool()
+        assert grown["grown"] >= 1
+        assert 1 < grown["target"] <= 3
+        wait_for(lambda: system.spare_pool()["shrunk"] >= 1, what="the pool to shrink")
+        wait_for(lambda: system.spare_pool()["ready"] == 1 and system.spare_pool()["target"] == 1,
+                 what="the pool back at rest")
+        assert len(spare_pids(system)) == 1
+    finally:
+        system.shutdown()
+    assert wait_gone(system._node.started_pids, 5) == []
+
+
+@pytest.mark.parametrize("transport", ["zmq", "pipe"])
+def test_a_crash_loop_restarts_every_time(transport):
+    """A supervised child killed as soon as each restart answered, 15 times
+    in a row: every restart comes back from a new process, the supervisor
+    stays up, and the restarts are served from the pool (which grows)."""
+    system = actors.ActorSystem(transport, spares=1, max_spares=4)
+    try:
+        sup = system.spawn(actors.Supervisor, [actors.ChildSpec("w", Counter, args=(7,))],
+                           name="sup", max_restarts=100, max_seconds=1)
+        child = system.lookup("sup/w")
+        pid = child.ask("pid", timeout=10)
+        seen = {pid}
+        for _ in range(15):
+            os.kill(pid, signal.SIGKILL)
+            while pid in seen:
+                pid = ask_retrying(child, "pid")
+            seen.add(pid)
+            assert child.ask("get", timeout=10) == 7
+        assert len(seen) == 16
+        info = {c.name: c for c in sup.proxy(timeout=30).which_children()}
+        assert info["w"].pid == pid
+        pool = system.spare_pool()
+        assert pool["taken"] >= 17  # the supervisor, the child, 15 restarts
+        assert pool["target"] > 1  # restarts found the pool empty: it grew
+    finally:
+        system.shutdown()
+    assert wait_gone(system._node.started_pids, 5) == []
+
+
+@linux_only
+def test_hosts_are_forked_from_the_template(system):
+    """The template is a child of this program; hosts are its children."""
+    ref = system.spawn(Counter)
+    pool = system.spare_pool()
+    template = pool["template"]
+    assert template is not None and pool["forked"] >= 1 and pool["spawned"] == 0
+    assert psutil.Process(template).ppid() == os.getpid()
+    assert psutil.Process(ref.ask("pid", timeout=10)).ppid() == template
+    assert template in system._node.started_pids
+
+
+def test_without_the_template_every_process_is_spawned():
+    system = actors.ActorSystem(template=False, spares=1)
+    try:
+        ref = system.spawn(Counter)
+        assert psutil.Process(ref.ask("pid", timeout=10)).ppid() == os.getpid()
+        pool = system.spare_pool()
+        assert pool["forked"] == 0 and pool["template"] is None and pool["spawned"] >= 1
+    finally:
+        system.shutdown()
+    assert wait_gone(system._node.started_pids, 5) == []
+
+
+@linux_only
+def test_the_template_refuses_to_fork_once_a_thread_runs():
+    """A module that starts a thread at import, preloaded in the template:
+    the template does not serve, every process is spawned, and the actor
+    works."""
+    from sample_threaded import Threaded
+    system = actors.ActorSystem(spares=1)
+    try:
+        ref = system.spawn(Threaded)
+        assert psutil.Process(ref.ask("pid", timeout=10)).ppid() == os.getpid()
+        pool = system.spare_pool()
+        assert pool["template"] is None and pool["forked"] == 0
+        assert "thread" in pool["template_problem"]
+    finally:
+        system.shutdown()
+    assert wait_gone(system._node.started_pids, 5) == []
+
+
+@pytest.mark.parametrize("transport", ["zmq", "pipe"])
+def test_sigkill_of_the_main_program_ends_spares_and_the_template(transport):
+    """kill -9 of the program: its actors' processes, its spares (the pool
+    grown) and the template process all end."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, os.path.dirname(HERE)]))
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "spares_script.py"), transport],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    pids: list[int] = []
+    try:
+        line = proc.stdout.readline()
+        assert line, "the script did not start its actors"
+        info = json.loads(line)
+        pids = info["hosts"] + ([info["template"]] if info["template"] else [])
+        assert set(info["spares"]) <= set(info["hosts"]) and len(info["spares"]) >= 1
+        assert len(info["hosts"]) >= 9  # supervisor, child, 6 actors, spares
+        if TEMPLATE_SUPPORTED:
+            assert info["template"] is not None
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert wait_gone(pids, 5.0) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        for pid in wait_gone(pids, 0):
+            os.kill(pid, signal.SIGKILL)
+        proc.stdin.close()
+        proc.stdout.close()
+
+
+@pytest.mark.parametrize("options, text", [
+    ({"spares": 3, "max_spares": 2}, "max_spares must be >= spares"),
+    ({"max_spares": -1}, "max_spares must be an int >= 0"),
+    ({"spares_idle": 0}, "spares_idle must be a positive number"),
+    ({"template": "yes"}, "template must be None, True or False"),
+])
+def test_bad_pool_options_are_refused(options, text):
+    with pytest.raises(ValueError, match=text):
+        SystemConfig(**options)
+
+
+def test_pool_defaults():
+    config = SystemConfig()
+    assert (config.spares, config.max_spares, config.spares_idle) == (2, 8, 10.0)
+    assert config.template is TEMPLATE_SUPPORTED
+    assert SystemConfig(spares=12).max_spares == 12
