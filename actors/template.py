@@ -46,6 +46,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -75,18 +76,44 @@ class ForkedProcess:
     ``multiprocessing.Process`` the node uses (``pid``, ``sentinel``,
     ``kill``, ``join``, ``is_alive``, ``exitcode``)."""
 
-    def __init__(self, pid: int, sentinel: int) -> None:
+    def __init__(self, pid: int, sentinel: int, parent: int) -> None:
         self.pid = pid
         self.sentinel = sentinel  # readable (EOF) once the process is gone
         self.exitcode: int | None = None
+        self._parent = parent  # the template's pid
         self._ended = threading.Event()
 
     def ended(self, exitcode: int) -> None:
-        self.exitcode = exitcode
+        if self.exitcode is None:
+            self.exitcode = exitcode
         self._ended.set()
 
     def join(self, timeout: float | None = None) -> None:
-        self._ended.wait(timeout)
+        """Wait until it ended and its exit status is known: read from its
+        zombie's /proc entry once its sentinel fired (no wait for the
+        template, which may not run soon on a busy machine), else as the
+        template reports it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._ended.is_set():
+            if self._exited_now():
+                status = _zombie_status(self.pid, self._parent)
+                if status is not None:
+                    self.ended(status)
+                    return
+                step = 0.001  # between the exit and the zombie, or reaped already
+            else:
+                step = 0.05
+            if deadline is not None:
+                step = min(step, deadline - time.monotonic())
+                if step <= 0:
+                    return
+            self._ended.wait(step)
+
+    def _exited_now(self) -> bool:
+        try:
+            return bool(select.select([self.sentinel], [], [], 0)[0])
+        except (OSError, ValueError):
+            return False
 
     def is_alive(self) -> bool:
         return not self._ended.is_set()
@@ -96,12 +123,11 @@ class ForkedProcess:
             return
         # Its sentinel is readable once it exited (before it is reaped): a
         # process seen alive here still owns its pid.
-        try:
-            if select.select([self.sentinel], [], [], 0)[0]:
-                return
-            os.kill(self.pid, signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
+        if not self._exited_now():
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
 
     def close(self) -> None:
         fd, self.sentinel = self.sentinel, -1
@@ -196,7 +222,7 @@ class Template:
                 with self._lock:
                     future, alive_r = self._pending.popleft()
                 if kind == "forked":
-                    child = ForkedProcess(message[1], alive_r)
+                    child = ForkedProcess(message[1], alive_r, self.pid or 0)
                     self._children[child.pid] = child
                     self.forks += 1
                     future.set_result(child)
@@ -237,6 +263,19 @@ class Template:
             self.process.kill()
             self.process.join(2.0)
         self.sock.close()
+
+
+def _zombie_status(pid: int, parent: int) -> int | None:
+    """The exit code (negative: a signal) of ``pid`` if it is a zombie child
+    of ``parent`` (Linux: /proc/PID/stat, field 52), else None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rpartition(b")")[2].split()
+        if fields[0] != b"Z" or int(fields[1]) != parent or len(fields) < 50:
+            return None
+        return os.waitstatus_to_exitcode(int(fields[49]))
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 # -- in the template process --------------------------------------------------------

@@ -20,9 +20,13 @@ BENCHMARKS = [
     *(f"actors_{kind}_{transport}" for transport in ("zmq", "pipe")
       for kind in ("tell_main", "tell_actor", "ask")),
     *(f"restart_{kind}_{transport}" for transport in ("zmq", "pipe")
-      for kind in ("warm", "cold", "burst")),
+      for kind in ("warm", "cold", "burst", "fork")),
 ]
 RESTARTS = [key for key in BENCHMARKS if key.startswith("restart_")]
+# spawns of unsupervised actors: one at a time in a warm system, and bursts of 50
+SPAWNS = [f"spawn_{kind}_{transport}" for transport in ("zmq", "pipe")
+          for kind in ("warm", "burst")]
+BENCHMARKS += SPAWNS
 # the deadlock detector's overhead: ask latency with detection on and off
 PAIRS = [f"deadlock_{kind}_{transport}" for transport in ("zmq", "pipe")
          for kind in ("main", "relay")]
@@ -83,9 +87,12 @@ def test_quick_run_reports_every_benchmark(tmp_path: Path) -> None:
         assert results[key]["unit"] == "ms"
         assert results[key]["p99"] >= results[key]["median"] > 0, key
         assert len(results[key]["samples"]) >= 3, key  # quick: 5 (burst 3) restarts
-    # 10 ratios to floors, 2 cold/warm restart ratios, 2 warm restart p50 limits,
-    # 4 deadlock detection on/off ratios
-    assert len(data["checks"]) == 18
+    for key in SPAWNS:
+        assert results[key]["unit"] == "ms"
+        assert results[key]["p99"] >= results[key]["median"] > 0, key
+    # 10 ratios to floors, 2 cold/warm restart ratios, 2 warm and 2 back-to-back
+    # restart p50 limits, 2 warm spawn p50 limits, 4 deadlock detection on/off ratios
+    assert len(data["checks"]) == 22
     for check in data["checks"]:
         assert check["benchmark"] in results
         if check["floor"] is None:
@@ -96,7 +103,8 @@ def test_quick_run_reports_every_benchmark(tmp_path: Path) -> None:
     # The printed table names every benchmark.
     for label in ("PUSH/PULL", "DEALER/ROUTER", "mp.Queue", "mp.Pipe", "tell main->actor",
                   "tell actor->actor", "ask round trip", "restart, warm spare",
-                  "restart, cold spawn", "restart, back-to-back", *DEADLOCK_LABELS):
+                  "restart, cold spawn", "restart, back-to-back", "restart, fork (no spares)",
+                  "spawn, warm (unsupervised)", "spawn burst of 50", *DEADLOCK_LABELS):
         assert label in proc.stdout
 
 
@@ -114,6 +122,14 @@ def test_deadlock_flag_runs_the_detector_benchmark_and_its_floors(tmp_path: Path
         assert label in proc.stdout
     assert "restart, warm spare" not in proc.stdout
 
+
+@pytest.mark.timeout(120)
+def test_spawn_flag_runs_the_restart_and_spawn_benchmarks(tmp_path: Path) -> None:
+    proc, data = run_quick(tmp_path, "--spawn")
+    assert sorted(data["benchmarks"]) == sorted(RESTARTS + SPAWNS)
+    for key in SPAWNS:
+        assert data["benchmarks"][key]["median"] > 0, key
+    assert "spawn burst of 50" in proc.stdout and "DEALER/ROUTER" not in proc.stdout
 
 
 @pytest.mark.timeout(180)
