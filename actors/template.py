@@ -144,7 +144,10 @@ class Template:
         self.problem = ""   # why it does not serve (empty while it does)
         self.forks = 0
         self._timeout = timeout
-        self._lock = threading.Lock()  # sends, and the queue of forks in flight
+        # sends, and the queue of forks in flight (in the order sent); the
+        # reader never takes it (a send blocked on a full socket must not
+        # stop the reports that empty it)
+        self._lock = threading.Lock()
         self._pending: collections.deque[tuple[concurrent.futures.Future, int]] = \
             collections.deque()
         self._children: dict[int, ForkedProcess] = {}
@@ -219,8 +222,7 @@ class Template:
                 if child is not None:
                     child.ended(message[2])
             else:  # "forked" or "failed": the oldest fork in flight
-                with self._lock:
-                    future, alive_r = self._pending.popleft()
+                future, alive_r = self._pending.popleft()  # deque: thread-safe
                 if kind == "forked":
                     child = ForkedProcess(message[1], alive_r, self.pid or 0)
                     self._children[child.pid] = child
