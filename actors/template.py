@@ -228,7 +228,8 @@ class Template:
                     self._children[child.pid] = child
                     self.forks += 1
                     future.set_result(child)
-                else:
+                else:  # it will not fork again: new processes start from spawn
+                    self.problem = f"it refused to fork: {message[1]}"
                     os.close(alive_r)
                     future.set_exception(SpawnError(f"the template could not fork: {message[1]}"))
         self._gone()
