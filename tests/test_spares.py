@@ -184,3 +184,25 @@ def test_pool_defaults():
     assert (config.spares, config.max_spares, config.spares_idle) == (2, 8, 10.0)
     assert config.template is TEMPLATE_SUPPORTED
     assert SystemConfig(spares=12).max_spares == 12
+
+
+@linux_only
+def test_a_killed_template_takes_its_processes_and_spawn_takes_over():
+    """The template's processes die with it (PR_SET_PDEATHSIG): their
+    actors end as killed; new processes then start from spawn."""
+    system = actors.ActorSystem(spares=1)
+    try:
+        ref = system.spawn(Counter, 3)
+        template = system.spare_pool()["template"]
+        assert psutil.Process(ref.ask("pid", timeout=10)).ppid() == template
+        os.kill(template, signal.SIGKILL)
+        wait_for(lambda: system.spare_pool()["template"] is None, what="the template's end")
+        with pytest.raises(actors.ActorDeadError):
+            wait_for(lambda: ref.ask("get", timeout=10) is None, what="the actor's end")
+        assert "ended" in system.spare_pool()["template_problem"]
+        fresh = system.spawn(Counter, 4)
+        assert fresh.ask("get", timeout=10) == 4
+        assert psutil.Process(fresh.ask("pid", timeout=10)).ppid() == os.getpid()
+    finally:
+        system.shutdown()
+    assert wait_gone(system._node.started_pids, 5) == []
