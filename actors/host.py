@@ -26,13 +26,14 @@ from typing import Any
 from actors import childspec, notices  # noqa: F401 - the runtime's own @message types
 from actors import protocol as P
 from actors.actor import Actor
+from actors.cell import START, Cell, LinkMark, StopMark
 from actors.config import HostBoot
 from actors.counters import MailboxCounters
 from actors.errors import ActorError, SpawnError
 from actors.hang import HangWatch
 from actors.hostsystem import HostSystem
 from actors.logs import ForwardHandler, install
-from actors.mailbox import CURRENT, START, Cell, LinkMark, Mailboxes, StopMark
+from actors.mailbox import CURRENT, Mailboxes
 from actors.peers import Peers
 from actors.probes import Probes
 from actors.ref import ActorRef, Reply
