@@ -76,7 +76,6 @@ class Host:
         runtime.waits.configure(boot.deadlock_detection, track=boot.quiescence is not None)
         self.mailboxes = Mailboxes(runtime, self._report_stopped, self._stop_children,
                                    _open_counters(boot.counters), self._service)
-        runtime.loop.route_to(self.mailboxes.deliver)  # envelopes go straight to mailboxes
         self.system = HostSystem(runtime, self)
         self.hangs = HangWatch(lambda: list(self.mailboxes.cells.values()), self._report_hung,
                                lambda: self._exit)
@@ -228,8 +227,8 @@ class Host:
         return self.mailboxes.defer_reply(actor.ref.uid)
 
     # -- the loop's handler --------------------------------------------------------------
-    def deliver(self, envelope: Any) -> None:
-        self.mailboxes.deliver(envelope)
+    def deliver(self, envelopes: list[Any]) -> None:
+        self.mailboxes.deliver_all(envelopes)
 
     def _service(self, envelope: Any) -> None:
         """An envelope to this process's service (uid 0)."""

@@ -85,9 +85,29 @@ class Mailboxes:
             P.Receipted: self._receipted, StopMark: self._stop, LinkMark: self._link}
 
     # -- filling -------------------------------------------------------------------
+    def deliver_all(self, envelopes: list[Any]) -> None:
+        """Tells, Asks, Calls and Receipted envelopes of one frame, in order
+        (the loop hands them straight here: the hot path, one call a frame).
+        A mailbox below its peak takes an envelope here; :meth:`deliver`
+        does the rest (a new peak, the limit, the service, refusals)."""
+        cells, counts, ready = self.cells, self._counts, self.ready
+        slow = self._codec.bad  # the frame held values that could not be rebuilt
+        for envelope in envelopes:
+            try:
+                cell = cells.get(envelope.uid)
+                if cell is None or slow or len(cell.mailbox) >= cell.peak:
+                    self.deliver(envelope)
+                    continue
+                counts[0] += 1
+                cell.mailbox.append(envelope)
+                if not cell.queued:
+                    cell.queued = True
+                    ready.append(cell)
+            except Exception as e:
+                self.runtime.loop.drop_malformed(envelope, e)
+
     def deliver(self, envelope: Any) -> None:
-        """An envelope for an actor of this process (the loop hands Tells,
-        Asks, Calls and Receipted envelopes straight here: the hot path)."""
+        """One envelope for an actor of this process (or its service)."""
         cell = self.cells.get(envelope.uid)
         if cell is None:
             if envelope.uid == P.SERVICE_UID:
@@ -109,8 +129,8 @@ class Mailboxes:
                     f"the mailbox of {cell.ref!r} holds {depth} messages (its limit)", cell.ref))
                 return
             cell.peak = depth + 1
-        mailbox.append(envelope)
         self._counts[0] += 1
+        mailbox.append(envelope)
         if not cell.queued:
             cell.queued = True
             self.ready.append(cell)
@@ -131,7 +151,10 @@ class Mailboxes:
         return any(not cell.busy for cell in self.ready)
 
     def run_ready(self) -> None:
-        ready = self.ready
+        """Run the ready mailboxes, up to ``BATCH`` messages each (the hot
+        path: one actor's run of messages is handled in this one frame)."""
+        ready, counts, handlers, tell, Tell = (self.ready, self._counts, self._handlers,
+                                               self._tell, P.Tell)
         for _ in range(len(ready)):
             if not ready:  # a nested pump (a handler waiting) emptied it
                 break
@@ -140,33 +163,33 @@ class Mailboxes:
             if cell.busy or not cell.alive:
                 continue
             mailbox = cell.mailbox
-            counts = self._counts
-            dispatch = self.dispatch
-            for _ in range(BATCH):
-                if not mailbox or cell.busy or not cell.alive:
-                    break
-                counts[1] += 1
-                cell.handled += 1
-                dispatch(cell, mailbox.popleft())
-            if mailbox and cell.alive and not cell.queued:
-                cell.queued = True
-                ready.append(cell)
-
-    def dispatch(self, cell: Cell, entry: Any) -> None:
-        prev, self.current = self.current, cell
-        cell.envelope, cell.deferred = entry, None
-        if cell.hang:
-            cell.since = time.monotonic()
-        cell.busy = True  # last: the hang watchdog reads since once busy
-        try:
-            self._handlers[type(entry)](cell, entry)
-        finally:
-            cell.busy = False
-            cell.envelope = cell.deferred = None
-            self.current = prev
-            if cell.mailbox and cell.alive and not cell.queued:
-                cell.queued = True
-                self.ready.append(cell)
+            prev, self.current = self.current, cell
+            handled = 0
+            try:
+                for _ in range(BATCH):
+                    if not mailbox or not cell.alive:
+                        break
+                    entry = mailbox.popleft()
+                    handled += 1
+                    counts[1] += 1
+                    cell.envelope, cell.deferred = entry, None
+                    if cell.hang:
+                        cell.since = time.monotonic()
+                    cell.busy = True  # last: the hang watchdog reads since once busy
+                    try:
+                        if type(entry) is Tell:
+                            tell(cell, entry)
+                        else:
+                            handlers[type(entry)](cell, entry)
+                    finally:
+                        cell.busy = False
+                        cell.envelope = cell.deferred = None
+            finally:
+                self.current = prev
+                cell.handled += handled
+                if mailbox and cell.alive and not cell.queued:
+                    cell.queued = True
+                    ready.append(cell)
 
     def _tell(self, cell: Cell, envelope: P.Tell) -> None:
         message = envelope.payload

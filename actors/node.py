@@ -227,7 +227,14 @@ class Node:
             self.runtime.post(host.address, data)
 
     # -- the loop's handler ----------------------------------------------------------------
-    def deliver(self, envelope: Any) -> None:
+    def deliver(self, envelopes: list[Any]) -> None:
+        for envelope in envelopes:
+            try:
+                self._deliver(envelope)
+            except Exception as e:
+                self.runtime.loop.drop_malformed(envelope, e)
+
+    def _deliver(self, envelope: Any) -> None:
         if envelope.uid != P.SERVICE_UID:
             self.runtime.refuse(envelope)
             return

@@ -86,7 +86,7 @@ class Runtime:
         self.waits = WaitTracker(self.address, self.calls, self._report_wait, self.flush_all,
                                  self.wake, None, remote=remote_waits)
         self.outboxes = Outboxes(network.sender, network.drop, self.codec.frame,
-                                 self.lose, self._overflow, hold_limit, peers, self._ask_peer,
+                                 self._lost, self._overflow, hold_limit, peers, self._ask_peer,
                                  max_frame)
         self.loop = MessageLoop(network, self.codec, self.calls, self.outboxes, self.waits,
                                 handler, name)
@@ -257,6 +257,13 @@ class Runtime:
         """``count`` messages found no actor: dead letters."""
         self.dead_letters += count
 
+    def _lost(self, items: list[bytes]) -> None:
+        """Encoded envelopes that will never be sent: the tells among them
+        are dead letters (an ask fails by its target's death instead)."""
+        if items:
+            asks = sum(1 for e in _requests_in(self.codec, items) if type(e) is not P.Receipted)
+            self.lose(len(items) - asks)
+
     def count_dead_letter(self, ref: Any, message: Any) -> None:
         self.lose(1)
         log.info("dead letter to %r: %s", ref, safe_repr(message, 200))
@@ -268,7 +275,7 @@ class Runtime:
     def _overflow(self, address: str, items: list[bytes]) -> None:
         """Envelopes past the restart buffer of a held address: dead
         letters; an ask among them fails now rather than time out."""
-        self.lose(len(items))
+        self._lost(items)
         log.warning("%s: %d messages to %s exceed the restart buffer (%d): dead letters",
                     self.name, len(items), address, self.outboxes.hold_limit)
         for envelope in _requests_in(self.codec, items):
