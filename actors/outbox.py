@@ -217,8 +217,12 @@ class Outboxes:
                             self._overflow(box.address, items[room:])
                         continue
                 try:
-                    for chunk in self._chunks(items):
-                        box.send(self._frame(chunk))
+                    frame = self._frame(items)
+                    if len(frame) <= self.max_frame:  # (a burst's frames always are)
+                        box.send(frame)
+                    else:
+                        for chunk in self._chunks(items):
+                            box.send(self._frame(chunk))
                     box.sent += len(items)
                 except Exception as e:  # the peer is gone, or we are closing
                     self._lose(items)
@@ -230,8 +234,6 @@ class Outboxes:
         """``items`` in frames of at most ``max_frame`` bytes each (every
         item fits alone: the runtime refuses bigger ones at the send site)."""
         limit = self.max_frame - 1  # the frame's header byte
-        if sum(map(len, items)) <= limit:
-            return [items]
         chunks: list[list[bytes]] = [[]]
         size = 0
         for item in items:
