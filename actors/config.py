@@ -57,7 +57,7 @@ class SystemConfig:
     deadlock_detection: float | None = 0.2
     quiescence: float | None = None
     max_frame: int = 64 << 20
-    mailbox_size: int = 1000
+    mailbox_size: int = 10_000
     when_full: str = "block"
     send_timeout: float | None = None
 

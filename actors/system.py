@@ -47,7 +47,7 @@ class ActorSystem:
             whose encoding is bigger raises :class:`MessageTooLarge` where it
             is sent, and inboxes refuse bigger frames.
         mailbox_size: how many tells from one process may wait in one
-            actor's mailbox (default 1,000); past it the sender is slowed
+            actor's mailbox (default 10,000); past it the sender is slowed
             down (see ``when_full``). docs/security.md has the bounds.
         when_full: ``"block"`` (default): a tell waits for room, up to
             ``send_timeout``, then raises :class:`MailboxFull`; ``"drop"``:
@@ -74,7 +74,7 @@ class ActorSystem:
                  log_level: int | None = None, spares: int = 2,
                  restart_buffer: int = 10_000, deadlock_detection: float | None = 0.2,
                  quiescence: float | None = None, max_frame: int = 64 << 20,
-                 mailbox_size: int = 1000, when_full: str = "block",
+                 mailbox_size: int = 10_000, when_full: str = "block",
                  send_timeout: float | None = None) -> None:
         self.config = SystemConfig(
             transport=transport, bind=bind, stop_timeout=stop_timeout,
