@@ -203,7 +203,7 @@ class MessageLoop:
 
     def take_io(self) -> None:
         """The home thread takes the reading back from a reliever."""
-        if not self._io.acquire(blocking=False):
+        if not self._io.acquire(False):
             self.io_wanted = True
             self.wake()  # a reliever's poll returns, and it steps aside
             self._io.acquire()
@@ -348,14 +348,14 @@ class MessageLoop:
         if self.home is not None:  # a host's other thread: read while home does not
             self.relief.read_until(future, deadline)
             return
-        if not self.lead_waits or not self._lead.acquire(blocking=False):
+        if not self.lead_waits or not self._lead.acquire(False):
             _block(future, timeout)  # just wait for whoever reads to resolve it
             return
         try:
             self._wanted = True
-            if not self._reader.acquire(blocking=False):
+            if not self._reader.acquire(False):
                 self.wake()  # the loop thread steps aside while the request flies
-                if not self._reader.acquire(timeout=-1 if timeout is None else max(timeout, 0)):
+                if not self._reader.acquire(True, -1 if timeout is None else max(timeout, 0)):
                     return
             try:
                 self.ident = me
@@ -371,7 +371,7 @@ class MessageLoop:
     def take_reading(self, timeout: float) -> bool:
         """Become the reader (a thread finishing the process's work after
         the loop thread ended); release with :meth:`give_up_reading`."""
-        if not self._reader.acquire(timeout=timeout):
+        if not self._reader.acquire(True, timeout):
             return False
         self.ident = threading.get_ident()
         return True

@@ -199,7 +199,7 @@ class Outboxes:
         """Send everything queued in ``box``, including what is added while
         sending. On the loop thread, if another thread is sending to the
         same destination, leave it to that thread (and look again soon)."""
-        if not box.sending.acquire(blocking=get_ident() != self.reader.ident):
+        if not box.sending.acquire(get_ident() != self.reader.ident):
             self.retry.add(box)
             return
         try:
