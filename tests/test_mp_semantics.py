@@ -265,6 +265,44 @@ def test_main_process_identity(ctx):
     ctx.freeze_support()  # a no-op outside a frozen Windows executable
 
 
+def test_process_repr_in_the_child(mp, ctx, procs, queues):
+    """A Process subclass is named ClassName-N; in the child,
+    repr(current_process()) shows its name, its parent and 'started'."""
+    q = make_queue(ctx, queues)
+    p = (t.StdReprProcess if mp.kind == "stdlib" else t.ActorsReprProcess)(q, mp.module.__name__)
+    procs.append(p)
+    assert p.name.startswith("ReprProcess-")
+    p.start()
+    assert q.get(timeout=JOIN) == f"<ReprProcess name={p.name!r} parent={os.getpid()} started>"
+    assert joined(p) == 0
+    assert repr(p) == f"<ReprProcess name={p.name!r} pid={p.pid} parent={os.getpid()} stopped exitcode=0>"
+
+
+def test_synchronize_reprs(ctx):
+    """Locks, semaphores, Condition, Event and Value print as the standard
+    library's."""
+    lock, rlock = ctx.Lock(), ctx.RLock()
+    assert (repr(lock), repr(rlock)) == ("<Lock(owner=None)>", "<RLock(None, 0)>")
+    with lock, rlock, rlock:
+        assert (repr(lock), repr(rlock)) == ("<Lock(owner=MainProcess)>", "<RLock(MainProcess, 2)>")
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append((repr(lock), repr(rlock))))
+        thread.start()
+        thread.join()
+        assert seen == [("<Lock(owner=SomeOtherThread)>", "<RLock(SomeOtherThread, nonzero)>")]
+    assert repr(ctx.Semaphore(2)) == "<Semaphore(value=2)>"
+    assert repr(ctx.BoundedSemaphore(3)) == "<BoundedSemaphore(value=3, maxvalue=3)>"
+    assert repr(ctx.Condition()) == "<Condition(<RLock(None, 0)>, 0)>"
+    assert repr(ctx.Condition(ctx.Lock())) == "<Condition(<Lock(owner=None)>, 0)>"
+    event = ctx.Event()
+    assert repr(event) == f"<Event at {id(event):#x} unset>"
+    event.set()
+    assert repr(event) == f"<Event at {id(event):#x} set>"
+    assert repr(ctx.Value("i", 3)) == "<Synchronized wrapper for c_int(3)>"
+    assert repr(ctx.Value("d", 1.5, lock=False)) == "c_double(1.5)"
+    assert repr(ctx.Array("i", 3)).startswith("<SynchronizedArray wrapper for <")
+
+
 # =============================================================================
 # Queue
 # =============================================================================
@@ -1164,6 +1202,27 @@ def test_manager_dict_list_namespace(ctx, manager, procs):
     assert d.pop("y") == 3
     with pytest.raises(KeyError):
         d["nope"]
+
+
+def test_manager_queue_is_joinable(ctx, manager, procs):
+    """Manager().Queue() proxies a queue.Queue: task_done() and join()."""
+    q = manager.Queue()
+    q.put("job")
+    assert q.get(timeout=JOIN) == "job"
+    q.task_done()
+    q.join()  # every item was marked done: returns at once
+    with pytest.raises(ValueError):
+        q.task_done()
+
+
+def test_manager_list_and_dict_repr_and_str(manager):
+    """repr() is the proxy's own; str() is the referent's."""
+    lst = manager.list([1, 2])
+    d = manager.dict(a=1)
+    assert repr(lst).startswith("<ListProxy object, typeid 'list' at 0x")
+    assert repr(d).startswith("<DictProxy object, typeid 'dict' at 0x")
+    assert (str(lst), str(d)) == ("[1, 2]", "{'a': 1}")
+    assert [x for x in lst] == [1, 2] and list(d) == ["a"]
 
 
 def test_manager_primitives(ctx, manager, procs):

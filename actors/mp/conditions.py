@@ -60,6 +60,9 @@ class ConditionServer(Primitive):
     def do_notify_all(self) -> int:
         return self.do_notify(len(self.parked))
 
+    def do_sleepers(self) -> int:
+        return len(self.parked)
+
 
 class BarrierServer(Primitive):
     """A Barrier: the last of ``parties`` arrivals releases the others (after
@@ -152,6 +155,13 @@ class Event(Handle):
         answer = self._wait(("wait", context.token(), context.me(), wait != 0), wait)
         return answer is True
 
+    def __repr__(self) -> str:
+        try:
+            status = "set" if self.is_set() else "unset"
+        except Exception:
+            status = "unknown"
+        return f"<{type(self).__qualname__} at {id(self):#x} {status}>"
+
 
 class Condition(Handle):
     """A condition variable over a Lock or RLock (an RLock by default)."""
@@ -241,7 +251,11 @@ class Condition(Handle):
         self._ask(("notify_all",))
 
     def __repr__(self) -> str:
-        return f"<Condition({self._lock!r})>"
+        try:
+            waiters: Any = self._ask(("sleepers",))
+        except Exception:
+            waiters = "unknown"
+        return f"<{type(self).__name__}({self._lock!r}, {waiters})>"
 
 
 def _now() -> float:
@@ -299,4 +313,8 @@ class Barrier(Handle):
         return self._ask(("state",))[1]
 
     def __repr__(self) -> str:
-        return f"<Barrier parties={self._parties}>"
+        cls = type(self)
+        where = f"{cls.__module__}.{cls.__qualname__} at {id(self):#x}"
+        if self.broken:
+            return f"<{where}: broken>"
+        return f"<{where}: waiters={self.n_waiting}/{self.parties}>"

@@ -193,8 +193,10 @@ class SyncManager(BaseManager):
     """What ``Manager()`` returns: shared dict, list, Namespace, Value, Array
     and the synchronisation primitives, in the manager's process."""
 
-    def Queue(self, maxsize: int = 0) -> queues.Queue:  # noqa: N802
-        return self._placed(queues.Queue, maxsize)
+    def Queue(self, maxsize: int = 0) -> queues.JoinableQueue:  # noqa: N802
+        """As the standard library's proxy of a ``queue.Queue``: it has
+        ``task_done()`` and ``join()``."""
+        return self._placed(queues.JoinableQueue, maxsize)
 
     def JoinableQueue(self, maxsize: int = 0) -> queues.JoinableQueue:  # noqa: N802
         return self._placed(queues.JoinableQueue, maxsize)

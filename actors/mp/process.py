@@ -274,7 +274,7 @@ class Process:
         else:
             status = "started"
         info = [type(self).__name__, f"name={self._name!r}"]
-        if self._pid is not None:
+        if self._pid is not None and self is not _cur.current:  # the child's has none
             info.append(f"pid={self._pid}")
         info.append(f"parent={self._parent_pid}")
         info.append(status)

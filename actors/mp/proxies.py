@@ -79,7 +79,7 @@ class BaseProxy(Handle):
         return unpack(self._ask(("copy",)))
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} object, typeid {self._typeid!r} #{self._ref.uid}>"
+        return f"<{type(self).__name__} object, typeid {self._typeid!r} at {id(self):#x}>"
 
     def __str__(self) -> str:
         return self._callmethod("__repr__")
@@ -93,7 +93,10 @@ def _method(name: str) -> Callable[..., Any]:
 
 
 def proxy_class(name: str, methods: tuple[str, ...]) -> type:
-    namespace: dict[str, Any] = {name_: _method(name_) for name_ in methods}
+    # __repr__ is exposed (str() calls it) but repr() stays the proxy's own,
+    # as in the standard library
+    namespace: dict[str, Any] = {name_: _method(name_) for name_ in methods
+                                 if name_ != "__repr__"}
     namespace["_exposed"] = methods
     return type(name, (BaseProxy,), namespace)
 

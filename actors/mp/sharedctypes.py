@@ -95,8 +95,8 @@ class RawValue(Handle):
     def value(self, new: Any) -> None:
         self._ask(("set", convert(self._ctype, new)))
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__}({self._ctype.__name__}, {self.value!r})>"
+    def __repr__(self) -> str:  # as a ctypes value's: c_int(3)
+        return f"{self._ctype.__name__}({self.value!r})"
 
 
 class Synchronized:
@@ -122,6 +122,10 @@ class Synchronized:
 
     def __exit__(self, *args: Any) -> None:
         self._lock.__exit__(*args)
+
+    def __repr__(self) -> str:  # as the standard library's wrappers
+        name = "Synchronized" if isinstance(self, RawValue) else "SynchronizedArray"
+        return f"<{name} wrapper for {super().__repr__()}>"
 
 
 class SynchronizedValue(Synchronized, RawValue):
@@ -209,8 +213,8 @@ class RawArray(Handle):
             raise AttributeError("raw is for arrays of typecode 'c'")
         return self[:]
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__}({self._ctype.__name__}, {self[:]!r})>"
+    def __repr__(self) -> str:  # as a ctypes array's
+        return f"<{__name__}.{self._ctype.__name__}_Array_{self._length} object at {id(self):#x}>"
 
 
 class SynchronizedArray(Synchronized, RawArray):
