@@ -144,6 +144,8 @@ def Value(typecode_or_type: Any, *args: Any, lock: Any = True, ctx: Any = None) 
     """A shared value; with ``lock`` (default) it has ``get_lock()``."""
     if lock is False:
         return RawValue(typecode_or_type, *args)
+    if lock is None:  # as the standard library: a lock of its own
+        lock = True
     if lock is not True and not isinstance(lock, SemLock):
         raise AttributeError(f"{lock!r} has no method 'acquire'")
     return SynchronizedValue(typecode_or_type, *args, lock=lock)
@@ -234,6 +236,8 @@ def Array(typecode_or_type: Any, size_or_initializer: Any, *, lock: Any = True, 
     """A shared array; with ``lock`` (default) it has ``get_lock()``."""
     if lock is False:
         return RawArray(typecode_or_type, size_or_initializer)
+    if lock is None:  # as the standard library: a lock of its own
+        lock = True
     if lock is not True and not isinstance(lock, SemLock):
         raise AttributeError(f"{lock!r} has no method 'acquire'")
     return SynchronizedArray(typecode_or_type, size_or_initializer, lock=lock)
