@@ -58,12 +58,16 @@ class Counter:
     def get(self):
         return self.n
 
+    def _secret(self):
+        return "private"
+
 
 class StdCounterManager(BaseManager):
     pass
 
 
 StdCounterManager.register("Counter", Counter)
+StdCounterManager.register("OpenCounter", Counter, exposed=("get", "_secret"))
 
 
 def _make_worker_process(base):
@@ -111,6 +115,7 @@ def __getattr__(name):
         ActorsCounterManager.__module__ = __name__
         ActorsCounterManager.__qualname__ = "ActorsCounterManager"
         ActorsCounterManager.register("Counter", Counter)
+        ActorsCounterManager.register("OpenCounter", Counter, exposed=("get", "_secret"))
         globals()[name] = ActorsCounterManager
         return ActorsCounterManager
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

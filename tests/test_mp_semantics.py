@@ -1264,6 +1264,37 @@ def test_manager_register_user_class(mp, ctx, procs):
         assert counter.get() == 20
 
 
+def test_manager_registered_exposed_methods(mp, ctx):
+    """A registered type's proxy has its public methods, or exactly those
+    registered as ``exposed``; the manager refuses any other."""
+    remote_error = importlib.import_module(mp.module.__name__ + ".managers").RemoteError
+    with mp.manager_class(ctx=ctx) as m:
+        counter, open_counter = m.Counter(1), m.OpenCounter(2)
+        assert [n for n in ("add", "get", "_secret") if hasattr(counter, n)] == ["add", "get"]
+        assert [n for n in ("add", "get", "_secret") if hasattr(open_counter, n)] == \
+            ["get", "_secret"]
+        assert open_counter._secret() == "private" and open_counter.get() == 2
+        with pytest.raises(remote_error):
+            counter._callmethod("_secret")
+
+
+def test_manager_list_and_dict_iterate_lazily(manager):
+    """A list proxy is read item by item; a dict proxy's iterator lives in
+    the manager (a dict changed meanwhile raises RuntimeError)."""
+    lst = manager.list(range(3))
+    it = iter(lst)
+    lst[0] = 100
+    assert next(it) == 100
+    assert list(it) == [1, 2] and list(it) == []
+    d = manager.dict({1: "a", 2: "b"})
+    it = iter(d)
+    assert list(it) == [1, 2] and list(it) == []
+    it = iter(d)
+    d.clear()
+    with pytest.raises(RuntimeError):
+        next(it)
+
+
 # =============================================================================
 # Pool
 # =============================================================================

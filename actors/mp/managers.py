@@ -12,6 +12,7 @@ supported: an actors node will span machines instead.
 from __future__ import annotations
 
 from collections.abc import Callable
+from multiprocessing.managers import RemoteError  # the standard library's class
 from typing import Any
 
 import psutil
@@ -33,7 +34,7 @@ from actors.mp.proxies import (
 from transport.codec import Pickled
 
 __all__ = ["BaseManager", "BaseProxy", "DictProxy", "ListProxy", "Namespace",
-           "NamespaceProxy", "SyncManager", "ValueProxy"]
+           "NamespaceProxy", "RemoteError", "SyncManager", "ValueProxy"]
 
 
 class ManagerAnchor(context.Anchor):
@@ -89,9 +90,14 @@ class BaseManager:
     def _create(self, typeid: str, *args: Any, **kwds: Any) -> Any:
         self._check()
         factory, proxytype, exposed = self._registry[typeid]
-        ref = self._spawn_here(ObjectServer, Pickled(factory), Pickled(args), Pickled(kwds))
         if proxytype is None:
             proxytype = AutoProxy
+        # what the manager lets proxies call: as the standard library's
+        allowed = (exposed or getattr(proxytype, "_exposed_", None)
+                   or getattr(proxytype, "_exposed", None) or "public")
+        allowed = allowed if allowed == "public" else list(allowed)
+        ref = self._spawn_here(ObjectServer, Pickled(factory), Pickled(args), Pickled(kwds),
+                               allowed)
         proxy = proxytype(ref, typeid)
         if exposed is not None:
             proxy._exposed = tuple(exposed)
