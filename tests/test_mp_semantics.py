@@ -1264,6 +1264,15 @@ def test_manager_register_user_class(mp, ctx, procs):
         assert counter.get() == 20
 
 
+def test_manager_primitives_repr_as_proxies(manager):
+    """What a manager makes prints as the standard library's proxies."""
+    for made, proxy, typeid in [(manager.Event(), "EventProxy", "Event"),
+                                (manager.Lock(), "AcquirerProxy", "Lock"),
+                                (manager.Condition(), "ConditionProxy", "Condition"),
+                                (manager.Queue(), "AutoProxy[Queue]", "Queue")]:
+        assert repr(made) == f"<{proxy} object, typeid {typeid!r} at {id(made):#x}>"
+
+
 def test_manager_registered_exposed_methods(mp, ctx):
     """A registered type's proxy has its public methods, or exactly those
     registered as ``exposed``; the manager refuses any other."""

@@ -156,6 +156,8 @@ class Event(Handle):
         return answer is True
 
     def __repr__(self) -> str:
+        if (proxied := self._proxy_repr()) is not None:
+            return proxied
         try:
             status = "set" if self.is_set() else "unset"
         except Exception:
@@ -250,12 +252,37 @@ class Condition(Handle):
             raise AssertionError("lock is not owned")
         self._ask(("notify_all",))
 
+    # The standard library's Condition counts with three semaphores, which
+    # its tests read: here the sleepers are the requests parked at the
+    # Condition's actor, a notify wakes them at once (nothing is "woken but
+    # not yet running"), and no wake-up is ever left pending.
+    @property
+    def _sleeping_count(self) -> _Count:
+        return _Count(lambda: self._ask(("sleepers",)))
+
+    @property
+    def _woken_count(self) -> _Count:
+        return _Count(lambda: 0)
+
+    @property
+    def _wait_semaphore(self) -> _Count:
+        return _Count(lambda: 0)
+
     def __repr__(self) -> str:
+        if (proxied := self._proxy_repr()) is not None:
+            return proxied
         try:
             waiters: Any = self._ask(("sleepers",))
         except Exception:
             waiters = "unknown"
         return f"<{type(self).__name__}({self._lock!r}, {waiters})>"
+
+
+class _Count:
+    """A count read as a semaphore's value (``get_value()``)."""
+
+    def __init__(self, read: Callable[[], int]) -> None:
+        self.get_value = read
 
 
 def _now() -> float:
@@ -313,6 +340,8 @@ class Barrier(Handle):
         return self._ask(("state",))[1]
 
     def __repr__(self) -> str:
+        if (proxied := self._proxy_repr()) is not None:
+            return proxied
         cls = type(self)
         where = f"{cls.__module__}.{cls.__qualname__} at {id(self):#x}"
         if self.broken:

@@ -199,6 +199,8 @@ class SemLock(Handle):
     def __repr__(self) -> str:
         """As the standard library's: ``<Lock(owner=None)>``, ``<RLock(None, 0)>``,
         ``<Semaphore(value=1)>``, ``<BoundedSemaphore(value=1, maxvalue=1)>``."""
+        if (proxied := self._proxy_repr()) is not None:
+            return proxied
         cls = type(self).__name__
         try:
             value, holders, maximum = self._ask(("state",))

@@ -33,6 +33,12 @@ from actors.mp.proxies import (
 )
 from transport.codec import Pickled
 
+# the standard library's proxy class of each typeid (their reprs name it)
+PROXY_NAMES = {"Queue": "AutoProxy[Queue]", "JoinableQueue": "AutoProxy[JoinableQueue]",
+               "Lock": "AcquirerProxy", "RLock": "AcquirerProxy", "Semaphore": "AcquirerProxy",
+               "BoundedSemaphore": "AcquirerProxy", "Event": "EventProxy",
+               "Condition": "ConditionProxy", "Barrier": "BarrierProxy"}
+
 __all__ = ["BaseManager", "BaseProxy", "DictProxy", "ListProxy", "Namespace",
            "NamespaceProxy", "RemoteError", "SyncManager", "ValueProxy"]
 
@@ -103,11 +109,13 @@ class BaseManager:
             proxy._exposed = tuple(exposed)
         return proxy
 
-    def _placed(self, make: Callable[..., Any], *args: Any, **kwds: Any) -> Any:
+    def _placed(self, typeid: str, make: Callable[..., Any], *args: Any, **kwds: Any) -> Any:
         self._check()
         with context.placed(self._anchor):
             made = make(*args, **kwds)
         self._made.append(made)
+        if typeid in PROXY_NAMES:
+            made._proxy = (PROXY_NAMES[typeid], typeid)
         return made
 
     @classmethod
@@ -202,39 +210,39 @@ class SyncManager(BaseManager):
     def Queue(self, maxsize: int = 0) -> queues.JoinableQueue:  # noqa: N802
         """As the standard library's proxy of a ``queue.Queue``: it has
         ``task_done()`` and ``join()``."""
-        return self._placed(queues.JoinableQueue, maxsize)
+        return self._placed("Queue", queues.JoinableQueue, maxsize)
 
     def JoinableQueue(self, maxsize: int = 0) -> queues.JoinableQueue:  # noqa: N802
-        return self._placed(queues.JoinableQueue, maxsize)
+        return self._placed("JoinableQueue", queues.JoinableQueue, maxsize)
 
     def Lock(self) -> locks.Lock:  # noqa: N802
-        return self._placed(locks.Lock)
+        return self._placed("Lock", locks.Lock)
 
     def RLock(self) -> locks.RLock:  # noqa: N802
-        return self._placed(locks.RLock)
+        return self._placed("RLock", locks.RLock)
 
     def Semaphore(self, value: int = 1) -> locks.Semaphore:  # noqa: N802
-        return self._placed(locks.Semaphore, value)
+        return self._placed("Semaphore", locks.Semaphore, value)
 
     def BoundedSemaphore(self, value: int = 1) -> locks.BoundedSemaphore:  # noqa: N802
-        return self._placed(locks.BoundedSemaphore, value)
+        return self._placed("BoundedSemaphore", locks.BoundedSemaphore, value)
 
     def Event(self) -> conditions.Event:  # noqa: N802
-        return self._placed(conditions.Event)
+        return self._placed("Event", conditions.Event)
 
     def Condition(self, lock: Any = None) -> conditions.Condition:  # noqa: N802
-        return self._placed(conditions.Condition, lock)
+        return self._placed("Condition", conditions.Condition, lock)
 
     def Barrier(self, parties: int, action: Any = None,  # noqa: N802
                 timeout: float | None = None) -> conditions.Barrier:
-        return self._placed(conditions.Barrier, parties, action, timeout)
+        return self._placed("Barrier", conditions.Barrier, parties, action, timeout)
 
     def Pool(self, processes: int | None = None,  # noqa: N802
              initializer: Callable[..., Any] | None = None, initargs: tuple[Any, ...] = (),
              maxtasksperchild: int | None = None) -> pool.Pool:
         """A process pool whose supervisor lives in the manager's process:
         the pool, and its workers, end when the manager shuts down."""
-        return self._placed(pool.Pool, processes, initializer, initargs, maxtasksperchild)
+        return self._placed("Pool", pool.Pool, processes, initializer, initargs, maxtasksperchild)
 
     def Value(self, typecode: Any, value: Any, lock: bool = True) -> Any:  # noqa: N802
         return self._create("Value", typecode, value, lock)
