@@ -1126,6 +1126,20 @@ def test_value_across_processes(ctx, procs):
     assert counter.value == 200
 
 
+def test_sharedctypes_copy_and_synchronized(mp, ctx):
+    """copy() makes a new shared value with the same contents; synchronized()
+    puts a raw one behind a lock, sharing its data."""
+    sharedctypes = importlib.import_module(mp.module.__name__ + ".sharedctypes")
+    raw = ctx.RawValue("i", 3)
+    copied = sharedctypes.copy(raw)
+    raw.value = 5
+    assert (copied.value, raw.value) == (3, 5)
+    wrapped = sharedctypes.synchronized(raw)
+    with wrapped.get_lock():
+        wrapped.value += 1
+    assert raw.value == 6 and repr(wrapped) == "<Synchronized wrapper for c_int(6)>"
+
+
 def test_array_basics(ctx):
     a = ctx.Array("i", 10)
     assert len(a) == 10

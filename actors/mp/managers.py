@@ -150,6 +150,8 @@ class BaseManager:
                     made.terminate()
                 else:
                     made._ref.stop(timeout=5.0)
+                    if isinstance(made, conditions.Condition):  # and its lock
+                        made._lock._ref.stop(timeout=5.0)
             except Exception:
                 pass  # gone already
         for ref in [*self._objects, self._anchor]:

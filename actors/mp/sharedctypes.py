@@ -16,7 +16,7 @@ from typing import Any
 from actors.mp.locks import LockServer, SemLock, value_lock
 from actors.mp.primitive import Handle
 
-__all__ = ["Array", "RawArray", "RawValue", "Value"]
+__all__ = ["Array", "RawArray", "RawValue", "Value", "copy", "synchronized"]
 
 
 class ValueServer(LockServer):
@@ -244,3 +244,28 @@ def Array(typecode_or_type: Any, size_or_initializer: Any, *, lock: Any = True, 
 
 
 
+def copy(obj: Any) -> Any:
+    """A new shared value (or array) holding what ``obj`` holds now, as
+    ``multiprocessing.sharedctypes.copy``; a plain ctypes object is copied
+    as a plain ctypes object (nothing is shared here anyway)."""
+    if isinstance(obj, RawArray):
+        return RawArray(obj._ctype, obj[:] if obj._ctype is not ctypes.c_char else
+                        [bytes([b]) for b in obj[:]])
+    if isinstance(obj, RawValue):
+        return RawValue(obj._ctype, obj.value)
+    return type(obj).from_buffer_copy(obj)
+
+
+def synchronized(obj: Any, lock: Any = None, ctx: Any = None) -> Any:
+    """``obj`` (a RawValue or RawArray) behind a lock: the same shared
+    data, with ``get_lock()`` (its own lock, or ``lock``)."""
+    if isinstance(obj, Synchronized):
+        raise TypeError(f"{obj!r} is synchronized already")
+    if not isinstance(obj, (RawValue, RawArray)):
+        raise TypeError(f"cannot synchronize {type(obj).__name__}: only an actors.mp "
+                        "RawValue or RawArray")
+    cls = SynchronizedArray if isinstance(obj, RawArray) else SynchronizedValue
+    wrapped = cls.__new__(cls)
+    wrapped.__dict__.update(obj.__dict__)
+    wrapped._use_lock(True if lock is None else lock)
+    return wrapped
