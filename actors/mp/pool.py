@@ -32,7 +32,7 @@ from typing import Any
 from actors.errors import ActorDeadError, ActorError, WorkerLost
 from actors.mp import context
 from actors.mp.poolresults import (ApplyResult, AsyncResult, Callbacks, IMapIterator, MapResult,
-                                   TimeoutError)
+                                   TimeoutError, take_items)
 from actors.mp.poolworker import (APPLY, MAP, STARMAP, MaybeEncodingError, PoolWorker,
                                   RemoteTraceback, Unit,
                                   WorkerProcess)
@@ -48,21 +48,6 @@ WINDOW = 2        # batches in flight per worker, while batches come back fast:
 FAST = 0.01       # within this many seconds
 PAUSE = 0.02      # a worker between two incarnations is tried again this much later
 MAX_BATCH = 64    # units per batch
-
-
-def _take(iterable: Iterable[Any], chunksize: Any) -> tuple[list[Any], BaseException | None]:
-    """The items of an iterable, and the exception that ended it early. As
-    the standard library's, the iterator of imap raises it after the results
-    of the whole chunks before it (the items of a broken chunk are dropped)."""
-    items: list[Any] = []
-    try:
-        for item in iterable:
-            items.append(item)
-    except Exception as e:
-        if isinstance(chunksize, int) and chunksize > 1:
-            del items[len(items) - len(items) % chunksize:]
-        return items, e
-    return items, None
 
 
 class Slot:
@@ -188,7 +173,7 @@ class Pool:
     def imap(self, func: Callable[[Any], Any], iterable: Iterable[Any],
              chunksize: int = 1) -> IMapIterator:
         self._check_running()
-        items, failure = _take(iterable, chunksize)
+        items, failure = take_items(iterable, chunksize)
         length, units = self._chunks(func, items, chunksize, MAP)
         job = IMapIterator(self, length, ordered=True, failure=failure)
         if units:
@@ -198,7 +183,7 @@ class Pool:
     def imap_unordered(self, func: Callable[[Any], Any], iterable: Iterable[Any],
                        chunksize: int = 1) -> IMapIterator:
         self._check_running()
-        items, failure = _take(iterable, chunksize)
+        items, failure = take_items(iterable, chunksize)
         length, units = self._chunks(func, items, chunksize, MAP)
         job = IMapIterator(self, length, ordered=False, failure=failure)
         if units:
@@ -419,4 +404,13 @@ class Pool:
         return [WorkerProcess(info.name, info.pid) for info in infos]
 
     def _repopulate_pool(self) -> None:
-        """Nothing to do: the supervisor replaces a worker as soon as it ends."""
+        """Wait (up to 10 s) until the pool is full again: the supervisor
+        replaces a worker that ended by itself, and a worker that did its
+        ``maxtasksperchild`` share is replaced in the background."""
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and self._state == RUN:
+            busy = any(slot.retiring for slot in self._slots)
+            if not busy and all(w.pid is not None for w in self._pool):
+                return
+            with self._lock:
+                self._idle.wait(0.05)

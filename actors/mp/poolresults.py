@@ -10,10 +10,11 @@ import queue
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
-__all__ = ["ApplyResult", "AsyncResult", "Callbacks", "IMapIterator", "MapResult", "TimeoutError"]
+__all__ = ["ApplyResult", "AsyncResult", "Callbacks", "IMapIterator", "MapResult", "TimeoutError",
+           "take_items"]
 
 TimeoutError = __import__("multiprocessing").TimeoutError  # noqa: A001 (the stdlib's name)
 
@@ -233,3 +234,18 @@ class IMapIterator(Iterator[Any]):
 
     def __iter__(self) -> IMapIterator:
         return self
+
+
+def take_items(iterable: Iterable[Any], chunksize: Any) -> tuple[list[Any], BaseException | None]:
+    """The items of an iterable, and the exception that ended it early. As
+    the standard library's, the iterator of imap raises it after the results
+    of the whole chunks before it (the items of a broken chunk are dropped)."""
+    items: list[Any] = []
+    try:
+        for item in iterable:
+            items.append(item)
+    except Exception as e:
+        if isinstance(chunksize, int) and chunksize > 1:
+            del items[len(items) - len(items) % chunksize:]
+        return items, e
+    return items, None
