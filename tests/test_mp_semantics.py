@@ -1433,6 +1433,45 @@ def test_pool_starmap(pool):
     assert r.get(timeout=JOIN) == ["ab", "cd"]
 
 
+def _broken_iterable(good):
+    """Yields 0..good-1, then raises."""
+    yield from range(good)
+    raise KeyError("the iterable broke")
+
+
+class _Unpicklable:
+    def __reduce__(self):
+        raise RuntimeError("cannot pickle this")
+
+
+def test_pool_callback_runs_before_ready(pool):
+    """wait() returns once the callback has run (or the error callback)."""
+    seen = []
+    pool.apply_async(t.square, (3,), callback=seen.append).wait(JOIN)
+    assert seen == [9]
+    pool.map_async(t.fail_on, [3], callback=seen.append, error_callback=seen.append).wait(JOIN)
+    assert len(seen) == 2 and isinstance(seen[1], ValueError)
+
+
+def test_pool_imap_iterable_that_raises(pool):
+    """imap yields the results of the whole chunks before the iterable broke,
+    then raises its exception."""
+    it = pool.imap(t.square, _broken_iterable(3), 1)
+    assert [next(it) for _ in range(3)] == [0, 1, 4]
+    with pytest.raises(KeyError):
+        next(it)
+    it = pool.imap(t.square, _broken_iterable(7), 2)  # 6 = 3 whole chunks of 2
+    assert [next(it) for _ in range(6)] == [0, 1, 4, 9, 16, 25]
+    with pytest.raises(KeyError):
+        next(it)
+
+
+def test_pool_map_of_unpicklable_items_raises_their_error(pool):
+    with pytest.raises(RuntimeError, match="cannot pickle this"):
+        pool.map(t.square, [_Unpicklable()] * 3)
+    assert pool.map(t.square, [2]) == [4]  # and the pool goes on
+
+
 def test_pool_task_exceptions(pool):
     with pytest.raises(ValueError, match="bad item 3"):
         pool.apply(t.fail_on, (3,))
