@@ -1287,6 +1287,18 @@ def test_manager_primitives_repr_as_proxies(manager):
         assert repr(made) == f"<{proxy} object, typeid {typeid!r} at {id(made):#x}>"
 
 
+def test_manager_process_and_its_exit_code(ctx):
+    """manager._process (private, read by CPython's tests): alive while the
+    manager runs, exit code 0 once shutdown() returned."""
+    m = ctx.Manager()
+    try:
+        assert m._process.is_alive() and m._process.exitcode is None
+        assert isinstance(m._process.pid, int) and m._process.pid != os.getpid()
+    finally:
+        m.shutdown()
+    assert m._process.exitcode == 0 and not m._process.is_alive()
+
+
 def test_manager_registered_exposed_methods(mp, ctx):
     """A registered type's proxy has its public methods, or exactly those
     registered as ``exposed``; the manager refuses any other."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import psutil
 
+from actors.launcher import exitcode_of
 from actors.mp import conditions, context, locks, pool, queues
 from actors.mp.proxies import (
     ArrayProxy,
@@ -47,6 +48,39 @@ class ManagerAnchor(context.Anchor):
     """The first actor of a manager's process."""
 
 
+class ManagerProcess:
+    """A manager's process as the standard library's ``manager._process``
+    shows it: its pid, whether it runs, and its exit code once it ended (as
+    the node that launched it saw it; None where this process's node did
+    not launch it)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        node = getattr(context.system(), "_node", None)
+        launcher = getattr(node, "launcher", None)
+        hosts = launcher.live_hosts() if launcher is not None else []
+        self._host = next((h for h in hosts if h.pid == pid), None)
+
+    @property
+    def exitcode(self) -> int | None:
+        if self._host is None or not self._host.exited.is_set():
+            return None
+        return exitcode_of(self._host.exit_reason)
+
+    def is_alive(self) -> bool:
+        return psutil.pid_exists(self.pid) if self._host is None else \
+            not self._host.exited.is_set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._host is not None:
+            self._host.exited.wait(timeout)
+            return
+        try:
+            psutil.Process(self.pid).wait(timeout)
+        except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+            pass
+
+
 class BaseManager:
     """Starts a manager process; ``register()`` adds types it can make."""
 
@@ -62,6 +96,8 @@ class BaseManager:
         self._objects: list[Any] = []  # refs of the objects behind proxies
         self._made: list[Any] = []     # primitives and pools made here
         self._pid: int | None = None   # the manager's process, once shut down
+        self._process: ManagerProcess | None = None
+        self._shutdown_timeout = shutdown_timeout
         self._state = "initial"
 
     def start(self, initializer: Callable[..., Any] | None = None,
@@ -73,6 +109,7 @@ class BaseManager:
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
         self._anchor = context.spawn(ManagerAnchor, colocate=False)
+        self._process = ManagerProcess(self._anchor.ask("pid", timeout=30))
         if initializer is not None:
             self._make(ObjectServer, Pickled(initializer), Pickled(tuple(initargs)), Pickled({}))
         self._state = "started"
@@ -159,6 +196,8 @@ class BaseManager:
                 ref.stop(timeout=5.0)
             except Exception:
                 pass
+        if self._process is not None:  # as the standard library's, for a moment
+            self._process.join(self._shutdown_timeout)
 
     def _number_of_objects(self) -> int:
         """How many shared objects live in the manager's process now (they
