@@ -335,3 +335,17 @@ def test_manager_pool_objects_and_shutdown(ctx):
         queue.put(1)
     with pytest.raises(ValueError, match="not running"):
         pool.apply(t.square, (3,))
+
+
+def test_manager_shutdown_ends_a_conditions_own_lock(ctx):
+    """A Condition made by a manager has a lock of its own in the manager's
+    process: shutdown() ends it too, so the process ends (join returned
+    only at its timeout before)."""
+    manager = ctx.Manager()
+    cond = manager.Condition()
+    with cond:
+        assert cond.wait(0.01) is False
+    pid = manager._anchor.ask("pid", timeout=10)
+    manager.shutdown()
+    manager.join(30)
+    assert wait_gone([pid], 10) == []
