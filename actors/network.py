@@ -16,6 +16,7 @@ from typing import Any
 
 from transport import pipe as tpipe
 from transport import zmq as tzmq
+from transport.keys import Curve
 
 NODE_PIPE_ADDRESS = "pipe:0"
 
@@ -26,9 +27,16 @@ class ZmqNetwork:
     """Inbox bound at ``bind``; an outlet per peer address, made on demand."""
 
     def __init__(self, bind: str, node_address: str | None = None,
-                 max_frame: int | None = None) -> None:
+                 max_frame: int | None = None, curve: Curve | None = None) -> None:
         self.context = tzmq.new_context()
-        self.inbox = tzmq.Inbox(self.context, bind, max_frame)
+        self.curve = curve
+        # tcp: CURVE on every socket, the ZAP handler up before the first bind
+        self.guard = tzmq.Guard(self.context, curve) if curve is not None else None
+        try:
+            self.inbox = tzmq.Inbox(self.context, bind, max_frame, curve)
+        except Exception:
+            self._end()
+            raise
         self.address = self.inbox.address
         self.node_address = node_address or self.address
         self.sources = [self.inbox]
@@ -43,7 +51,8 @@ class ZmqNetwork:
     def sender(self, address: str) -> Callable[[bytes], None]:
         # A supervised actor's slot address is taken again by its next
         # incarnation: reconnect fast there; elsewhere back off.
-        outlet = tzmq.Outlet(self.context, address, backoff=not _SLOT.search(address))
+        outlet = tzmq.Outlet(self.context, address, backoff=not _SLOT.search(address),
+                             curve=self.curve)
         self.outlets[address] = outlet
         return outlet.send
 
@@ -73,6 +82,16 @@ class ZmqNetwork:
             outlet.close(linger)
         self.outlets.clear()
         self.inbox.close()
+        self._end()
+
+    def heartbeat(self, address: str, interval: float, timeout: float,
+                  lost: Callable[[str], None]) -> tzmq.Heartbeat:
+        """Watch the inbox at ``address`` (another node's) with heartbeats."""
+        return tzmq.Heartbeat(self.context, address, self.curve, interval, timeout, lost)
+
+    def _end(self) -> None:
+        if self.guard is not None:
+            self.guard.stop()
         self.context.term()
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -41,7 +42,7 @@ from actors import protocol as P
 from actors.config import SystemConfig
 from actors.deadlock import Detector
 from actors.endings import Endings
-from actors.errors import ActorError
+from actors.errors import ActorError, ConfigError
 from actors.launcher import HostProcess, Launcher
 from actors.logs import emit_remote
 from actors.network import PipeNodeNetwork, ZmqNetwork
@@ -55,6 +56,8 @@ from actors.starting import Starter
 from actors.stopping import Stopper
 from actors.watches import Watches
 from actors.workers import Workers
+from transport.keys import KeyMaterialError
+from transport.keys import load as load_keys
 
 __all__ = ["Node", "sweep_stale_rundirs"]
 
@@ -90,7 +93,11 @@ def _network(config: SystemConfig, rundir: str) -> Any:
         return PipeNodeNetwork()
     if config.bind == "ipc":
         return ZmqNetwork(f"ipc://{rundir}/node", max_frame=config.max_frame)
-    return ZmqNetwork(config.bind, max_frame=config.max_frame)
+    try:
+        curve = load_keys(config.keys, config.node)
+    except KeyMaterialError as e:
+        raise ConfigError(str(e)) from None
+    return ZmqNetwork(config.bind, max_frame=config.max_frame, curve=curve)
 
 
 class Node:
@@ -106,7 +113,9 @@ class Node:
         except Exception:
             shutil.rmtree(self.rundir, ignore_errors=True)
             raise
-        self.runtime = runtime = Runtime(uuid.uuid4().hex[:12], network, self, "node",
+        incarnation = uuid.uuid4().hex[:12]
+        node_id = incarnation if config.node is None else f"{config.node}.{incarnation[:8]}"
+        self.runtime = runtime = Runtime(node_id, network, self, "node",
                                          config.restart_buffer, remote_waits=False,
                                          token=os.urandom(16),
                                          peers=Peers(network.address, known=self._is_peer),
@@ -127,7 +136,8 @@ class Node:
         # handlers run, and the spawner thread's end fires PR_SET_PDEATHSIG.
         self.workers = Workers("actors-node", 2, grow=True)
         stopping = self._stopping
-        self.registry = Registry()
+        self.registry = Registry(1 if config.bind == "ipc"
+                                 else secrets.randbits(31) << 20 | 1)
         self.launcher = Launcher(config, runtime, self.rundir, self._watch, stopping,
                                  self.workers)
         self.slots = Slots(config, self.rundir, runtime, self.registry, self.broadcast)

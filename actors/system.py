@@ -75,13 +75,15 @@ class ActorSystem:
                  restart_buffer: int = 10_000, deadlock_detection: float | None = 0.2,
                  quiescence: float | None = None, max_frame: int = 64 << 20,
                  mailbox_size: int = 1000, when_full: str = "block",
-                 send_timeout: float | None = None) -> None:
+                 send_timeout: float | None = None, node: str | None = None,
+                 keys: str | None = None, link_timeout: float = 1.5) -> None:
         self.config = SystemConfig(
             transport=transport, bind=bind, stop_timeout=stop_timeout,
             spawn_timeout=spawn_timeout, log_level=log_level, spares=spares,
             restart_buffer=restart_buffer, deadlock_detection=deadlock_detection,
             quiescence=quiescence, max_frame=max_frame, mailbox_size=mailbox_size,
-            when_full=when_full, send_timeout=send_timeout)
+            when_full=when_full, send_timeout=send_timeout, node=node, keys=keys,
+            link_timeout=link_timeout)
         self.transport = transport
         self._node = Node(self.config)
         # The node itself, not this object: a system dropped without shutdown

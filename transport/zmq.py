@@ -6,16 +6,30 @@ takes at most ``HWM`` frames per connected peer (then ZeroMQ stops reading
 that peer, whose sends wait), an outlet holds at most ``HWM`` frames, and
 an inbox drops (and disconnects) a peer that sends a frame over its
 ``max_frame``. Addresses are ``ipc://PATH`` or ``tcp://HOST:PORT``.
+
+Given a :class:`transport.keys.Curve`, every socket is CurveZMQ: an inbox is
+a CURVE server whose ZAP handler (:class:`Guard`, pyzmq's
+``ThreadAuthenticator``) admits only the public keys of the keys folder,
+an outlet a CURVE client. A :class:`Heartbeat` watches a peer's inbox
+with ZMTP heartbeats and reports when the connection is lost.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import zmq
+from zmq.auth.thread import ThreadAuthenticator
+from zmq.utils.monitor import recv_monitor_message
 
-__all__ = ["Inbox", "Outlet", "Poller", "new_context"]
+from transport.keys import Curve
+
+__all__ = ["Guard", "Heartbeat", "Inbox", "Outlet", "Poller", "new_context"]
 
 # Plain ints: pyzmq's enum flags cost microseconds per operation on hot paths.
 EVENTS = int(zmq.EVENTS)
@@ -39,8 +53,11 @@ class Inbox:
     ``max_frame``: the largest frame accepted, in bytes (None: no limit).
     """
 
-    def __init__(self, context: zmq.Context, bind: str, max_frame: int | None = None) -> None:
+    def __init__(self, context: zmq.Context, bind: str, max_frame: int | None = None,
+                 curve: Curve | None = None) -> None:
         self.socket = context.socket(zmq.PULL)
+        if curve is not None:
+            curve.server(self.socket)
         self.socket.setsockopt(zmq.RCVHWM, HWM)
         self.socket.setsockopt(zmq.LINGER, 0)
         if max_frame is not None:
@@ -116,9 +133,12 @@ RECONNECT_MAX_MS = 100
 class Outlet:
     """A sending socket connected to one peer's inbox."""
 
-    def __init__(self, context: zmq.Context, address: str, backoff: bool = True) -> None:
+    def __init__(self, context: zmq.Context, address: str, backoff: bool = True,
+                 curve: Curve | None = None) -> None:
         self.address = address
         self.socket = context.socket(zmq.PUSH)
+        if curve is not None:
+            curve.client(self.socket)
         self.socket.setsockopt(zmq.SNDHWM, HWM)
         self.socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
         if backoff:
@@ -149,3 +169,79 @@ class Poller:
     def poll(self, timeout: float | None) -> list[Any]:
         ms = -1 if timeout is None else max(0, int(timeout * 1000 + 0.999))
         return [obj for obj, _ in zmq.zmq_poll(self._items, ms)]
+
+
+class Guard:
+    """The ZAP handler of a context (pyzmq's ``ThreadAuthenticator``): a
+    CURVE client is admitted only if its public key is in ``curve.allowed``.
+    Start it before binding: a CURVE server without a ZAP handler admits
+    any key."""
+
+    def __init__(self, context: zmq.Context, curve: Curve) -> None:
+        self.auth = ThreadAuthenticator(context, log=logging.getLogger("actors.auth"))
+        self.auth.start()
+        self.auth.configure_curve(domain="*", location=curve.allowed)
+
+    def stop(self) -> None:
+        self.auth.stop()
+
+
+_LINK_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+
+
+class Heartbeat:
+    """Watches the inbox at ``address`` over its own CURVE connection with
+    ZMTP heartbeats (a PING every ``interval`` s; no answer for ``timeout``
+    s closes the connection). ``lost(address)`` is called once, from this
+    watcher's thread, when the connection drops after its handshake, or
+    when no handshake succeeds within ``timeout`` s of the start."""
+
+    def __init__(self, context: zmq.Context, address: str, curve: Curve | None,
+                 interval: float, timeout: float, lost: Callable[[str], None]) -> None:
+        self.address = address
+        self._lost = lost
+        self._timeout = timeout
+        self._closing = threading.Event()
+        socket = context.socket(zmq.PUSH)
+        if curve is not None:
+            curve.client(socket)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.HEARTBEAT_IVL, max(1, int(interval * 1000)))
+        socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, max(1, int(timeout * 1000)))
+        socket.setsockopt(zmq.HEARTBEAT_TTL, max(100, int(timeout * 1000)))
+        socket.setsockopt(zmq.RECONNECT_IVL, 100)
+        self._monitor = socket.get_monitor_socket(_LINK_EVENTS)
+        socket.connect(address)
+        self._socket = socket
+        self.thread = threading.Thread(target=self._watch, name=f"actors-heartbeat {address}",
+                                       daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        monitor, lost = self._monitor, False
+        deadline = time.monotonic() + self._timeout
+        shaken = False
+        try:
+            while not self._closing.is_set():
+                if not monitor.poll(100):
+                    if not shaken and time.monotonic() > deadline:
+                        lost = True
+                        break
+                    continue
+                event = recv_monitor_message(monitor)["event"]
+                if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                    shaken = True
+                elif event == zmq.EVENT_DISCONNECTED and shaken:
+                    lost = True
+                    break
+        finally:
+            self._socket.disable_monitor()
+            monitor.close(0)
+            self._socket.close(0)
+        if lost and not self._closing.is_set():
+            self._lost(self.address)
+
+    def close(self) -> None:
+        self._closing.set()
+        if threading.current_thread() is not self.thread:
+            self.thread.join(2.0)
