@@ -14,13 +14,29 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from actors.config import SystemConfig
+from actors.errors import ConfigError
 from transport import pipe as tpipe
 from transport import zmq as tzmq
-from transport.keys import Curve
+from transport.keys import Curve, KeyMaterialError
+from transport.keys import load as load_keys
 
 NODE_PIPE_ADDRESS = "pipe:0"
 
 _SLOT = re.compile(r"/s\d+\Z")  # ipc://FOLDER/s<uid>: a supervised slot
+
+
+def node_network(config: SystemConfig, rundir: str) -> Any:
+    """The network of a node's main program, as ``config`` says."""
+    if config.transport == "pipe":
+        return PipeNodeNetwork()
+    if config.bind == "ipc":
+        return ZmqNetwork(f"ipc://{rundir}/node", max_frame=config.max_frame)
+    try:
+        curve = load_keys(config.keys, config.node)
+    except KeyMaterialError as e:
+        raise ConfigError(str(e)) from None
+    return ZmqNetwork(config.bind, max_frame=config.max_frame, curve=curve)
 
 
 class ZmqNetwork:

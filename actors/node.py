@@ -42,62 +42,26 @@ from actors import protocol as P
 from actors.config import SystemConfig
 from actors.deadlock import Detector
 from actors.endings import Endings
-from actors.errors import ActorError, ConfigError
+from actors.errors import ActorError
 from actors.launcher import HostProcess, Launcher
 from actors.logs import emit_remote
-from actors.network import PipeNodeNetwork, ZmqNetwork
+from actors.network import PipeNodeNetwork, node_network
 from actors.peers import Peers
 from actors.quiescence import Quiescence
 from actors.ref import ActorRef
 from actors.registry import Registry
+from actors.remotes import Remotes
+from actors.rundirs import sweep_stale_rundirs
 from actors.runtime import Runtime
 from actors.slots import Slots
 from actors.starting import Starter
 from actors.stopping import Stopper
 from actors.watches import Watches
 from actors.workers import Workers
-from transport.keys import KeyMaterialError
-from transport.keys import load as load_keys
 
-__all__ = ["Node", "sweep_stale_rundirs"]
+__all__ = ["Node"]
 
 log = logging.getLogger("actors")
-
-
-def sweep_stale_rundirs() -> None:
-    """Remove run directories left by programs of this user that were killed
-    (a killed node cannot clean up after itself; its children die with it)."""
-    base = tempfile.gettempdir()
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return
-    for name in names:
-        parts = name.split("-")
-        if len(parts) != 3 or parts[0] != "actors" or not parts[1].isdigit():
-            continue
-        pid = int(parts[1])
-        path = os.path.join(base, name)
-        try:
-            if pid == os.getpid() or os.stat(path).st_uid != os.getuid():
-                continue
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except OSError:
-            continue
-
-
-def _network(config: SystemConfig, rundir: str) -> Any:
-    if config.transport == "pipe":
-        return PipeNodeNetwork()
-    if config.bind == "ipc":
-        return ZmqNetwork(f"ipc://{rundir}/node", max_frame=config.max_frame)
-    try:
-        curve = load_keys(config.keys, config.node)
-    except KeyMaterialError as e:
-        raise ConfigError(str(e)) from None
-    return ZmqNetwork(config.bind, max_frame=config.max_frame, curve=curve)
 
 
 class Node:
@@ -109,7 +73,7 @@ class Node:
         self.rundir = tempfile.mkdtemp(prefix=f"actors-{os.getpid()}-")
         os.chmod(self.rundir, 0o700)
         try:
-            network = _network(config, self.rundir)
+            network = node_network(config, self.rundir)
         except Exception:
             shutil.rmtree(self.rundir, ignore_errors=True)
             raise
@@ -145,6 +109,9 @@ class Node:
             network.undeliverable = self.slots.undeliverable
             network.hold_limit = config.restart_buffer
         self.watches = Watches(runtime, self.registry)
+        self.remotes = None if config.keys is None else Remotes(
+            config, runtime, self.registry, self.watches,
+            lambda op: self.broadcast(op, peers=False), self.call_soon)
         self.detector = Detector(runtime, self.registry, config.deadlock_detection,
                                  config.quiescence)
         self.stopper = Stopper(config, runtime, self.registry, self.launcher, self.slots,
@@ -165,7 +132,7 @@ class Node:
             P.Hello: self._hello,
             P.Stopped: lambda op, env: self.endings.actor_stopped(op),
             P.DeadLetters: self._dead_letters,
-            P.Lookup: lambda op, env: self._answer(env, self.registry.lookup(op.name)),
+            P.Lookup: self._lookup,
             P.Watch: lambda op, env: self.watches.watch(op.watcher, op.target, op.link),
             P.Unwatch: lambda op, env: self.watches.unwatch(op.watcher, op.target),
             P.Tree: lambda op, env: self._answer(env, self.registry.tree()),
@@ -174,6 +141,7 @@ class Node:
             P.Hung: lambda op, env: self.endings.hung(op),
             P.IsPeer: lambda op, env: self._answer(env, self._is_peer(op.address)),
             P.Ext: lambda op, env: runtime.extension(op)}
+        self._ops.update(self.remotes.ops if self.remotes is not None else {})
         # requests that may block: served on a worker thread
         self._blocking: dict[type, Callable[[Any], Any]] = {
             P.Spawn: lambda op: (self.starter.spawn_supervised(op.spec)
@@ -195,7 +163,8 @@ class Node:
         for host in self.launcher.live_hosts():
             if address == host.address or address in host.aliases:
                 return True
-        return address in self.slots.held
+        return address in self.slots.held or (self.remotes is not None
+                                              and self.remotes.admits(address))
 
     # -- the loop -----------------------------------------------------------------------
     def _loop(self) -> None:
@@ -230,11 +199,15 @@ class Node:
         except concurrent.futures.TimeoutError:
             return False
 
-    def broadcast(self, operation: Any, skip: HostProcess | None = None) -> None:
-        """A service tell to every live host (but ``skip``)."""
+    def broadcast(self, operation: Any, skip: HostProcess | None = None,
+                  peers: bool = True) -> None:
+        """A service tell to every live host (but ``skip``), and a death to
+        the nodes met (unless not ``peers``)."""
         data = self.runtime.service_envelope(operation)
         for host in self.launcher.ready_hosts(skip):  # one not ready learns it in its hello
             self.runtime.post(host.address, data)
+        if peers and self.remotes is not None:
+            self.remotes.forward(operation)
 
     # -- the loop's handler ----------------------------------------------------------------
     def deliver(self, envelope: Any) -> None:
@@ -248,7 +221,10 @@ class Node:
         if handle is not None:
             handle(operation, envelope)
             return
-        job = self._blocking[type(operation)]
+        job = self._blocking.get(type(operation))
+        if job is None:  # an operation between nodes, on a node that meets none
+            self.runtime.refuse(envelope)
+            return
         self.workers.submit(self._serve, envelope, operation, job)
 
     def has_ready(self) -> bool:
@@ -334,8 +310,18 @@ class Node:
     def spawn_spec(self, spec: P.ActorSpec) -> ActorRef:
         return self.starter.spawn(spec)
 
+    def _lookup(self, op: P.Lookup, envelope: Any) -> None:
+        ref = self.registry.lookup(op.name)
+        if ref is not None or self.remotes is None:
+            self._answer(envelope, ref)
+        else:
+            self.remotes.lookup_then(op.name, lambda found: self._answer(envelope, found))
+
     def lookup(self, name: str) -> ActorRef | None:
-        return self.registry.lookup(name)
+        ref = self.registry.lookup(name)
+        if ref is None and self.remotes is not None:
+            ref = self.remotes.lookup(name, 2 * self.config.link_timeout)
+        return ref
 
     @property
     def dead_letters(self) -> int:
@@ -404,6 +390,8 @@ class Node:
             if not host.hello.done():
                 host.hello.set_exception(ActorError("the actor system shut down"))
         launcher.shutdown()
+        if self.remotes is not None:
+            self.remotes.close()
         self.workers.shutdown()
         self.runtime.close(linger=0, flush=False)  # every peer is gone by now
         shutil.rmtree(self.rundir, ignore_errors=True)

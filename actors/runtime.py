@@ -80,6 +80,7 @@ class Runtime:
                                   allow_pickle=not str(self.address).startswith("tcp://"))
         self.calls = Calls()
         self.dead: dict[int, str] = {}  # uid -> why: asks to them fail at once
+        self.dead_nodes: dict[str, str] = {}  # node id -> why (another node, lost)
         self.dead_letters = 0
         self.extensions: dict[str, Callable[[Runtime, list[Any]], None]] = {}
         self.service = self.service_at(network.node_address, "node")
@@ -166,6 +167,8 @@ class Runtime:
         # the calls, so one of the two always sees the other.
         self.calls.add(future)
         reason = self.dead.get(ref.uid)
+        if reason is None and self.dead_nodes:
+            reason = self.dead_nodes.get(ref.node)
         if reason is not None:
             self.calls.fail(call_id, ActorDeadError(f"{ref!r} is dead ({reason})", ref, reason))
             return future
@@ -227,12 +230,18 @@ class Runtime:
         self.ask_service(self.service.address, P.IsPeer(address), on_done=settled)
 
     def ask_service(self, address: str, operation: Any,
-                    on_done: Callable[[ActorFuture], None] | None = None) -> ActorFuture:
-        """Ask a process's service; the future is described by the operation."""
+                    on_done: Callable[[ActorFuture], None] | None = None,
+                    node: str | None = None) -> ActorFuture:
+        """Ask a process's service; the future is described by the operation.
+        ``node``: the service of another node (its id), asked without our
+        token (a peer operation, ``actors.protocol.peering``)."""
         call_id = self.calls.next_id()
-        wire = [P.ASK, P.SERVICE_UID, P.encode_op(operation, self.token), True, self.address,
+        token = self.token if node is None else P.NO_TOKEN
+        wire = [P.ASK, P.SERVICE_UID, P.encode_op(operation, token), True, self.address,
                 call_id]
-        return self._request(self.service_at(address), wire, call_id, on_done, operation)
+        target = self.service_at(address) if node is None else ActorRef(
+            node, P.SERVICE_UID, address, "node", self)
+        return self._request(target, wire, call_id, on_done, operation)
 
     def _report_wait(self, operation: Any) -> None:
         self.tell_service(self.service.address, operation)
@@ -298,6 +307,12 @@ class Runtime:
         the address from now on waits (see ``actors.outbox``)."""
         self.outboxes.hold(address)
         self.calls.fail_dead(set(uids), reason)
+
+    def fail_node(self, node_id: str, reason: str) -> None:
+        """Another node is lost: asks pending on its actors fail now, and
+        later ones at once."""
+        self.dead_nodes[node_id] = reason
+        self.calls.fail_where(lambda target: target.node == node_id, reason)
 
     def fail_address(self, address: str, reason: str) -> None:
         """A process is gone: every ask pending on it fails now."""

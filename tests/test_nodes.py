@@ -1,0 +1,150 @@
+"""Nodes that meet over tcp:// with CurveZMQ (docs/cluster.md): real node
+processes on 127.0.0.1, refs that cross, names found across nodes, deaths
+that reach the other node at once, and a lost node."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+import actors
+from conftest import wait_for
+from sample_nodes import Hanger, Keeper
+
+pytestmark = pytest.mark.timeout(120)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class NodeProcess:
+    """A node in a process of its own (tests/sample_nodes.py), driven by lines."""
+
+    def __init__(self, name: str, keys: str) -> None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]))
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "tests", "sample_nodes.py"), name, keys],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self.address = self.expect("ADDRESS")
+
+    def expect(self, word: str) -> str:
+        line = self.proc.stdout.readline()
+        assert line.startswith(word + " ") or line.strip() == word, \
+            f"{word} expected from the node, got {line!r}"
+        return line.strip()[len(word) + 1:]
+
+    def command(self, line: str, answer: str) -> str:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.expect(answer)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("stop\n")
+                self.proc.stdin.flush()
+                self.proc.wait(30)
+            except (OSError, subprocess.TimeoutExpired):
+                subprocess.run([sys.executable, "/tmp/killtree.py", str(self.proc.pid)],
+                               check=False)
+                self.proc.kill()
+                self.proc.wait(10)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def node_b(keys):
+    node = NodeProcess("b", keys)
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def node_a(keys):
+    with actors.ActorSystem(node="a", bind="tcp://127.0.0.1", keys=keys, spares=0) as system:
+        yield system
+
+
+def test_two_nodes_tell_ask_proxy_lookup(node_a, node_b):
+    assert node_a.lookup("counter-b") is None  # not met yet
+    assert node_a.connect(node_b.address) == "b"
+    assert node_a.nodes() == ["b"]
+    assert node_b.command("nodes", "NODES") == "a"
+    c = node_a.lookup("counter-b")
+    assert c is not None and c.node.startswith("b.") and c.node != node_a.node
+    assert c.ask("get", timeout=10) == 5
+    c.tell(("add", 1))
+    assert c.ask_async("get").result(10) == 6
+    assert c.proxy(timeout=10).add(2) == 8
+    # actors of node a reach it too, with the ref inside a message or by name
+    keeper = node_a.spawn(Keeper, name="keeper-a")
+    assert keeper.ask(("ask", c, ("echo", [1, "x"])), timeout=10) == [1, "x"]
+    assert keeper.ask(("lookup", "counter-b"), timeout=10) == c
+    assert keeper.ask(("lookup", "nobody"), timeout=10) is None
+    # and node b reaches node a's actors: by name, and a ref told to its keeper
+    local = node_a.spawn(Keeper, name="local")
+    assert node_b.command("ask counter-b", "GOT") == "8"
+    assert node_b.command("tellref keeper-a", "OK") == ""
+    b_keeper = node_a.lookup("keeper-b")
+    refs = wait_for(lambda: b_keeper.ask("refs", timeout=10), what="the ref told to keeper-b")
+    assert refs == [keeper] and refs[0].node == node_a.node
+    assert local.ask("refs", timeout=10) == []
+
+
+def test_remote_death_fails_asks_and_tells_watchers(node_a, node_b):
+    node_a.connect(node_b.address)
+    hanger = node_a.lookup("hanger-b")
+    pid = hanger.ask("pid", timeout=10)
+    keeper = node_a.spawn(Keeper)
+    keeper.tell(("watch", hanger))
+    pending = hanger.ask_async("hang")  # its handler never returns
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(actors.ActorDeadError):
+        pending.result(30)
+    ended = wait_for(lambda: keeper.ask("ended", timeout=10), what="Terminated")
+    assert ended[0][0] == hanger and "SIGKILL" in ended[0][1]
+    with pytest.raises(actors.ActorDeadError):
+        hanger.ask("get", timeout=10)  # later asks fail at once
+
+
+def test_lost_node_fails_asks_and_tells_watchers(node_a, keys):
+    node_b = NodeProcess("b", keys)
+    try:
+        node_a.connect(node_b.address)
+        hanger = node_a.lookup("hanger-b")
+        counter = node_a.lookup("counter-b")
+        keeper = node_a.spawn(Keeper)
+        keeper.tell(("watch", counter))
+        assert keeper.ask(("ask", counter, "get"), timeout=10) == 5  # the watch went first
+        pending = hanger.ask_async("hang")
+        node_b.proc.send_signal(signal.SIGKILL)  # the whole node; its hosts follow it
+        node_b.proc.wait(10)
+        with pytest.raises(actors.ActorDeadError, match="node b is down"):
+            pending.result(30)
+        ended = wait_for(lambda: keeper.ask("ended", timeout=10), what="Terminated")
+        assert ended == [(counter, ended[0][1])] and "node b is down" in ended[0][1]
+        assert node_a.nodes() == []
+        with pytest.raises(actors.ActorDeadError, match="node b is down"):
+            counter.ask("get", timeout=10)
+        # the same name, restarted: a new incarnation, met anew
+        node_b2 = NodeProcess("b", keys)
+        try:
+            assert node_a.connect(node_b2.address) == "b"
+            counter2 = node_a.lookup("counter-b")
+            assert counter2.node != counter.node and counter2 != counter
+            assert counter2.ask("get", timeout=10) == 5
+            with pytest.raises(actors.ActorDeadError):
+                counter.ask("get", timeout=10)
+        finally:
+            node_b2.stop()
+    finally:
+        node_b.stop()
