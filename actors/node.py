@@ -109,9 +109,8 @@ class Node:
             network.undeliverable = self.slots.undeliverable
             network.hold_limit = config.restart_buffer
         self.watches = Watches(runtime, self.registry)
-        self.remotes = None if config.keys is None else Remotes(
-            config, runtime, self.registry, self.watches,
-            lambda op: self.broadcast(op, peers=False), self.call_soon)
+        self.remotes = None if config.keys is None else Remotes(  # other nodes
+            config, runtime, self.registry, self.watches, self.broadcast, self.call_soon)
         self.detector = Detector(runtime, self.registry, config.deadlock_detection,
                                  config.quiescence)
         self.stopper = Stopper(config, runtime, self.registry, self.launcher, self.slots,
@@ -132,7 +131,7 @@ class Node:
             P.Hello: self._hello,
             P.Stopped: lambda op, env: self.endings.actor_stopped(op),
             P.DeadLetters: self._dead_letters,
-            P.Lookup: self._lookup,
+            P.Lookup: lambda op, env: self._answer(env, self.registry.lookup(op.name)),
             P.Watch: lambda op, env: self.watches.watch(op.watcher, op.target, op.link),
             P.Unwatch: lambda op, env: self.watches.unwatch(op.watcher, op.target),
             P.Tree: lambda op, env: self._answer(env, self.registry.tree()),
@@ -141,7 +140,7 @@ class Node:
             P.Hung: lambda op, env: self.endings.hung(op),
             P.IsPeer: lambda op, env: self._answer(env, self._is_peer(op.address)),
             P.Ext: lambda op, env: runtime.extension(op)}
-        self._ops.update(self.remotes.ops if self.remotes is not None else {})
+        self._ops.update(self.remotes.ops if self.remotes is not None else {})  # (Lookup too)
         # requests that may block: served on a worker thread
         self._blocking: dict[type, Callable[[Any], Any]] = {
             P.Spawn: lambda op: (self.starter.spawn_supervised(op.spec)
@@ -223,8 +222,7 @@ class Node:
             return
         job = self._blocking.get(type(operation))
         if job is None:  # an operation between nodes, on a node that meets none
-            self.runtime.refuse(envelope)
-            return
+            return self.runtime.refuse(envelope)
         self.workers.submit(self._serve, envelope, operation, job)
 
     def has_ready(self) -> bool:
@@ -310,18 +308,8 @@ class Node:
     def spawn_spec(self, spec: P.ActorSpec) -> ActorRef:
         return self.starter.spawn(spec)
 
-    def _lookup(self, op: P.Lookup, envelope: Any) -> None:
-        ref = self.registry.lookup(op.name)
-        if ref is not None or self.remotes is None:
-            self._answer(envelope, ref)
-        else:
-            self.remotes.lookup_then(op.name, lambda found: self._answer(envelope, found))
-
     def lookup(self, name: str) -> ActorRef | None:
-        ref = self.registry.lookup(name)
-        if ref is None and self.remotes is not None:
-            ref = self.remotes.lookup(name, 2 * self.config.link_timeout)
-        return ref
+        return self.registry.lookup(name) if self.remotes is None else self.remotes.find(name)
 
     @property
     def dead_letters(self) -> int:
@@ -390,8 +378,7 @@ class Node:
             if not host.hello.done():
                 host.hello.set_exception(ActorError("the actor system shut down"))
         launcher.shutdown()
-        if self.remotes is not None:
-            self.remotes.close()
+        _ = self.remotes is not None and self.remotes.close()
         self.workers.shutdown()
         self.runtime.close(linger=0, flush=False)  # every peer is gone by now
         shutil.rmtree(self.rundir, ignore_errors=True)

@@ -80,7 +80,7 @@ class Remotes:
     """
 
     def __init__(self, config: SystemConfig, runtime: Runtime, registry: Registry,
-                 watches: Watches, broadcast: Callable[[Any], None],
+                 watches: Watches, broadcast: Callable[..., None],
                  call_soon: Callable[[Any], None]) -> None:
         self.runtime = runtime
         self.registry = registry
@@ -88,7 +88,7 @@ class Remotes:
         watches.remote = self.watch
         self.name = config.node or runtime.node_id
         self.timeout = config.link_timeout
-        self._broadcast = broadcast
+        self._broadcast = lambda op: broadcast(op, peers=False)
         self._call_soon = call_soon
         self.lock = threading.Lock()
         self.peers: dict[str, PeerNode] = {}      # by name
@@ -96,7 +96,7 @@ class Remotes:
         self.watched: dict[str, set[tuple[ActorRef, ActorRef]]] = {}
         self.closed = False
         self.ops: dict[type, Callable[[Any, Any], None]] = {
-            P.Meet: self._meet, P.PeerLookup: self._peer_lookup,
+            P.Lookup: self._lookup, P.Meet: self._meet, P.PeerLookup: self._peer_lookup,
             P.PeerWatch: self._peer_watch, P.PeerDown: self._peer_down}
 
     # -- meeting -------------------------------------------------------------------
@@ -226,6 +226,21 @@ class Remotes:
                 left[1] = True
             done(ref if isinstance(ref, ActorRef) else None)
         self._ask_all(P.PeerLookup(name), settled)
+
+    def find(self, name: str) -> ActorRef | None:
+        """The actor named ``name`` here, else on a node met, else None."""
+        ref = self.registry.lookup(name)
+        return ref if ref is not None else self.lookup(name, 2 * self.timeout)
+
+    def _lookup(self, op: P.Lookup, envelope: Any) -> None:
+        """A Lookup from a process of this node: here, else on the nodes met."""
+        if not isinstance(envelope, P.Ask):
+            return
+        ref = self.registry.lookup(op.name)
+        if ref is not None:
+            self.runtime.answer(envelope, True, ref)
+        else:
+            self.lookup_then(op.name, lambda found: self.runtime.answer(envelope, True, found))
 
     def _peer_lookup(self, op: P.PeerLookup, envelope: Any) -> None:
         if isinstance(envelope, P.Ask):
