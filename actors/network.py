@@ -46,6 +46,7 @@ class ZmqNetwork:
                  max_frame: int | None = None, curve: Curve | None = None) -> None:
         self.context = tzmq.new_context()
         self.curve = curve
+        self._beacon: tzmq.Beacon | None = None
         # tcp: CURVE on every socket, the ZAP handler up before the first bind
         self.guard = tzmq.Guard(self.context, curve) if curve is not None else None
         try:
@@ -100,12 +101,22 @@ class ZmqNetwork:
         self.inbox.close()
         self._end()
 
+    def beacon(self, interval: float, timeout: float) -> str:
+        """Where other nodes watch this one (a :class:`transport.zmq.Beacon`
+        on this inbox's host), made on first use."""
+        if self._beacon is None:
+            host = self.address[:self.address.rfind(":")]
+            self._beacon = tzmq.Beacon(self.context, host, self.curve, interval, timeout)
+        return self._beacon.address
+
     def heartbeat(self, address: str, interval: float, timeout: float,
                   lost: Callable[[str], None]) -> tzmq.Heartbeat:
-        """Watch the inbox at ``address`` (another node's) with heartbeats."""
+        """Watch another node's beacon at ``address`` with heartbeats."""
         return tzmq.Heartbeat(self.context, address, self.curve, interval, timeout, lost)
 
     def _end(self) -> None:
+        if self._beacon is not None:
+            self._beacon.close()
         if self.guard is not None:
             self.guard.stop()
         self.context.term()

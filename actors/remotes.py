@@ -38,7 +38,7 @@ from typing import Any
 
 from actors import protocol as P
 from actors.config import SystemConfig
-from actors.errors import ActorError, ConfigError
+from actors.errors import ActorError, AskTimeout, ConfigError
 from actors.notices import Terminated
 from actors.ref import ActorRef
 from actors.registry import Registry
@@ -53,12 +53,13 @@ log = logging.getLogger("actors")
 class PeerNode:
     """A node we met: its name, incarnation (node id) and service address."""
 
-    __slots__ = ("name", "node_id", "address", "host", "heartbeat")
+    __slots__ = ("name", "node_id", "address", "beacon", "host", "heartbeat")
 
-    def __init__(self, name: str, node_id: str, address: str) -> None:
+    def __init__(self, name: str, node_id: str, address: str, beacon: str) -> None:
         self.name = name
         self.node_id = node_id
         self.address = address
+        self.beacon = beacon
         self.host = address[:address.rfind(":")]
         self.heartbeat: Any = None
 
@@ -106,20 +107,23 @@ class Remotes:
             raise ConfigError(f"connect() takes a node's tcp://HOST:PORT, got {address!r}")
         runtime = self.runtime
         runtime.outboxes.peers.learn([address])
-        me = P.Meet(self.name, runtime.node_id, runtime.address)
         try:
-            answer = runtime.ask_service(address, me, node="?").result(timeout)
-        except ActorError as e:
-            raise ActorError(f"no node answered at {address} within {timeout} s "
-                             f"(is it up, bound there, with the same keys?): {e}") from None
-        if not (isinstance(answer, list) and len(answer) == 3 and _is_str(*answer)):
+            answer = runtime.ask_service(address, self._me(), node="?").result(timeout)
+        except AskTimeout:
+            raise ActorError(f"no node answered at {address} within {timeout} s (is it "
+                             f"up, bound there, with the same keys?)") from None
+        if not (isinstance(answer, list) and len(answer) == 4 and _is_str(*answer)):
             raise ActorError(f"the node at {address} answered {answer!r:.200}")
-        name, node_id, service = answer
-        self._add(name, node_id, service)
-        return name
+        self._add(*answer)
+        return answer[0]
+
+    def _me(self) -> P.Meet:
+        runtime = self.runtime
+        beacon = runtime.network.beacon(self.timeout / 3, self.timeout)
+        return P.Meet(self.name, runtime.node_id, runtime.address, beacon)
 
     def _meet(self, op: P.Meet, envelope: Any) -> None:
-        if not isinstance(envelope, P.Ask) or not _is_str(op.name, op.node_id, op.address):
+        if not isinstance(envelope, P.Ask) or not _is_str(*op):
             self.runtime.loop.dropped(f"a malformed Meet: {op!r:.200}")
             return
         if op.name == self.name:
@@ -133,25 +137,24 @@ class Remotes:
         if error is not None:
             self.runtime.answer(envelope, False, error)
             return
-        self._add(op.name, op.node_id, op.address)
-        self.runtime.answer(envelope, True, [self.name, self.runtime.node_id,
-                                             self.runtime.address])
+        self._add(*op)
+        self.runtime.answer(envelope, True, list(self._me()))
 
-    def _add(self, name: str, node_id: str, address: str) -> None:
+    def _add(self, name: str, node_id: str, address: str, beacon: str) -> None:
         with self.lock:
             old = self.peers.get(name)
             if old is not None and old.node_id == node_id:
                 return
         if old is not None:  # the same name, a new incarnation: the old one is gone
             self._lost(old, "restarted as a new incarnation")
-        peer = PeerNode(name, node_id, address)
+        peer = PeerNode(name, node_id, address, beacon)
         self.runtime.outboxes.peers.learn([address])
         with self.lock:
             if self.closed:
                 return
             self.peers[name] = peer
         peer.heartbeat = self.runtime.network.heartbeat(
-            address, self.timeout / 3, self.timeout,
+            beacon, self.timeout / 3, self.timeout,
             lambda _address: self._call_soon(lambda: self._lost(peer, "its link was lost")))
         log.info("node %s met node %s (%s) at %s", self.name, name, node_id, address)
 

@@ -148,3 +148,25 @@ def test_lost_node_fails_asks_and_tells_watchers(node_a, keys):
             node_b2.stop()
     finally:
         node_b.stop()
+
+
+def test_frozen_node_is_cut_off_on_both_sides(node_a, keys):
+    """SIGSTOP for longer than link_timeout: the other node loses it (its
+    pending asks fail); after SIGCONT the frozen one finds its link cut too,
+    and the lost incarnation is not taken back."""
+    node_b = NodeProcess("b", keys)
+    try:
+        node_a.connect(node_b.address)
+        pending = node_a.lookup("hanger-b").ask_async("hang")
+        node_b.proc.send_signal(signal.SIGSTOP)
+        try:
+            with pytest.raises(actors.ActorDeadError, match="node b is down"):
+                pending.result(30)
+        finally:
+            node_b.proc.send_signal(signal.SIGCONT)
+        assert node_a.nodes() == []
+        wait_for(lambda: node_b.command("nodes", "NODES") == "", what="b to lose a")
+        refused = node_b.command(f"connect {node_a.address}", "ERROR")
+        assert "was lost" in refused and "new incarnation" in refused
+    finally:
+        node_b.stop()

@@ -33,7 +33,7 @@ EXAMPLES = [
     P.Probe([1], [P.PendingRequest(5, "ipc:///a", 9), P.PendingRequest(6, None, None)]),
     P.Cancel(5, "ipc:///a", 9), P.FailWait(3, "deadlock", ["a", "b"]), P.Quiet(),
     P.Ext("mp.recall", [7, None]), P.Stats(), P.Counters(),
-    P.Meet("a", "a.12ab", "tcp://127.0.0.1:7000"), P.PeerLookup("n"), P.PeerWatch(None, None),
+    P.Meet("a", "a.12ab", "tcp://127.0.0.1:7000", "tcp://127.0.0.1:7001"), P.PeerLookup("n"), P.PeerWatch(None, None),
     P.PeerDown([5], "stopped"),
     P.NodeDown("a.12ab", "lost"),
 ]

@@ -11,7 +11,12 @@ Given a :class:`transport.keys.Curve`, every socket is CurveZMQ: an inbox is
 a CURVE server whose ZAP handler (:class:`Guard`, pyzmq's
 ``ThreadAuthenticator``) admits only the public keys of the keys folder,
 an outlet a CURVE client. A :class:`Heartbeat` watches a peer's inbox
-with ZMTP heartbeats and reports when the connection is lost.
+with ZMTP heartbeats and reports when the connection is lost; what it
+connects to is the peer's :class:`Beacon`, which carries no data and pings
+back, so that a peer that was frozen (SIGSTOP) finds its links cut when it
+wakes. (Heartbeats go on links of their own: on a data link, a peer whose
+queue is full stops reading, PONGs too, and libzmq's TTL is not honoured
+when the same process has another connection to that socket.)
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from transport.keys import Curve
 
-__all__ = ["Guard", "Heartbeat", "Inbox", "Outlet", "Poller", "new_context"]
+__all__ = ["Beacon", "Guard", "Heartbeat", "Inbox", "Outlet", "Poller", "new_context"]
 
 # Plain ints: pyzmq's enum flags cost microseconds per operation on hot paths.
 EVENTS = int(zmq.EVENTS)
@@ -186,11 +191,40 @@ class Guard:
         self.auth.stop()
 
 
+class Beacon:
+    """A socket that carries no data, bound at ``tcp://HOST`` (a free port):
+    other nodes' :class:`Heartbeat` connect to it. It pings them in turn
+    and drops a connection silent for ``timeout`` s."""
+
+    def __init__(self, context: zmq.Context, host: str, curve: Curve | None,
+                 interval: float, timeout: float) -> None:
+        self.socket = context.socket(zmq.PULL)
+        if curve is not None:
+            curve.server(self.socket)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, 0)  # (a frame: the sender is cut off)
+        _heartbeats(self.socket, interval, timeout)
+        try:
+            self.address = f"{host}:{self.socket.bind_to_random_port(host)}"
+        except Exception:
+            self.socket.close(0)
+            raise
+
+    def close(self) -> None:
+        self.socket.close(0)
+
+
+def _heartbeats(socket: zmq.Socket, interval: float, timeout: float) -> None:
+    socket.setsockopt(zmq.HEARTBEAT_IVL, max(1, int(interval * 1000)))
+    socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, max(1, int(timeout * 1000)))
+    socket.setsockopt(zmq.HEARTBEAT_TTL, max(100, int(timeout * 1000)))
+
+
 _LINK_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
 
 
 class Heartbeat:
-    """Watches the inbox at ``address`` over its own CURVE connection with
+    """Watches the beacon at ``address`` over its own CURVE connection with
     ZMTP heartbeats (a PING every ``interval`` s; no answer for ``timeout``
     s closes the connection). ``lost(address)`` is called once, from this
     watcher's thread, when the connection drops after its handshake, or
@@ -206,9 +240,7 @@ class Heartbeat:
         if curve is not None:
             curve.client(socket)
         socket.setsockopt(zmq.LINGER, 0)
-        socket.setsockopt(zmq.HEARTBEAT_IVL, max(1, int(interval * 1000)))
-        socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, max(1, int(timeout * 1000)))
-        socket.setsockopt(zmq.HEARTBEAT_TTL, max(100, int(timeout * 1000)))
+        _heartbeats(socket, interval, timeout)
         socket.setsockopt(zmq.RECONNECT_IVL, 100)
         self._monitor = socket.get_monitor_socket(_LINK_EVENTS)
         socket.connect(address)

@@ -31,10 +31,12 @@ def peer_op(code: int) -> Any:
 @peer_op(100)
 class Meet(NamedTuple):
     """Node -> node (ask): "I am ``name``, incarnation ``node_id``, my
-    service is at ``address``". Answers the same three of the other node."""
+    service is at ``address``, watch me at ``beacon``". Answers the same
+    four of the other node."""
     name: str
     node_id: str
     address: str
+    beacon: str
 
 
 @peer_op(101)
