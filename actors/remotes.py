@@ -96,6 +96,9 @@ class Remotes:
         # watches of remote actors made here: node id -> {(watcher, target)}
         self.watched: dict[str, set[tuple[ActorRef, ActorRef]]] = {}
         self.closed = False
+        # where the nodes met watch this one (bound now: every tcp port is
+        # there from the start, for a node's whole life)
+        self.beacon = runtime.network.beacon(self.timeout / 3, self.timeout)
         self.ops: dict[type, Callable[[Any, Any], None]] = {
             P.Lookup: self._lookup, P.Meet: self._meet, P.PeerLookup: self._peer_lookup,
             P.PeerWatch: self._peer_watch, P.PeerDown: self._peer_down}
@@ -119,8 +122,7 @@ class Remotes:
 
     def _me(self) -> P.Meet:
         runtime = self.runtime
-        beacon = runtime.network.beacon(self.timeout / 3, self.timeout)
-        return P.Meet(self.name, runtime.node_id, runtime.address, beacon)
+        return P.Meet(self.name, runtime.node_id, runtime.address, self.beacon)
 
     def _meet(self, op: P.Meet, envelope: Any) -> None:
         if not isinstance(envelope, P.Ask) or not _is_str(*op):

@@ -116,7 +116,8 @@ class Client:
 def test_strangers_get_nothing_through(keys):
     with actors.ActorSystem(bind="tcp://127.0.0.1", keys=keys) as system:
         c = system.spawn(Counter, 0, name="c")
-        ports = [system._node.runtime.address, c.address]
+        # every tcp port: the node's, its process's, and the beacon other nodes watch
+        ports = [system._node.runtime.address, c.address, system._node.remotes.beacon]
         assert all(p.startswith("tcp://127.0.0.1:") for p in ports)
         curve = load(keys)
         foreign_public, foreign_secret = zmq.curve_keypair()

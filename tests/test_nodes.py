@@ -170,3 +170,30 @@ def test_frozen_node_is_cut_off_on_both_sides(node_a, keys):
         assert "was lost" in refused and "new incarnation" in refused
     finally:
         node_b.stop()
+
+
+def test_three_nodes_refs_passed_along(node_a, node_b, keys):
+    """A ref of node b, sent by node a inside a message to node c, works
+    from c; and a's ask to c's actor waits on b's answer."""
+    node_c = NodeProcess("c", keys)
+    try:
+        assert node_a.connect(node_b.address) == "b"
+        assert node_a.connect(node_c.address) == "c"
+        assert node_c.command(f"connect {node_b.address}", "MET") == "b"
+        assert node_a.nodes() == ["b", "c"]
+        counter_b = node_a.lookup("counter-b")
+        keeper_c = node_a.lookup("keeper-c")
+        assert keeper_c.node.startswith("c.")
+        keeper_c.tell(("keep", counter_b))
+        assert keeper_c.ask("refs", timeout=10) == [counter_b]
+        assert keeper_c.ask(("ask", counter_b, "get"), timeout=10) == 5
+        # c watches b's actor; b's actor crashes: c's keeper is told
+        keeper_c.tell(("watch", counter_b))
+        assert keeper_c.ask(("ask", counter_b, ("echo", "x")), timeout=10) == "x"
+        counter_b.tell("boom")  # raises in a tell: it crashes
+        ended = wait_for(lambda: keeper_c.ask("ended", timeout=10), what="Terminated on c")
+        assert ended[0][0] == counter_b and "crashed" in ended[0][1]
+        with pytest.raises(actors.ActorDeadError):
+            counter_b.ask("get", timeout=10)
+    finally:
+        node_c.stop()
