@@ -380,6 +380,7 @@ class Node:
         launcher.shutdown()
         _ = self.remotes is not None and self.remotes.close()
         self.workers.shutdown()
-        self.runtime.close(linger=0, flush=False)  # every peer is gone by now
+        # every host is gone by now; what goes to other nodes gets a moment
+        self.runtime.close(linger=0 if self.remotes is None else 0.5, flush=False)
         shutil.rmtree(self.rundir, ignore_errors=True)
         self.finished.set()
