@@ -79,6 +79,9 @@ def test_two_nodes_tell_ask_proxy_lookup(node_a, node_b):
     assert node_a.connect(node_b.address) == "b"
     assert node_a.nodes() == ["b"]
     assert node_b.command("nodes", "NODES") == "a"
+    # the heartbeats to b's beacon got through the CURVE handshake
+    heartbeat = node_a._node.remotes.peers["b"].heartbeat
+    wait_for(heartbeat.connected.is_set, what="the heartbeat handshake")
     c = node_a.lookup("counter-b")
     assert c is not None and c.node.startswith("b.") and c.node != node_a.node
     assert c.ask("get", timeout=10) == 5
@@ -98,6 +101,7 @@ def test_two_nodes_tell_ask_proxy_lookup(node_a, node_b):
     refs = wait_for(lambda: b_keeper.ask("refs", timeout=10), what="the ref told to keeper-b")
     assert refs == [keeper] and refs[0].node == node_a.node
     assert local.ask("refs", timeout=10) == []
+    assert node_a.nodes() == ["b"] and heartbeat.thread.is_alive()  # still linked
 
 
 def test_remote_death_fails_asks_and_tells_watchers(node_a, node_b):

@@ -202,7 +202,10 @@ class Beacon:
         if curve is not None:
             curve.server(self.socket)
         self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.setsockopt(zmq.MAXMSGSIZE, 0)  # (a frame: the sender is cut off)
+        # never read: a frame at most, and a small one (MAXMSGSIZE also
+        # bounds the CURVE handshake's commands: not below a few hundred)
+        self.socket.setsockopt(zmq.RCVHWM, 1)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, 4096)
         _heartbeats(self.socket, interval, timeout)
         try:
             self.address = f"{host}:{self.socket.bind_to_random_port(host)}"
@@ -236,6 +239,7 @@ class Heartbeat:
         self._lost = lost
         self._timeout = timeout
         self._closing = threading.Event()
+        self.connected = threading.Event()  # the handshake succeeded
         socket = context.socket(zmq.PUSH)
         if curve is not None:
             curve.client(socket)
@@ -263,6 +267,7 @@ class Heartbeat:
                 event = recv_monitor_message(monitor)["event"]
                 if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                     shaken = True
+                    self.connected.set()
                 elif event == zmq.EVENT_DISCONNECTED and shaken:
                     lost = True
                     break
