@@ -274,10 +274,11 @@ def main(argv: list[str] | None = None) -> int:
               "raw CURVE / plain PUSH/PULL (CURVE's own cost)":
               med["raw_push_curve"] / med["raw_push_plain"],
               "raw CURVE / plain ping-pong": med["raw_dealer_curve"] / med["raw_dealer_plain"]}
-    units = {"push": "msg/s", "dealer": "us", "tell": "msg/s", "ask": "us", "detection": "s"}
+    units = {"push": "msg/s", "dealer": "us", "tell": "msg/s", "ask": "us", "detection": "ms"}
     for key, value in med.items():
         unit = next(u for k, u in units.items() if k in key)
-        print(f"{key:22} {value:12,.1f} {unit}  (median of {len(figures[key])})")
+        shown = value * 1000 if unit == "ms" else value
+        print(f"{key:22} {shown:12,.1f} {unit}  (median of {len(figures[key])})")
     for label, value in ratios.items():
         print(f"{label:48} {value:6.2f}")
     if args.json:

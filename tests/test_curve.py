@@ -149,3 +149,30 @@ def test_strangers_get_nothing_through(keys):
             for stranger in strangers:
                 stranger.close()
             context.term()
+
+
+def test_service_file_tcp_needs_keys(tmp_path):
+    """A service file's [system] takes node, keys (absolute) and link_timeout,
+    and refuses tcp without keys before anything starts."""
+    from actors.cli.config import ConfigError as FileError
+    from actors.cli.config import load
+    path = tmp_path / "app.toml"
+    path.write_text('name = "shop"\n[system]\nbind = "tcp://127.0.0.1:7000"\n'
+                    'node = "a b"\nlink_timeout = 0\n')
+    with pytest.raises(FileError) as info:
+        load(str(path))
+    errors = "\n".join(info.value.errors)
+    assert "system.bind: tcp needs system.keys" in errors
+    assert "system.node: must be a name" in errors
+    assert "system.link_timeout: must be a positive number" in errors
+    path.write_text('name = "shop"\n[system]\nbind = "tcp://127.0.0.1:7000"\nkeys = "rel"\n')
+    with pytest.raises(FileError, match="system.keys: must be an absolute path"):
+        load(str(path))
+
+
+def test_libzmq_without_curve_is_named(monkeypatch, keys):
+    """A libzmq built without CURVE: the system refuses to start on tcp and
+    says how to get one that has it."""
+    monkeypatch.setattr(zmq, "has", lambda capability: capability != "curve")
+    with pytest.raises(actors.ConfigError, match="without CURVE.*pip install"):
+        actors.ActorSystem(bind="tcp://127.0.0.1", keys=keys)
