@@ -117,6 +117,9 @@ class Remotes:
                              f"up, bound there, with the same keys?)") from None
         if not (isinstance(answer, list) and len(answer) == 4 and _is_str(*answer)):
             raise ActorError(f"the node at {address} answered {answer!r:.200}")
+        if answer[1] in runtime.dead_nodes:
+            raise ActorError(f"node {answer[0]} ({answer[1]}) was lost; only a new "
+                             f"incarnation (a restart) meets again")
         self._add(*answer)
         return answer[0]
 
@@ -192,16 +195,18 @@ class Remotes:
             P.Tell.wire(watcher.uid, Terminated(target, reason, False))))
 
     # -- names ---------------------------------------------------------------------
-    def _ask_all(self, operation: Any,
+    def _ask_all(self, peers: list[PeerNode], operation: Any,
                  on_done: Callable[[Any], None] | None = None) -> list[Any]:
-        with self.lock:
-            peers = list(self.peers.values())
         return [self.runtime.ask_service(peer.address, operation, on_done, node=peer.node_id)
                 for peer in peers]
 
+    def _met(self) -> list[PeerNode]:
+        with self.lock:
+            return list(self.peers.values())
+
     def lookup(self, name: str, timeout: float) -> ActorRef | None:
         """The first ref a peer has under ``name`` (None: none has it)."""
-        futures = self._ask_all(P.PeerLookup(name))
+        futures = self._ask_all(self._met(), P.PeerLookup(name))
         deadline = time.monotonic() + timeout
         found = None
         for future in futures:
@@ -216,9 +221,9 @@ class Remotes:
     def lookup_then(self, name: str, done: Callable[[ActorRef | None], None]) -> None:
         """As :meth:`lookup` without blocking: ``done`` gets the answer (a
         peer lost meanwhile counts as not having it)."""
-        with self.lock:
-            left = [len(self.peers), False]
-        if not left[0]:
+        peers = self._met()
+        left = [len(peers), False]
+        if not peers:
             done(None)
             return
 
@@ -230,7 +235,7 @@ class Remotes:
                     return
                 left[1] = True
             done(ref if isinstance(ref, ActorRef) else None)
-        self._ask_all(P.PeerLookup(name), settled)
+        self._ask_all(peers, P.PeerLookup(name), settled)
 
     def find(self, name: str) -> ActorRef | None:
         """The actor named ``name`` here, else on a node met, else None."""
@@ -276,7 +281,7 @@ class Remotes:
     def forward(self, operation: Any) -> None:
         """A death among this node's actors: tell every peer."""
         if isinstance(operation, P.Down):
-            for peer in list(self.peers.values()):
+            for peer in self._met():
                 self._tell(peer, P.PeerDown(operation.uids, operation.reason))
 
     def _peer_down(self, op: P.PeerDown, envelope: Any) -> None:
