@@ -26,7 +26,7 @@ from typing import Any
 
 from actors import protocol as P
 from actors.calls import Calls
-from actors.errors import ActorDeadError, MessageTooLarge, SerializationError
+from actors.errors import ActorDeadError, ActorError, MessageTooLarge, SerializationError
 from actors.flow import Flow, Tells
 from actors.loop import Handler, MessageLoop
 from actors.outbox import Outboxes, UnknownPeer
@@ -329,6 +329,9 @@ class Runtime:
         return self.handler.waiter(thread, future)
 
     def stop_actor(self, ref: ActorRef, timeout: float | None) -> None:
+        if ref.node != self.node_id:  # (a service operation: our token stays here)
+            raise ActorError(f"{ref!r} is an actor of node {ref.node}: stopping it from "
+                             f"another node is not supported; tell it to stop itself")
         self.handler.stop_actor(ref, timeout)
 
     # -- extensions --------------------------------------------------------------------

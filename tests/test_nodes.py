@@ -101,6 +101,9 @@ def test_two_nodes_tell_ask_proxy_lookup(node_a, node_b):
     refs = wait_for(lambda: b_keeper.ask("refs", timeout=10), what="the ref told to keeper-b")
     assert refs == [keeper] and refs[0].node == node_a.node
     assert local.ask("refs", timeout=10) == []
+    with pytest.raises(actors.ActorError, match="another node is not supported"):
+        c.stop()  # (a stop is a service operation of the actor's own node)
+    assert c.ask("get", timeout=10) == 8
     assert node_a.nodes() == ["b"] and heartbeat.thread.is_alive()  # still linked
 
 
