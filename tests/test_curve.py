@@ -176,3 +176,32 @@ def test_libzmq_without_curve_is_named(monkeypatch, keys):
     monkeypatch.setattr(zmq, "has", lambda capability: capability != "curve")
     with pytest.raises(actors.ConfigError, match="without CURVE.*pip install"):
         actors.ActorSystem(bind="tcp://127.0.0.1", keys=keys)
+
+
+def test_peer_operations_refused_without_keys():
+    """A node without keys (ipc) and its hosts take no operation between
+    nodes: a Meet is refused, a PeerDown marks nothing dead, and both keep
+    serving (here a same-user process on ipc plays the peer)."""
+    with actors.ActorSystem() as system:
+        c = system.spawn(Counter, 0)
+        node = system._node.runtime.address
+        context = zmq.Context()
+        try:
+            to_node = Client(context, node)
+            to_host = Client(context, c.address)
+            down = frame([P.TELL, 0, [P.PeerDown.code, P.NO_TOKEN, [c.uid], "forged"], True])
+            meet = frame([P.ASK, 0, [P.Meet.code, P.NO_TOKEN, "x", "x.1", "ipc:///nowhere",
+                                     "ipc:///nowhere"], True, "ipc:///nowhere/reply", 9])
+            for client in (to_node, to_host):
+                client.socket.send(down)
+                client.socket.send(meet)
+            to_host.socket.send(frame([P.TELL, c.uid, ["add", 1], True]))  # after them
+            wait_for(lambda: c.ask("get", timeout=10) == 1, what="the host read them")
+            # the node refused the Meet (its answer had nowhere to go), after the PeerDown
+            wait_for(lambda: system.counters()["refused"] >= 1, what="the node read them")
+            assert c.ask("get", timeout=10) == 1  # not marked dead anywhere
+            assert system.nodes() == []
+            to_node.close()
+            to_host.close()
+        finally:
+            context.term()
