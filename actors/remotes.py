@@ -109,7 +109,7 @@ class Remotes:
         if not isinstance(address, str) or not address.startswith("tcp://"):
             raise ConfigError(f"connect() takes a node's tcp://HOST:PORT, got {address!r}")
         runtime = self.runtime
-        runtime.outboxes.peers.learn([address])
+        self._reach(address)
         try:
             answer = runtime.ask_service(address, self._me(), node="?").result(timeout)
         except AskTimeout:
@@ -138,7 +138,7 @@ class Remotes:
                                f"incarnation (a restart) meets again")
         else:
             error = None
-        self.runtime.outboxes.peers.learn([op.address])
+        self._reach(op.address)
         if error is not None:
             self.runtime.answer(envelope, False, error)
             return
@@ -153,7 +153,7 @@ class Remotes:
         if old is not None:  # the same name, a new incarnation: the old one is gone
             self._lost(old, "restarted as a new incarnation")
         peer = PeerNode(name, node_id, address, beacon)
-        self.runtime.outboxes.peers.learn([address])
+        self._reach(address)
         with self.lock:
             if self.closed:
                 return
@@ -162,6 +162,14 @@ class Remotes:
             beacon, self.timeout / 3, self.timeout,
             lambda _address: self._call_soon(lambda: self._lost(peer, "its link was lost")))
         log.info("node %s met node %s (%s) at %s", self.name, name, node_id, address)
+
+    def _reach(self, address: str) -> None:
+        """Send to the service of a node at ``address`` (a new incarnation
+        may listen where a lost one did)."""
+        outboxes = self.runtime.outboxes
+        outboxes.peers.learn([address])
+        if address in outboxes.gone:
+            outboxes.revive(address)
 
     def nodes(self) -> list[str]:
         with self.lock:
@@ -185,6 +193,7 @@ class Remotes:
         reason = f"node {peer.name} is down ({why})"
         log.warning("%s", reason)
         self.runtime.fail_node(peer.node_id, reason)
+        self.runtime.outboxes.forget(peer.address)
         self._broadcast(P.NodeDown(peer.node_id, reason))
         for watcher, target in watched:
             self._terminated(watcher, target, reason)

@@ -81,6 +81,7 @@ class Runtime:
         self.calls = Calls()
         self.dead: dict[int, str] = {}  # uid -> why: asks to them fail at once
         self.dead_nodes: dict[str, str] = {}  # node id -> why (another node, lost)
+        self.foreign: dict[str, str] = {}  # address -> node id, from refs of other nodes
         self.dead_letters = 0
         self.extensions: dict[str, Callable[[Runtime, list[Any]], None]] = {}
         self.service = self.service_at(network.node_address, "node")
@@ -101,7 +102,18 @@ class Runtime:
 
     # -- refs ----------------------------------------------------------------------
     def make_ref(self, node: str, uid: int, address: str, name: str | None) -> ActorRef:
+        if node != self.node_id and self.foreign.get(address) != node:
+            self._foreign(node, address)
         return ActorRef(node, uid, address, name, self)
+
+    def _foreign(self, node: str, address: str) -> None:
+        """A ref of another node: remember which node its address is of, so
+        that the addresses of a lost node are closed (``fail_node``) and one
+        that a new incarnation took is used again."""
+        if type(address) is str and type(node) is str:
+            self.foreign[address] = node
+            if address in self.outboxes.gone and node not in self.dead_nodes:
+                self.outboxes.revive(address)
 
     def local_ref(self, uid: int, address: str, name: str | None) -> ActorRef:
         """A ref to an actor of this node."""
@@ -310,9 +322,13 @@ class Runtime:
 
     def fail_node(self, node_id: str, reason: str) -> None:
         """Another node is lost: asks pending on its actors fail now, and
-        later ones at once."""
+        later ones at once; tells to it are dead letters."""
         self.dead_nodes[node_id] = reason
         self.calls.fail_where(lambda target: target.node == node_id, reason)
+        # its processes' addresses: links closed, tells there dead letters
+        for address in [a for a, node in list(self.foreign.items()) if node == node_id]:
+            self.foreign.pop(address, None)
+            self.outboxes.forget(address)
 
     def fail_address(self, address: str, reason: str) -> None:
         """A process is gone: every ask pending on it fails now."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -23,10 +24,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class NodeProcess:
     """A node in a process of its own (tests/sample_nodes.py), driven by lines."""
 
-    def __init__(self, name: str, keys: str) -> None:
+    def __init__(self, name: str, keys: str, bind: str = "tcp://127.0.0.1") -> None:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]))
         self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "tests", "sample_nodes.py"), name, keys],
+            [sys.executable, os.path.join(ROOT, "tests", "sample_nodes.py"), name, keys, bind],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         self.address = self.expect("ADDRESS")
 
@@ -123,8 +124,16 @@ def test_remote_death_fails_asks_and_tells_watchers(node_a, node_b):
         hanger.ask("get", timeout=10)  # later asks fail at once
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_lost_node_fails_asks_and_tells_watchers(node_a, keys):
-    node_b = NodeProcess("b", keys)
+    bind = f"tcp://127.0.0.1:{free_port()}"  # the restarted node binds it again
+    node_b = NodeProcess("b", keys, bind)
+    assert node_b.address == bind
     try:
         node_a.connect(node_b.address)
         hanger = node_a.lookup("hanger-b")
@@ -142,10 +151,13 @@ def test_lost_node_fails_asks_and_tells_watchers(node_a, keys):
         assert node_a.nodes() == []
         with pytest.raises(actors.ActorDeadError, match="node b is down"):
             counter.ask("get", timeout=10)
-        # the same name, restarted: a new incarnation, met anew
-        node_b2 = NodeProcess("b", keys)
+        lost = node_a.dead_letters
+        counter.tell(("add", 1))  # to a lost node: a dead letter
+        wait_for(lambda: node_a.dead_letters > lost, what="the dead letter")
+        # the same name, restarted at the same address: a new incarnation
+        node_b2 = NodeProcess("b", keys, bind)
         try:
-            assert node_a.connect(node_b2.address) == "b"
+            assert node_a.connect(bind) == "b"
             counter2 = node_a.lookup("counter-b")
             assert counter2.node != counter.node and counter2 != counter
             assert counter2.ask("get", timeout=10) == 5
