@@ -255,12 +255,23 @@ class Heartbeat:
 
     def _watch(self) -> None:
         monitor, lost = self._monitor, False
-        deadline = time.monotonic() + self._timeout
+        last, cpu = time.monotonic(), time.process_time()
+        deadline = last + self._timeout
         shaken = False
         try:
             while not self._closing.is_set():
-                if not monitor.poll(100):
-                    if not shaken and time.monotonic() > deadline:
+                ready = monitor.poll(100)
+                now, used = time.monotonic(), time.process_time()
+                gap, last, busy, cpu = now - last, now, used - cpu, used
+                if gap > self._timeout and busy < gap / 10:
+                    # the whole process was frozen (SIGSTOP, a suspended VM:
+                    # no thread used the CPU meanwhile, so this one was not
+                    # just kept from the GIL) longer than the timeout: the
+                    # peer has lost it
+                    lost = True
+                    break
+                if not ready:
+                    if not shaken and now > deadline:
                         lost = True
                         break
                     continue
