@@ -90,7 +90,7 @@ class Host:
             P.Down: self._down, P.Hold: self._hold, P.Resume: self._resume,
             P.Gone: self._gone, P.Start: self._start, P.LinkExit: self._link_exit,
             P.Stop: self._stop, P.Ext: self._ext, P.Exit: self._exit_all,
-            P.NodeDown: lambda op, env: self.runtime.fail_node(op.node_id, op.reason),
+            P.NodeDown: lambda op, env: self.runtime.foreign.fail(op.node_id, op.reason),
             P.Stats: lambda op, env: self._answer(env, self.mailboxes.statistics()),
             P.Counters: lambda op, env: self._answer(env, runtime.counters())}
         probes = Probes(runtime, self.mailboxes, self._answer)

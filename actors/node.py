@@ -26,7 +26,6 @@ small pool of worker threads, so the loop thread never blocks.
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import os
 import secrets
@@ -47,7 +46,7 @@ from actors.launcher import HostProcess, Launcher
 from actors.logs import emit_remote
 from actors.network import PipeNodeNetwork, node_network
 from actors.peers import Peers
-from actors.quiescence import Quiescence
+from actors.quiescence import Quiescence, node_idle
 from actors.ref import ActorRef
 from actors.registry import Registry
 from actors.remotes import Remotes
@@ -124,7 +123,7 @@ class Node:
         if config.quiescence is not None:
             self.detector.quiet_check = Quiescence(self.detector, runtime, self.registry,
                                                    self.launcher, self.workers,
-                                                   self._idle).check
+                                                   node_idle(runtime, self.call_soon)).check
         self.detector.start()
         self._ops: dict[type, Callable[[Any, Any], None]] = {
             P.Log: lambda op, env: emit_remote(op.record),
@@ -185,18 +184,6 @@ class Node:
             if host.link is not None:
                 self.runtime.loop.add_source(host.link)
         self.call_soon(watch)
-
-    def _idle(self) -> bool:
-        """Nothing unsent, unread or unrelayed in the node (asked of the
-        thread that reads its inbox: a poll from another thread is unsafe)."""
-        answer: concurrent.futures.Future = concurrent.futures.Future()
-        links = getattr(self.runtime.network, "links", {})
-        self.call_soon(lambda: answer.set_result(
-            self.runtime.idle(poll=True) and not any(link._queue for link in list(links.values()))))
-        try:
-            return answer.result(1.0)
-        except concurrent.futures.TimeoutError:
-            return False
 
     def broadcast(self, operation: Any, skip: HostProcess | None = None,
                   peers: bool = True) -> None:

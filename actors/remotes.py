@@ -111,13 +111,14 @@ class Remotes:
         runtime = self.runtime
         self._reach(address)
         try:
-            answer = runtime.ask_service(address, self._me(), node="?").result(timeout)
+            answer = runtime.foreign.ask(address, "?", self._me()).result(timeout)
         except AskTimeout:
+            runtime.outboxes.forget(address)  # no link left reconnecting there
             raise ActorError(f"no node answered at {address} within {timeout} s (is it "
                              f"up, bound there, with the same keys?)") from None
         if not (isinstance(answer, list) and len(answer) == 4 and _is_str(*answer)):
             raise ActorError(f"the node at {address} answered {answer!r:.200}")
-        if answer[1] in runtime.dead_nodes:
+        if answer[1] in runtime.foreign.lost:
             raise ActorError(f"node {answer[0]} ({answer[1]}) was lost; only a new "
                              f"incarnation (a restart) meets again")
         self._add(*answer)
@@ -133,7 +134,7 @@ class Remotes:
             return
         if op.name == self.name:
             error: Exception | None = ConfigError(f"two nodes are named {op.name!r}")
-        elif op.node_id in self.runtime.dead_nodes:
+        elif op.node_id in self.runtime.foreign.lost:
             error = ActorError(f"node {op.name} ({op.node_id}) was lost; only a new "
                                f"incarnation (a restart) meets again")
         else:
@@ -192,7 +193,7 @@ class Remotes:
             peer.heartbeat.close()
         reason = f"node {peer.name} is down ({why})"
         log.warning("%s", reason)
-        self.runtime.fail_node(peer.node_id, reason)
+        self.runtime.foreign.fail(peer.node_id, reason)
         self.runtime.outboxes.forget(peer.address)
         self._broadcast(P.NodeDown(peer.node_id, reason))
         for watcher, target in watched:
@@ -206,7 +207,7 @@ class Remotes:
     # -- names ---------------------------------------------------------------------
     def _ask_all(self, peers: list[PeerNode], operation: Any,
                  on_done: Callable[[Any], None] | None = None) -> list[Any]:
-        return [self.runtime.ask_service(peer.address, operation, on_done, node=peer.node_id)
+        return [self.runtime.foreign.ask(peer.address, peer.node_id, operation, on_done)
                 for peer in peers]
 
     def _met(self) -> list[PeerNode]:
@@ -274,7 +275,7 @@ class Remotes:
             if peer is not None:
                 self.watched.setdefault(peer.node_id, set()).add((watcher, target))
         if peer is None:
-            reason = self.runtime.dead_nodes.get(target.node, f"node {target.node} is not met")
+            reason = self.runtime.foreign.lost.get(target.node, f"node {target.node} is not met")
             self._terminated(watcher, target, reason)
             return
         self._tell(peer, P.PeerWatch(watcher, target))

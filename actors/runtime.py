@@ -26,8 +26,9 @@ from typing import Any
 
 from actors import protocol as P
 from actors.calls import Calls
-from actors.errors import ActorDeadError, ActorError, MessageTooLarge, SerializationError
+from actors.errors import ActorDeadError, MessageTooLarge, SerializationError
 from actors.flow import Flow, Tells
+from actors.foreign import Foreign
 from actors.loop import Handler, MessageLoop
 from actors.outbox import Outboxes, UnknownPeer
 from actors.peers import Peers
@@ -75,13 +76,12 @@ class Runtime:
         self.handler = handler
         self.name = name
         self.address: str = network.address
+        self.foreign = Foreign(self)  # other nodes (tcp): refs of theirs, lost ones
         # pickle (actors.mp) only on links that stay on this host
-        self.codec = RuntimeCodec(self.make_ref,
+        self.codec = RuntimeCodec(self.foreign.make_ref,
                                   allow_pickle=not str(self.address).startswith("tcp://"))
         self.calls = Calls()
         self.dead: dict[int, str] = {}  # uid -> why: asks to them fail at once
-        self.dead_nodes: dict[str, str] = {}  # node id -> why (another node, lost)
-        self.foreign: dict[str, str] = {}  # address -> node id, from refs of other nodes
         self.dead_letters = 0
         self.extensions: dict[str, Callable[[Runtime, list[Any]], None]] = {}
         self.service = self.service_at(network.node_address, "node")
@@ -102,18 +102,7 @@ class Runtime:
 
     # -- refs ----------------------------------------------------------------------
     def make_ref(self, node: str, uid: int, address: str, name: str | None) -> ActorRef:
-        if node != self.node_id and self.foreign.get(address) != node:
-            self._foreign(node, address)
         return ActorRef(node, uid, address, name, self)
-
-    def _foreign(self, node: str, address: str) -> None:
-        """A ref of another node: remember which node its address is of, so
-        that the addresses of a lost node are closed (``fail_node``) and one
-        that a new incarnation took is used again."""
-        if type(address) is str and type(node) is str:
-            self.foreign[address] = node
-            if address in self.outboxes.gone and node not in self.dead_nodes:
-                self.outboxes.revive(address)
 
     def local_ref(self, uid: int, address: str, name: str | None) -> ActorRef:
         """A ref to an actor of this node."""
@@ -178,9 +167,8 @@ class Runtime:
         # Register before checking for death: mark_dead sets `dead` then scans
         # the calls, so one of the two always sees the other.
         self.calls.add(future)
-        reason = self.dead.get(ref.uid)
-        if reason is None and self.dead_nodes:
-            reason = self.dead_nodes.get(ref.node)
+        lost = self.foreign.lost  # (other nodes lost: their refs are dead too)
+        reason = self.dead.get(ref.uid, lost.get(ref.node) if lost else None)
         if reason is not None:
             self.calls.fail(call_id, ActorDeadError(f"{ref!r} is dead ({reason})", ref, reason))
             return future
@@ -242,18 +230,12 @@ class Runtime:
         self.ask_service(self.service.address, P.IsPeer(address), on_done=settled)
 
     def ask_service(self, address: str, operation: Any,
-                    on_done: Callable[[ActorFuture], None] | None = None,
-                    node: str | None = None) -> ActorFuture:
-        """Ask a process's service; the future is described by the operation.
-        ``node``: the service of another node (its id), asked without our
-        token (a peer operation, ``actors.protocol.peering``)."""
+                    on_done: Callable[[ActorFuture], None] | None = None) -> ActorFuture:
+        """Ask a process's service; the future is described by the operation."""
         call_id = self.calls.next_id()
-        token = self.token if node is None else P.NO_TOKEN
-        wire = [P.ASK, P.SERVICE_UID, P.encode_op(operation, token), True, self.address,
+        wire = [P.ASK, P.SERVICE_UID, P.encode_op(operation, self.token), True, self.address,
                 call_id]
-        target = self.service_at(address) if node is None else ActorRef(
-            node, P.SERVICE_UID, address, "node", self)
-        return self._request(target, wire, call_id, on_done, operation)
+        return self._request(self.service_at(address), wire, call_id, on_done, operation)
 
     def _report_wait(self, operation: Any) -> None:
         self.tell_service(self.service.address, operation)
@@ -320,16 +302,6 @@ class Runtime:
         self.outboxes.hold(address)
         self.calls.fail_dead(set(uids), reason)
 
-    def fail_node(self, node_id: str, reason: str) -> None:
-        """Another node is lost: asks pending on its actors fail now, and
-        later ones at once; tells to it are dead letters."""
-        self.dead_nodes[node_id] = reason
-        self.calls.fail_where(lambda target: target.node == node_id, reason)
-        # its processes' addresses: links closed, tells there dead letters
-        for address in [a for a, node in list(self.foreign.items()) if node == node_id]:
-            self.foreign.pop(address, None)
-            self.outboxes.forget(address)
-
     def fail_address(self, address: str, reason: str) -> None:
         """A process is gone: every ask pending on it fails now."""
         self.calls.fail_where(lambda target: target.address == address, reason)
@@ -345,9 +317,7 @@ class Runtime:
         return self.handler.waiter(thread, future)
 
     def stop_actor(self, ref: ActorRef, timeout: float | None) -> None:
-        if ref.node != self.node_id:  # (a service operation: our token stays here)
-            raise ActorError(f"{ref!r} is an actor of node {ref.node}: stopping it from "
-                             f"another node is not supported; tell it to stop itself")
+        self.foreign.local(ref)
         self.handler.stop_actor(ref, timeout)
 
     # -- extensions --------------------------------------------------------------------

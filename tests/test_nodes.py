@@ -5,6 +5,7 @@ that reach the other node at once, and a lost node."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -216,3 +217,32 @@ def test_three_nodes_refs_passed_along(node_a, node_b, keys):
             counter_b.ask("get", timeout=10)
     finally:
         node_c.stop()
+
+
+def test_per_node_keys_and_revocation(tmp_path):
+    """Each node with a client pair of its own (``--node``), the cluster pair
+    no longer admitted as a client: nodes meet; a node whose public key is
+    removed from the other's allowed/ gets nothing through."""
+    from transport.keys import create
+    shared = str(tmp_path / "keys")
+    create(shared, "a")
+    create(shared, "b")
+    os.remove(os.path.join(shared, "allowed", "cluster.key"))
+    revoked = str(tmp_path / "keys-without-a")  # b's copy, once a is revoked
+    shutil.copytree(shared, revoked)
+    os.chmod(revoked, 0o700)
+    os.remove(os.path.join(revoked, "allowed", "a.key"))
+    with actors.ActorSystem(node="a", bind="tcp://127.0.0.1", keys=shared, spares=0) as a:
+        trusting = NodeProcess("b", shared)
+        try:
+            assert a.connect(trusting.address) == "b"
+            assert a.lookup("counter-b").ask("get", timeout=10) == 5
+        finally:
+            trusting.stop()
+        refusing = NodeProcess("b", revoked)
+        try:
+            with pytest.raises(actors.ActorError, match="no node answered"):
+                a.connect(refusing.address, timeout=2)
+            assert refusing.command("nodes", "NODES") == ""
+        finally:
+            refusing.stop()
