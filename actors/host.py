@@ -90,6 +90,7 @@ class Host:
             P.Down: self._down, P.Hold: self._hold, P.Resume: self._resume,
             P.Gone: self._gone, P.Start: self._start, P.LinkExit: self._link_exit,
             P.Stop: self._stop, P.Ext: self._ext, P.Exit: self._exit_all,
+            P.NodeDown: lambda op, env: self.runtime.foreign.fail(op.node_id, op.reason),
             P.Stats: lambda op, env: self._answer(env, self.mailboxes.statistics()),
             P.Counters: lambda op, env: self._answer(env, runtime.counters())}
         probes = Probes(runtime, self.mailboxes, self._answer)
@@ -233,8 +234,9 @@ class Host:
     def _service(self, envelope: Any) -> None:
         """An envelope to this process's service (uid 0)."""
         operation = self.runtime.service_op(envelope)
-        if operation is not None:
-            self._ops[type(operation)](operation, envelope)
+        handle = self._ops.get(type(operation)) if operation is not None else None
+        if handle is not None:  # (operations between nodes are the node's)
+            handle(operation, envelope)
 
     def has_ready(self) -> bool:
         return self.mailboxes.has_ready()

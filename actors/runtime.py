@@ -28,6 +28,7 @@ from actors import protocol as P
 from actors.calls import Calls
 from actors.errors import ActorDeadError, MessageTooLarge, SerializationError
 from actors.flow import Flow, Tells
+from actors.foreign import Foreign
 from actors.loop import Handler, MessageLoop
 from actors.outbox import Outboxes, UnknownPeer
 from actors.peers import Peers
@@ -75,8 +76,9 @@ class Runtime:
         self.handler = handler
         self.name = name
         self.address: str = network.address
+        self.foreign = Foreign(self)  # other nodes (tcp): refs of theirs, lost ones
         # pickle (actors.mp) only on links that stay on this host
-        self.codec = RuntimeCodec(self.make_ref,
+        self.codec = RuntimeCodec(self.foreign.make_ref,
                                   allow_pickle=not str(self.address).startswith("tcp://"))
         self.calls = Calls()
         self.dead: dict[int, str] = {}  # uid -> why: asks to them fail at once
@@ -165,7 +167,8 @@ class Runtime:
         # Register before checking for death: mark_dead sets `dead` then scans
         # the calls, so one of the two always sees the other.
         self.calls.add(future)
-        reason = self.dead.get(ref.uid)
+        lost = self.foreign.lost  # (other nodes lost: their refs are dead too)
+        reason = self.dead.get(ref.uid, lost.get(ref.node) if lost else None)
         if reason is not None:
             self.calls.fail(call_id, ActorDeadError(f"{ref!r} is dead ({reason})", ref, reason))
             return future
@@ -321,6 +324,7 @@ class Runtime:
         return self.handler.waiter(thread, future)
 
     def stop_actor(self, ref: ActorRef, timeout: float | None) -> None:
+        self.foreign.local(ref)
         self.handler.stop_actor(ref, timeout)
 
     # -- extensions --------------------------------------------------------------------

@@ -175,12 +175,13 @@ def test_unmsgpackable_objects_travel_locally(ctx, pool, procs):
 
 
 TCP_SCRIPT = textwrap.dedent('''
+    import sys
     import actors
     import actors.mp as multiprocessing
     import mp_targets as t
 
     if __name__ == "__main__":
-        with actors.ActorSystem("zmq", bind="tcp://127.0.0.1") as system:
+        with actors.ActorSystem("zmq", bind="tcp://127.0.0.1", keys=sys.argv[1]) as system:
             multiprocessing.set_system(system)
             try:
                 q = multiprocessing.Queue()
@@ -206,7 +207,7 @@ TCP_SCRIPT = textwrap.dedent('''
 
 
 @pytest.mark.timeout(60)
-def test_pickle_refused_on_tcp(amp, tmp_path):
+def test_pickle_refused_on_tcp(amp, tmp_path, keys):
     """On a system bound to tcp://, a queue item that needs pickle is refused
     with SerializationError at the put, and the queue goes on (a scalar still
     travels); a Pipe, a link between two processes of this host, pickles."""
@@ -214,7 +215,7 @@ def test_pickle_refused_on_tcp(amp, tmp_path):
     script.write_text(TCP_SCRIPT)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
     env.pop("ACTORS_MP_TRANSPORT", None)
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+    proc = subprocess.run([sys.executable, str(script), keys], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=50, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "QUEUE REFUSED SerializationError" in proc.stdout, proc.stdout + proc.stderr[-3000:]
