@@ -70,7 +70,7 @@ class SystemConfig:
     Defaults: zmq over ipc sockets in a private folder, 5 s stop timeout,
     60 s spawn timeout, log level of the root logger, 2 warm spares, a
     restart buffer of 10,000 messages per address, deadlock detection
-    within 0.2 s, quiescence off; frames of at most 64 MiB; at most 1,000
+    within 0.2 s, quiescence off; frames of at most 64 MiB; at most 10,000
     tells from one process queued in one actor's mailbox, a sender that
     would pass it waiting for room (``when_full="block"``, no time limit).
     """
