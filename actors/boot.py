@@ -88,7 +88,8 @@ def _make_host(boot: HostBoot, conn: Any) -> Host:
             pass  # the start that needs it reports the error
     if boot.transport == "zmq":
         try:
-            network: Any = ZmqNetwork(boot.bind, boot.node_address, boot.max_frame)
+            network: Any = ZmqNetwork(boot.bind, boot.node_address, boot.max_frame,
+                                         boot.curve)
         except Exception as e:
             raise OSError(f"cannot bind {boot.bind}: {e}") from e
     else:

@@ -11,14 +11,41 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import sys
 from typing import Any
 
-__all__ = ["HostBoot", "SystemConfig", "TRANSPORTS"]
+from actors.errors import ConfigError
+
+__all__ = ["HostBoot", "SystemConfig", "TRANSPORTS", "tcp_host"]
 
 TRANSPORTS = ("zmq", "pipe")
 TEMPLATE_SUPPORTED = sys.platform.startswith("linux") and hasattr(os, "fork")
 WHEN_FULL = ("block", "drop")
+NODE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+_TCP = re.compile(r"tcp://(?P<host>[^:/]+|\[[0-9A-Fa-f:]+\])(:(?P<port>\d{1,5}))?\Z")
+_WILDCARDS = ("*", "0.0.0.0", "[::]", "[0:0:0:0:0:0:0:0]")
+
+
+def tcp_host(bind: str) -> str:
+    """``tcp://HOST`` of a ``tcp://HOST[:PORT]`` bind (where a node's other
+    processes bind, each on a free port)."""
+    match = _TCP.match(bind)
+    return f"tcp://{match['host']}" if match is not None else bind
+
+
+def _check_tcp(bind: str, keys: Any) -> None:
+    match = _TCP.match(bind)
+    if match is None or (match["port"] is not None and not 0 < int(match["port"]) < 65536):
+        raise ConfigError(f"bind must be 'ipc', 'tcp://HOST' or 'tcp://HOST:PORT', got {bind!r}")
+    if match["host"] in _WILDCARDS:
+        raise ConfigError(f"bind={bind!r}: a wildcard address is refused; bind the address "
+                          f"other nodes reach this one at (it is also what refs carry), "
+                          f"e.g. tcp://10.0.0.5:7000")
+    if keys is None:
+        raise ConfigError(f"bind={bind!r} needs keys: every tcp link is authenticated and "
+                          f"encrypted with CurveZMQ. Make a keys folder with "
+                          f"'actors keys new DIR' and pass keys=DIR (docs/cluster.md)")
 
 
 def _seconds(label: str, value: Any) -> None:
@@ -47,7 +74,7 @@ class SystemConfig:
     (up to 8 under demand, back to 2 after 10 s without a spawn), hosts
     forked from a template process on Linux, a
     restart buffer of 10,000 messages per address, deadlock detection
-    within 0.2 s, quiescence off; frames of at most 64 MiB; at most 1,000
+    within 0.2 s, quiescence off; frames of at most 64 MiB; at most 10,000
     tells from one process queued in one actor's mailbox, a sender that
     would pass it waiting for room (``when_full="block"``, no time limit).
     """
@@ -65,9 +92,12 @@ class SystemConfig:
     deadlock_detection: float | None = 0.2
     quiescence: float | None = None
     max_frame: int = 64 << 20
-    mailbox_size: int = 1000
+    mailbox_size: int = 10_000
     when_full: str = "block"
     send_timeout: float | None = None
+    node: str | None = None              # this node's name (refs carry it)
+    keys: str | None = None              # the keys folder (tcp: required)
+    link_timeout: float = 1.5            # a silent link to a node is lost after it
 
     def __post_init__(self) -> None:
         if self.transport not in TRANSPORTS:
@@ -77,6 +107,18 @@ class SystemConfig:
             raise ValueError(f"bind must be 'ipc' or 'tcp://HOST', got {self.bind!r}")
         if self.transport == "pipe" and self.bind != "ipc":
             raise ValueError("bind applies to the zmq transport only")
+        if self.node is not None and (not isinstance(self.node, str)
+                                      or not NODE_NAME.match(self.node)):
+            raise ConfigError(f"node must be a name of letters, digits, '_' or '-', "
+                              f"got {self.node!r}")
+        if self.keys is not None and isinstance(self.keys, os.PathLike):
+            object.__setattr__(self, "keys", os.fspath(self.keys))
+        if self.keys is not None and (not isinstance(self.keys, str) or self.bind == "ipc"):
+            raise ConfigError(f"keys={self.keys!r}: keys are for tcp links "
+                              f"(bind='tcp://HOST:PORT'); ipc needs none")
+        if self.bind != "ipc":
+            _check_tcp(self.bind, self.keys)
+        _seconds("link_timeout", self.link_timeout)
         _seconds("stop_timeout", self.stop_timeout)
         _seconds("spawn_timeout", self.spawn_timeout)
         _delay("deadlock_detection", self.deadlock_detection)
@@ -109,7 +151,7 @@ class SystemConfig:
         if self.send_timeout is not None:
             _seconds("send_timeout", self.send_timeout)
         # normalized: floats for seconds, a concrete level
-        for name in ("stop_timeout", "spawn_timeout", "spares_idle"):
+        for name in ("stop_timeout", "spawn_timeout", "link_timeout", "spares_idle"):
             object.__setattr__(self, name, float(getattr(self, name)))
         for name in ("deadlock_detection", "quiescence", "send_timeout"):
             value = getattr(self, name)
@@ -141,3 +183,4 @@ class HostBoot:
     mailbox_size: int
     when_full: str
     send_timeout: float | None
+    curve: Any = None               # transport.keys.Curve on tcp

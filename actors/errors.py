@@ -10,6 +10,7 @@
     ├── MessageTooLarge (ValueError)    a message bigger than the frame limit
     ├── MailboxFull (TimeoutError)  no room in a mailbox within the send timeout
     ├── RemoteError                 a remote exception whose class is not importable here
+    ├── ConfigError (ValueError)    a setting that cannot work (tcp without keys...)
     └── SpawnError                  an actor could not be started
 
 An exception raised by a handler during ``ask`` is re-raised in the asker as
@@ -27,6 +28,7 @@ __all__ = [
     "ActorDeadError",
     "ActorError",
     "AskTimeout",
+    "ConfigError",
     "DeadlockError",
     "MailboxFull",
     "MessageTooLarge",
@@ -158,5 +160,14 @@ class WorkerLost(ActorError):
     """A pool task whose worker process died while running it, twice: the
     task was retried once in a new worker, and that one died too
     (``actors.mp.Pool`` and ``actors.mp.Executor``)."""
+
+    __module__ = "actors"
+
+
+class ConfigError(ActorError, ValueError):
+    """A setting of the system that cannot work or would be unsafe (a tcp
+    bind without keys, an unreadable keys folder, a libzmq without CURVE);
+    raised where the system is made, before anything starts. The message
+    says what to change."""
 
     __module__ = "actors"

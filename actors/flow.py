@@ -148,6 +148,7 @@ class Tells:
         self.codec = runtime.codec
         self.outboxes = runtime.outboxes
         self.dead: dict[int, str] = runtime.dead
+        self.max_message: int = runtime.max_message
 
     def tell(self, ref: ActorRef, message: Any) -> None:
         uid = ref.uid
@@ -162,7 +163,7 @@ class Tells:
                                      else [TELL, uid, message, False])
         except EncodeError as e:
             raise SerializationError(str(e), e.type_name) from None
-        if len(data) > self.runtime.max_message:
+        if len(data) > self.max_message:
             raise self.runtime.too_large(len(data))
         try:
             self.outboxes.post(ref.address, data)

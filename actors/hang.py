@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from actors import protocol as P
-from actors.mailbox import START, Cell
+from actors.cell import START, Cell
 from actors.waits import safe_repr
 
 __all__ = ["HangWatch"]

@@ -26,13 +26,14 @@ from typing import Any
 from actors import childspec, notices  # noqa: F401 - the runtime's own @message types
 from actors import protocol as P
 from actors.actor import Actor
+from actors.cell import START, Cell, LinkMark, StopMark
 from actors.config import HostBoot
 from actors.counters import MailboxCounters
 from actors.errors import ActorError, SpawnError
 from actors.hang import HangWatch
 from actors.hostsystem import HostSystem
 from actors.logs import ForwardHandler, install
-from actors.mailbox import CURRENT, START, Cell, LinkMark, Mailboxes, StopMark
+from actors.mailbox import CURRENT, Mailboxes
 from actors.peers import Peers
 from actors.probes import Probes
 from actors.ref import ActorRef, Reply
@@ -75,7 +76,6 @@ class Host:
         runtime.waits.configure(boot.deadlock_detection, track=boot.quiescence is not None)
         self.mailboxes = Mailboxes(runtime, self._report_stopped, self._stop_children,
                                    _open_counters(boot.counters), self._service)
-        runtime.loop.route_to(self.mailboxes.deliver)  # envelopes go straight to mailboxes
         self.system = HostSystem(runtime, self)
         self.hangs = HangWatch(lambda: list(self.mailboxes.cells.values()), self._report_hung,
                                lambda: self._exit)
@@ -90,6 +90,7 @@ class Host:
             P.Down: self._down, P.Hold: self._hold, P.Resume: self._resume,
             P.Gone: self._gone, P.Start: self._start, P.LinkExit: self._link_exit,
             P.Stop: self._stop, P.Ext: self._ext, P.Exit: self._exit_all,
+            P.NodeDown: lambda op, env: self.runtime.foreign.fail(op.node_id, op.reason),
             P.Stats: lambda op, env: self._answer(env, self.mailboxes.statistics()),
             P.Counters: lambda op, env: self._answer(env, runtime.counters())}
         probes = Probes(runtime, self.mailboxes, self._answer)
@@ -227,14 +228,15 @@ class Host:
         return self.mailboxes.defer_reply(actor.ref.uid)
 
     # -- the loop's handler --------------------------------------------------------------
-    def deliver(self, envelope: Any) -> None:
-        self.mailboxes.deliver(envelope)
+    def deliver(self, envelopes: list[Any]) -> None:
+        self.mailboxes.deliver_all(envelopes)
 
     def _service(self, envelope: Any) -> None:
         """An envelope to this process's service (uid 0)."""
         operation = self.runtime.service_op(envelope)
-        if operation is not None:
-            self._ops[type(operation)](operation, envelope)
+        handle = self._ops.get(type(operation)) if operation is not None else None
+        if handle is not None:  # (operations between nodes are the node's)
+            handle(operation, envelope)
 
     def has_ready(self) -> bool:
         return self.mailboxes.has_ready()

@@ -29,7 +29,7 @@ from typing import Any
 
 from actors import protocol as P
 from actors.boot import host_main
-from actors.config import HostBoot, SystemConfig
+from actors.config import HostBoot, SystemConfig, tcp_host
 from actors.errors import SpawnError
 from actors.runtime import Runtime
 from actors.template import ForkedProcess, Template
@@ -129,7 +129,7 @@ class Launcher:
             return f"pipe:{number}"
         if self.config.bind == "ipc":
             return f"ipc://{self.rundir}/h{number}"
-        return self.config.bind
+        return tcp_host(self.config.bind)  # a free port (the node's own is taken)
 
     def counters_path(self, number: int) -> str:
         return os.path.join(self.rundir, f"h{number}.counts")
@@ -148,7 +148,8 @@ class Launcher:
                         deadlock_detection=config.deadlock_detection,
                         quiescence=config.quiescence, token=runtime.token,
                         max_frame=config.max_frame, mailbox_size=config.mailbox_size,
-                        when_full=config.when_full, send_timeout=config.send_timeout)
+                        when_full=config.when_full, send_timeout=config.send_timeout,
+                        curve=runtime.network.curve if config.bind != "ipc" else None)
         child_conn = parent_conn = None
         if config.transport == "pipe":
             parent_conn, child_conn = self.context.Pipe(duplex=True)

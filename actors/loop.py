@@ -31,20 +31,14 @@ inside a handler), it keeps running the loop (:meth:`pump_until`), so
 replies, and the messages of other actors of the same process, still flow.
 
 Leader/follower (``lead_waits``, the node and an ``actors.mp.Process``): a
-thread that waits for a reply becomes the reader for the time of its wait,
-so its reply needs no hand-off from the loop thread (a thread switch costs
-more than a Pipe round trip). The loop thread steps aside meanwhile, and
-stays parked for ``LINGER`` after a waiter led, so back-to-back asks take
-over without waking it.
+thread that waits for a reply becomes the reader for its wait, so the reply
+needs no hand-off (a thread switch costs more than a Pipe round trip); the
+loop thread stays parked for ``LINGER`` after, so back-to-back asks lead on.
 
-Relief (a host, ``home``): only the host's main thread runs handlers, and
-it holds the reading (``_io``) only while it polls, not while a handler
-runs. A handler that waits by other means than an ask's ``result`` (a
-``concurrent.futures.wait``, threads of its own that ask) would otherwise
-wait for ever for replies nobody reads; so another thread may read
-meanwhile (``actors.relief``): it completes replies and sets everything
-else aside, in order, for the main thread. Where to change what: see
-docs/architecture.md.
+Relief (a host, ``home``): the main thread runs handlers and holds the
+reading (``_io``) only while it polls; meanwhile another thread may read
+(``actors.relief``), completing replies and setting the rest aside, in
+order, for the main thread. Where to change what: docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -76,8 +70,10 @@ log = logging.getLogger("actors")
 class Handler(Protocol):
     """What a process does with the messages its loop reads."""
 
-    def deliver(self, envelope: Any) -> None:
-        """A Tell, Ask or Call arrived (replies never reach here)."""
+    def deliver(self, envelopes: list[Any]) -> None:
+        """Tells, Asks, Calls and Receipted envelopes of one frame, in order
+        (replies never reach here); each one's errors are the handler's to
+        catch (:meth:`MessageLoop.drop_malformed`)."""
 
     def run_ready(self) -> None:
         """Run what is ready (after each poll, on the reader thread)."""
@@ -136,23 +132,12 @@ class MessageLoop:
         self._sources: dict[Any, Any] = {}
         for source in network.sources:
             self.add_source(source)
-        self._route = self._routes(handler.deliver)
-        # a reliever's envelopes wait (with their frame's codec.bad) for home
-        self.relief_route = self._routes(lambda e: self.aside.append((e, self.codec.bad)))
+        self._route = {kind: (ENVELOPES[kind], len(ENVELOPES[kind]._fields))
+                       for kind in (TELL, ASK, CALL, RECEIPTED, REPLY)}  # type, length
 
-    def route_to(self, take: Callable[[Any], None]) -> None:
-        """Hand Tells, Asks, Calls and Receipted envelopes to ``take``
-        rather than ``handler.deliver`` (a host's mailboxes: one call less)."""
-        self._route = self._routes(take)
-
-    def _routes(self, take: Callable[[Any], None]) -> dict[int, tuple[
-            type, int, Callable[[Any], None]]]:
-        """kind -> (envelope type, its length, what takes it). Fields are
-        checked where they are used (``actors.protocol.envelopes``), but for
-        the second, an int in every kind (a uid, a call id): ``on_frame``."""
-        return {kind: (ENVELOPES[kind], len(ENVELOPES[kind]._fields), fn)
-                for kind, fn in ((TELL, take), (ASK, take), (CALL, take), (RECEIPTED, take),
-                                 (REPLY, self._resolve))}
+    def _set_aside(self, envelopes: list[Any]) -> None:
+        bad = self.codec.bad  # a reliever's envelopes wait, with their frame's flag, for home
+        self.aside.extend((envelope, bad) for envelope in envelopes)
 
     # -- what is polled ----------------------------------------------------------
     def add_source(self, source: Any) -> None:
@@ -202,7 +187,8 @@ class MessageLoop:
         try:
             aside = self.aside
             while aside:  # read by a reliever while a handler ran: first
-                self._deliver_aside(*aside.popleft())
+                envelope, self.codec.bad = aside.popleft()  # with its frame's flag
+                self.handler.deliver([envelope])
             self.poll_into(backlog, timeout)
             # Frames wait in the backlog until handled: if this thread is
             # interrupted (Ctrl-C in a waiting main thread), the next reader
@@ -217,7 +203,7 @@ class MessageLoop:
 
     def take_io(self) -> None:
         """The home thread takes the reading back from a reliever."""
-        if not self._io.acquire(blocking=False):
+        if not self._io.acquire(False):
             self.io_wanted = True
             self.wake()  # a reliever's poll returns, and it steps aside
             self._io.acquire()
@@ -261,27 +247,35 @@ class MessageLoop:
             self.dropped(f"a malformed frame of {len(frame)} bytes: {e}")
             return
         self.received += len(envelopes)
-        route = self.relief_route if relief else self._route
+        route, take = self._route, self._set_aside if relief else self.handler.deliver
         new = tuple.__new__
+        run: list[Any] = []  # envelopes for the handler, up to the next reply
         for raw in envelopes:
-            try:
-                cls, size, take = route[raw[0]]
+            try:  # the second field is an int in every kind (a uid, a call id)
+                cls, size = route[raw[0]]
                 if type(raw) is not list or len(raw) != size or type(raw[1]) is not int:
                     raise ValueError(f"a malformed {cls.__name__} envelope")
-                take(new(cls, raw))
             except Exception as e:
-                self.malformed += 1
-                self.dropped(f"a malformed message {safe_repr(raw, 200)}: {safe_repr(e)}")
+                self.drop_malformed(raw, e)
+                continue
+            if cls is not Answer:
+                run.append(new(cls, raw))
+                continue
+            if run:  # what came before the reply is handed on before it
+                take(run)
+                run = []
+            try:
+                self._resolve(new(cls, raw))
+            except Exception as e:
+                self.drop_malformed(raw, e)
+        if run:
+            take(run)
         codec.bad = outer
 
-    def _deliver_aside(self, envelope: Any, bad: int) -> None:
-        """An envelope a reliever read, handed on as ``on_frame`` would."""
-        self.codec.bad = bad
-        try:
-            self.handler.deliver(envelope)
-        except Exception as e:
-            self.malformed += 1
-            self.dropped(f"a malformed message {safe_repr(envelope, 200)}: {safe_repr(e)}")
+    def drop_malformed(self, what: Any, error: BaseException) -> None:
+        """Count and log (rate-limited) an envelope that cannot be handled."""
+        self.malformed += 1
+        self.dropped(f"a malformed message {safe_repr(what, 200)}: {safe_repr(error)}")
 
     def dropped(self, what: str) -> None:
         """Log (rate-limited) something a peer sent that was dropped."""
@@ -354,14 +348,14 @@ class MessageLoop:
         if self.home is not None:  # a host's other thread: read while home does not
             self.relief.read_until(future, deadline)
             return
-        if not self.lead_waits or not self._lead.acquire(blocking=False):
+        if not self.lead_waits or not self._lead.acquire(False):
             _block(future, timeout)  # just wait for whoever reads to resolve it
             return
         try:
             self._wanted = True
-            if not self._reader.acquire(blocking=False):
+            if not self._reader.acquire(False):
                 self.wake()  # the loop thread steps aside while the request flies
-                if not self._reader.acquire(timeout=-1 if timeout is None else max(timeout, 0)):
+                if not self._reader.acquire(True, -1 if timeout is None else max(timeout, 0)):
                     return
             try:
                 self.ident = me
@@ -377,7 +371,7 @@ class MessageLoop:
     def take_reading(self, timeout: float) -> bool:
         """Become the reader (a thread finishing the process's work after
         the loop thread ended); release with :meth:`give_up_reading`."""
-        if not self._reader.acquire(timeout=timeout):
+        if not self._reader.acquire(True, timeout):
             return False
         self.ident = threading.get_ident()
         return True

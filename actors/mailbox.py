@@ -14,9 +14,7 @@ the actor lives on; during a tell nobody is waiting, so the actor crashes:
 the traceback is logged, what is left in its mailbox becomes dead letters
 (asks in it fail with ActorDeadError) and the node is told.
 
-Besides envelopes a mailbox holds two runtime marks: :class:`StopMark`
-(stop here, behind what was sent before) and :class:`LinkMark` (a linked
-actor crashed: crash before the next message).
+A mailbox holds envelopes and two runtime marks (``actors.cell``).
 """
 
 from __future__ import annotations
@@ -33,16 +31,17 @@ import time
 import traceback
 from collections.abc import Callable
 from types import CoroutineType
-from typing import Any, NamedTuple
+from typing import Any
 
 from actors import protocol as P
-from actors.actor import RESERVED, Actor
+from actors.actor import RESERVED
+from actors.cell import Cell, LinkMark, StopMark
 from actors.counters import MailboxCounters
 from actors.errors import ActorDeadError, ActorError, MailboxFull, SerializationError
 from actors.flow import HARD_CAP
-from actors.ref import ActorRef, Reply
+from actors.ref import Reply
 from actors.runtime import Runtime
-from actors.waits import ABSENT, BOUND, DEFERRED, QUEUED, safe_repr
+from actors.waits import safe_repr
 from actors.wire import find_undecodable
 
 __all__ = ["BATCH", "Cell", "LinkMark", "Mailboxes", "StopMark"]
@@ -54,77 +53,6 @@ BATCH = 64  # messages one actor may handle before the others get a turn
 # The actor whose async handler runs in this context (async handlers run on
 # the asyncio thread, while the host thread may run another actor).
 CURRENT: contextvars.ContextVar[Cell] = contextvars.ContextVar("actors_current_cell")
-
-
-class StopMark(NamedTuple):
-    """Stop the actor here; answer ``(reply_to, call_id)`` once it ended."""
-    reply_to: str | None
-    call_id: int | None
-
-
-class LinkMark(NamedTuple):
-    """A linked actor crashed: crash now, with this reason."""
-    reason: str
-
-
-START = "start"  # Cell.envelope while on_start / on_restart run
-
-
-class Cell:
-    """An actor instance and its mailbox."""
-
-    __slots__ = ("actor", "ref", "mailbox", "busy", "queued", "stop_waiters", "alive",
-                 "envelope", "since", "deferred", "parked", "hang", "task", "handled", "peak")
-
-    def __init__(self, actor: Actor, ref: ActorRef) -> None:
-        self.actor = actor
-        self.ref = ref
-        self.mailbox: collections.deque[Any] = collections.deque()
-        self.busy = False
-        self.queued = False
-        self.stop_waiters: list[tuple[str, int]] = []
-        self.alive = True
-        self.envelope: Any = None   # what it handles now (START while starting)
-        self.since = 0.0            # when it began handling it
-        self.deferred: Reply | None = None  # the reply its current handler deferred
-        self.parked: dict[tuple[str, int], Reply] = {}  # deferred replies not sent yet
-        self.hang: float | None = None  # hang_timeout from its child spec
-        self.task: Any = None  # the asyncio task of its running async handler
-        self.handled = 0  # messages taken from its mailbox (statistics)
-        self.peak = 0     # the most messages its mailbox ever held
-
-    @property
-    def label(self) -> str:
-        return self.ref.name or f"#{self.ref.uid}"
-
-    def request_state(self, reply_to: str, call_id: int) -> int:
-        """Where the request (reply_to, call_id) is: QUEUED (in the mailbox
-        or being handled: only a handler of this actor can answer it),
-        DEFERRED (its reply was deferred: any thread may send it), BOUND
-        (deferred, and only what a holder of this actor's resource does
-        sends it: ``Reply.bound``) or ABSENT (answered, or not arrived yet)."""
-        reply = self.parked.get((reply_to, call_id))
-        if reply is not None:
-            return BOUND if reply.bound else DEFERRED
-        if _is_request(self.envelope, reply_to, call_id):
-            return QUEUED if self.deferred is None else ABSENT
-        if any(_is_request(e, reply_to, call_id) for e in self.mailbox):
-            return QUEUED
-        return ABSENT
-
-    def withdraw(self, reply_to: str, call_id: int) -> bool:
-        """Take the request out of the mailbox, in place (a dispatch loop may
-        hold this very deque); False if it is not there."""
-        for e in self.mailbox:
-            if _is_request(e, reply_to, call_id):
-                self.mailbox.remove(e)
-                return True
-        return False
-
-
-def _is_request(envelope: Any, reply_to: str, call_id: int) -> bool:
-    return (isinstance(envelope, P.REQUESTS) and envelope.call_id == call_id
-            and envelope.reply_to == reply_to)
 
 
 class Mailboxes:
@@ -157,9 +85,29 @@ class Mailboxes:
             P.Receipted: self._receipted, StopMark: self._stop, LinkMark: self._link}
 
     # -- filling -------------------------------------------------------------------
+    def deliver_all(self, envelopes: list[Any]) -> None:
+        """Tells, Asks, Calls and Receipted envelopes of one frame, in order
+        (the loop hands them straight here: the hot path, one call a frame).
+        A mailbox below its peak takes an envelope here; :meth:`deliver`
+        does the rest (a new peak, the limit, the service, refusals)."""
+        cells, counts, ready = self.cells, self._counts, self.ready
+        slow = self._codec.bad  # the frame held values that could not be rebuilt
+        for envelope in envelopes:
+            try:
+                cell = cells.get(envelope.uid)
+                if cell is None or slow or len(cell.mailbox) >= cell.peak:
+                    self.deliver(envelope)
+                    continue
+                counts[0] += 1
+                cell.mailbox.append(envelope)
+                if not cell.queued:
+                    cell.queued = True
+                    ready.append(cell)
+            except Exception as e:
+                self.runtime.loop.drop_malformed(envelope, e)
+
     def deliver(self, envelope: Any) -> None:
-        """An envelope for an actor of this process (the loop hands Tells,
-        Asks, Calls and Receipted envelopes straight here: the hot path)."""
+        """One envelope for an actor of this process (or its service)."""
         cell = self.cells.get(envelope.uid)
         if cell is None:
             if envelope.uid == P.SERVICE_UID:
@@ -181,8 +129,8 @@ class Mailboxes:
                     f"the mailbox of {cell.ref!r} holds {depth} messages (its limit)", cell.ref))
                 return
             cell.peak = depth + 1
-        mailbox.append(envelope)
         self._counts[0] += 1
+        mailbox.append(envelope)
         if not cell.queued:
             cell.queued = True
             self.ready.append(cell)
@@ -203,7 +151,10 @@ class Mailboxes:
         return any(not cell.busy for cell in self.ready)
 
     def run_ready(self) -> None:
-        ready = self.ready
+        """Run the ready mailboxes, up to ``BATCH`` messages each (the hot
+        path: one actor's run of messages is handled in this one frame)."""
+        ready, counts, handlers, tell, Tell = (self.ready, self._counts, self._handlers,
+                                               self._tell, P.Tell)
         for _ in range(len(ready)):
             if not ready:  # a nested pump (a handler waiting) emptied it
                 break
@@ -212,33 +163,33 @@ class Mailboxes:
             if cell.busy or not cell.alive:
                 continue
             mailbox = cell.mailbox
-            counts = self._counts
-            dispatch = self.dispatch
-            for _ in range(BATCH):
-                if not mailbox or cell.busy or not cell.alive:
-                    break
-                counts[1] += 1
-                cell.handled += 1
-                dispatch(cell, mailbox.popleft())
-            if mailbox and cell.alive and not cell.queued:
-                cell.queued = True
-                ready.append(cell)
-
-    def dispatch(self, cell: Cell, entry: Any) -> None:
-        prev, self.current = self.current, cell
-        cell.envelope, cell.deferred = entry, None
-        if cell.hang:
-            cell.since = time.monotonic()
-        cell.busy = True  # last: the hang watchdog reads since once busy
-        try:
-            self._handlers[type(entry)](cell, entry)
-        finally:
-            cell.busy = False
-            cell.envelope = cell.deferred = None
-            self.current = prev
-            if cell.mailbox and cell.alive and not cell.queued:
-                cell.queued = True
-                self.ready.append(cell)
+            prev, self.current = self.current, cell
+            handled = 0
+            try:
+                for _ in range(BATCH):
+                    if not mailbox or not cell.alive:
+                        break
+                    entry = mailbox.popleft()
+                    handled += 1
+                    counts[1] += 1
+                    cell.envelope, cell.deferred = entry, None
+                    if cell.hang:
+                        cell.since = time.monotonic()
+                    cell.busy = True  # last: the hang watchdog reads since once busy
+                    try:
+                        if type(entry) is Tell:
+                            tell(cell, entry)
+                        else:
+                            handlers[type(entry)](cell, entry)
+                    finally:
+                        cell.busy = False
+                        cell.envelope = cell.deferred = None
+            finally:
+                self.current = prev
+                cell.handled += handled
+                if mailbox and cell.alive and not cell.queued:
+                    cell.queued = True
+                    ready.append(cell)
 
     def _tell(self, cell: Cell, envelope: P.Tell) -> None:
         message = envelope.payload

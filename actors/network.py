@@ -14,21 +14,46 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from actors.config import SystemConfig
+from actors.errors import ConfigError
 from transport import pipe as tpipe
 from transport import zmq as tzmq
+from transport.keys import Curve, KeyMaterialError
+from transport.keys import load as load_keys
 
 NODE_PIPE_ADDRESS = "pipe:0"
 
 _SLOT = re.compile(r"/s\d+\Z")  # ipc://FOLDER/s<uid>: a supervised slot
 
 
+def node_network(config: SystemConfig, rundir: str) -> Any:
+    """The network of a node's main program, as ``config`` says."""
+    if config.transport == "pipe":
+        return PipeNodeNetwork()
+    if config.bind == "ipc":
+        return ZmqNetwork(f"ipc://{rundir}/node", max_frame=config.max_frame)
+    try:
+        curve = load_keys(config.keys, config.node)
+    except KeyMaterialError as e:
+        raise ConfigError(str(e)) from None
+    return ZmqNetwork(config.bind, max_frame=config.max_frame, curve=curve)
+
+
 class ZmqNetwork:
     """Inbox bound at ``bind``; an outlet per peer address, made on demand."""
 
     def __init__(self, bind: str, node_address: str | None = None,
-                 max_frame: int | None = None) -> None:
+                 max_frame: int | None = None, curve: Curve | None = None) -> None:
         self.context = tzmq.new_context()
-        self.inbox = tzmq.Inbox(self.context, bind, max_frame)
+        self.curve = curve
+        self._beacon: tzmq.Beacon | None = None
+        # tcp: CURVE on every socket, the ZAP handler up before the first bind
+        self.guard = tzmq.Guard(self.context, curve) if curve is not None else None
+        try:
+            self.inbox = tzmq.Inbox(self.context, bind, max_frame, curve)
+        except Exception:
+            self._end()
+            raise
         self.address = self.inbox.address
         self.node_address = node_address or self.address
         self.sources = [self.inbox]
@@ -43,7 +68,8 @@ class ZmqNetwork:
     def sender(self, address: str) -> Callable[[bytes], None]:
         # A supervised actor's slot address is taken again by its next
         # incarnation: reconnect fast there; elsewhere back off.
-        outlet = tzmq.Outlet(self.context, address, backoff=not _SLOT.search(address))
+        outlet = tzmq.Outlet(self.context, address, backoff=not _SLOT.search(address),
+                             curve=self.curve)
         self.outlets[address] = outlet
         return outlet.send
 
@@ -73,6 +99,26 @@ class ZmqNetwork:
             outlet.close(linger)
         self.outlets.clear()
         self.inbox.close()
+        self._end()
+
+    def beacon(self, interval: float, timeout: float) -> str:
+        """Where other nodes watch this one (a :class:`transport.zmq.Beacon`
+        on this inbox's host), made on first use."""
+        if self._beacon is None:
+            host = self.address[:self.address.rfind(":")]
+            self._beacon = tzmq.Beacon(self.context, host, self.curve, interval, timeout)
+        return self._beacon.address
+
+    def heartbeat(self, address: str, interval: float, timeout: float,
+                  lost: Callable[[str], None]) -> tzmq.Heartbeat:
+        """Watch another node's beacon at ``address`` with heartbeats."""
+        return tzmq.Heartbeat(self.context, address, self.curve, interval, timeout, lost)
+
+    def _end(self) -> None:
+        if self._beacon is not None:
+            self._beacon.close()
+        if self.guard is not None:
+            self.guard.stop()
         self.context.term()
 
 

@@ -26,9 +26,9 @@ small pool of worker threads, so the loop thread never blocks.
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -44,11 +44,13 @@ from actors.endings import Endings
 from actors.errors import ActorError
 from actors.launcher import HostProcess, Launcher
 from actors.logs import emit_remote
-from actors.network import PipeNodeNetwork, ZmqNetwork
+from actors.network import PipeNodeNetwork, node_network
 from actors.peers import Peers
-from actors.quiescence import Quiescence
+from actors.quiescence import Quiescence, node_idle
 from actors.ref import ActorRef
 from actors.registry import Registry
+from actors.remotes import Remotes
+from actors.rundirs import sweep_stale_rundirs
 from actors.runtime import Runtime
 from actors.slots import Slots
 from actors.starting import Starter
@@ -56,41 +58,9 @@ from actors.stopping import Stopper
 from actors.watches import Watches
 from actors.workers import Workers
 
-__all__ = ["Node", "sweep_stale_rundirs"]
+__all__ = ["Node"]
 
 log = logging.getLogger("actors")
-
-
-def sweep_stale_rundirs() -> None:
-    """Remove run directories left by programs of this user that were killed
-    (a killed node cannot clean up after itself; its children die with it)."""
-    base = tempfile.gettempdir()
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return
-    for name in names:
-        parts = name.split("-")
-        if len(parts) != 3 or parts[0] != "actors" or not parts[1].isdigit():
-            continue
-        pid = int(parts[1])
-        path = os.path.join(base, name)
-        try:
-            if pid == os.getpid() or os.stat(path).st_uid != os.getuid():
-                continue
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except OSError:
-            continue
-
-
-def _network(config: SystemConfig, rundir: str) -> Any:
-    if config.transport == "pipe":
-        return PipeNodeNetwork()
-    if config.bind == "ipc":
-        return ZmqNetwork(f"ipc://{rundir}/node", max_frame=config.max_frame)
-    return ZmqNetwork(config.bind, max_frame=config.max_frame)
 
 
 class Node:
@@ -102,11 +72,13 @@ class Node:
         self.rundir = tempfile.mkdtemp(prefix=f"actors-{os.getpid()}-")
         os.chmod(self.rundir, 0o700)
         try:
-            network = _network(config, self.rundir)
+            network = node_network(config, self.rundir)
         except Exception:
             shutil.rmtree(self.rundir, ignore_errors=True)
             raise
-        self.runtime = runtime = Runtime(uuid.uuid4().hex[:12], network, self, "node",
+        incarnation = uuid.uuid4().hex[:12]
+        node_id = incarnation if config.node is None else f"{config.node}.{incarnation[:8]}"
+        self.runtime = runtime = Runtime(node_id, network, self, "node",
                                          config.restart_buffer, remote_waits=False,
                                          token=os.urandom(16),
                                          peers=Peers(network.address, known=self._is_peer),
@@ -127,7 +99,8 @@ class Node:
         # handlers run, and the spawner thread's end fires PR_SET_PDEATHSIG.
         self.workers = Workers("actors-node", 2, grow=True)
         stopping = self._stopping
-        self.registry = Registry()
+        self.registry = Registry(1 if config.bind == "ipc"
+                                 else secrets.randbits(31) << 20 | 1)
         self.launcher = Launcher(config, runtime, self.rundir, self._watch, stopping,
                                  self.workers)
         self.slots = Slots(config, self.rundir, runtime, self.registry, self.broadcast)
@@ -135,6 +108,8 @@ class Node:
             network.undeliverable = self.slots.undeliverable
             network.hold_limit = config.restart_buffer
         self.watches = Watches(runtime, self.registry)
+        self.remotes = None if config.keys is None else Remotes(  # other nodes
+            config, runtime, self.registry, self.watches, self.broadcast, self.call_soon)
         self.detector = Detector(runtime, self.registry, config.deadlock_detection,
                                  config.quiescence)
         self.stopper = Stopper(config, runtime, self.registry, self.launcher, self.slots,
@@ -148,7 +123,7 @@ class Node:
         if config.quiescence is not None:
             self.detector.quiet_check = Quiescence(self.detector, runtime, self.registry,
                                                    self.launcher, self.workers,
-                                                   self._idle).check
+                                                   node_idle(runtime, self.call_soon)).check
         self.detector.start()
         self._ops: dict[type, Callable[[Any, Any], None]] = {
             P.Log: lambda op, env: emit_remote(op.record),
@@ -164,6 +139,7 @@ class Node:
             P.Hung: lambda op, env: self.endings.hung(op),
             P.IsPeer: lambda op, env: self._answer(env, self._is_peer(op.address)),
             P.Ext: lambda op, env: runtime.extension(op)}
+        self._ops.update(self.remotes.ops if self.remotes is not None else {})  # (Lookup too)
         # requests that may block: served on a worker thread
         self._blocking: dict[type, Callable[[Any], Any]] = {
             P.Spawn: lambda op: (self.starter.spawn_supervised(op.spec)
@@ -185,7 +161,8 @@ class Node:
         for host in self.launcher.live_hosts():
             if address == host.address or address in host.aliases:
                 return True
-        return address in self.slots.held
+        return address in self.slots.held or (self.remotes is not None
+                                              and self.remotes.admits(address))
 
     # -- the loop -----------------------------------------------------------------------
     def _loop(self) -> None:
@@ -208,26 +185,25 @@ class Node:
                 self.runtime.loop.add_source(host.link)
         self.call_soon(watch)
 
-    def _idle(self) -> bool:
-        """Nothing unsent, unread or unrelayed in the node (asked of the
-        thread that reads its inbox: a poll from another thread is unsafe)."""
-        answer: concurrent.futures.Future = concurrent.futures.Future()
-        links = getattr(self.runtime.network, "links", {})
-        self.call_soon(lambda: answer.set_result(
-            self.runtime.idle(poll=True) and not any(link._queue for link in list(links.values()))))
-        try:
-            return answer.result(1.0)
-        except concurrent.futures.TimeoutError:
-            return False
-
-    def broadcast(self, operation: Any, skip: HostProcess | None = None) -> None:
-        """A service tell to every live host (but ``skip``)."""
+    def broadcast(self, operation: Any, skip: HostProcess | None = None,
+                  peers: bool = True) -> None:
+        """A service tell to every live host (but ``skip``), and a death to
+        the nodes met (unless not ``peers``)."""
         data = self.runtime.service_envelope(operation)
         for host in self.launcher.ready_hosts(skip):  # one not ready learns it in its hello
             self.runtime.post(host.address, data)
+        if peers and self.remotes is not None:
+            self.remotes.forward(operation)
 
     # -- the loop's handler ----------------------------------------------------------------
-    def deliver(self, envelope: Any) -> None:
+    def deliver(self, envelopes: list[Any]) -> None:
+        for envelope in envelopes:
+            try:
+                self._deliver(envelope)
+            except Exception as e:
+                self.runtime.loop.drop_malformed(envelope, e)
+
+    def _deliver(self, envelope: Any) -> None:
         if envelope.uid != P.SERVICE_UID:
             self.runtime.refuse(envelope)
             return
@@ -238,7 +214,9 @@ class Node:
         if handle is not None:
             handle(operation, envelope)
             return
-        job = self._blocking[type(operation)]
+        job = self._blocking.get(type(operation))
+        if job is None:  # an operation between nodes, on a node that meets none
+            return self.runtime.refuse(envelope)
         self.workers.submit(self._serve, envelope, operation, job)
 
     def has_ready(self) -> bool:
@@ -325,7 +303,7 @@ class Node:
         return self.starter.spawn(spec)
 
     def lookup(self, name: str) -> ActorRef | None:
-        return self.registry.lookup(name)
+        return self.registry.lookup(name) if self.remotes is None else self.remotes.find(name)
 
     @property
     def dead_letters(self) -> int:
@@ -394,7 +372,9 @@ class Node:
             if not host.hello.done():
                 host.hello.set_exception(ActorError("the actor system shut down"))
         launcher.shutdown()
+        _ = self.remotes is not None and self.remotes.close()
         self.workers.shutdown()
-        self.runtime.close(linger=0, flush=False)  # every peer is gone by now
+        # every host is gone by now; what goes to other nodes gets a moment
+        self.runtime.close(linger=0 if self.remotes is None else 0.5, flush=False)
         shutil.rmtree(self.rundir, ignore_errors=True)
         self.finished.set()

@@ -91,7 +91,7 @@ class Outboxes:
         connect: a sender for a new destination (the transport's).
         disconnect: close the transport's link to a destination gone for good.
         frame: packs encoded envelopes into one frame.
-        lose: count messages that can never be delivered (dead letters).
+        lose: encoded envelopes that can never be delivered (its tells are dead letters).
         overflow: envelopes past a held address's limit (fail asks among them).
         hold_limit: envelopes held per address.
         max_frame: the largest frame sent, in bytes.
@@ -106,7 +106,7 @@ class Outboxes:
 
     def __init__(self, connect: Callable[[str], Send], disconnect: Callable[[str], None],
                  frame: Callable[[list[bytes]], bytes],
-                 lose: Callable[[int], None], overflow: Callable[[str, list[bytes]], None],
+                 lose: Callable[[list[bytes]], None], overflow: Callable[[str, list[bytes]], None],
                  hold_limit: int, peers: Peers, ask_peer: Callable[[str], None],
                  max_frame: int) -> None:
         self._connect = connect
@@ -199,7 +199,7 @@ class Outboxes:
         """Send everything queued in ``box``, including what is added while
         sending. On the loop thread, if another thread is sending to the
         same destination, leave it to that thread (and look again soon)."""
-        if not box.sending.acquire(blocking=get_ident() != self.reader.ident):
+        if not box.sending.acquire(get_ident() != self.reader.ident):
             self.retry.add(box)
             return
         try:
@@ -217,11 +217,15 @@ class Outboxes:
                             self._overflow(box.address, items[room:])
                         continue
                 try:
-                    for chunk in self._chunks(items):
-                        box.send(self._frame(chunk))
+                    frame = self._frame(items)
+                    if len(frame) <= self.max_frame:  # (a burst's frames always are)
+                        box.send(frame)
+                    else:
+                        for chunk in self._chunks(items):
+                            box.send(self._frame(chunk))
                     box.sent += len(items)
                 except Exception as e:  # the peer is gone, or we are closing
-                    self._lose(len(items))
+                    self._lose(items)
                     log.debug("could not send %d messages to %s: %s", len(items), box.address, e)
         finally:
             box.sending.release()
@@ -230,8 +234,6 @@ class Outboxes:
         """``items`` in frames of at most ``max_frame`` bytes each (every
         item fits alone: the runtime refuses bigger ones at the send site)."""
         limit = self.max_frame - 1  # the frame's header byte
-        if sum(map(len, items)) <= limit:
-            return [items]
         chunks: list[list[bytes]] = [[]]
         size = 0
         for item in items:
@@ -305,7 +307,7 @@ class Outboxes:
             with box.lock:
                 held, box.held = box.held, None
             if held:
-                self._lose(len(held))
+                self._lose(held)
         self.forget(address)
 
     def forget(self, address: str) -> None:
@@ -318,7 +320,7 @@ class Outboxes:
         self.peers.forget(address)
         if box is not None:
             with box.lock:
-                lost, box.items = len(box.items), []
+                lost, box.items = box.items, []
                 box.held = None
                 box.send = refuse_send
             self._lose(lost)

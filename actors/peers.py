@@ -11,8 +11,9 @@ open sockets (file descriptors, reconnect timers) without bound.
 - pipe: every frame goes through the node's relay; ``pipe:<n>`` and
   ``pipe:s<uid>`` are admitted (the relay drops the unknown ones).
 - tcp: ports cannot be told apart by their form. The node answers for its
-  own processes (``known``); a host learns addresses from the node, and an
-  address on the node's host that it has not learned yet is *unknown*:
+  own processes and for those of the nodes it met (``known``,
+  ``actors.remotes``); a host learns addresses from the node, and a tcp
+  address it has not learned yet is *unknown*:
   its messages wait while the node is asked (``IsPeer``), then go or
   become dead letters. At most ``MAX_UNKNOWN`` addresses wait at a time.
 """
@@ -28,6 +29,7 @@ __all__ = ["MAX_UNKNOWN", "Peers"]
 MAX_UNKNOWN = 64
 
 _PIPE = re.compile(r"pipe:s?\d+\Z")
+_TCP = re.compile(r"tcp://[^/:]+:\d{1,5}\Z")
 
 
 class Peers:
@@ -45,14 +47,11 @@ class Peers:
         self._lock = threading.Lock()
         self.learned: set[str] = {node_address}
         self._pattern: re.Pattern[str] | None = None
-        self._tcp_prefix = ""
         if node_address.startswith("pipe:"):
             self._pattern = _PIPE
         elif node_address.startswith("ipc://"):
             folder = node_address[:node_address.rfind("/") + 1]
             self._pattern = re.compile(re.escape(folder) + r"(node|h\d+|s\d+)\Z")
-        else:  # tcp://HOST:PORT
-            self._tcp_prefix = node_address[:node_address.rfind(":") + 1]
 
     def admit(self, address: object) -> bool | None:
         """True: send there; False: never; None: ask the node first."""
@@ -64,7 +63,7 @@ class Peers:
             return True
         if self._known_by_node is not None:
             return self._known_by_node(address)
-        if address.startswith(self._tcp_prefix) and address[len(self._tcp_prefix):].isdigit():
+        if _TCP.match(address) is not None:  # ours, or another node's: the node decides
             return None
         return False
 

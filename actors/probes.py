@@ -14,8 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from actors import protocol as P
+from actors.cell import START
 from actors.errors import DeadlockError
-from actors.mailbox import START, Mailboxes
+from actors.mailbox import Mailboxes
 from actors.runtime import Runtime
 from actors.waits import ABSENT, QUEUED
 

@@ -10,6 +10,7 @@ are invisible to this check, which is why it is opt-in.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import time
 from collections.abc import Callable
@@ -23,12 +24,29 @@ from actors.registry import RUNNING, Registry
 from actors.runtime import Runtime
 from actors.workers import Workers
 
-__all__ = ["Quiescence"]
+__all__ = ["Quiescence", "node_idle"]
 
 log = logging.getLogger("actors")
 
 PROBE_TIMEOUT = 1.0
 
+
+
+def node_idle(runtime: Runtime, call_soon: Callable[[Callable[[], None]], None]
+              ) -> Callable[[], bool]:
+    """Whether nothing is unsent, unread or unrelayed in the node (asked of
+    the thread that reads its inbox, through ``call_soon``: a poll from
+    another thread is unsafe)."""
+    def idle() -> bool:
+        answer: concurrent.futures.Future = concurrent.futures.Future()
+        links = getattr(runtime.network, "links", {})
+        call_soon(lambda: answer.set_result(
+            runtime.idle(poll=True) and not any(link._queue for link in list(links.values()))))
+        try:
+            return answer.result(1.0)
+        except concurrent.futures.TimeoutError:
+            return False
+    return idle
 
 class Round(NamedTuple):
     """What one round of the check saw."""

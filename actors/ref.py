@@ -14,6 +14,7 @@ import concurrent.futures
 import contextlib
 import contextvars
 import time
+import weakref
 from collections.abc import Generator, Iterator
 from typing import Any, Protocol
 
@@ -93,17 +94,21 @@ class ActorFuture(concurrent.futures.Future):
 class _Waiters(list):  # type: ignore[type-arg]
     """An ActorFuture's ``_waiters``: ``concurrent.futures.wait`` and
     ``as_completed`` add theirs here, and its runtime makes sure the reply
-    gets read meanwhile (``actors.relief``)."""
+    gets read meanwhile (``actors.relief``). It refers to its future weakly:
+    no reference cycle, so an ask's objects are freed when it ends, not by
+    the garbage collector."""
 
     __slots__ = ("future",)
 
     def __init__(self, future: ActorFuture) -> None:
         super().__init__()
-        self.future = future
+        self.future = weakref.ref(future)
 
     def append(self, waiter: Any) -> None:
         super().append(waiter)
-        self.future._runtime.foreign_wait(self.future)
+        future = self.future()
+        if future is not None:
+            future._runtime.foreign_wait(future)
 
 
 class ActorRef:

@@ -72,13 +72,16 @@ class ActorRecord:
 class Registry:
     """Every actor of the node by uid, by name, and as a tree."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_uid: int = 1) -> None:
         self.lock = threading.RLock()
         self.actors: dict[int, ActorRecord] = {}
         self.names: dict[str, int] = {}
         self.top: list[int] = []          # actors without a parent, in start order
         self.crashed: set[int] = set()    # dead uids whose end was a crash
-        self._next_uid = 1
+        # uids are unique in the node; a node on tcp starts at a random
+        # place, so the uids of nodes that meet (and of a node's next
+        # incarnation) do not collide
+        self._next_uid = first_uid
 
     def get(self, uid: Any) -> ActorRecord | None:
         return self.actors.get(uid)

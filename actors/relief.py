@@ -61,7 +61,7 @@ class Relief:
             if left is not None and left <= 0:
                 return
             step = SLICE if left is None else min(SLICE, left)
-            if not loop._io.acquire(blocking=False):  # the main thread reads: let it
+            if not loop._io.acquire(False):  # the main thread reads: let it
                 _wait(future, step)
                 continue
             try:

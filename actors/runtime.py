@@ -28,6 +28,7 @@ from actors import protocol as P
 from actors.calls import Calls
 from actors.errors import ActorDeadError, MessageTooLarge, SerializationError
 from actors.flow import Flow, Tells
+from actors.foreign import Foreign
 from actors.loop import Handler, MessageLoop
 from actors.outbox import Outboxes, UnknownPeer
 from actors.peers import Peers
@@ -75,8 +76,9 @@ class Runtime:
         self.handler = handler
         self.name = name
         self.address: str = network.address
+        self.foreign = Foreign(self)  # other nodes (tcp): refs of theirs, lost ones
         # pickle (actors.mp) only on links that stay on this host
-        self.codec = RuntimeCodec(self.make_ref,
+        self.codec = RuntimeCodec(self.foreign.make_ref,
                                   allow_pickle=not str(self.address).startswith("tcp://"))
         self.calls = Calls()
         self.dead: dict[int, str] = {}  # uid -> why: asks to them fail at once
@@ -86,7 +88,7 @@ class Runtime:
         self.waits = WaitTracker(self.address, self.calls, self._report_wait, self.flush_all,
                                  self.wake, None, remote=remote_waits)
         self.outboxes = Outboxes(network.sender, network.drop, self.codec.frame,
-                                 self.lose, self._overflow, hold_limit, peers, self._ask_peer,
+                                 self._lost, self._overflow, hold_limit, peers, self._ask_peer,
                                  max_frame)
         self.loop = MessageLoop(network, self.codec, self.calls, self.outboxes, self.waits,
                                 handler, name)
@@ -165,7 +167,8 @@ class Runtime:
         # Register before checking for death: mark_dead sets `dead` then scans
         # the calls, so one of the two always sees the other.
         self.calls.add(future)
-        reason = self.dead.get(ref.uid)
+        lost = self.foreign.lost  # (other nodes lost: their refs are dead too)
+        reason = self.dead.get(ref.uid, lost.get(ref.node) if lost else None)
         if reason is not None:
             self.calls.fail(call_id, ActorDeadError(f"{ref!r} is dead ({reason})", ref, reason))
             return future
@@ -257,6 +260,13 @@ class Runtime:
         """``count`` messages found no actor: dead letters."""
         self.dead_letters += count
 
+    def _lost(self, items: list[bytes]) -> None:
+        """Encoded envelopes that will never be sent: the tells among them
+        are dead letters (an ask fails by its target's death instead)."""
+        if items:
+            asks = sum(1 for e in _requests_in(self.codec, items) if type(e) is not P.Receipted)
+            self.lose(len(items) - asks)
+
     def count_dead_letter(self, ref: Any, message: Any) -> None:
         self.lose(1)
         log.info("dead letter to %r: %s", ref, safe_repr(message, 200))
@@ -268,7 +278,7 @@ class Runtime:
     def _overflow(self, address: str, items: list[bytes]) -> None:
         """Envelopes past the restart buffer of a held address: dead
         letters; an ask among them fails now rather than time out."""
-        self.lose(len(items))
+        self._lost(items)
         log.warning("%s: %d messages to %s exceed the restart buffer (%d): dead letters",
                     self.name, len(items), address, self.outboxes.hold_limit)
         for envelope in _requests_in(self.codec, items):
@@ -314,6 +324,7 @@ class Runtime:
         return self.handler.waiter(thread, future)
 
     def stop_actor(self, ref: ActorRef, timeout: float | None) -> None:
+        self.foreign.local(ref)
         self.handler.stop_actor(ref, timeout)
 
     # -- extensions --------------------------------------------------------------------

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from actors import protocol as P
-from actors.config import SystemConfig
+from actors.config import SystemConfig, tcp_host
 from actors.launcher import HostProcess
 from actors.registry import HELD, ActorRecord, Registry
 from actors.runtime import Runtime
@@ -63,7 +63,7 @@ class Slots:
             return f"pipe:s{uid}"
         if self.config.bind == "ipc":
             return f"ipc://{self.rundir}/s{uid}"
-        return self.config.bind
+        return tcp_host(self.config.bind)
 
     # -- a first start ------------------------------------------------------------------
     def before_first_start(self, record: ActorRecord, host: HostProcess, alias: str) -> None:

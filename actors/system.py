@@ -7,7 +7,7 @@ from typing import Any
 
 from actors.actor import Actor, spec_for
 from actors.config import SystemConfig
-from actors.errors import ActorError
+from actors.errors import ActorError, ConfigError
 from actors.node import Node
 from actors.protocol import ActorSpec
 from actors.ref import ActorRef
@@ -24,7 +24,9 @@ class ActorSystem:
         transport: ``"zmq"`` (default; msgpack frames over ZeroMQ) or
             ``"pipe"`` (multiprocessing Pipes, relayed through this process).
         bind: for zmq, ``"ipc"`` (Unix sockets in a private temporary
-            directory; the default) or ``"tcp://127.0.0.1"`` (random ports).
+            directory; the default) or ``"tcp://HOST:PORT"`` (this node's
+            service there, its processes on free ports of HOST;
+            ``tcp://HOST``: a free port too), which needs ``keys``.
         stop_timeout: seconds an actor gets to run ``on_stop`` and end before
             its process is killed (default 5).
         spawn_timeout: seconds a new process gets to construct its actor.
@@ -57,12 +59,21 @@ class ActorSystem:
             whose encoding is bigger raises :class:`MessageTooLarge` where it
             is sent, and inboxes refuse bigger frames.
         mailbox_size: how many tells from one process may wait in one
-            actor's mailbox (default 1,000); past it the sender is slowed
+            actor's mailbox (default 10,000); past it the sender is slowed
             down (see ``when_full``). docs/security.md has the bounds.
         when_full: ``"block"`` (default): a tell waits for room, up to
             ``send_timeout``, then raises :class:`MailboxFull`; ``"drop"``:
             the tell is dropped and counted as a dead letter.
         send_timeout: seconds a blocked tell waits (None: as long as it takes).
+        node: this node's name (letters, digits, ``_``, ``-``); refs of its
+            actors name it (``ref.node`` is the name and the incarnation).
+        keys: the keys folder (``actors keys new DIR``); required with
+            ``bind="tcp://..."``: every tcp link is CurveZMQ, and only
+            nodes with the same folder get a frame through.
+        link_timeout: seconds of silence after which a link to another
+            node is lost (ZMTP heartbeats every third of it; default 1.5):
+            asks pending on its actors fail with :class:`ActorDeadError`
+            and watchers get :class:`Terminated`. docs/cluster.md.
 
     Leaving the ``with`` block (or ``shutdown()``, or interpreter exit) stops
     every actor, children before parents and the last started first, then
@@ -86,15 +97,17 @@ class ActorSystem:
                  template: bool | None = None,
                  restart_buffer: int = 10_000, deadlock_detection: float | None = 0.2,
                  quiescence: float | None = None, max_frame: int = 64 << 20,
-                 mailbox_size: int = 1000, when_full: str = "block",
-                 send_timeout: float | None = None) -> None:
+                 mailbox_size: int = 10_000, when_full: str = "block",
+                 send_timeout: float | None = None, node: str | None = None,
+                 keys: str | None = None, link_timeout: float = 1.5) -> None:
         self.config = SystemConfig(
             transport=transport, bind=bind, stop_timeout=stop_timeout,
             spawn_timeout=spawn_timeout, log_level=log_level, spares=spares,
             max_spares=max_spares, spares_idle=spares_idle, template=template,
             restart_buffer=restart_buffer, deadlock_detection=deadlock_detection,
             quiescence=quiescence, max_frame=max_frame, mailbox_size=mailbox_size,
-            when_full=when_full, send_timeout=send_timeout)
+            when_full=when_full, send_timeout=send_timeout, node=node, keys=keys,
+            link_timeout=link_timeout)
         self.transport = transport
         self._node = Node(self.config)
         # The node itself, not this object: a system dropped without shutdown
@@ -131,6 +144,42 @@ class ActorSystem:
     def lookup(self, name: str) -> ActorRef | None:
         """The ref of the live actor named ``name``, or None."""
         return self._node.lookup(name)
+
+    def connect(self, address: str, timeout: float = 10.0) -> str:
+        """Meet the node whose address is ``address`` (its ``bind``,
+        ``tcp://HOST:PORT``) and return its name: from then on refs cross
+        between the two, :meth:`lookup` finds the other's names, and the
+        deaths of each one's actors (and of the node itself) reach the
+        other. Both need ``bind="tcp://..."`` and the same keys folder.
+
+        Raises:
+            ConfigError: this system is not bound to tcp://, or the other
+                node has the same name.
+            ActorError: no node answered within ``timeout`` seconds (down,
+                elsewhere, or other keys: CURVE refuses a stranger
+                silently).
+        """
+        remotes = self._node.remotes
+        if remotes is None:
+            raise ConfigError("connect() needs a system bound to tcp:// with keys "
+                              "(ActorSystem(node=..., bind='tcp://HOST:PORT', keys=DIR))")
+        return remotes.connect(address, timeout)
+
+    def nodes(self) -> list[str]:
+        """The names of the nodes this one has met and not lost."""
+        remotes = self._node.remotes
+        return [] if remotes is None else remotes.nodes()
+
+    @property
+    def address(self) -> str:
+        """Where this node's service listens (what other nodes connect to)."""
+        return self._node.runtime.address
+
+    @property
+    def node(self) -> str:
+        """This node's id: its name (if given) and incarnation; refs of its
+        actors carry it (``ref.node``)."""
+        return self._node.runtime.node_id
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Stop every actor in order and end every process (idempotent).

@@ -9,6 +9,7 @@ its next message (a ``LinkExit`` to its host).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from actors import protocol as P
@@ -28,9 +29,13 @@ class Watches:
         self.registry = registry
         # target uid -> {watcher uid: (watcher ref, link)}
         self.by_target: dict[int, dict[int, tuple[ActorRef, bool]]] = {}
+        # watches of another node's actors (actors.remotes): links stay local
+        self.remote: Callable[[ActorRef, ActorRef], None] | None = None
 
     def watch(self, watcher: ActorRef, target: ActorRef, link: bool) -> None:
-        if self.registry.get(target.uid) is None:
+        if target.node != self.runtime.node_id and self.remote is not None:
+            self.remote(watcher, target)
+        elif self.registry.get(target.uid) is None:
             reason = self.runtime.dead.get(target.uid, "no such actor")
             self._notify(watcher, target, reason, target.uid in self.registry.crashed, link)
         else:
@@ -47,9 +52,11 @@ class Watches:
     def _notify(self, watcher: ActorRef, target: Any, reason: str, crashed: bool,
                 link: bool) -> None:
         record = self.registry.get(watcher.uid)
-        if record is None:
-            return
         runtime = self.runtime
+        if record is None and watcher.node == runtime.node_id:
+            return
+        if record is None:  # a watcher on another node (actors.remotes)
+            link = False
         if link and crashed:
             host = record.host
             if host is not None and host.alive:

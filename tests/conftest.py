@@ -76,6 +76,15 @@ def host_pids(system: actors.ActorSystem) -> set[int]:
         return {h.pid for h in node.hosts.values() if h.pid}
 
 
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory) -> str:
+    """A keys folder (``actors keys new``) for systems bound to tcp://."""
+    from transport.keys import create
+    folder = str(tmp_path_factory.mktemp("keys") / "cluster")
+    create(folder)
+    return folder
+
+
 @pytest.fixture(params=TRANSPORTS)
 def transport(request) -> str:
     return request.param

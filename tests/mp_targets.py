@@ -58,12 +58,16 @@ class Counter:
     def get(self):
         return self.n
 
+    def _secret(self):
+        return "private"
+
 
 class StdCounterManager(BaseManager):
     pass
 
 
 StdCounterManager.register("Counter", Counter)
+StdCounterManager.register("OpenCounter", Counter, exposed=("get", "_secret"))
 
 
 def _make_worker_process(base):
@@ -92,6 +96,16 @@ def __getattr__(name):
         cls.__module__, cls.__qualname__, cls.__name__ = __name__, name, name
         globals()[name] = cls
         return cls
+    if name in ("StdReprProcess", "ActorsReprProcess"):
+        if name == "StdReprProcess":
+            from multiprocessing.context import SpawnProcess as base
+        else:
+            from actors.mp import Process as base
+        cls = _repr_process_class(base)
+        # named ReprProcess (its default name and repr say so), found by pickle as `name`
+        cls.__module__, cls.__qualname__ = __name__, name
+        globals()[name] = cls
+        return cls
     if name == "ActorsCounterManager":
         import actors.mp.managers
 
@@ -101,6 +115,7 @@ def __getattr__(name):
         ActorsCounterManager.__module__ = __name__
         ActorsCounterManager.__qualname__ = "ActorsCounterManager"
         ActorsCounterManager.register("Counter", Counter)
+        ActorsCounterManager.register("OpenCounter", Counter, exposed=("get", "_secret"))
         globals()[name] = ActorsCounterManager
         return ActorsCounterManager
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -442,3 +457,20 @@ def pid_then_sleep(marker_dir, seconds):
     os.replace(tmp, marker)
     time.sleep(seconds)  # simulated long work
     return "first run"
+
+
+def _repr_process_class(base):
+    class ReprProcess(base):
+        """Reports repr(current_process()) from the child."""
+
+        def __init__(self, q, mp_module_name):
+            super().__init__()
+            self.q = q
+            self.mp_module_name = mp_module_name
+
+        def run(self):
+            import importlib
+            mp = importlib.import_module(self.mp_module_name)
+            self.q.put(repr(mp.current_process()))
+
+    return ReprProcess

@@ -188,3 +188,21 @@ def test_mp_quick_run_prints_every_benchmark_row(tmp_path: Path) -> None:
             assert side["median"] > 0 and len(side["samples"]) == 1, (key, side)
     graded = [c for c in data["checks"] if c["target"] is not None]
     assert len(graded) == 9 and all(c["ratio"] > 0 for c in graded)
+
+
+def test_nodes_benchmark_quick(tmp_path):
+    """benchmarks.nodes --quick: two nodes over tcp+CURVE and the raw pyzmq
+    baselines with and without CURVE, figures and ratios (no timing
+    assertions)."""
+    out = tmp_path / "nodes.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.nodes", "--quick", "--json",
+                           str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=110)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(out.read_text())
+    assert sorted(data["medians"]) == sorted(
+        ["raw_push_curve", "raw_push_plain", "raw_dealer_curve", "raw_dealer_plain",
+         "tell_a_to_b", "ask_a_to_b", "detection"])
+    assert all(value > 0 for value in data["medians"].values()), data["medians"]
+    assert len(data["ratios"]) == 4 and "tell / raw CURVE PUSH/PULL" in proc.stdout

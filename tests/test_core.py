@@ -388,9 +388,9 @@ def test_system_options_are_validated():
         actors.ActorSystem(stop_timeout=0)
 
 
-def test_tcp_loopback(tmp_path):
-    """The zmq transport also runs over tcp:// on 127.0.0.1."""
-    with actors.ActorSystem(bind="tcp://127.0.0.1") as system:
+def test_tcp_loopback(keys):
+    """The zmq transport also runs over tcp:// on 127.0.0.1 (CURVE keys)."""
+    with actors.ActorSystem(bind="tcp://127.0.0.1", keys=keys) as system:
         c = system.spawn(Counter, 2)
         assert c.address.startswith("tcp://127.0.0.1:")
         p = system.spawn(Parent)

@@ -320,3 +320,18 @@ def test_crash_loop(transport):
     assert 2 <= int(pool[3]) <= 6
     assert int(pool[4]) + int(pool[5]) >= 52
     assert out.strip().endswith("all processes stopped")
+
+
+def test_two_nodes():
+    """two_nodes.py: node a meets node b (another process) over tcp with
+    CURVE keys, uses b's actor by name and through a ref inside a spawn,
+    and sees b leave (asks fail, the watcher is told)."""
+    out = run_example("examples/two_nodes.py")
+    assert out.splitlines() == [
+        "met node b",
+        "inventory is on node b",
+        "sold one apple, 2 left",
+        "apples on node b: 2",
+        "after node b left: ActorDeadError",
+        "the shop was told: stopped",
+    ], out

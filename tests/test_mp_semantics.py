@@ -265,6 +265,44 @@ def test_main_process_identity(ctx):
     ctx.freeze_support()  # a no-op outside a frozen Windows executable
 
 
+def test_process_repr_in_the_child(mp, ctx, procs, queues):
+    """A Process subclass is named ClassName-N; in the child,
+    repr(current_process()) shows its name, its parent and 'started'."""
+    q = make_queue(ctx, queues)
+    p = (t.StdReprProcess if mp.kind == "stdlib" else t.ActorsReprProcess)(q, mp.module.__name__)
+    procs.append(p)
+    assert p.name.startswith("ReprProcess-")
+    p.start()
+    assert q.get(timeout=JOIN) == f"<ReprProcess name={p.name!r} parent={os.getpid()} started>"
+    assert joined(p) == 0
+    assert repr(p) == f"<ReprProcess name={p.name!r} pid={p.pid} parent={os.getpid()} stopped exitcode=0>"
+
+
+def test_synchronize_reprs(ctx):
+    """Locks, semaphores, Condition, Event and Value print as the standard
+    library's."""
+    lock, rlock = ctx.Lock(), ctx.RLock()
+    assert (repr(lock), repr(rlock)) == ("<Lock(owner=None)>", "<RLock(None, 0)>")
+    with lock, rlock, rlock:
+        assert (repr(lock), repr(rlock)) == ("<Lock(owner=MainProcess)>", "<RLock(MainProcess, 2)>")
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append((repr(lock), repr(rlock))))
+        thread.start()
+        thread.join()
+        assert seen == [("<Lock(owner=SomeOtherThread)>", "<RLock(SomeOtherThread, nonzero)>")]
+    assert repr(ctx.Semaphore(2)) == "<Semaphore(value=2)>"
+    assert repr(ctx.BoundedSemaphore(3)) == "<BoundedSemaphore(value=3, maxvalue=3)>"
+    assert repr(ctx.Condition()) == "<Condition(<RLock(None, 0)>, 0)>"
+    assert repr(ctx.Condition(ctx.Lock())) == "<Condition(<Lock(owner=None)>, 0)>"
+    event = ctx.Event()
+    assert repr(event) == f"<Event at {id(event):#x} unset>"
+    event.set()
+    assert repr(event) == f"<Event at {id(event):#x} set>"
+    assert repr(ctx.Value("i", 3)) == "<Synchronized wrapper for c_int(3)>"
+    assert repr(ctx.Value("d", 1.5, lock=False)) == "c_double(1.5)"
+    assert repr(ctx.Array("i", 3)).startswith("<SynchronizedArray wrapper for <")
+
+
 # =============================================================================
 # Queue
 # =============================================================================
@@ -1088,6 +1126,20 @@ def test_value_across_processes(ctx, procs):
     assert counter.value == 200
 
 
+def test_sharedctypes_copy_and_synchronized(mp, ctx):
+    """copy() makes a new shared value with the same contents; synchronized()
+    puts a raw one behind a lock, sharing its data."""
+    sharedctypes = importlib.import_module(mp.module.__name__ + ".sharedctypes")
+    raw = ctx.RawValue("i", 3)
+    copied = sharedctypes.copy(raw)
+    raw.value = 5
+    assert (copied.value, raw.value) == (3, 5)
+    wrapped = sharedctypes.synchronized(raw)
+    with wrapped.get_lock():
+        wrapped.value += 1
+    assert raw.value == 6 and repr(wrapped) == "<Synchronized wrapper for c_int(6)>"
+
+
 def test_array_basics(ctx):
     a = ctx.Array("i", 10)
     assert len(a) == 10
@@ -1166,6 +1218,27 @@ def test_manager_dict_list_namespace(ctx, manager, procs):
         d["nope"]
 
 
+def test_manager_queue_is_joinable(ctx, manager, procs):
+    """Manager().Queue() proxies a queue.Queue: task_done() and join()."""
+    q = manager.Queue()
+    q.put("job")
+    assert q.get(timeout=JOIN) == "job"
+    q.task_done()
+    q.join()  # every item was marked done: returns at once
+    with pytest.raises(ValueError):
+        q.task_done()
+
+
+def test_manager_list_and_dict_repr_and_str(manager):
+    """repr() is the proxy's own; str() is the referent's."""
+    lst = manager.list([1, 2])
+    d = manager.dict(a=1)
+    assert repr(lst).startswith("<ListProxy object, typeid 'list' at 0x")
+    assert repr(d).startswith("<DictProxy object, typeid 'dict' at 0x")
+    assert (str(lst), str(d)) == ("[1, 2]", "{'a': 1}")
+    assert [x for x in lst] == [1, 2] and list(d) == ["a"]
+
+
 def test_manager_primitives(ctx, manager, procs):
     q = manager.Queue()
     lock = manager.Lock()
@@ -1203,6 +1276,58 @@ def test_manager_register_user_class(mp, ctx, procs):
         p = start(procs, ctx, t.use_counter, counter, 5)
         assert joined(p) == 0
         assert counter.get() == 20
+
+
+def test_manager_primitives_repr_as_proxies(manager):
+    """What a manager makes prints as the standard library's proxies."""
+    for made, proxy, typeid in [(manager.Event(), "EventProxy", "Event"),
+                                (manager.Lock(), "AcquirerProxy", "Lock"),
+                                (manager.Condition(), "ConditionProxy", "Condition"),
+                                (manager.Queue(), "AutoProxy[Queue]", "Queue")]:
+        assert repr(made) == f"<{proxy} object, typeid {typeid!r} at {id(made):#x}>"
+
+
+def test_manager_process_and_its_exit_code(ctx):
+    """manager._process (private, read by CPython's tests): alive while the
+    manager runs, exit code 0 once shutdown() returned."""
+    m = ctx.Manager()
+    try:
+        assert m._process.is_alive() and m._process.exitcode is None
+        assert isinstance(m._process.pid, int) and m._process.pid != os.getpid()
+    finally:
+        m.shutdown()
+    assert m._process.exitcode == 0 and not m._process.is_alive()
+
+
+def test_manager_registered_exposed_methods(mp, ctx):
+    """A registered type's proxy has its public methods, or exactly those
+    registered as ``exposed``; the manager refuses any other."""
+    remote_error = importlib.import_module(mp.module.__name__ + ".managers").RemoteError
+    with mp.manager_class(ctx=ctx) as m:
+        counter, open_counter = m.Counter(1), m.OpenCounter(2)
+        assert [n for n in ("add", "get", "_secret") if hasattr(counter, n)] == ["add", "get"]
+        assert [n for n in ("add", "get", "_secret") if hasattr(open_counter, n)] == \
+            ["get", "_secret"]
+        assert open_counter._secret() == "private" and open_counter.get() == 2
+        with pytest.raises(remote_error):
+            counter._callmethod("_secret")
+
+
+def test_manager_list_and_dict_iterate_lazily(manager):
+    """A list proxy is read item by item; a dict proxy's iterator lives in
+    the manager (a dict changed meanwhile raises RuntimeError)."""
+    lst = manager.list(range(3))
+    it = iter(lst)
+    lst[0] = 100
+    assert next(it) == 100
+    assert list(it) == [1, 2] and list(it) == []
+    d = manager.dict({1: "a", 2: "b"})
+    it = iter(d)
+    assert list(it) == [1, 2] and list(it) == []
+    it = iter(d)
+    d.clear()
+    with pytest.raises(RuntimeError):
+        next(it)
 
 
 # =============================================================================
@@ -1318,6 +1443,45 @@ def test_pool_starmap(pool):
     assert pool.starmap(t.add, [(i, i) for i in range(10)], chunksize=3) == [2 * i for i in range(10)]
     r = pool.starmap_async(t.add, [("a", "b"), ("c", "d")])
     assert r.get(timeout=JOIN) == ["ab", "cd"]
+
+
+def _broken_iterable(good):
+    """Yields 0..good-1, then raises."""
+    yield from range(good)
+    raise KeyError("the iterable broke")
+
+
+class _Unpicklable:
+    def __reduce__(self):
+        raise RuntimeError("cannot pickle this")
+
+
+def test_pool_callback_runs_before_ready(pool):
+    """wait() returns once the callback has run (or the error callback)."""
+    seen = []
+    pool.apply_async(t.square, (3,), callback=seen.append).wait(JOIN)
+    assert seen == [9]
+    pool.map_async(t.fail_on, [3], callback=seen.append, error_callback=seen.append).wait(JOIN)
+    assert len(seen) == 2 and isinstance(seen[1], ValueError)
+
+
+def test_pool_imap_iterable_that_raises(pool):
+    """imap yields the results of the whole chunks before the iterable broke,
+    then raises its exception."""
+    it = pool.imap(t.square, _broken_iterable(3), 1)
+    assert [next(it) for _ in range(3)] == [0, 1, 4]
+    with pytest.raises(KeyError):
+        next(it)
+    it = pool.imap(t.square, _broken_iterable(7), 2)  # 6 = 3 whole chunks of 2
+    assert [next(it) for _ in range(6)] == [0, 1, 4, 9, 16, 25]
+    with pytest.raises(KeyError):
+        next(it)
+
+
+def test_pool_map_of_unpicklable_items_raises_their_error(pool):
+    with pytest.raises(RuntimeError, match="cannot pickle this"):
+        pool.map(t.square, [_Unpicklable()] * 3)
+    assert pool.map(t.square, [2]) == [4]  # and the pool goes on
 
 
 def test_pool_task_exceptions(pool):

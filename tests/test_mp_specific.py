@@ -175,12 +175,13 @@ def test_unmsgpackable_objects_travel_locally(ctx, pool, procs):
 
 
 TCP_SCRIPT = textwrap.dedent('''
+    import sys
     import actors
     import actors.mp as multiprocessing
     import mp_targets as t
 
     if __name__ == "__main__":
-        with actors.ActorSystem("zmq", bind="tcp://127.0.0.1") as system:
+        with actors.ActorSystem("zmq", bind="tcp://127.0.0.1", keys=sys.argv[1]) as system:
             multiprocessing.set_system(system)
             try:
                 q = multiprocessing.Queue()
@@ -206,7 +207,7 @@ TCP_SCRIPT = textwrap.dedent('''
 
 
 @pytest.mark.timeout(60)
-def test_pickle_refused_on_tcp(amp, tmp_path):
+def test_pickle_refused_on_tcp(amp, tmp_path, keys):
     """On a system bound to tcp://, a queue item that needs pickle is refused
     with SerializationError at the put, and the queue goes on (a scalar still
     travels); a Pipe, a link between two processes of this host, pickles."""
@@ -214,7 +215,7 @@ def test_pickle_refused_on_tcp(amp, tmp_path):
     script.write_text(TCP_SCRIPT)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
     env.pop("ACTORS_MP_TRANSPORT", None)
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+    proc = subprocess.run([sys.executable, str(script), keys], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=50, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "QUEUE REFUSED SerializationError" in proc.stdout, proc.stdout + proc.stderr[-3000:]
@@ -335,3 +336,17 @@ def test_manager_pool_objects_and_shutdown(ctx):
         queue.put(1)
     with pytest.raises(ValueError, match="not running"):
         pool.apply(t.square, (3,))
+
+
+def test_manager_shutdown_ends_a_conditions_own_lock(ctx):
+    """A Condition made by a manager has a lock of its own in the manager's
+    process: shutdown() ends it too, so the process ends (join returned
+    only at its timeout before)."""
+    manager = ctx.Manager()
+    cond = manager.Condition()
+    with cond:
+        assert cond.wait(0.01) is False
+    pid = manager._anchor.ask("pid", timeout=10)
+    manager.shutdown()
+    manager.join(30)
+    assert wait_gone([pid], 10) == []

@@ -33,7 +33,20 @@ EXAMPLES = [
     P.Probe([1], [P.PendingRequest(5, "ipc:///a", 9), P.PendingRequest(6, None, None)]),
     P.Cancel(5, "ipc:///a", 9), P.FailWait(3, "deadlock", ["a", "b"]), P.Quiet(),
     P.Ext("mp.recall", [7, None]), P.Stats(), P.Counters(),
+    P.Meet("a", "a.12ab", "tcp://127.0.0.1:7000", "tcp://127.0.0.1:7001"), P.PeerLookup("n"), P.PeerWatch(None, None),
+    P.PeerDown([5], "stopped"),
+    P.NodeDown("a.12ab", "lost"),
 ]
+
+
+def test_peer_operations_need_no_token_and_others_do():
+    """Operations between nodes carry no token (a node's token stays in its
+    processes); every other operation without the token is refused."""
+    assert P.decode_op([P.PeerLookup.code, P.NO_TOKEN, "n"], TOKEN) == P.PeerLookup("n")
+    with pytest.raises(P.ProtocolError, match="token"):
+        P.decode_op([P.NodeDown.code, P.NO_TOKEN, "a", "b"], TOKEN)
+    with pytest.raises(P.ProtocolError, match="token"):
+        P.decode_op([P.Lookup.code, P.NO_TOKEN, "n"], TOKEN)
 
 
 def test_every_operation_has_an_example():

@@ -94,10 +94,35 @@ def _import_tests_as_actors_mp() -> object:
         sys.modules.update(saved)
 
 
+def _rehome(module: object) -> list[str]:
+    """The test module's own classes built on actors.mp (a ``Process``
+    subclass, a proxy type) pickle by reference: a spawned child would find
+    them by importing ``test._test_multiprocessing`` itself, with the
+    standard library's ``multiprocessing``, and get a class built on that.
+    Named as this module's instead, they are found here, where the child
+    imports the tests as the parent did (as a program whose imports say
+    ``actors.mp`` defines its classes on actors.mp in every process)."""
+    moved = []
+    for name, obj in list(vars(module).items()):
+        if isinstance(obj, type) and obj.__module__ == module.__name__ and any(
+                (base.__module__ or "").startswith("actors.mp") for base in obj.__mro__[1:]):
+            obj.__module__ = __name__
+            globals()[name] = obj
+            moved.append(name)
+    return moved
+
+
 if TARGET == "stdlib":
     import test._test_multiprocessing as _T
 else:
     _T = _import_tests_as_actors_mp()
+    REHOMED = _rehome(_T)
+    if STDLIB["multiprocessing"].parent_process() is not None:
+        # In a spawned child, the targets' own function-level imports
+        # (``from multiprocessing.process import parent_process``) find
+        # actors.mp's too, as in a program whose imports say actors.mp. Only
+        # there: the pytest process keeps the standard library's names.
+        sys.modules["multiprocessing.process"] = sys.modules["actors.mp.process"]
 
 _T.install_tests_in_module_dict(globals(), "spawn", only_type="processes")
 _T.install_tests_in_module_dict(globals(), "spawn", only_type="manager")

@@ -6,16 +6,35 @@ takes at most ``HWM`` frames per connected peer (then ZeroMQ stops reading
 that peer, whose sends wait), an outlet holds at most ``HWM`` frames, and
 an inbox drops (and disconnects) a peer that sends a frame over its
 ``max_frame``. Addresses are ``ipc://PATH`` or ``tcp://HOST:PORT``.
+
+Given a :class:`transport.keys.Curve`, every socket is CurveZMQ: an inbox is
+a CURVE server whose ZAP handler (:class:`Guard`, pyzmq's
+``ThreadAuthenticator``) admits only the public keys of the keys folder,
+an outlet a CURVE client. A :class:`Heartbeat` watches a peer's inbox
+with ZMTP heartbeats and reports when the connection is lost; what it
+connects to is the peer's :class:`Beacon`, which carries no data and pings
+back, so that a peer that was frozen (SIGSTOP) finds its links cut when it
+wakes. (Heartbeats go on links of their own: on a data link, a peer whose
+queue is full stops reading, PONGs too, and libzmq's TTL is not honoured
+when the same process has another connection to that socket.)
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import zmq
+from zmq.auth.thread import ThreadAuthenticator
+from zmq.utils.monitor import recv_monitor_message
 
-__all__ = ["Inbox", "Outlet", "Poller", "new_context"]
+from transport.keys import Curve
+
+__all__ = ["Beacon", "Guard", "Heartbeat", "Inbox", "Outlet", "Poller", "new_context"]
 
 # Plain ints: pyzmq's enum flags cost microseconds per operation on hot paths.
 EVENTS = int(zmq.EVENTS)
@@ -39,8 +58,11 @@ class Inbox:
     ``max_frame``: the largest frame accepted, in bytes (None: no limit).
     """
 
-    def __init__(self, context: zmq.Context, bind: str, max_frame: int | None = None) -> None:
+    def __init__(self, context: zmq.Context, bind: str, max_frame: int | None = None,
+                 curve: Curve | None = None) -> None:
         self.socket = context.socket(zmq.PULL)
+        if curve is not None:
+            curve.server(self.socket)
         self.socket.setsockopt(zmq.RCVHWM, HWM)
         self.socket.setsockopt(zmq.LINGER, 0)
         if max_frame is not None:
@@ -116,9 +138,12 @@ RECONNECT_MAX_MS = 100
 class Outlet:
     """A sending socket connected to one peer's inbox."""
 
-    def __init__(self, context: zmq.Context, address: str, backoff: bool = True) -> None:
+    def __init__(self, context: zmq.Context, address: str, backoff: bool = True,
+                 curve: Curve | None = None) -> None:
         self.address = address
         self.socket = context.socket(zmq.PUSH)
+        if curve is not None:
+            curve.client(self.socket)
         self.socket.setsockopt(zmq.SNDHWM, HWM)
         self.socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
         if backoff:
@@ -149,3 +174,122 @@ class Poller:
     def poll(self, timeout: float | None) -> list[Any]:
         ms = -1 if timeout is None else max(0, int(timeout * 1000 + 0.999))
         return [obj for obj, _ in zmq.zmq_poll(self._items, ms)]
+
+
+class Guard:
+    """The ZAP handler of a context (pyzmq's ``ThreadAuthenticator``): a
+    CURVE client is admitted only if its public key is in ``curve.allowed``.
+    Start it before binding: a CURVE server without a ZAP handler admits
+    any key."""
+
+    def __init__(self, context: zmq.Context, curve: Curve) -> None:
+        self.auth = ThreadAuthenticator(context, log=logging.getLogger("actors.auth"))
+        self.auth.start()
+        self.auth.configure_curve(domain="*", location=curve.allowed)
+
+    def stop(self) -> None:
+        self.auth.stop()
+
+
+class Beacon:
+    """A socket that carries no data, bound at ``tcp://HOST`` (a free port):
+    other nodes' :class:`Heartbeat` connect to it. It pings them in turn
+    and drops a connection silent for ``timeout`` s."""
+
+    def __init__(self, context: zmq.Context, host: str, curve: Curve | None,
+                 interval: float, timeout: float) -> None:
+        self.socket = context.socket(zmq.PULL)
+        if curve is not None:
+            curve.server(self.socket)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        # never read: a frame at most, and a small one (MAXMSGSIZE also
+        # bounds the CURVE handshake's commands: not below a few hundred)
+        self.socket.setsockopt(zmq.RCVHWM, 1)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, 4096)
+        _heartbeats(self.socket, interval, timeout)
+        try:
+            self.address = f"{host}:{self.socket.bind_to_random_port(host)}"
+        except Exception:
+            self.socket.close(0)
+            raise
+
+    def close(self) -> None:
+        self.socket.close(0)
+
+
+def _heartbeats(socket: zmq.Socket, interval: float, timeout: float) -> None:
+    socket.setsockopt(zmq.HEARTBEAT_IVL, max(1, int(interval * 1000)))
+    socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, max(1, int(timeout * 1000)))
+    socket.setsockopt(zmq.HEARTBEAT_TTL, max(100, int(timeout * 1000)))
+
+
+_LINK_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+
+
+class Heartbeat:
+    """Watches the beacon at ``address`` over its own CURVE connection with
+    ZMTP heartbeats (a PING every ``interval`` s; no answer for ``timeout``
+    s closes the connection). ``lost(address)`` is called once, from this
+    watcher's thread, when the connection drops after its handshake, or
+    when no handshake succeeds within ``timeout`` s of the start."""
+
+    def __init__(self, context: zmq.Context, address: str, curve: Curve | None,
+                 interval: float, timeout: float, lost: Callable[[str], None]) -> None:
+        self.address = address
+        self._lost = lost
+        self._timeout = timeout
+        self._closing = threading.Event()
+        self.connected = threading.Event()  # the handshake succeeded
+        socket = context.socket(zmq.PUSH)
+        if curve is not None:
+            curve.client(socket)
+        socket.setsockopt(zmq.LINGER, 0)
+        _heartbeats(socket, interval, timeout)
+        socket.setsockopt(zmq.RECONNECT_IVL, 100)
+        self._monitor = socket.get_monitor_socket(_LINK_EVENTS)
+        socket.connect(address)
+        self._socket = socket
+        self.thread = threading.Thread(target=self._watch, name=f"actors-heartbeat {address}",
+                                       daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        monitor, lost = self._monitor, False
+        last, cpu = time.monotonic(), time.process_time()
+        deadline = last + self._timeout
+        shaken = False
+        try:
+            while not self._closing.is_set():
+                ready = monitor.poll(100)
+                now, used = time.monotonic(), time.process_time()
+                gap, last, busy, cpu = now - last, now, used - cpu, used
+                if gap > self._timeout and busy < gap / 10:
+                    # the whole process was frozen (SIGSTOP, a suspended VM:
+                    # no thread used the CPU meanwhile, so this one was not
+                    # just kept from the GIL) longer than the timeout: the
+                    # peer has lost it
+                    lost = True
+                    break
+                if not ready:
+                    if not shaken and now > deadline:
+                        lost = True
+                        break
+                    continue
+                event = recv_monitor_message(monitor)["event"]
+                if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                    shaken = True
+                    self.connected.set()
+                elif event == zmq.EVENT_DISCONNECTED and shaken:
+                    lost = True
+                    break
+        finally:
+            self._socket.disable_monitor()
+            monitor.close(0)
+            self._socket.close(0)
+        if lost and not self._closing.is_set():
+            self._lost(self.address)
+
+    def close(self) -> None:
+        self._closing.set()
+        if threading.current_thread() is not self.thread:
+            self.thread.join(2.0)

@@ -7,6 +7,7 @@
     top NAME|FILE [--once]        live per-actor figures
     reload NAME|FILE              as SIGHUP: apply the file's changes
     stop NAME|FILE [--timeout S]  orderly stop, wait for the exit
+    keys new DIR [--node NAME]    key material for tcp:// links (actors.cli.keys)
 
 Exit status: 0 success; 1 failure (invalid file, failed run or reload, a
 stop that did not end in time, and for ``status``: dead but its pid file
@@ -29,6 +30,8 @@ from typing import Any
 import actors
 from actors.cli.config import ConfigError, check_name, load, read_name
 from actors.cli.control import NoAnswer, ProtocolError, Request, call
+from actors.cli.keys import add_parser as add_keys_parser
+from actors.cli.keys import cmd_keys
 from actors.cli.rundir import RunDir
 
 __all__ = ["main"]
@@ -78,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("stop", "stop in order and wait for the exit")
     sub.add_argument("--timeout", type=_seconds, default=60.0, metavar="S",
                      help="seconds to wait for the exit before killing it (default 60)")
+    add_keys_parser(commands)
     return parser
 
 
@@ -322,4 +326,4 @@ def _exit_watch(pid: int) -> Callable[[float], bool]:
 
 
 COMMANDS = {"run": cmd_run, "check": cmd_check, "status": cmd_status, "tree": cmd_tree,
-            "top": cmd_top, "reload": cmd_reload, "stop": cmd_stop}
+            "top": cmd_top, "reload": cmd_reload, "stop": cmd_stop, "keys": cmd_keys}

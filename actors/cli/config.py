@@ -191,7 +191,11 @@ def _count(value: Any) -> bool:
 SYSTEM_CHECKS: dict[str, tuple[Any, str]] = {
     "transport": (lambda v: v in ("zmq", "pipe"), "'zmq' or 'pipe'"),
     "bind": (lambda v: isinstance(v, str) and (v == "ipc" or v.startswith("tcp://")),
-             "'ipc' or 'tcp://HOST'"),
+             "'ipc' or 'tcp://HOST[:PORT]'"),
+    "node": (lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,64}", v),
+             "a name of letters, digits, '_' or '-'"),
+    "keys": (lambda v: isinstance(v, str) and os.path.isabs(v), "an absolute path"),
+    "link_timeout": (_number, "a positive number of seconds"),
     "stop_timeout": (_number, "a positive number of seconds"),
     "spawn_timeout": (_number, "a positive number of seconds"),
     "spares": (_count, "an integer >= 0"),
@@ -225,6 +229,8 @@ def _system(table: dict[str, Any], errors: list[str]) -> dict[str, Any]:
     if table.get("transport") == "pipe" and table.get("bind", "ipc") != "ipc":
         errors.append(f"system.bind: applies to the zmq transport only, got "
                       f"{table['bind']!r} with transport 'pipe'")
+    if str(table.get("bind", "ipc")).startswith("tcp://") and "keys" not in table:
+        errors.append("system.bind: tcp needs system.keys (a folder made by 'actors keys new')")
     return kwargs
 
 

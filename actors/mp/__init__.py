@@ -119,6 +119,9 @@ def allow_connection_pickling() -> None:
 
 
 def get_logger() -> logging.Logger:
+    """The logger of actors.mp (its level is passed on to children, as the
+    standard library's multiprocessing logger once made)."""
+    context.logger_made = True
     return logging.getLogger("actors.mp")
 
 

@@ -60,6 +60,9 @@ class ConditionServer(Primitive):
     def do_notify_all(self) -> int:
         return self.do_notify(len(self.parked))
 
+    def do_sleepers(self) -> int:
+        return len(self.parked)
+
 
 class BarrierServer(Primitive):
     """A Barrier: the last of ``parties`` arrivals releases the others (after
@@ -152,6 +155,15 @@ class Event(Handle):
         answer = self._wait(("wait", context.token(), context.me(), wait != 0), wait)
         return answer is True
 
+    def __repr__(self) -> str:
+        if (proxied := self._proxy_repr()) is not None:
+            return proxied
+        try:
+            status = "set" if self.is_set() else "unset"
+        except Exception:
+            status = "unknown"
+        return f"<{type(self).__qualname__} at {id(self):#x} {status}>"
+
 
 class Condition(Handle):
     """A condition variable over a Lock or RLock (an RLock by default)."""
@@ -240,8 +252,37 @@ class Condition(Handle):
             raise AssertionError("lock is not owned")
         self._ask(("notify_all",))
 
+    # The standard library's Condition counts with three semaphores, which
+    # its tests read: here the sleepers are the requests parked at the
+    # Condition's actor, a notify wakes them at once (nothing is "woken but
+    # not yet running"), and no wake-up is ever left pending.
+    @property
+    def _sleeping_count(self) -> _Count:
+        return _Count(lambda: self._ask(("sleepers",)))
+
+    @property
+    def _woken_count(self) -> _Count:
+        return _Count(lambda: 0)
+
+    @property
+    def _wait_semaphore(self) -> _Count:
+        return _Count(lambda: 0)
+
     def __repr__(self) -> str:
-        return f"<Condition({self._lock!r})>"
+        if (proxied := self._proxy_repr()) is not None:
+            return proxied
+        try:
+            waiters: Any = self._ask(("sleepers",))
+        except Exception:
+            waiters = "unknown"
+        return f"<{type(self).__name__}({self._lock!r}, {waiters})>"
+
+
+class _Count:
+    """A count read as a semaphore's value (``get_value()``)."""
+
+    def __init__(self, read: Callable[[], int]) -> None:
+        self.get_value = read
 
 
 def _now() -> float:
@@ -299,4 +340,10 @@ class Barrier(Handle):
         return self._ask(("state",))[1]
 
     def __repr__(self) -> str:
-        return f"<Barrier parties={self._parties}>"
+        if (proxied := self._proxy_repr()) is not None:
+            return proxied
+        cls = type(self)
+        where = f"{cls.__module__}.{cls.__qualname__} at {id(self):#x}"
+        if self.broken:
+            return f"<{where}: broken>"
+        return f"<{where}: waiters={self.n_waiting}/{self.parties}>"

@@ -46,6 +46,7 @@ _tokens = itertools.count(1)
 
 # run at exit in the main program (the modules that need it add theirs)
 EXIT_HOOKS: list[Any] = []
+logger_made = False  # get_logger() was called: children inherit its effective level
 
 
 def unique_name(label: str) -> str:

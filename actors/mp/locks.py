@@ -5,9 +5,11 @@ that serves them (``LockServer``), with the signatures and semantics of
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 from actors.mp import context
+from actors.mp.current import current_process
 from actors.mp.primitive import CANCELLED, Handle, LocalCounts, Primitive, check_timeout, log
 from actors.ref import ActorRef
 
@@ -142,8 +144,9 @@ class LockServer(Primitive):
             self.wake()
 
     def do_state(self) -> list[Any]:
-        """[free permits, holders as [pid, tid, count]]."""
-        return [self.value, [[k[0], k[1], v[0]] for k, v in self.holders.items()]]
+        """[free permits, holders as [pid, tid, count], initial permits]."""
+        return [self.value, [[k[0], k[1], v[0]] for k, v in self.holders.items()],
+                self.maximum]
 
     def do_get_value(self) -> int:
         return self.value
@@ -194,19 +197,32 @@ class SemLock(Handle):
         return self._ask(("get_value",))
 
     def __repr__(self) -> str:
+        """As the standard library's: ``<Lock(owner=None)>``, ``<RLock(None, 0)>``,
+        ``<Semaphore(value=1)>``, ``<BoundedSemaphore(value=1, maxvalue=1)>``."""
+        if (proxied := self._proxy_repr()) is not None:
+            return proxied
+        cls = type(self).__name__
         try:
-            value, holders = self._ask(("state",))
+            value, holders, maximum = self._ask(("state",))
         except Exception:
-            return f"<{type(self).__name__}(unknown)>"
-        if type(self) in (Lock, RLock):
+            return f"<{cls}(unknown)>" if isinstance(self, Lock) else \
+                f"<{cls}(unknown, unknown)>" if isinstance(self, RLock) else f"<{cls}(value=unknown)>"
+        if isinstance(self, (Lock, RLock)):
+            count: Any = 0
             if not holders:
-                return f"<{type(self).__name__}(owner=None)>"
-            pid, _, count = holders[0]
-            owner = "MainProcess" if pid == os.getpid() and context.running_host() is None \
-                else f"pid {pid}"
-            suffix = f", count={count}" if type(self) is RLock else ""
-            return f"<{type(self).__name__}(owner={owner}{suffix})>"
-        return f"<{type(self).__name__}(value={value})>"
+                owner = "None"
+            elif holders[0][0] == os.getpid() and holders[0][1] == threading.get_ident():
+                owner, count = current_process().name, holders[0][2]
+                if threading.current_thread().name != "MainThread":
+                    owner += "|" + threading.current_thread().name
+            else:
+                owner = "SomeOtherThread" if holders[0][0] == os.getpid() else "SomeOtherProcess"
+                count = "nonzero"
+            return f"<{cls}(owner={owner})>" if isinstance(self, Lock) else \
+                f"<{cls}({owner}, {count})>"
+        if isinstance(self, BoundedSemaphore):
+            return f"<{cls}(value={value}, maxvalue={maximum})>"
+        return f"<{cls}(value={value})>"
 
 
 class Lock(SemLock):

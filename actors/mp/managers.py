@@ -12,10 +12,12 @@ supported: an actors node will span machines instead.
 from __future__ import annotations
 
 from collections.abc import Callable
+from multiprocessing.managers import RemoteError  # the standard library's class
 from typing import Any
 
 import psutil
 
+from actors.launcher import exitcode_of
 from actors.mp import conditions, context, locks, pool, queues
 from actors.mp.proxies import (
     ArrayProxy,
@@ -32,12 +34,51 @@ from actors.mp.proxies import (
 )
 from transport.codec import Pickled
 
+# the standard library's proxy class of each typeid (their reprs name it)
+PROXY_NAMES = {"Queue": "AutoProxy[Queue]", "JoinableQueue": "AutoProxy[JoinableQueue]",
+               "Lock": "AcquirerProxy", "RLock": "AcquirerProxy", "Semaphore": "AcquirerProxy",
+               "BoundedSemaphore": "AcquirerProxy", "Event": "EventProxy",
+               "Condition": "ConditionProxy", "Barrier": "BarrierProxy"}
+
 __all__ = ["BaseManager", "BaseProxy", "DictProxy", "ListProxy", "Namespace",
-           "NamespaceProxy", "SyncManager", "ValueProxy"]
+           "NamespaceProxy", "RemoteError", "SyncManager", "ValueProxy"]
 
 
 class ManagerAnchor(context.Anchor):
     """The first actor of a manager's process."""
+
+
+class ManagerProcess:
+    """A manager's process as the standard library's ``manager._process``
+    shows it: its pid, whether it runs, and its exit code once it ended (as
+    the node that launched it saw it; None where this process's node did
+    not launch it)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        node = getattr(context.system(), "_node", None)
+        launcher = getattr(node, "launcher", None)
+        hosts = launcher.live_hosts() if launcher is not None else []
+        self._host = next((h for h in hosts if h.pid == pid), None)
+
+    @property
+    def exitcode(self) -> int | None:
+        if self._host is None or not self._host.exited.is_set():
+            return None
+        return exitcode_of(self._host.exit_reason)
+
+    def is_alive(self) -> bool:
+        return psutil.pid_exists(self.pid) if self._host is None else \
+            not self._host.exited.is_set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._host is not None:
+            self._host.exited.wait(timeout)
+            return
+        try:
+            psutil.Process(self.pid).wait(timeout)
+        except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+            pass
 
 
 class BaseManager:
@@ -55,6 +96,8 @@ class BaseManager:
         self._objects: list[Any] = []  # refs of the objects behind proxies
         self._made: list[Any] = []     # primitives and pools made here
         self._pid: int | None = None   # the manager's process, once shut down
+        self._process: ManagerProcess | None = None
+        self._shutdown_timeout = shutdown_timeout
         self._state = "initial"
 
     def start(self, initializer: Callable[..., Any] | None = None,
@@ -66,6 +109,7 @@ class BaseManager:
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
         self._anchor = context.spawn(ManagerAnchor, colocate=False)
+        self._process = ManagerProcess(self._anchor.ask("pid", timeout=30))
         if initializer is not None:
             self._make(ObjectServer, Pickled(initializer), Pickled(tuple(initargs)), Pickled({}))
         self._state = "started"
@@ -89,19 +133,26 @@ class BaseManager:
     def _create(self, typeid: str, *args: Any, **kwds: Any) -> Any:
         self._check()
         factory, proxytype, exposed = self._registry[typeid]
-        ref = self._spawn_here(ObjectServer, Pickled(factory), Pickled(args), Pickled(kwds))
         if proxytype is None:
             proxytype = AutoProxy
+        # what the manager lets proxies call: as the standard library's
+        allowed = (exposed or getattr(proxytype, "_exposed_", None)
+                   or getattr(proxytype, "_exposed", None) or "public")
+        allowed = allowed if allowed == "public" else list(allowed)
+        ref = self._spawn_here(ObjectServer, Pickled(factory), Pickled(args), Pickled(kwds),
+                               allowed)
         proxy = proxytype(ref, typeid)
         if exposed is not None:
             proxy._exposed = tuple(exposed)
         return proxy
 
-    def _placed(self, make: Callable[..., Any], *args: Any, **kwds: Any) -> Any:
+    def _placed(self, typeid: str, make: Callable[..., Any], *args: Any, **kwds: Any) -> Any:
         self._check()
         with context.placed(self._anchor):
             made = make(*args, **kwds)
         self._made.append(made)
+        if typeid in PROXY_NAMES:
+            made._proxy = (PROXY_NAMES[typeid], typeid)
         return made
 
     @classmethod
@@ -136,6 +187,8 @@ class BaseManager:
                     made.terminate()
                 else:
                     made._ref.stop(timeout=5.0)
+                    if isinstance(made, conditions.Condition):  # and its lock
+                        made._lock._ref.stop(timeout=5.0)
             except Exception:
                 pass  # gone already
         for ref in [*self._objects, self._anchor]:
@@ -143,6 +196,8 @@ class BaseManager:
                 ref.stop(timeout=5.0)
             except Exception:
                 pass
+        if self._process is not None:  # as the standard library's, for a moment
+            self._process.join(self._shutdown_timeout)
 
     def _number_of_objects(self) -> int:
         """How many shared objects live in the manager's process now (they
@@ -193,40 +248,42 @@ class SyncManager(BaseManager):
     """What ``Manager()`` returns: shared dict, list, Namespace, Value, Array
     and the synchronisation primitives, in the manager's process."""
 
-    def Queue(self, maxsize: int = 0) -> queues.Queue:  # noqa: N802
-        return self._placed(queues.Queue, maxsize)
+    def Queue(self, maxsize: int = 0) -> queues.JoinableQueue:  # noqa: N802
+        """As the standard library's proxy of a ``queue.Queue``: it has
+        ``task_done()`` and ``join()``."""
+        return self._placed("Queue", queues.JoinableQueue, maxsize)
 
     def JoinableQueue(self, maxsize: int = 0) -> queues.JoinableQueue:  # noqa: N802
-        return self._placed(queues.JoinableQueue, maxsize)
+        return self._placed("JoinableQueue", queues.JoinableQueue, maxsize)
 
     def Lock(self) -> locks.Lock:  # noqa: N802
-        return self._placed(locks.Lock)
+        return self._placed("Lock", locks.Lock)
 
     def RLock(self) -> locks.RLock:  # noqa: N802
-        return self._placed(locks.RLock)
+        return self._placed("RLock", locks.RLock)
 
     def Semaphore(self, value: int = 1) -> locks.Semaphore:  # noqa: N802
-        return self._placed(locks.Semaphore, value)
+        return self._placed("Semaphore", locks.Semaphore, value)
 
     def BoundedSemaphore(self, value: int = 1) -> locks.BoundedSemaphore:  # noqa: N802
-        return self._placed(locks.BoundedSemaphore, value)
+        return self._placed("BoundedSemaphore", locks.BoundedSemaphore, value)
 
     def Event(self) -> conditions.Event:  # noqa: N802
-        return self._placed(conditions.Event)
+        return self._placed("Event", conditions.Event)
 
     def Condition(self, lock: Any = None) -> conditions.Condition:  # noqa: N802
-        return self._placed(conditions.Condition, lock)
+        return self._placed("Condition", conditions.Condition, lock)
 
     def Barrier(self, parties: int, action: Any = None,  # noqa: N802
                 timeout: float | None = None) -> conditions.Barrier:
-        return self._placed(conditions.Barrier, parties, action, timeout)
+        return self._placed("Barrier", conditions.Barrier, parties, action, timeout)
 
     def Pool(self, processes: int | None = None,  # noqa: N802
              initializer: Callable[..., Any] | None = None, initargs: tuple[Any, ...] = (),
              maxtasksperchild: int | None = None) -> pool.Pool:
         """A process pool whose supervisor lives in the manager's process:
         the pool, and its workers, end when the manager shuts down."""
-        return self._placed(pool.Pool, processes, initializer, initargs, maxtasksperchild)
+        return self._placed("Pool", pool.Pool, processes, initializer, initargs, maxtasksperchild)
 
     def Value(self, typecode: Any, value: Any, lock: bool = True) -> Any:  # noqa: N802
         return self._create("Value", typecode, value, lock)

@@ -23,123 +23,31 @@ import collections
 import functools
 import itertools
 import os
-import queue
 import threading
 import time
-import traceback
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from actors.actor import Actor
 from actors.errors import ActorDeadError, ActorError, WorkerLost
-from actors.mp import context, current
-from actors.mp.poolresults import ApplyResult, AsyncResult, IMapIterator, MapResult, TimeoutError
+from actors.mp import context
+from actors.mp.poolresults import (ApplyResult, AsyncResult, Callbacks, IMapIterator, MapResult,
+                                   TimeoutError, take_items)
+from actors.mp.poolworker import (APPLY, MAP, STARMAP, MaybeEncodingError, PoolWorker,
+                                  RemoteTraceback, Unit,
+                                  WorkerProcess)
 from actors.supervisor import ChildSpec, Supervisor
 from transport.codec import Pickled
 
-__all__ = ["ApplyResult", "AsyncResult", "IMapIterator", "MapResult", "Pool", "PoolWorker",
+__all__ = ["CLOSE", "INIT", "RUN", "TERMINATE", "ApplyResult", "AsyncResult", "IMapIterator",
+           "MapResult", "MaybeEncodingError", "Pool", "PoolWorker", "RemoteTraceback",
            "TimeoutError"]
 
-APPLY, MAP, STARMAP = 0, 1, 2
+INIT, RUN, CLOSE, TERMINATE = "INIT", "RUN", "CLOSE", "TERMINATE"  # a pool's states
 WINDOW = 2        # batches in flight per worker, while batches come back fast:
 FAST = 0.01       # within this many seconds
 PAUSE = 0.02      # a worker between two incarnations is tried again this much later
 MAX_BATCH = 64    # units per batch
-
-
-class RemoteTraceback(Exception):
-    def __init__(self, tb: str) -> None:
-        super().__init__(tb)
-        self.tb = tb
-
-    def __str__(self) -> str:
-        return self.tb
-
-
-def rebuild_exception(exc: BaseException, tb: str) -> BaseException:
-    exc.__cause__ = RemoteTraceback(tb)
-    return exc
-
-
-class WithTraceback:
-    """An exception from a worker, pickled with its traceback's text."""
-
-    def __init__(self, exc: BaseException) -> None:
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        self.exc = exc
-        self.tb = f'\n"""\n{text}"""'
-
-    def __reduce__(self) -> Any:
-        return rebuild_exception, (self.exc, self.tb)
-
-
-class PoolWorker(Actor):
-    """Runs batches of units; its initializer runs in every incarnation."""
-
-    def __init__(self, index: int, setup: Pickled, parent: list[Any]) -> None:
-        self.index = index
-        self.setup = setup
-        self.parent = parent
-
-    def on_start(self) -> None:
-        from actors.mp import process
-        me = process.Process(name=f"SpawnPoolWorker-{self.index}", daemon=True)
-        current.became(me, self.parent)
-        initializer, initargs = context.unpack(self.setup)
-        if initializer is not None:
-            initializer(*initargs)
-
-    def receive(self, message: Any) -> Any:
-        units = context.unpack(message[1])
-        out = []
-        for unit_id, func, kind, payload in units:
-            try:
-                if kind == MAP:
-                    value: Any = [func(x) for x in payload]
-                elif kind == STARMAP:
-                    value = [func(*x) for x in payload]
-                else:
-                    args, kwargs = payload
-                    value = func(*args, **kwargs)
-                out.append((unit_id, True, value))
-            except Exception as e:
-                out.append((unit_id, False, WithTraceback(e)))
-        result = Pickled(out)
-        try:
-            result.dump()
-        except Exception:
-            result = Pickled([self.checked(entry) for entry in out])
-        return result
-
-    @staticmethod
-    def checked(entry: tuple[int, bool, Any]) -> tuple[int, bool, Any]:
-        """One unit's result, or the error of sending it."""
-        import pickle
-        from multiprocessing.pool import MaybeEncodingError
-        try:
-            pickle.dumps(entry[2])
-            return entry
-        except Exception as e:
-            return (entry[0], False, MaybeEncodingError(e, entry[2]))
-
-
-class Unit:
-    __slots__ = ("id", "func", "kind", "payload", "job", "offset", "attempts", "alone")
-
-    def __init__(self, uid: int, func: Any, kind: int, payload: Any, job: Any,
-                 offset: int, attempts: int = 0, alone: bool = False) -> None:
-        self.id = uid
-        self.func = func
-        self.kind = kind
-        self.payload = payload
-        self.job = job
-        self.offset = offset
-        self.attempts = attempts
-        self.alone = alone  # sent in a batch of its own (it may kill its worker)
-
-    def size(self) -> int:
-        """How many results this unit stands for."""
-        return 1 if self.kind == APPLY else len(self.payload)
 
 
 class Slot:
@@ -193,16 +101,13 @@ class Pool:
         self._queue: collections.deque[Unit] = collections.deque()
         self._ids = itertools.count(1)
         self._jobs: set[Any] = set()
-        self._state = "RUN"
+        self._state = RUN
         self._idle = threading.Condition(self._lock)
-        self._callbacks: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._callback_thread = threading.Thread(target=self._run_callbacks,
-                                                 name="actors-pool-callbacks", daemon=True)
-        self._callback_thread.start()
+        self._callbacks = Callbacks()
 
     # -- submitting ------------------------------------------------------------
     def _check_running(self) -> None:
-        if self._state != "RUN":
+        if self._state != RUN:
             raise ValueError("Pool not running")
 
     def _submit(self, job: Any, units: list[tuple[Any, int, Any, int]]) -> None:
@@ -224,7 +129,7 @@ class Pool:
         self._submit(job, [(func, APPLY, (tuple(args), dict(kwds or {})), 0)])
         return job
 
-    def _chunks(self, func: Any, iterable: Iterable[Any], chunksize: int | None,
+    def _chunks(self, func: Any, iterable: Iterable[Any] | list[Any], chunksize: int | None,
                 kind: int) -> tuple[int, list[tuple[Any, int, Any, int]]]:
         items = list(iterable)
         if chunksize is None:
@@ -268,8 +173,9 @@ class Pool:
     def imap(self, func: Callable[[Any], Any], iterable: Iterable[Any],
              chunksize: int = 1) -> IMapIterator:
         self._check_running()
-        length, units = self._chunks(func, iterable, chunksize, MAP)
-        job = IMapIterator(self, length, ordered=True)
+        items, failure = take_items(iterable, chunksize)
+        length, units = self._chunks(func, items, chunksize, MAP)
+        job = IMapIterator(self, length, ordered=True, failure=failure)
         if units:
             self._submit(job, units)
         return job
@@ -277,8 +183,9 @@ class Pool:
     def imap_unordered(self, func: Callable[[Any], Any], iterable: Iterable[Any],
                        chunksize: int = 1) -> IMapIterator:
         self._check_running()
-        length, units = self._chunks(func, iterable, chunksize, MAP)
-        job = IMapIterator(self, length, ordered=False)
+        items, failure = take_items(iterable, chunksize)
+        length, units = self._chunks(func, items, chunksize, MAP)
+        job = IMapIterator(self, length, ordered=False, failure=failure)
         if units:
             self._submit(job, units)
         return job
@@ -289,7 +196,7 @@ class Pool:
         in flight (pipelining, for tiny tasks) only while its batches come
         back fast; otherwise a short task would wait behind a long one while
         another worker sits idle."""
-        if self._state == "TERMINATE":
+        if self._state == TERMINATE:
             return
         now = time.monotonic()
         free = [s for s in self._slots if not s.retiring and s.paused_until <= now]
@@ -315,8 +222,9 @@ class Pool:
         slot.sent[id(batch)] = time.monotonic()
         payload = Pickled([(u.id, u.func, u.kind, u.payload) for u in batch])
         try:
+            payload.dump()  # a task that cannot be pickled fails with its own error
             future = slot.ref.ask_async(("run", payload))
-        except Exception as e:  # a task that cannot be pickled
+        except Exception as e:  # as the standard library, whose map raises it
             slot.inflight.remove(batch)
             slot.sent.pop(id(batch), None)
             for unit in batch:
@@ -393,7 +301,7 @@ class Pool:
         finished can be failed with its worker when its reply was still
         unread). A task alone that dies twice fails with WorkerLost."""
         slot.done = 0
-        if self._state == "TERMINATE":
+        if self._state == TERMINATE:
             for unit in batch:
                 unit.job._put(unit.offset, unit.size(), False,
                               ActorError("the pool was terminated"))
@@ -438,30 +346,19 @@ class Pool:
             self._jobs.discard(job)
             self._idle.notify_all()
 
-    def _run_callbacks(self) -> None:
-        while True:
-            item = self._callbacks.get()
-            if item is None:
-                return
-            fn, value = item
-            try:
-                fn(value)
-            except Exception:
-                traceback.print_exc()
-
     # -- ending ------------------------------------------------------------
     def close(self) -> None:
         """No more tasks; the workers end once the submitted ones are done."""
         with self._lock:
-            if self._state == "RUN":
-                self._state = "CLOSE"
+            if self._state == RUN:
+                self._state = CLOSE
 
     def terminate(self) -> None:
         """Stop the workers now; unfinished tasks fail."""
         with self._lock:
-            if self._state == "TERMINATE":
+            if self._state == TERMINATE:
                 return
-            self._state = "TERMINATE"
+            self._state = TERMINATE
             self._queue.clear()
             jobs = list(self._jobs)
         for job in jobs:
@@ -470,10 +367,10 @@ class Pool:
 
     def join(self) -> None:
         """Wait for the submitted tasks (after close) and the workers' end."""
-        if self._state == "RUN":
+        if self._state == RUN:
             raise ValueError("Pool is still running")
         with self._lock:
-            while self._jobs and self._state != "TERMINATE":
+            while self._jobs and self._state != TERMINATE:
                 self._idle.wait(0.5)
         self._stop()
 
@@ -482,10 +379,7 @@ class Pool:
             self._supervisor.stop()
         except Exception:
             pass
-        if self._callback_thread.is_alive():
-            self._callbacks.put(None)
-            if threading.current_thread() is not self._callback_thread:
-                self._callback_thread.join(5.0)
+        self._callbacks.stop()
 
     def __enter__(self) -> Pool:
         self._check_running()
@@ -496,3 +390,27 @@ class Pool:
 
     def __repr__(self) -> str:
         return f"<actors.mp.Pool state={self._state} pool_size={self._processes}>"
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", None) == RUN:  # as the standard library warns
+            warnings.warn(f"unclosed running multiprocessing pool {self!r}", ResourceWarning,
+                          source=self)
+
+    @property
+    def _pool(self) -> list[WorkerProcess]:
+        """The workers as they are now (their pids), as the standard
+        library's private list of worker processes."""
+        infos = self._supervisor.proxy().which_children()
+        return [WorkerProcess(info.name, info.pid) for info in infos]
+
+    def _repopulate_pool(self) -> None:
+        """Wait (up to 10 s) until the pool is full again: the supervisor
+        replaces a worker that ended by itself, and a worker that did its
+        ``maxtasksperchild`` share is replaced in the background."""
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and self._state == RUN:
+            busy = any(slot.retiring for slot in self._slots)
+            if not busy and all(w.pid is not None for w in self._pool):
+                return
+            with self._lock:
+                self._idle.wait(0.05)

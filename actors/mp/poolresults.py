@@ -6,12 +6,15 @@ job is done through ``_job_done``."""
 from __future__ import annotations
 
 import collections
+import queue
 import threading
 import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
-__all__ = ["ApplyResult", "AsyncResult", "IMapIterator", "MapResult", "TimeoutError"]
+__all__ = ["ApplyResult", "AsyncResult", "Callbacks", "IMapIterator", "MapResult", "TimeoutError",
+           "take_items"]
 
 TimeoutError = __import__("multiprocessing").TimeoutError  # noqa: A001 (the stdlib's name)
 
@@ -19,9 +22,53 @@ TimeoutError = __import__("multiprocessing").TimeoutError  # noqa: A001 (the std
 class Jobs(Protocol):
     """What a result needs from its pool."""
 
-    _callbacks: Any
+    _callbacks: Callbacks
 
     def _job_done(self, job: Any) -> None: ...
+
+
+class Callbacks:
+    """The thread that runs a pool's callbacks, in the order results come;
+    a result is ready once its callback has run. After :meth:`stop`,
+    results are ready at once and callbacks no longer run."""
+
+    def __init__(self) -> None:
+        self.items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.closed = False
+        self.thread = threading.Thread(target=self.run, name="actors-pool-callbacks",
+                                       daemon=True)
+        self.thread.start()
+
+    def put(self, callback: Any, arg: Any, done: Any) -> None:
+        self.items.put((callback, arg, done))
+        if self.closed:  # its thread has stopped, or stops now (and drains)
+            done()
+
+    def run(self) -> None:
+        while True:
+            item = self.items.get()
+            if item is None:
+                self.closed = True  # what comes later is done at once
+                while True:
+                    try:
+                        item = self.items.get_nowait()
+                    except queue.Empty:
+                        return
+                    if item is not None:
+                        item[2]()
+            callback, arg, done = item
+            try:
+                callback(arg)
+            except Exception:
+                traceback.print_exc()
+            finally:
+                done()
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.items.put(None)
+            if threading.current_thread() is not self.thread:
+                self.thread.join(5.0)
 
 
 class AsyncResult:
@@ -37,9 +84,10 @@ class AsyncResult:
         self._left = length
         self._error: BaseException | None = None
         self._event = threading.Event()
+        self._finished = False
 
     def _put(self, offset: int, size: int, ok: bool, value: Any) -> None:
-        if self._event.is_set():
+        if self._finished:
             return
         if not ok:
             if self._error is None:
@@ -56,17 +104,22 @@ class AsyncResult:
             self._finish()
 
     def _abort(self, error: BaseException) -> None:
-        if not self._event.is_set():
+        if not self._finished:
             self._error = error
             self._finish()
 
     def _finish(self) -> None:
-        self._event.set()
+        """Ready once its callback has run, as in the standard library (a
+        ``wait()`` that returns sees what the callback did)."""
+        self._finished = True
         if self._error is None:
-            if self._callback is not None:
-                self._pool._callbacks.put((self._callback, self._value()))
-        elif self._error_callback is not None:
-            self._pool._callbacks.put((self._error_callback, self._error))
+            callback, arg = self._callback, self._value() if self._callback else None
+        else:
+            callback, arg = self._error_callback, self._error
+        if callback is None:
+            self._event.set()
+        else:
+            self._pool._callbacks.put(callback, arg, self._event.set)
         self._pool._job_done(self)
 
     def _value(self) -> Any:
@@ -103,8 +156,10 @@ SKIP = (False, None)  # a position of a failed chunk after its first
 class IMapIterator(Iterator[Any]):
     """The results of ``imap`` (in order) or ``imap_unordered``."""
 
-    def __init__(self, pool: Jobs, length: int, ordered: bool) -> None:
+    def __init__(self, pool: Jobs, length: int, ordered: bool,
+                 failure: BaseException | None = None) -> None:
         self._pool = pool
+        self._failure = failure  # raised after the last result (the iterable broke)
         self._length = length
         self._ordered = ordered
         self._cond = threading.Condition(threading.Lock())
@@ -147,7 +202,7 @@ class IMapIterator(Iterator[Any]):
                         del self._items[self._next]
                         self._next += 1
                     if self._next >= self._length:
-                        raise StopIteration
+                        self._end()
                     entry = self._items.pop(self._next, None)
                     if entry is not None:
                         self._next += 1
@@ -161,7 +216,7 @@ class IMapIterator(Iterator[Any]):
                             return value
                         raise value
                     if self._received >= self._length:
-                        raise StopIteration
+                        self._end()
                 if self._aborted is not None:
                     raise self._aborted
                 left = None if deadline is None else deadline - time.monotonic()
@@ -171,5 +226,26 @@ class IMapIterator(Iterator[Any]):
 
     __next__ = next
 
+    def _end(self) -> None:
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
+        raise StopIteration
+
     def __iter__(self) -> IMapIterator:
         return self
+
+
+def take_items(iterable: Iterable[Any], chunksize: Any) -> tuple[list[Any], BaseException | None]:
+    """The items of an iterable, and the exception that ended it early. As
+    the standard library's, the iterator of imap raises it after the results
+    of the whole chunks before it (the items of a broken chunk are dropped)."""
+    items: list[Any] = []
+    try:
+        for item in iterable:
+            items.append(item)
+    except Exception as e:
+        if isinstance(chunksize, int) and chunksize > 1:
+            del items[len(items) - len(items) % chunksize:]
+        return items, e
+    return items, None

@@ -182,6 +182,14 @@ class Handle:
     def _init_local(self) -> None:
         """Per-process state (reset in every process the handle reaches)."""
 
+    def _proxy_repr(self) -> str | None:
+        """For a primitive a manager made: its repr as the standard library's
+        proxy (``<EventProxy object, typeid 'Event' at 0x...>``)."""
+        proxy = self.__dict__.get("_proxy")
+        if proxy is None:
+            return None
+        return f"<{proxy[0]} object, typeid {proxy[1]!r} at {id(self):#x}>"
+
     def _spawn(self, server: type, *args: Any) -> ActorRef:
         """Start this primitive's actor, named after its class (a deadlock
         report reads "Lock.4242.7 ... held by ...")."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import pickle
 import signal
 import threading
 import weakref
@@ -109,11 +110,13 @@ class Process:
         if _cur.current is not None and _cur.current.daemon:
             raise AssertionError("daemonic processes are not allowed to have children")
         _cleanup()
-        logger = logging.getLogger("actors.mp")
-        payload = Pickled((self, [self._parent_name, os.getpid()], logger.level))
         self._fds = reduction.collect()  # descriptors in the args: passed by fd
         try:
-            payload.dump()  # an argument that cannot be pickled fails here
+            # with the reducers registered for multiprocessing's pickler (ours
+            # and the standard library's: a heap.BufferWrapper, say), so an
+            # argument that cannot be pickled fails here
+            payload = Pickled(data=reduction.dumps(
+                (self, [self._parent_name, os.getpid()], _log_level()), pickle.HIGHEST_PROTOCOL))
         except BaseException:
             reduction.forget(self._fds)
             raise
@@ -274,7 +277,7 @@ class Process:
         else:
             status = "started"
         info = [type(self).__name__, f"name={self._name!r}"]
-        if self._pid is not None:
+        if self._pid is not None and self is not _cur.current:  # the child's has none
             info.append(f"pid={self._pid}")
         info.append(f"parent={self._parent_pid}")
         info.append(status)
@@ -286,6 +289,13 @@ class Process:
 
 
 BaseProcess = Process
+
+
+def _log_level() -> int:
+    """The level a child's multiprocessing logger starts with: the effective
+    level of ours, once get_logger() made it (as the standard library)."""
+    logger = logging.getLogger("actors.mp")
+    return logger.getEffectiveLevel() if context.logger_made else logger.level
 
 
 def _failed_start(code: int) -> Any:

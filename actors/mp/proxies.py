@@ -4,9 +4,11 @@ Namespace, a Value, an Array or a registered type, called by messages."""
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import threading
 from collections.abc import Callable, ItemsView, KeysView, ValuesView
+from multiprocessing.managers import RemoteError
 from typing import Any
 
 from actors.host import running_host
@@ -26,13 +28,25 @@ class ObjectServer(Primitive):
 
     label = "object"
 
-    def __init__(self, factory: Any, args: Any, kwargs: Any, name: str = "") -> None:
+    def __init__(self, factory: Any, args: Any, kwargs: Any, exposed: Any = None,
+                 name: str = "") -> None:
         super().__init__(name)
         self.obj = _unpack(factory)(*_unpack(args), **_unpack(kwargs))
         self.label = type(self.obj).__name__
         self.lock = threading.Lock()
+        # the methods proxies may call: all (None: a dict, a list...), or,
+        # for a registered type, its `exposed` or its public methods
+        if exposed == "public":
+            exposed = [n for n in dir(self.obj)
+                       if not n.startswith("_") and callable(getattr(self.obj, n, None))]
+        self.exposed = None if exposed is None else {*exposed, "__repr__", "__str__"}
+        self.iterators: dict[int, Any] = {}
+        self.numbers = itertools.count(1)
 
     def do_call(self, method: str, args: Any) -> Any:
+        if self.exposed is not None and method not in self.exposed:
+            raise RemoteError(f"method {method!r} of {self.label!r} object is not in the "
+                              f"list of allowed methods")
         args, kwargs = _unpack(args)
         if method == "__getattribute__" and args and args[0].startswith("__"):
             raise AttributeError(args[0])
@@ -40,6 +54,30 @@ class ObjectServer(Primitive):
         if isinstance(result, (KeysView, ValuesView, ItemsView)):
             result = list(result)  # a view cannot travel; its contents can
         return pack(result)
+
+    def do_iter(self) -> int:
+        """An iterator over the object, kept here: its number."""
+        number = next(self.numbers)
+        self.iterators[number] = iter(self.obj)
+        return number
+
+    def do_next(self, number: int) -> Any:
+        """[True, the next item], or [False, None] once the iterator is
+        exhausted (and forgotten). An error (a dict changed size) is raised."""
+        iterator = self.iterators.get(number)
+        if iterator is None:
+            return [False, None]
+        try:
+            return [True, pack(next(iterator))]
+        except StopIteration:
+            del self.iterators[number]
+            return [False, None]
+        except BaseException:
+            del self.iterators[number]
+            raise
+
+    def do_drop(self, number: int) -> None:
+        self.iterators.pop(number, None)
 
     def do_getattr(self, name: str) -> Any:
         return pack(getattr(self.obj, name))
@@ -79,7 +117,7 @@ class BaseProxy(Handle):
         return unpack(self._ask(("copy",)))
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} object, typeid {self._typeid!r} #{self._ref.uid}>"
+        return f"<{type(self).__name__} object, typeid {self._typeid!r} at {id(self):#x}>"
 
     def __str__(self) -> str:
         return self._callmethod("__repr__")
@@ -93,7 +131,10 @@ def _method(name: str) -> Callable[..., Any]:
 
 
 def proxy_class(name: str, methods: tuple[str, ...]) -> type:
-    namespace: dict[str, Any] = {name_: _method(name_) for name_ in methods}
+    # __repr__ is exposed (str() calls it) but repr() stays the proxy's own,
+    # as in the standard library
+    namespace: dict[str, Any] = {name_: _method(name_) for name_ in methods
+                                 if name_ != "__repr__"}
     namespace["_exposed"] = methods
     return type(name, (BaseProxy,), namespace)
 
@@ -118,7 +159,33 @@ class DictProxy(proxy_class("DictProxyBase", DICT_METHODS)):  # type: ignore[mis
         return list(self._callmethod("items"))
 
     def __iter__(self) -> Any:
-        return iter(self.keys())
+        """Keys, one at a time from an iterator in the manager (as the
+        standard library's: a dict changed meanwhile raises RuntimeError)."""
+        return _remote_iter(self)
+
+
+def _remote_iter(proxy: BaseProxy) -> Any:
+    return _next_of(proxy, proxy._ask(("iter",)))  # made now, read lazily
+
+
+def _next_of(proxy: BaseProxy, number: int) -> Any:
+    done = False
+    try:
+        while True:
+            more, item = proxy._ask(("next", number))
+            if not more:
+                done = True
+                return
+            yield unpack(item)
+    except BaseException:
+        done = True  # the manager dropped it, or is gone
+        raise
+    finally:
+        if not done:  # abandoned: the manager forgets it
+            try:
+                proxy._tell(("drop", number))
+            except Exception:
+                pass
 
 
 class ListProxy(proxy_class("ListProxyBase", LIST_METHODS)):  # type: ignore[misc]
@@ -131,7 +198,16 @@ class ListProxy(proxy_class("ListProxyBase", LIST_METHODS)):  # type: ignore[mis
         return self
 
     def __iter__(self) -> Any:
-        return iter(self._getvalue())
+        """Item by item, as the standard library's (a change made meanwhile
+        is seen)."""
+        index = 0
+        while True:
+            try:
+                item = self[index]
+            except IndexError:
+                return
+            yield item
+            index += 1
 
 
 class Namespace:
@@ -198,9 +274,11 @@ ArrayProxy = proxy_class("ArrayProxy", ("__len__", "__getitem__", "__setitem__",
 
 
 class AutoProxy(BaseProxy):
-    """The proxy of a registered type: its public methods, called remotely."""
+    """The proxy of a registered type: its public methods (or the ones
+    registered as ``exposed``), called remotely."""
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
+        exposed = self.__dict__.get("_exposed")
+        if (name not in exposed) if exposed is not None else name.startswith("_"):
             raise AttributeError(name)
         return lambda *args, **kwds: self._callmethod(name, args, kwds)

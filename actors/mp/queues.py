@@ -339,7 +339,9 @@ class Queue(Handle):
             pass
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} #{self._ref.uid}>"
+        if (proxied := self._proxy_repr()) is not None:
+            return proxied
+        return f"<{type(self).__module__}.{type(self).__name__} object at {id(self):#x}>"
 
 
 # This process's queue handles, by handle number (for recalls).
@@ -396,7 +398,7 @@ class SimpleQueue(Handle):
         """Nothing to release (kept for the standard library's API)."""
 
     def __repr__(self) -> str:
-        return f"<SimpleQueue #{self._ref.uid}>"
+        return f"<{type(self).__module__}.SimpleQueue object at {id(self):#x}>"
 
 
 context.EXIT_HOOKS.append(give_back_all)

@@ -47,6 +47,11 @@ class ForkingPickler(pickle.Pickler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.dispatch_table = self._copyreg_dispatch_table.copy()
+        # what was registered with the standard library's pickler too (its
+        # heap's Arena, say, which programs and CPython's tests pickle)
+        std = sys.modules.get("multiprocessing.reduction")
+        if std is not None and std is not sys.modules.get(__name__):
+            self.dispatch_table.update(getattr(std.ForkingPickler, "_extra_reducers", {}))
         self.dispatch_table.update(self._extra_reducers)
 
     @classmethod

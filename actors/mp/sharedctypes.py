@@ -16,7 +16,7 @@ from typing import Any
 from actors.mp.locks import LockServer, SemLock, value_lock
 from actors.mp.primitive import Handle
 
-__all__ = ["Array", "RawArray", "RawValue", "Value"]
+__all__ = ["Array", "RawArray", "RawValue", "Value", "copy", "synchronized"]
 
 
 class ValueServer(LockServer):
@@ -95,8 +95,8 @@ class RawValue(Handle):
     def value(self, new: Any) -> None:
         self._ask(("set", convert(self._ctype, new)))
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__}({self._ctype.__name__}, {self.value!r})>"
+    def __repr__(self) -> str:  # as a ctypes value's: c_int(3)
+        return f"{self._ctype.__name__}({self.value!r})"
 
 
 class Synchronized:
@@ -123,6 +123,10 @@ class Synchronized:
     def __exit__(self, *args: Any) -> None:
         self._lock.__exit__(*args)
 
+    def __repr__(self) -> str:  # as the standard library's wrappers
+        name = "Synchronized" if isinstance(self, RawValue) else "SynchronizedArray"
+        return f"<{name} wrapper for {super().__repr__()}>"
+
 
 class SynchronizedValue(Synchronized, RawValue):
     """A shared value with ``get_lock()`` (what ``Value`` returns)."""
@@ -140,6 +144,8 @@ def Value(typecode_or_type: Any, *args: Any, lock: Any = True, ctx: Any = None) 
     """A shared value; with ``lock`` (default) it has ``get_lock()``."""
     if lock is False:
         return RawValue(typecode_or_type, *args)
+    if lock is None:  # as the standard library: a lock of its own
+        lock = True
     if lock is not True and not isinstance(lock, SemLock):
         raise AttributeError(f"{lock!r} has no method 'acquire'")
     return SynchronizedValue(typecode_or_type, *args, lock=lock)
@@ -209,8 +215,8 @@ class RawArray(Handle):
             raise AttributeError("raw is for arrays of typecode 'c'")
         return self[:]
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__}({self._ctype.__name__}, {self[:]!r})>"
+    def __repr__(self) -> str:  # as a ctypes array's
+        return f"<{__name__}.{self._ctype.__name__}_Array_{self._length} object at {id(self):#x}>"
 
 
 class SynchronizedArray(Synchronized, RawArray):
@@ -230,9 +236,36 @@ def Array(typecode_or_type: Any, size_or_initializer: Any, *, lock: Any = True, 
     """A shared array; with ``lock`` (default) it has ``get_lock()``."""
     if lock is False:
         return RawArray(typecode_or_type, size_or_initializer)
+    if lock is None:  # as the standard library: a lock of its own
+        lock = True
     if lock is not True and not isinstance(lock, SemLock):
         raise AttributeError(f"{lock!r} has no method 'acquire'")
     return SynchronizedArray(typecode_or_type, size_or_initializer, lock=lock)
 
 
 
+def copy(obj: Any) -> Any:
+    """A new shared value (or array) holding what ``obj`` holds now, as
+    ``multiprocessing.sharedctypes.copy``; a plain ctypes object is copied
+    as a plain ctypes object (nothing is shared here anyway)."""
+    if isinstance(obj, RawArray):
+        return RawArray(obj._ctype, obj[:] if obj._ctype is not ctypes.c_char else
+                        [bytes([b]) for b in obj[:]])
+    if isinstance(obj, RawValue):
+        return RawValue(obj._ctype, obj.value)
+    return type(obj).from_buffer_copy(obj)
+
+
+def synchronized(obj: Any, lock: Any = None, ctx: Any = None) -> Any:
+    """``obj`` (a RawValue or RawArray) behind a lock: the same shared
+    data, with ``get_lock()`` (its own lock, or ``lock``)."""
+    if isinstance(obj, Synchronized):
+        raise TypeError(f"{obj!r} is synchronized already")
+    if not isinstance(obj, (RawValue, RawArray)):
+        raise TypeError(f"cannot synchronize {type(obj).__name__}: only an actors.mp "
+                        "RawValue or RawArray")
+    cls = SynchronizedArray if isinstance(obj, RawArray) else SynchronizedValue
+    wrapped = cls.__new__(cls)
+    wrapped.__dict__.update(obj.__dict__)
+    wrapped._use_lock(True if lock is None else lock)
+    return wrapped

@@ -91,6 +91,14 @@ from actors.protocol.ops import (
     encode_op,
     op,
 )
+from actors.protocol.peering import (
+    NO_TOKEN,
+    Meet,
+    NodeDown,
+    PeerDown,
+    PeerLookup,
+    PeerWatch,
+)
 from actors.protocol.specs import (
     ActorSpec,
     SpawnOptions,
@@ -122,7 +130,13 @@ __all__ = [
     "LinkExit",
     "Log",
     "Lookup",
+    "Meet",
+    "NO_TOKEN",
+    "NodeDown",
     "OPS",
+    "PeerDown",
+    "PeerLookup",
+    "PeerWatch",
     "PendingRequest",
     "Probe",
     "ProbeAnswer",
@@ -156,8 +170,8 @@ __all__ = [
     "Watch",
     "answer_to_wire",
     "decode_envelope",
-    "well_formed",
     "decode_op",
     "encode_op",
     "op",
+    "well_formed",
 ]
