@@ -161,8 +161,10 @@ class Endings:
 
     def _running_in(self, host: HostProcess, uid: int) -> bool:
         record = self.registry.get(uid)
-        return (record is not None and record.host is host and record.state == RUNNING
-                and record.ended is None)
+        # STARTING too: a start that failed answers just before its process
+        # exits (an orderly exit); that answer, not the death, is the cause
+        return (record is not None and record.host is host
+                and record.state in (RUNNING, STARTING) and record.ended is None)
 
     def _incarnation_over(self, record: ActorRecord, ended: Ending, logged: bool) -> None:
         """The process of a held slot is gone: stop what its incarnation
