@@ -164,14 +164,13 @@ class Mailboxes:
                 continue
             mailbox = cell.mailbox
             prev, self.current = self.current, cell
-            handled = 0
             try:
                 for _ in range(BATCH):
                     if not mailbox or not cell.alive:
                         break
                     entry = mailbox.popleft()
-                    handled += 1
                     counts[1] += 1
+                    cell.handled += 1
                     cell.envelope, cell.deferred = entry, None
                     if cell.hang:
                         cell.since = time.monotonic()
@@ -186,7 +185,6 @@ class Mailboxes:
                         cell.envelope = cell.deferred = None
             finally:
                 self.current = prev
-                cell.handled += handled
                 if mailbox and cell.alive and not cell.queued:
                     cell.queued = True
                     ready.append(cell)

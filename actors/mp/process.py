@@ -27,6 +27,7 @@ import pickle
 import signal
 import threading
 import weakref
+from multiprocessing import spawn as _stdlib_spawn
 from typing import Any
 
 from actors.errors import ActorDeadError, ActorError
@@ -109,6 +110,9 @@ class Process:
             raise AssertionError("can only start a process object created by current process")
         if _cur.current is not None and _cur.current.daemon:
             raise AssertionError("daemonic processes are not allowed to have children")
+        # a child re-importing an unguarded script: the standard library's
+        # own check and error, so the child fails as it would under spawn
+        _stdlib_spawn._check_not_importing_main()
         _cleanup()
         self._fds = reduction.collect()  # descriptors in the args: passed by fd
         try:
