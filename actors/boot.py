@@ -34,7 +34,7 @@ from actors.config import HostBoot
 from actors.host import Host
 from actors.network import PipeHostNetwork, ZmqNetwork
 
-__all__ = ["die_with_parent", "host_main"]
+__all__ = ["die_with_parent", "flush_std_streams", "host_main"]
 
 PR_SET_PDEATHSIG = 1
 
@@ -78,6 +78,16 @@ def host_main(boot: HostBoot, conn: Any, errors: Any) -> None:
     errors.close()
     threading.excepthook = _log_thread_exception
     sys.exit(host.run())
+
+
+def flush_std_streams() -> None:
+    """Flush stdout and stderr before a process ends (one that is gone or
+    closed is skipped)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
 
 
 def _make_host(boot: HostBoot, conn: Any) -> Host:

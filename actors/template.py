@@ -51,7 +51,7 @@ import traceback
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from actors.boot import die_with_parent, host_main
+from actors.boot import die_with_parent, flush_std_streams, host_main
 from actors.config import HostBoot
 from actors.errors import SpawnError
 from actors.peers import Peers
@@ -402,9 +402,5 @@ def _host(boot: HostBoot, fds: list[int]) -> int:
     except BaseException:
         traceback.print_exc()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:
-                pass
+        flush_std_streams()
     return code

@@ -16,6 +16,7 @@ import traceback
 from typing import Any
 
 from actors.actor import Actor
+from actors.boot import flush_std_streams
 from actors.errors import ActorError, SpawnError
 from actors.launcher import exitcode_of
 from actors.mp import context
@@ -102,11 +103,7 @@ def bootstrap(payload: Pickled) -> int:
             from actors.mp.primitive import sync_told
             sync_told()
         finally:
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except Exception:
-                    pass
+            flush_std_streams()
     return code
 
 
