@@ -4,13 +4,17 @@ Prints one line of JSON with the pids (main, hosts), then waits for stdin to
 close or a signal. argv: transport, on_stop log path.
 """
 
+import faulthandler
 import json
+import signal
 import sys
 
 import actors
 from sample_actors import Parent, StopLogger
 
 if __name__ == "__main__":
+    # a test that finds this program stuck asks for its threads' stacks
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     transport, path = sys.argv[1], sys.argv[2]
     with actors.ActorSystem(transport) as system:
         parent = system.spawn(Parent, path, name="parent")

@@ -30,6 +30,20 @@ def start_script(transport: str, log_path: str) -> tuple[subprocess.Popen, dict]
     return proc, json.loads(line)
 
 
+def wait_dumping_stacks(proc: subprocess.Popen, timeout: float) -> int:
+    """``proc.wait(timeout)``; a program still running by then first writes
+    its threads' stacks to stderr (shown with the failure)."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGUSR1)
+        try:
+            proc.wait(2)
+        except subprocess.TimeoutExpired:
+            pass
+        raise
+
+
 def cleanup(proc: subprocess.Popen, pids: list[int]) -> None:
     """Kill what is left by the pids we know (only if the test failed)."""
     if proc.poll() is None:
@@ -67,7 +81,7 @@ def test_ctrl_c_stops_everything_in_order(transport, tmp_path):
     proc, info = start_script(transport, str(path))
     try:
         os.kill(proc.pid, signal.SIGINT)
-        assert proc.wait(30) == 0
+        assert wait_dumping_stacks(proc, 30) == 0
         assert proc.stdout.read().strip() == "interrupted"
         assert wait_gone(info["hosts"], 5.0) == []
         assert path.read_text().split("\n")[:5] == [
