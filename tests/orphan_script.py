@@ -15,6 +15,10 @@ from sample_actors import Parent, StopLogger
 if __name__ == "__main__":
     # a test that finds this program stuck asks for its threads' stacks
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # Ctrl-C as in a terminal, even when started by a runner that ignores
+    # SIGINT (a background job of a non-interactive shell does, and its
+    # children inherit that: Python then never raises KeyboardInterrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     transport, path = sys.argv[1], sys.argv[2]
     with actors.ActorSystem(transport) as system:
         parent = system.spawn(Parent, path, name="parent")
