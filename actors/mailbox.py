@@ -153,8 +153,7 @@ class Mailboxes:
     def run_ready(self) -> None:
         """Run the ready mailboxes, up to ``BATCH`` messages each (the hot
         path: one actor's run of messages is handled in this one frame)."""
-        ready, counts, handlers, tell, Tell = (self.ready, self._counts, self._handlers,
-                                               self._tell, P.Tell)
+        ready, counts, handlers = self.ready, self._counts, self._handlers
         for _ in range(len(ready)):
             if not ready:  # a nested pump (a handler waiting) emptied it
                 break
@@ -176,10 +175,7 @@ class Mailboxes:
                         cell.since = time.monotonic()
                     cell.busy = True  # last: the hang watchdog reads since once busy
                     try:
-                        if type(entry) is Tell:
-                            tell(cell, entry)
-                        else:
-                            handlers[type(entry)](cell, entry)
+                        handlers[type(entry)](cell, entry)
                     finally:
                         cell.busy = False
                         cell.envelope = cell.deferred = None

@@ -26,7 +26,6 @@ small pool of worker threads, so the loop thread never blocks.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import secrets
@@ -349,9 +348,6 @@ class Node:
             for host in left:
                 if host.alive and host.hello.done():
                     self.runtime.tell_service(host.address, P.Exit())
-                elif host.alive:  # a spare still starting holds no actor: not worth a wait
-                    with contextlib.suppress(OSError, ValueError, AttributeError):
-                        host.process.kill()
             self.runtime.flush_all()
             for host in left:
                 if not host.exited.wait(timeout):

@@ -106,7 +106,7 @@ class Outboxes:
 
     def __init__(self, connect: Callable[[str], Send], disconnect: Callable[[str], None],
                  frame: Callable[[list[bytes]], bytes],
-                 lose: Callable[[list[bytes]], None], overflow: Callable[[str, list[bytes]], None],
+                 lose: Callable[[list[bytes]], Any], overflow: Callable[[str, list[bytes]], None],
                  hold_limit: int, peers: Peers, ask_peer: Callable[[str], None],
                  max_frame: int) -> None:
         self._connect = connect

@@ -260,12 +260,13 @@ class Runtime:
         """``count`` messages found no actor: dead letters."""
         self.dead_letters += count
 
-    def _lost(self, items: list[bytes]) -> None:
+    def _lost(self, items: list[bytes]) -> list[Any]:
         """Encoded envelopes that will never be sent: the tells among them
-        are dead letters (an ask fails by its target's death instead)."""
-        if items:
-            asks = sum(1 for e in _requests_in(self.codec, items) if type(e) is not P.Receipted)
-            self.lose(len(items) - asks)
+        are dead letters (an ask fails by its target's death instead).
+        Returns the requests among them."""
+        requests = list(_requests_in(self.codec, items)) if items else []
+        self.lose(len(items) - sum(1 for e in requests if type(e) is not P.Receipted))
+        return requests
 
     def count_dead_letter(self, ref: Any, message: Any) -> None:
         self.lose(1)
@@ -278,10 +279,10 @@ class Runtime:
     def _overflow(self, address: str, items: list[bytes]) -> None:
         """Envelopes past the restart buffer of a held address: dead
         letters; an ask among them fails now rather than time out."""
-        self._lost(items)
+        requests = self._lost(items)
         log.warning("%s: %d messages to %s exceed the restart buffer (%d): dead letters",
                     self.name, len(items), address, self.outboxes.hold_limit)
-        for envelope in _requests_in(self.codec, items):
+        for envelope in requests:
             future = self.calls.pop(envelope.call_id)
             if future is not None:
                 with contextlib.suppress(concurrent.futures.InvalidStateError):  # cancelled
