@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -15,8 +16,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def run_script(*args: str, cwd: str = ROOT) -> subprocess.CompletedProcess:
     """Run a script to its end; it must exit 0."""
     env = dict(os.environ, PYTHONPATH=ROOT)
-    out = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
-                         env=env, timeout=120)
+    # -X faulthandler: a script still running at the deadline gets SIGABRT,
+    # which writes its threads' stacks to stderr, shown with the failure
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", *args], cwd=cwd, text=True,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        stdout, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        stdout, stderr = proc.communicate(timeout=30)
+        raise AssertionError(f"{args} still ran after 120 s; its stacks:\n{stderr}") from None
+    out = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     assert out.returncode == 0, out.stderr
     return out
 
