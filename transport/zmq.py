@@ -103,12 +103,15 @@ class Inbox:
         return self.socket
 
     def recv_frames(self, limit: int = 256) -> list[bytes]:
-        """Up to ``limit`` frames that are already waiting (never blocks)."""
+        """Up to ``limit`` frames that are already waiting (never blocks).
+        Called when a poll found the socket readable: the first frame is
+        read without asking (each readiness query builds an enum in pyzmq,
+        ~1.6 us, twice the read itself); after it, readiness is asked
+        instead of reading until zmq.Again (an exception costs ~3.5 us)."""
         socket = self.socket
-        frames = []
+        frames: list[bytes] = []
         try:
-            # Ask for readiness instead of reading until zmq.Again: raising
-            # and catching an exception per drain costs more than the read.
+            frames.append(socket.recv(NOBLOCK))
             while len(frames) < limit and socket.getsockopt(EVENTS) & POLLIN:
                 frames.append(socket.recv(NOBLOCK))
         except zmq.Again:
