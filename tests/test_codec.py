@@ -17,11 +17,13 @@ from hypothesis import strategies as st
 from actors.wire import RuntimeCodec, Undecodable, find_undecodable
 from strategies import FAST, Envelope, Point, same, values
 from transport.codec import (
+    BUDGET_FROM,
     EXT_DATACLASS,
     EXT_EXCEPTION,
     FRAME_VERSION,
     MAX_EXT_DEPTH,
     Codec,
+    DecodeBudgetExceeded,
     DecodeError,
     EncodeError,
 )
@@ -177,6 +179,39 @@ def test_frame_cut_inside_last_message_raises(a, b, data):
     cut = data.draw(st.integers(1 + len(first) + 1, len(frame) - 1), label="cut")
     with pytest.raises(DecodeError):
         codec.decode_frame(frame[:cut])
+
+
+@FAST
+@given(st.lists(values, min_size=1, max_size=6))
+def test_frame_of_any_number_of_messages(messages):
+    """One message (decoded without an Unpacker) or several: all come back, in order."""
+    out = codec.decode_frame(codec.frame([codec.encode(m) for m in messages]))
+    assert len(out) == len(messages)
+    assert all(same(a, b) for a, b in zip(out, messages))
+
+
+def test_bytes_after_a_whole_message_that_are_not_one_raise():
+    """A frame whose first message is whole and then holds a truncated or
+    malformed one is refused whole, not cut to its first message."""
+    first = codec.encode(["ask", 1])
+    for rest in (b"\x92\x01", b"\xc1", codec.encode("x" * 40)[:-3]):
+        with pytest.raises(DecodeError):
+            codec.decode_frame(codec.frame([first, rest]))
+
+
+@pytest.mark.parametrize("position", ["alone", "second"])
+def test_a_frame_that_would_expand_past_its_budget_is_refused(position):
+    """An array of a million empty maps (1 byte each on the wire, ~64 in
+    memory) is refused once it would pass AMPLIFICATION x the frame's size,
+    whether it is a frame's only message or follows another."""
+    count = BUDGET_FROM
+    bomb = b"\xdd" + count.to_bytes(4, "big") + b"\x80" * count
+    encoded = [bomb] if position == "alone" else [codec.encode("hello"), bomb]
+    with pytest.raises(DecodeBudgetExceeded):
+        codec.decode_frame(codec.frame(encoded))
+    # a frame as large made of plain bytes is within budget
+    plain = codec.encode(b"\x00" * count)
+    assert codec.decode_frame(codec.frame([plain])) == [b"\x00" * count]
 
 
 def test_empty_frame_has_no_messages():
