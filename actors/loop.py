@@ -117,6 +117,7 @@ class MessageLoop:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._woken = False
+        self.polls = 0  # poll_into sees a nested poll by the count
         self._reader = threading.Lock()   # held by the thread reading the inbox
         self._lead = threading.Lock()     # held by a waiter that takes over reading
         self._wanted = False
@@ -212,7 +213,11 @@ class MessageLoop:
     def poll_into(self, backlog: deque[bytes], timeout: float | None) -> None:
         """Poll once; frames go to ``backlog``."""
         sources = self._sources
+        self.polls += 1
+        this = self.polls
         for obj in self.poller.poll(timeout):
+            if self.polls != this:  # what ran polled again (a death waits for last
+                break  # reports): a pipe listed here may be read already; a read would block
             if obj == self._wake_r:
                 try:
                     while os.read(self._wake_r, 4096):
