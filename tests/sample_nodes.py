@@ -4,7 +4,7 @@ actors, prints ``ADDRESS <its address>`` and obeys commands on stdin, one
 a line, answering each on stdout:
 
     connect ADDRESS   meet that node; prints MET <name>
-    find NAME         keeps the ref found under NAME for the commands below;
+    find NAME         keeps the ref found now under NAME for the commands below;
                       prints REF <its node> <its address>
     ask NAME          ask("get") of the ref kept (else looked up); prints GOT <value>
     proxy NAME        its proxy's add(1); prints GOT <value>
@@ -92,6 +92,7 @@ class Program:
             case "connect":
                 return f"MET {self.system.connect(arg)}"
             case "find":
+                self.refs.pop(arg, None)  # looked up afresh
                 ref = self.refs[arg] = self.ref(arg)
                 return f"REF {ref.node} {ref.address}"
             case "ask":
