@@ -9,6 +9,7 @@ a line, answering each on stdout:
     ask NAME          ask("get") of the ref kept (else looked up); prints GOT <value>
     proxy NAME        its proxy's add(1); prints GOT <value>
     tell NAME         tells it ("add", 1); prints OK
+    keepertell NAME   its "keeper" (an actor: another process) tells it ("add", 1); prints OK
     tellref NAME      tells its "keeper" the ref found under NAME; prints OK
     watch NAME        its "keeper" watches it; prints OK once the watch is made
     hang NAME         ask_async("hang") of it, kept pending; prints OK
@@ -49,6 +50,8 @@ class Keeper(actors.Actor):
                 return self.refs
             case ("ask", ref, payload):
                 return ref.ask(payload, timeout=10)
+            case ("tell", ref, payload):
+                ref.tell(payload)
             case ("lookup", name):
                 return self.system.lookup(name)
             case ("watch", ref):
@@ -101,6 +104,9 @@ class Program:
                 return f"GOT {self.ref(arg).proxy(timeout=10).add(1)}"
             case "tell":
                 self.ref(arg).tell(("add", 1))
+                return "OK"
+            case "keepertell":
+                self.keeper.tell(("tell", self.ref(arg), ("add", 1)))
                 return "OK"
             case "tellref":
                 self.keeper.tell(("keep", self.ref(arg)))

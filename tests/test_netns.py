@@ -74,6 +74,8 @@ def lost(node: NodeProcess, other: str) -> bool:
 
 
 def test_tell_ask_proxy_across_the_link(pair):
+    """Two nodes on addresses of their own (not loopback) meet; refs work
+    both ways, from the main programs and from an actor."""
     a, b = pair.nodes["a"], pair.nodes["b"]
     assert b.command("nodes", "NODES") == "a"
     node, address = a.command("find counter-b", "REF").split()
@@ -84,8 +86,9 @@ def test_tell_ask_proxy_across_the_link(pair):
     node, address = b.command("find counter-a", "REF").split()
     assert address.startswith("tcp://10.213.0.1:")
     assert b.command("proxy counter-a", "GOT") == "6"
-    # a ref of node a's actor, told to b's keeper, is used from b
-    assert a.command("tellref keeper-b", "OK") == ""
+    # an actor of node a, given b's ref inside a message, tells through it
+    assert a.command("keepertell counter-b", "OK") == ""
+    wait_for(lambda: a.command("ask counter-b", "GOT") == "8", what="the keeper's tell")
     assert a.command("watch counter-b", "OK") == ""
     assert a.command("ended", "ENDED") == ""
 
@@ -116,15 +119,20 @@ def cut_and_lose(cluster: Cluster, how: str) -> dict[str, float]:
         assert lost(node, other)
         refused = node.command(f"ask counter-{other}", "ERROR")
         assert refused.startswith("ActorDeadError") and f"node {other} is down" in refused
-        before = int(node.command("deadletters", "DEAD"))
-        assert node.command(f"tell counter-{other}", "OK") == ""
-        wait_for(lambda n=node: int(n.command("deadletters", "DEAD")) > before,
-                 what="the tell to a lost node counted as a dead letter")
+        # a tell from the main program, then one from an actor (counted in
+        # its process, reported to the node)
+        for command in ("tell", "keepertell"):
+            before = int(node.command("deadletters", "DEAD"))
+            assert node.command(f"{command} counter-{other}", "OK") == ""
+            wait_for(lambda n=node, b=before: int(n.command("deadletters", "DEAD")) > b,
+                     what=f"the {command} to a lost node counted as a dead letter")
     return detected
 
 
 @pytest.mark.parametrize("how", ["bridge", "down"])
 def test_cut_link_loses_the_node_on_both_sides(pair, how):
+    """The link cut silently (off the bridge) or loudly (the interface
+    down): each node loses the other by its heartbeats alone."""
     detected = cut_and_lose(pair, how)
     print(f"\ncut ({how}): lost after {detected['a']:.2f} s on a, {detected['b']:.2f} s on b")
 

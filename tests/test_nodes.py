@@ -112,6 +112,9 @@ def test_lost_node_fails_asks_and_tells_watchers(node_a, keys):
         lost = node_a.dead_letters
         counter.tell(("add", 1))  # to a lost node: a dead letter
         wait_for(lambda: node_a.dead_letters > lost, what="the dead letter")
+        lost = node_a.dead_letters
+        keeper.tell(("tell", counter, ("add", 1)))  # from an actor: counted in its process
+        wait_for(lambda: node_a.dead_letters > lost, what="the actor's dead letter reported")
         # the same name, restarted at the same address: a new incarnation
         node_b2 = NodeProcess("b", keys, bind)
         try:
