@@ -239,7 +239,10 @@ class Host:
             handle(operation, envelope)
 
     def has_ready(self) -> bool:
-        return self.mailboxes.has_ready()
+        # Dead letters counted after the last run_ready (the loop's flush
+        # found their address gone) are reported at the next turn, not
+        # whenever this process next gets a message.
+        return self.mailboxes.has_ready() or self.runtime.dead_letters != self._reported_dead
 
     def run_ready(self) -> None:
         self.mailboxes.run_ready()

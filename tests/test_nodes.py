@@ -8,57 +8,14 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 
 import pytest
 
 import actors
 from conftest import wait_for
-from sample_nodes import Hanger, Keeper
+from sample_nodes import Keeper, NodeProcess
 
 pytestmark = pytest.mark.timeout(120)
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class NodeProcess:
-    """A node in a process of its own (tests/sample_nodes.py), driven by lines."""
-
-    def __init__(self, name: str, keys: str, bind: str = "tcp://127.0.0.1") -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]))
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "tests", "sample_nodes.py"), name, keys, bind],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        self.address = self.expect("ADDRESS")
-
-    def expect(self, word: str) -> str:
-        line = self.proc.stdout.readline()
-        assert line.startswith(word + " ") or line.strip() == word, \
-            f"{word} expected from the node, got {line!r}"
-        return line.strip()[len(word) + 1:]
-
-    def command(self, line: str, answer: str) -> str:
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        return self.expect(answer)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.write("stop\n")
-                self.proc.stdin.flush()
-                self.proc.wait(30)
-            except (OSError, subprocess.TimeoutExpired):
-                subprocess.run([sys.executable, "/tmp/killtree.py", str(self.proc.pid)],
-                               check=False)
-                self.proc.kill()
-                self.proc.wait(10)
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
 
 
 @pytest.fixture
@@ -155,6 +112,9 @@ def test_lost_node_fails_asks_and_tells_watchers(node_a, keys):
         lost = node_a.dead_letters
         counter.tell(("add", 1))  # to a lost node: a dead letter
         wait_for(lambda: node_a.dead_letters > lost, what="the dead letter")
+        lost = node_a.dead_letters
+        keeper.tell(("tell", counter, ("add", 1)))  # from an actor: counted in its process
+        wait_for(lambda: node_a.dead_letters > lost, what="the actor's dead letter reported")
         # the same name, restarted at the same address: a new incarnation
         node_b2 = NodeProcess("b", keys, bind)
         try:
