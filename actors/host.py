@@ -242,7 +242,7 @@ class Host:
         # Dead letters counted after the last run_ready (the loop's flush
         # found their address gone) are reported at the next turn, not
         # whenever this process next gets a message.
-        return self.mailboxes.has_ready() or self.runtime.dead_letters != self._reported_dead
+        return self.mailboxes.has_ready() or self.runtime.dead_letters > self._reported_dead
 
     def run_ready(self) -> None:
         self.mailboxes.run_ready()
