@@ -199,6 +199,21 @@ def test_bytes_after_a_whole_message_that_are_not_one_raise():
             codec.decode_frame(codec.frame([first, rest]))
 
 
+@FAST
+@given(values, st.binary(max_size=40), values)
+def test_a_bad_frame_leaves_nothing_behind_for_the_next(a, junk, b):
+    """Frames are decoded by an Unpacker kept per thread: a frame cut short
+    or followed by junk leaves none of its bytes to the next frame."""
+    cut = codec.frame([codec.encode([a, "end"])])[:-1]
+    for bad in (cut, codec.frame([codec.encode(a)]) + junk):
+        try:
+            codec.decode_frame(bad)
+        except DecodeError:
+            pass
+        out = codec.decode_frame(codec.frame([codec.encode(b), codec.encode(a)]))
+        assert len(out) == 2 and same(out[0], b) and same(out[1], a)
+
+
 @pytest.mark.parametrize("position", ["alone", "second"])
 def test_a_frame_that_would_expand_past_its_budget_is_refused(position):
     """An array of a million empty maps (1 byte each on the wire, ~64 in
