@@ -71,6 +71,15 @@ def _send(sock: socket.socket, message: Any, fds: list[int] | None = None) -> No
         sock.send(data)
 
 
+def _report(sock: socket.socket, message: Any) -> None:
+    """The template's reports to the node; a node gone (its end closed at
+    shutdown) ends the template quietly, as its hosts end with it."""
+    try:
+        _send(sock, message)
+    except OSError:
+        os._exit(0)
+
+
 class ForkedProcess:
     """The node's handle on a host forked by the template: the part of
     ``multiprocessing.Process`` the node uses (``pid``, ``sentinel``,
@@ -319,7 +328,7 @@ def template_main(sock: socket.socket, parent_pid: int, preload: tuple[str, ...]
         except Exception:
             pass  # the start that needs it reports the error
     problem = _unsafe(preload)
-    _send(sock, ("ready", problem))
+    _report(sock, ("ready", problem))
     if problem:
         return
     parent = multiprocessing.parent_process()
@@ -361,7 +370,7 @@ def _reap(sock: socket.socket) -> None:
             return
         if pid == 0:
             return
-        _send(sock, ("exit", pid, os.waitstatus_to_exitcode(status)))
+        _report(sock, ("exit", pid, os.waitstatus_to_exitcode(status)))
 
 
 def _fork(sock: socket.socket, boot: HostBoot, fds: list[int], own: list[int]) -> None:
@@ -369,7 +378,7 @@ def _fork(sock: socket.socket, boot: HostBoot, fds: list[int], own: list[int]) -
     if problem or len(fds) < 2:
         for fd in fds:
             os.close(fd)
-        _send(sock, ("failed", problem or "bad request"))
+        _report(sock, ("failed", problem or "bad request"))
         return
     pid = os.fork()
     if pid == 0:  # the new host
@@ -385,7 +394,7 @@ def _fork(sock: socket.socket, boot: HostBoot, fds: list[int], own: list[int]) -
             os._exit(code)
     for fd in fds:
         os.close(fd)
-    _send(sock, ("forked", pid))
+    _report(sock, ("forked", pid))
 
 
 def _host(boot: HostBoot, fds: list[int]) -> int:
