@@ -10,8 +10,13 @@ outsider can stop, spawn or reconfigure anything.
 
 from __future__ import annotations
 
-import hmac
 from typing import Any, NamedTuple
+
+try:  # what hmac.compare_digest is, without importing hmac: hmac brings
+    # hashlib and OpenSSL, ~5M instructions at every process start
+    from _operator import _compare_digest as compare_digest
+except ImportError:  # not CPython
+    from hmac import compare_digest
 
 from actors.protocol.envelopes import ProtocolError
 from actors.protocol.specs import ActorSpec
@@ -51,7 +56,7 @@ def decode_op(payload: Any, token: bytes) -> Any:
         raise ProtocolError(f"not a service operation: {payload!r:.100}") from None
     # a peer operation (actors.protocol.peering) carries no token
     if not getattr(cls, "peer", False) and (type(sent) is not bytes
-                                            or not hmac.compare_digest(sent, token)):
+                                            or not compare_digest(sent, token)):
         raise ProtocolError(f"a {cls.__name__} without this node's token")
     fields = payload[2:]
     from_wire = getattr(cls, "from_wire", None)
