@@ -267,15 +267,12 @@ class Launcher:
 
     # -- the pool -------------------------------------------------------------------------
     def take(self) -> HostProcess | None:
-        """A ready spare, or None. Its replacement is not started here: the
-        caller calls :meth:`refill` once the start it took the spare for is
-        answered, so that forking and initialising the next spare do not
-        compete for the CPU with that start (on two cores they added ~1 ms to
-        a warm restart). When none is ready but one is starting, wait for it rather than
-        start one more process. A spawn that finds the pool empty (or
-        empties it) raises the pool's target, up to ``max_spares``; the
-        target falls back to ``spares`` after ``spares_idle`` seconds
-        without a spawn."""
+        """A ready spare, or None (the caller refills once its start is
+        answered: a fork now would compete with it). When none is ready but
+        one is starting, wait for it rather than start one more process. A
+        spawn that finds the pool empty (or empties it) raises the pool's
+        target, up to ``max_spares``; the target falls back to ``spares``
+        after ``spares_idle`` seconds without a spawn."""
         host = None
         with self._pool_lock:
             self.taken += 1
@@ -310,7 +307,6 @@ class Launcher:
             self.refill()
 
     def refill(self) -> None:
-        """Start spares up to the pool's target (none while it is off)."""
         if not self.active:
             return
         with self._pool_lock:

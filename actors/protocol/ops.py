@@ -8,8 +8,6 @@ operation from anything but a process of this node is refused, so no
 outsider can stop, spawn or reconfigure anything.
 """
 
-from __future__ import annotations
-
 from typing import Any, NamedTuple
 
 try:  # what hmac.compare_digest is, without importing hmac: hmac brings
@@ -85,7 +83,7 @@ class Spawn(NamedTuple):
         return [self.spec.to_wire()]
 
     @classmethod
-    def from_wire(cls, fields: list[Any]) -> Spawn:
+    def from_wire(cls, fields: list[Any]) -> "Spawn":
         (spec,) = fields
         return cls(ActorSpec.from_wire(spec))
 
@@ -194,7 +192,7 @@ class Waits(NamedTuple):
         return [self.address, [list(info) for info in self.infos]]
 
     @classmethod
-    def from_wire(cls, fields: list[Any]) -> Waits:
+    def from_wire(cls, fields: list[Any]) -> "Waits":
         address, infos = fields
         return cls(address, [WaitInfo(*info) for info in infos])
 
@@ -236,7 +234,7 @@ class Start(NamedTuple):
         return [self.uid, self.spec.to_wire(), self.alias, self.restarting, self.exc]
 
     @classmethod
-    def from_wire(cls, fields: list[Any]) -> Start:
+    def from_wire(cls, fields: list[Any]) -> "Start":
         uid, spec, alias, restarting, exc = fields
         return cls(uid, ActorSpec.from_wire(spec), alias, restarting, exc)
 
@@ -305,7 +303,7 @@ class Probe(NamedTuple):
         return [self.wait_ids, [list(p) for p in self.pending]]
 
     @classmethod
-    def from_wire(cls, fields: list[Any]) -> Probe:
+    def from_wire(cls, fields: list[Any]) -> "Probe":
         wait_ids, pending = fields
         return cls(wait_ids, [PendingRequest(*p) for p in pending])
 
@@ -392,7 +390,7 @@ class Ext(NamedTuple):
         return [self.name, *self.args]
 
     @classmethod
-    def from_wire(cls, fields: list[Any]) -> Ext:
+    def from_wire(cls, fields: list[Any]) -> "Ext":
         if not fields or not isinstance(fields[0], str):
             raise ProtocolError(f"malformed Ext: {fields!r:.100}")
         return cls(fields[0], list(fields[1:]))
