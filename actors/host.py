@@ -27,7 +27,7 @@ from actors import childspec, notices  # noqa: F401 - the runtime's own @message
 from actors import protocol as P
 from actors.actor import Actor
 from actors.cell import START, Cell, LinkMark, StopMark
-from actors.config import HostBoot
+from actors.hostboot import HostBoot
 from actors.counters import MailboxCounters
 from actors.errors import ActorError, SpawnError
 from actors.hang import HangWatch

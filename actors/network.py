@@ -14,12 +14,12 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from actors.config import SystemConfig
 from actors.errors import ConfigError
 from transport import pipe as tpipe
 from transport import zmq as tzmq
 
 if TYPE_CHECKING:
+    from actors.config import SystemConfig
     from transport.keys import Curve
 
 NODE_PIPE_ADDRESS = "pipe:0"

@@ -52,7 +52,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from actors.boot import die_with_parent, flush_std_streams, host_main
-from actors.config import HostBoot
+from actors.hostboot import HostBoot
 from actors.errors import SpawnError
 from actors.peers import Peers
 
