@@ -14,7 +14,6 @@ runs there (:meth:`run_on_main_thread`).
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import os
@@ -265,6 +264,8 @@ class Host:
         else:
             cell = CURRENT.get(None)
             if cell is not None and cell.task is not None:
+                import asyncio  # loaded already: an async handler runs
+
                 try:
                     task = asyncio.current_task()
                 except RuntimeError:  # not on the asyncio thread

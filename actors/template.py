@@ -313,6 +313,9 @@ def template_main(sock: socket.socket, parent_pid: int, preload: tuple[str, ...]
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent_pid, watchdog=False)  # no thread here: the loop watches
     Peers(node_address)  # compiles (and caches) the pattern every host of this node needs
+    # A host imports asyncio with its first async handler (a spawned one
+    # starts without it); forked ones find it here, imported once.
+    importlib.import_module("asyncio")
     for module in preload:
         try:
             importlib.import_module(module)
