@@ -30,7 +30,7 @@ import threading
 from multiprocessing.connection import wait
 from typing import Any
 
-from actors.config import HostBoot
+from actors.hostboot import HostBoot
 from actors.host import Host
 from actors.network import PipeHostNetwork, ZmqNetwork
 

@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from actors.errors import ConfigError
+from actors.hostboot import HostBoot  # (a module of its own: a host imports only it)
 
 __all__ = ["HostBoot", "SystemConfig", "TRANSPORTS", "tcp_host"]
 
@@ -159,28 +160,3 @@ class SystemConfig:
                 object.__setattr__(self, name, float(value))
         if self.log_level is None:
             object.__setattr__(self, "log_level", logging.getLogger().getEffectiveLevel())
-
-
-@dataclasses.dataclass(frozen=True)
-class HostBoot:
-    """What a new host process needs to join its node."""
-
-    node_id: str
-    node_address: str
-    transport: str
-    bind: str                       # where its inbox binds (zmq) or its pipe name
-    number: int                     # the node's number for this process
-    name: str                       # its label until it hosts an actor
-    log_level: int | str
-    parent_pid: int
-    counters: str                   # the mailbox counters file (see actors.launcher)
-    preload: tuple[str, ...]        # modules a spare imports ahead of time
-    hold_limit: int                 # messages held per address during a restart
-    deadlock_detection: float | None
-    quiescence: float | None
-    token: bytes                    # the node's secret (service operations carry it)
-    max_frame: int
-    mailbox_size: int
-    when_full: str
-    send_timeout: float | None
-    curve: Any = None               # transport.keys.Curve on tcp

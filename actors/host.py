@@ -14,7 +14,6 @@ runs there (:meth:`run_on_main_thread`).
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import os
@@ -27,7 +26,7 @@ from actors import childspec, notices  # noqa: F401 - the runtime's own @message
 from actors import protocol as P
 from actors.actor import Actor
 from actors.cell import START, Cell, LinkMark, StopMark
-from actors.config import HostBoot
+from actors.hostboot import HostBoot
 from actors.counters import MailboxCounters
 from actors.errors import ActorError, SpawnError
 from actors.hang import HangWatch
@@ -268,6 +267,8 @@ class Host:
         else:
             cell = CURRENT.get(None)
             if cell is not None and cell.task is not None:
+                import asyncio  # loaded already: an async handler runs
+
                 try:
                     task = asyncio.current_task()
                 except RuntimeError:  # not on the asyncio thread

@@ -8,9 +8,10 @@ trip when a blank host is at hand, a fork or an interpreter start-up when
 none is.
 
 The pool of spares switches on at the first spawn (``spares=0``: never).
-Taking one starts its replacement in the background. It holds ``spares``
-at rest; a spawn that finds it empty raises its target (up to
-``max_spares``), and ``spares_idle`` seconds without a spawn bring it back.
+Taking one starts its replacement once the start it served is answered
+(at once if it emptied the pool). It holds ``spares`` at rest; a spawn that
+finds it empty raises its target (up to ``max_spares``), and
+``spares_idle`` seconds without a spawn bring it back.
 """
 
 from __future__ import annotations
@@ -266,12 +267,10 @@ class Launcher:
 
     # -- the pool -------------------------------------------------------------------------
     def take(self) -> HostProcess | None:
-        """A ready spare, or None; its replacement starts in the background.
-        When none is ready but one is starting, wait for it rather than
-        start one more process. A spawn that finds the pool empty (or
-        empties it) raises the pool's target, up to ``max_spares``; the
-        target falls back to ``spares`` after ``spares_idle`` seconds
-        without a spawn."""
+        """A ready spare, or None; the caller refills once its start is
+        answered (unless this emptied the pool: now). None ready but one
+        starting: wait for it. Finding the pool empty (or emptying it)
+        raises its target, up to ``max_spares``, for ``spares_idle`` s."""
         host = None
         with self._pool_lock:
             self.taken += 1
@@ -297,7 +296,7 @@ class Launcher:
                 self.grown += 1
             if self.target > self.size and self._shrinker is None and self.active:
                 self._shrink_later(self.config.spares_idle)
-        if self.active:
+        if not self.pool:  # emptied: a burst, whose next spawn should not wait
             self.refill()
         return host
 
@@ -308,6 +307,8 @@ class Launcher:
             self.refill()
 
     def refill(self) -> None:
+        if not self.active:
+            return
         with self._pool_lock:
             wanted = self.target - len(self.pool) - self.making
             if self.template is None or not self.template.serving:

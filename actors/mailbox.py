@@ -19,7 +19,6 @@ A mailbox holds envelopes and two runtime marks (``actors.cell``).
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import concurrent.futures
 import contextvars
@@ -31,7 +30,7 @@ import time
 import traceback
 from collections.abc import Callable
 from types import CoroutineType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actors import protocol as P
 from actors.actor import RESERVED
@@ -43,6 +42,9 @@ from actors.ref import Reply
 from actors.runtime import Runtime
 from actors.waits import safe_repr
 from actors.wire import find_undecodable
+
+if TYPE_CHECKING:
+    import asyncio  # imported by the first async handler (a host starts without it)
 
 __all__ = ["BATCH", "Cell", "LinkMark", "Mailboxes", "StopMark"]
 
@@ -260,6 +262,8 @@ class Mailboxes:
     def run_coroutine(self, coro: Any) -> Any:
         """Run an ``async def`` handler to its end, serving other actors and
         replies meanwhile."""
+        import asyncio  # here, not at start-up: ~60M instructions a process
+
         if self._async_loop is None:
             loop = self._async_loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="actors-asyncio", daemon=True).start()

@@ -12,14 +12,15 @@ import re
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from actors.config import SystemConfig
 from actors.errors import ConfigError
 from transport import pipe as tpipe
 from transport import zmq as tzmq
-from transport.keys import Curve, KeyMaterialError
-from transport.keys import load as load_keys
+
+if TYPE_CHECKING:
+    from actors.config import SystemConfig
+    from transport.keys import Curve
 
 NODE_PIPE_ADDRESS = "pipe:0"
 
@@ -32,6 +33,10 @@ def node_network(config: SystemConfig, rundir: str) -> Any:
         return PipeNodeNetwork()
     if config.bind == "ipc":
         return ZmqNetwork(f"ipc://{rundir}/node", max_frame=config.max_frame)
+    # CURVE keys only on tcp: an ipc node (and its hosts) never imports them
+    from transport.keys import KeyMaterialError
+    from transport.keys import load as load_keys
+
     try:
         curve = load_keys(config.keys, config.node)
     except KeyMaterialError as e:

@@ -9,7 +9,6 @@ bound to its own runtime, so ``tell``/``ask`` work from anywhere.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
@@ -96,6 +95,8 @@ class ActorFuture(concurrent.futures.Future):
             if waiter is not None:
                 record = runtime.waits.begin(waiter, self, stacked=False)
         try:
+            import asyncio  # loaded already: this is awaited on an asyncio loop
+
             return (yield from asyncio.wrap_future(self).__await__())
         finally:
             if record is not None:

@@ -125,11 +125,21 @@ class Starter:
 
     def start(self, record: ActorRecord, alias: str | None, restarting: bool, exc: Any,
               host: HostProcess | None = None) -> None:
-        """Start ``record``'s actor in ``host``, a spare, or a new process."""
-        if host is None:
+        """Start ``record``'s actor in ``host``, a spare, or a new process.
+        A spare taken is replaced once this start is answered (or failed)."""
+        if host is not None:
+            self._start_in(record, alias, restarting, exc, host)
+            return
+        try:
             host = self.launcher.take()
             if host is None:
                 host = self.launcher.start(record.spec.label)
+            self._start_in(record, alias, restarting, exc, host)
+        finally:
+            self.launcher.refill()
+
+    def _start_in(self, record: ActorRecord, alias: str | None, restarting: bool, exc: Any,
+                  host: HostProcess) -> None:
         if alias is not None:
             self.slots.before_first_start(record, host, alias)
         with record.lock:

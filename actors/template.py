@@ -52,7 +52,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from actors.boot import die_with_parent, flush_std_streams, host_main
-from actors.config import HostBoot
+from actors.hostboot import HostBoot
 from actors.errors import SpawnError
 from actors.peers import Peers
 
@@ -322,6 +322,9 @@ def template_main(sock: socket.socket, parent_pid: int, preload: tuple[str, ...]
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent_pid, watchdog=False)  # no thread here: the loop watches
     Peers(node_address)  # compiles (and caches) the pattern every host of this node needs
+    # A host imports asyncio with its first async handler (a spawned one
+    # starts without it); forked ones find it here, imported once.
+    importlib.import_module("asyncio")
     for module in preload:
         try:
             importlib.import_module(module)

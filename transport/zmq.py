@@ -26,13 +26,15 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
-from zmq.auth.thread import ThreadAuthenticator
-from zmq.utils.monitor import recv_monitor_message
 
-from transport.keys import Curve
+if TYPE_CHECKING:
+    from transport.keys import Curve
+
+# zmq.auth (with asyncio and glob) and zmq.utils.monitor are imported where
+# they are used, on tcp only: every ipc host process starts without them.
 
 __all__ = ["Beacon", "Guard", "Heartbeat", "Inbox", "Outlet", "Poller", "new_context"]
 
@@ -186,6 +188,8 @@ class Guard:
     any key."""
 
     def __init__(self, context: zmq.Context, curve: Curve) -> None:
+        from zmq.auth.thread import ThreadAuthenticator
+
         self.auth = ThreadAuthenticator(context, log=logging.getLogger("actors.auth"))
         self.auth.start()
         self.auth.configure_curve(domain="*", location=curve.allowed)
@@ -257,6 +261,8 @@ class Heartbeat:
         self.thread.start()
 
     def _watch(self) -> None:
+        from zmq.utils.monitor import recv_monitor_message
+
         monitor, lost = self._monitor, False
         last, cpu = time.monotonic(), time.process_time()
         deadline = last + self._timeout

@@ -22,9 +22,11 @@ it, and :func:`encode_op` makes the payload. Values that nest (an
 
 A decoded array of the wrong length or with an unknown kind or code raises
 :class:`ProtocolError`; the loop drops it and counts it as malformed.
-"""
 
-from __future__ import annotations
+The protocol modules do without ``from __future__ import annotations``:
+``typing.NamedTuple`` compiles every string annotation into a ``ForwardRef``,
+about 140 compiles (7M instructions) at every process start.
+"""
 
 from actors.protocol.envelopes import (
     ASK,

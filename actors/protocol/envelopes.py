@@ -4,8 +4,6 @@ Each envelope type keeps the wire's kind as its first field, so a decoded
 msgpack array becomes its type with one ``tuple.__new__`` (see
 ``actors.protocol``)."""
 
-from __future__ import annotations
-
 from typing import Any, NamedTuple
 
 __all__ = ["ASK", "CALL", "CHECKS", "ENVELOPES", "RECEIPTED", "REPLY", "REQUESTS", "SERVICE_UID",

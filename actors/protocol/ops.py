@@ -8,10 +8,13 @@ operation from anything but a process of this node is refused, so no
 outsider can stop, spawn or reconfigure anything.
 """
 
-from __future__ import annotations
-
-import hmac
 from typing import Any, NamedTuple
+
+try:  # what hmac.compare_digest is, without importing hmac: hmac brings
+    # hashlib and OpenSSL, ~5M instructions at every process start
+    from _operator import _compare_digest as compare_digest
+except ImportError:  # not CPython
+    from hmac import compare_digest
 
 from actors.protocol.envelopes import ProtocolError
 from actors.protocol.specs import ActorSpec
@@ -51,7 +54,7 @@ def decode_op(payload: Any, token: bytes) -> Any:
         raise ProtocolError(f"not a service operation: {payload!r:.100}") from None
     # a peer operation (actors.protocol.peering) carries no token
     if not getattr(cls, "peer", False) and (type(sent) is not bytes
-                                            or not hmac.compare_digest(sent, token)):
+                                            or not compare_digest(sent, token)):
         raise ProtocolError(f"a {cls.__name__} without this node's token")
     fields = payload[2:]
     from_wire = getattr(cls, "from_wire", None)
@@ -80,7 +83,7 @@ class Spawn(NamedTuple):
         return [self.spec.to_wire()]
 
     @classmethod
-    def from_wire(cls, fields: list[Any]) -> Spawn:
+    def from_wire(cls, fields: list[Any]) -> "Spawn":
         (spec,) = fields
         return cls(ActorSpec.from_wire(spec))
 
@@ -189,7 +192,7 @@ class Waits(NamedTuple):
         return [self.address, [list(info) for info in self.infos]]
 
     @classmethod
-    def from_wire(cls, fields: list[Any]) -> Waits:
+    def from_wire(cls, fields: list[Any]) -> "Waits":
         address, infos = fields
         return cls(address, [WaitInfo(*info) for info in infos])
 
@@ -231,7 +234,7 @@ class Start(NamedTuple):
         return [self.uid, self.spec.to_wire(), self.alias, self.restarting, self.exc]
 
     @classmethod
-    def from_wire(cls, fields: list[Any]) -> Start:
+    def from_wire(cls, fields: list[Any]) -> "Start":
         uid, spec, alias, restarting, exc = fields
         return cls(uid, ActorSpec.from_wire(spec), alias, restarting, exc)
 
@@ -300,7 +303,7 @@ class Probe(NamedTuple):
         return [self.wait_ids, [list(p) for p in self.pending]]
 
     @classmethod
-    def from_wire(cls, fields: list[Any]) -> Probe:
+    def from_wire(cls, fields: list[Any]) -> "Probe":
         wait_ids, pending = fields
         return cls(wait_ids, [PendingRequest(*p) for p in pending])
 
@@ -387,7 +390,7 @@ class Ext(NamedTuple):
         return [self.name, *self.args]
 
     @classmethod
-    def from_wire(cls, fields: list[Any]) -> Ext:
+    def from_wire(cls, fields: list[Any]) -> "Ext":
         if not fields or not isinstance(fields[0], str):
             raise ProtocolError(f"malformed Ext: {fields!r:.100}")
         return cls(fields[0], list(fields[1:]))

@@ -9,8 +9,6 @@ harmless on its own: it names refs and actors, never starts, stops or
 imports anything.
 """
 
-from __future__ import annotations
-
 from typing import Any, NamedTuple
 
 from actors.protocol.ops import op

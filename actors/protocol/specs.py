@@ -1,7 +1,5 @@
 """Actor specs: what the node needs to start an actor, and to restart it."""
 
-from __future__ import annotations
-
 from typing import Any, NamedTuple
 
 from actors.protocol.envelopes import ProtocolError
@@ -26,7 +24,7 @@ class SpawnOptions(NamedTuple):
         return {k: v for k, v in self._asdict().items() if v != getattr(defaults, k)}
 
     @classmethod
-    def from_wire(cls, value: Any) -> SpawnOptions:
+    def from_wire(cls, value: Any) -> "SpawnOptions":
         if not isinstance(value, dict):
             raise ProtocolError(f"spawn options must be a map, got {value!r:.100}")
         try:
@@ -59,7 +57,7 @@ class ActorSpec(NamedTuple):
                 self.colocate, self.options.to_wire()]
 
     @classmethod
-    def from_wire(cls, value: Any) -> ActorSpec:
+    def from_wire(cls, value: Any) -> "ActorSpec":
         if type(value) is not list or len(value) != len(cls._fields):
             raise ProtocolError(f"malformed actor spec: {value!r:.100}")
         path, args, kwargs, name, parent, colocate, options = value
