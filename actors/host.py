@@ -238,9 +238,7 @@ class Host:
             handle(operation, envelope)
 
     def has_ready(self) -> bool:
-        # Dead letters counted after the last run_ready (the loop's flush
-        # found their address gone) are reported at the next turn, not
-        # whenever this process next gets a message.
+        # dead letters counted since run_ready (a flush found an address gone): report soon
         return self.mailboxes.has_ready() or self.runtime.dead_letters > self._reported_dead
 
     def run_ready(self) -> None:
