@@ -10,18 +10,41 @@ from typing import Any
 
 from actors.mp import context
 from actors.mp.current import current_process
+from actors.host import running_host
+from actors.mp.leases import board_read, lease_of
 from actors.mp.primitive import CANCELLED, Handle, LocalCounts, Primitive, check_timeout, log
-from actors.ref import ActorRef
+from actors.protocol import Ext
+from actors.ref import ActorRef, Reply
 
 __all__ = ["BoundedSemaphore", "Lock", "LockServer", "RLock", "SemLock", "Semaphore",
            "value_lock"]
 
 
+class Loan:
+    """A lease out (see ``actors.mp.leases``): to whom, and what the server
+    knows of it."""
+
+    __slots__ = ("epoch", "address", "ref", "pid", "board", "slot", "fmt", "recalled", "held",
+                 "data_out", "data_recalled")
+
+    def __init__(self, epoch: int, who: list[Any], request: list[Any]) -> None:
+        self.epoch = epoch
+        self.address, self.board, self.slot, self.fmt = request
+        self.ref, self.pid = who[2], who[0]
+        self.recalled = False
+        self.held: list[Any] | None = None  # [thread, member, count] once it says so
+        self.data_out = False               # a Value's number went with it
+        self.data_recalled = False
+
+
 class LockServer(Primitive):
     """Lock, RLock, Semaphore and BoundedSemaphore.
 
-    ``holders`` maps (pid, thread) to [count, ref]. A Lock may be released
-    by anyone (as ``multiprocessing.Lock``); an RLock only by its owner.
+    ``holders`` maps (pid, thread) to [count, ref, member]. A Lock may be
+    released by anyone (as ``multiprocessing.Lock``); an RLock only by its
+    owner. A Lock or RLock acquired by a process that can take a lease is
+    *lent* (``loan``; see ``actors.mp.leases``): it stays with that process
+    until another asks for it.
     """
 
     def __init__(self, kind: str, value: int = 1, name: str = "") -> None:
@@ -33,38 +56,103 @@ class LockServer(Primitive):
         self.maximum = value
         self.holders: dict[tuple[int, int], list[Any]] = {}
         self.owner_died = False   # the next acquisition takes over a dead holder's lock
+        self.loan: Loan | None = None
+        self.epochs = 0
+        self.queries: list[tuple[Reply, str]] = []  # state asked while a loan is unclear
+        self.forced: list[Reply | None] = []         # releases by others of a lent Lock
 
-    def do_acquire(self, token: int, who: list[Any], count: int, block: bool) -> list[Any]:
+    def do_acquire(self, token: int, who: list[Any], count: int, lease: list[Any] | None,
+                   block: bool) -> list[Any]:
         key = (who[0], who[1])
         if self.kind == "rlock" and key in self.holders:
             self.holders[key][0] += count
-            return [True, False]
+            return [True, False, 0, None]
         if self.value > 0 and not self.parked:
-            return self.grant(key, who, count)
-        if not block:
-            return [False, False]
+            return self.grant(key, who, count, lease)
+        if not block and (self.loan is None or self.loan.held is not None):
+            return [False, False, 0, None]
         self.watch_owner(who[2])
         # Bound (the deadlock detector follows it to the holder) for locks:
         # semaphores are often released by others, as signals.
-        self.park(token, {"key": key, "ref": who[2], "who": who, "count": count},
-                  bound=self.kind in ("lock", "rlock"))
+        self.park(token, {"key": key, "ref": who[2], "who": who, "count": count,
+                          "lease": lease, "nowait": not block},
+                  bound=block and self.kind in ("lock", "rlock"))
+        if self.loan is not None:
+            self.recall()
         self.sync_holds()
         return None  # answered later
 
-    def grant(self, key: tuple[int, int], who: list[Any], count: int) -> list[Any]:
+    def grant(self, key: tuple[int, int], who: list[Any], count: int,
+              lease: list[Any] | None) -> list[Any]:
         self.value -= 1
+        died, self.owner_died = self.owner_died, False
+        self.watch_owner(who[2])
+        if lease is not None and self.kind in ("lock", "rlock"):
+            self.epochs += 1
+            self.loan = Loan(self.epochs, who, lease)
+            return [True, died, self.epochs, self.lend_data(self.loan)]
         entry = self.holders.get(key)
         if entry is None:
             self.holders[key] = [count if self.kind == "rlock" else 1, who[2], who[3]]
         else:
             entry[0] += 1
-        self.watch_owner(who[2])
-        died, self.owner_died = self.owner_died, False
-        return [True, died]
+        return [True, died, 0, None]
 
-    def do_release(self, who: list[Any], told: bool = False) -> int:
+    def lend_data(self, loan: Loan) -> Any:
+        """What goes with a lease besides the lock (a Value's number)."""
+        return None
+
+    def recall(self, kind: str = "recall") -> None:
+        loan = self.loan
+        if loan is None or (loan.recalled and kind == "recall"):
+            return
+        if kind == "recall":
+            loan.recalled = True
+        running_host().runtime.tell_service(loan.address, Ext("mp.lease", [
+            self.ref.uid, loan.epoch, kind, self.ref]))
+
+    def do_give_back(self, epoch: int, held: bool, data: Any) -> None:
+        """The lease holder gives the lock back, free (``held``: a release
+        by another process took it from the holder)."""
+        loan = self.loan
+        if loan is None or loan.epoch != epoch:
+            return  # a lease given back before (its holder died, say)
+        self.loan = None
+        self.data_back(loan, data)
+        self.value += 1
+        self.settle_forced(held)
+        self.wake()
+
+    def do_lease_held(self, epoch: int, thread: int, member: Any, count: int) -> None:
+        """The lease holder holds the lock past its grace: it gives it
+        back at its release (until then, lock waits wait for it)."""
+        loan = self.loan
+        if loan is not None and loan.epoch == epoch:
+            loan.held = [thread, member, count]
+            self.wake()
+
+    def data_back(self, loan: Loan, data: Any) -> None:
+        """A Value's number back from a lease (None: it came before)."""
+
+    def settle_forced(self, held: bool) -> None:
+        for reply in self.forced:
+            if reply is None:
+                continue
+            if held:
+                reply.send(0)
+                held = False
+            else:
+                reply.fail(ValueError("semaphore or lock released too many times"))
+        self.forced = []
+
+    def do_release(self, who: list[Any], told: bool = False) -> int | None:
         key, pid = (who[0], who[1]), who[0]
         error: Exception | None = None
+        if self.loan is not None and self.kind == "lock":
+            # a release by another process of a Lock lent to one: the holder's
+            self.forced.append(None if told else self.defer_reply())
+            self.recall("release")
+            return None
         if self.kind == "rlock":
             entry = self.holders.get(key)
             if entry is None:
@@ -93,13 +181,12 @@ class LockServer(Primitive):
         self.wake()
         return 0
 
-    def do_release_all(self, who: list[Any]) -> int:
+    def do_release_all(self, who: list[Any]) -> int | None:
         """Condition.wait: release an RLock completely; the count it had."""
         key = (who[0], who[1])
         entry = self.holders.get(key)
         if self.kind != "rlock":
-            self.do_release(who)
-            return 1
+            return None if self.do_release(who) is None else 1
         if entry is None:
             raise AssertionError("attempt to release recursive lock not owned by thread")
         del self.holders[key]
@@ -111,7 +198,18 @@ class LockServer(Primitive):
         while self.value > 0 and self.parked:
             token = next(iter(self.parked))
             info = self.parked[token][1]
-            self.answer(token, self.grant(info["key"], info["who"], info["count"]))
+            self.answer(token, self.grant(info["key"], info["who"], info["count"],
+                                          info["lease"]))
+        loan = self.loan
+        if loan is None or loan.held is not None:  # taken: the nowait ones fail
+            for token, (_, info) in list(self.parked.items()):
+                if info["nowait"]:
+                    self.answer(token, [False, False, 0, None])
+            queries, self.queries = self.queries, []
+            for reply, op in queries:
+                reply.send(self.do_state() if op == "state" else self.do_get_value())
+        if self.parked:
+            self.recall()
         self.sync_holds()
 
     def cancelled(self, token: int, info: Any) -> None:
@@ -120,16 +218,19 @@ class LockServer(Primitive):
     def sync_holds(self) -> None:
         """Tell the deadlock detector who the parked acquirers wait for: the
         holder, when there is exactly one (with several, any of them may
-        release, and the graph has no OR edges)."""
-        members = {entry[2] for entry in self.holders.values()}
+        release, and the graph has no OR edges). A lease holder counts
+        once it said it holds the lock past its grace."""
+        members = {entry[2]: key[0] for key, entry in self.holders.items()}
+        loan = self.loan
+        if loan is not None and loan.held is not None:
+            members[loan.held[1]] = loan.pid
         wanted = None
         if self.parked and len(members) == 1:
             wanted = next(iter(members))
         for member in [m for m in self.holds if m != wanted]:
             self.end_hold(self.holds.pop(member))
         if wanted is not None and wanted not in self.holds:
-            pid = next(iter(self.holders))[0]
-            self.holds[wanted] = self.begin_hold(wanted, f"held by pid {pid}")
+            self.holds[wanted] = self.begin_hold(wanted, f"held by pid {members[wanted]}")
 
     def owner_gone(self, ref: ActorRef) -> None:
         super().owner_gone(ref)
@@ -140,15 +241,38 @@ class LockServer(Primitive):
             self.owner_died = True
             log.warning("%s was held by pid %d, which died: released (the next acquirer "
                         "sees owner_died=True)", self.describe(), key[0])
+        loan = self.loan
+        if loan is not None and loan.ref == ref:
+            held, data = board_read(loan.board, loan.slot, loan.fmt if loan.data_out else None)
+            self.loan = None
+            self.data_back(loan, data)
+            self.value += 1
+            self.settle_forced(held)
+            if held:
+                self.owner_died = True
+                log.warning("%s was held by pid %d, which died: released (the next acquirer "
+                            "sees owner_died=True)", self.describe(), loan.pid)
+            freed.append((loan.pid, 0))
         if freed:
             self.wake()
 
-    def do_state(self) -> list[Any]:
+    def do_state(self) -> list[Any] | None:
         """[free permits, holders as [pid, tid, count], initial permits]."""
-        return [self.value, [[k[0], k[1], v[0]] for k, v in self.holders.items()],
-                self.maximum]
+        loan = self.loan
+        if loan is not None and loan.held is None:
+            self.queries.append((self.defer_reply(), "state"))
+            self.recall()
+            return None
+        holders = [[k[0], k[1], v[0]] for k, v in self.holders.items()]
+        if loan is not None and loan.held is not None:
+            holders.append([loan.pid, loan.held[0], loan.held[2]])
+        return [self.value, holders, self.maximum]
 
-    def do_get_value(self) -> int:
+    def do_get_value(self) -> int | None:
+        if self.loan is not None and self.loan.held is None:
+            self.queries.append((self.defer_reply(), "get_value"))
+            self.recall()
+            return None
         return self.value
 
 
@@ -156,7 +280,8 @@ class SemLock(Handle):
     """Common to Lock, RLock and the semaphores."""
 
     _kind = "lock"
-    _local_fields = ("_held", "owner_died")
+    _recursive = False
+    _local_fields = ("_held", "owner_died", "_lease")
 
     def __init__(self, value: int = 1, *, ctx: Any = None) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -168,22 +293,65 @@ class SemLock(Handle):
         #: True when the last acquisition in this process took over from a
         #: holder that died holding it (the lock was released for it).
         self.owner_died = False
+        # a Lock or RLock may be lent to this process (actors.mp.leases)
+        self._lease = lease_of(self._ref.uid) if self._kind in ("lock", "rlock") else None
 
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
-        wait = check_timeout(block, timeout)
-        answer = self._wait(("acquire", context.token(), context.me(), 1, wait != 0), wait)
+        lease = self._lease
+        if lease is not None and lease.epoch:
+            got = lease.take(self._recursive, block)
+            if got is not None:
+                if got:
+                    self.owner_died = False
+                return got
+        return self._acquire(check_timeout(block, timeout), 1)
+
+    def _reacquire(self, count: int) -> bool:
+        """Condition.wait: take the lock back with the count it had."""
+        lease = self._lease
+        if lease is not None and lease.epoch and lease.take(self._recursive, True, count):
+            self.owner_died = False
+            return True
+        return self._acquire(None, count)
+
+    def _acquire(self, wait: float | None, count: int) -> bool:
+        """Acquire at the server (``count``: an RLock's recursion, given
+        back after Condition.wait)."""
+        lease = self._lease
+        request = lease.request(self._ref) if lease is not None else None
+        on_answer = None
+        if request is not None:
+            tid = threading.get_ident()
+            on_answer = lambda future: lease.granted(future, count, tid)  # noqa: E731
+        answer = self._wait(("acquire", context.token(), context.me(), count, request,
+                             wait != 0), wait, on_answer)
         if answer == CANCELLED or not answer[0]:
             return False
         self.owner_died = bool(answer[1])
-        self._held.add()
+        if not answer[2]:  # held, not lent: the server keeps the count
+            self._held.add(count if self._recursive else 1)
         return True
 
     def release(self) -> None:
+        lease = self._lease
+        if lease is not None and lease.epoch and lease.put(self._recursive):
+            return
         if self._held.take():
             # held by this thread, so the release is valid: no need to wait
             self._tell(("release", context.me(), True))
         else:
             self._ask(("release", context.me()))
+
+    def _release_all(self) -> int:
+        """Condition.wait: let go of the lock completely; the count held."""
+        lease = self._lease
+        if lease is not None and lease.epoch:
+            count = lease.put_all()
+            if count:
+                return count
+        count = self._held.clear_mine()
+        self._ask(("release_all", context.me()))
+        return count
 
     __enter__ = acquire
 
@@ -191,10 +359,23 @@ class SemLock(Handle):
         self.release()
 
     def _is_mine(self) -> bool:
-        return self._held.mine() > 0
+        lease = self._lease
+        return self._held.mine() > 0 or (lease is not None and lease.mine() > 0)
 
     def get_value(self) -> int:
+        lease = self._lease
+        if lease is not None and lease.epoch:
+            return 0 if lease.count else 1
         return self._ask(("get_value",))
+
+    def _state(self) -> list[Any]:
+        lease = self._lease
+        if lease is not None and lease.epoch:
+            with lease.lock:
+                if lease.epoch:
+                    holders = [[os.getpid(), lease.owner, lease.count]] if lease.count else []
+                    return [0 if lease.count else 1, holders, 1]
+        return self._ask(("state",))
 
     def __repr__(self) -> str:
         """As the standard library's: ``<Lock(owner=None)>``, ``<RLock(None, 0)>``,
@@ -203,7 +384,7 @@ class SemLock(Handle):
             return proxied
         cls = type(self).__name__
         try:
-            value, holders, maximum = self._ask(("state",))
+            value, holders, maximum = self._state()
         except Exception:
             return f"<{cls}(unknown)>" if isinstance(self, Lock) else \
                 f"<{cls}(unknown, unknown)>" if isinstance(self, RLock) else f"<{cls}(value=unknown)>"
@@ -238,11 +419,15 @@ class RLock(SemLock):
     only the owner may release it."""
 
     _kind = "rlock"
+    _recursive = True
 
     def __init__(self, *, ctx: Any = None) -> None:
         super().__init__(1)
 
     def release(self) -> None:
+        lease = self._lease
+        if lease is not None and lease.epoch and lease.put(True):
+            return
         if not self._held.take():  # as multiprocessing.RLock says it
             raise AssertionError("attempt to release recursive lock not owned by thread")
         self._tell(("release", context.me(), True))
