@@ -45,6 +45,7 @@ slot. Held: the lock is released and the next acquirer sees
 from __future__ import annotations
 
 import heapq
+import logging
 import mmap
 import os
 import struct
@@ -61,98 +62,87 @@ GRACE, FINAL = 1, 2
 SLOT = 16        # board bytes per lock: [0] held, [8:16] a leased Value's number
 SLOTS = 4096     # locks per process that can be leased (the others go by messages)
 
+log = logging.getLogger("actors.mp")
 _now = time.monotonic
 _ident = threading.get_ident
 
 
 class Lease:
     """This process's side of one lock's lease (one per lock and process,
-    shared by every handle on it here)."""
+    shared by every handle on it here).
 
-    __slots__ = ("lock", "uid", "epoch", "count", "owner", "recalled", "deadline",
-                 "server", "slot", "fmt", "data", "data_here")
+    ``hold`` is locked while the lock is held here; ``state`` guards the
+    lease's coming and going. Lock order: a thread that blocks on ``hold``
+    may hold ``state`` only while installing a grant (nothing else holds
+    ``hold`` then but a thread that lets go of it at once); every other
+    take of ``hold`` under ``state`` does not wait.
+    """
+
+    __slots__ = ("hold", "state", "uid", "epoch", "count", "owner", "recalled", "deadline",
+                 "server", "slot", "at", "fmt", "data", "data_here", "cell")
 
     def __init__(self, uid: int) -> None:
-        self.lock = threading.Lock()
+        self.hold = threading.Lock()
+        self.state = threading.Lock()
         self.uid = uid
         self.epoch = 0        # the lease this process has (0: none)
-        self.count = 0        # held: the recursion count (0: free here)
-        self.owner = 0        # the thread that holds it
+        self.count = 0        # an RLock's recursion count while held here
+        self.owner = 0        # the thread that holds it (0: free here)
         self.recalled = 0     # 0, GRACE or FINAL
         self.deadline = 0.0   # the end of the grace
         self.server: Any = None
         self.slot = -1
+        self.at = 0           # this lock's offset in the board
         self.fmt: str | None = None  # a Value's struct format: its number travels too
         self.data: Any = None
         self.data_here = False
+        self.cell: Any = None  # the number's place in the board
 
-    # -- local use (any thread) ----------------------------------------------------
-    def take(self, recursive: bool, block: bool, count: int = 1) -> bool | None:
-        """Acquire locally: True, False (held here, block=False) or None
-        (ask the server)."""
-        tid = _ident()
-        with self.lock:
-            if not self.epoch:
-                return None
-            if self.count:
-                if recursive and self.owner == tid:
-                    self.count += 1
-                    return True
-                return None if block else False
-            if not self.recalled or (self.recalled == GRACE and _now() < self.deadline):
-                self.count = count
-                self.owner = tid
-                _board[self.slot * SLOT] = 1
+    # -- local use (any thread; the fast paths are in actors.mp.locks) ---------------
+    def keep(self, count: int) -> bool:
+        """Holding ``hold`` under a recall (or a lease gone meanwhile):
+        True if the grace lets this thread keep it, else the lease goes
+        back (if it is still here) and ``hold`` is let go."""
+        if not self.epoch:  # gone meanwhile (no state: see class doc)
+            self.hold.release()
+            return False
+        with self.state:
+            if self.epoch and (not self.recalled or
+                               (self.recalled == GRACE and _now() < self.deadline)):
+                self.owner, self.count = _ident(), count
+                _board[self.at] = 1
                 return True
-            message = self.surrender(False)
+            message = self.surrender(False) if self.epoch else None
+            self.hold.release()
         send(self, message)
-        return None
+        return False
 
-    def put(self, recursive: bool) -> bool:
-        """Release locally; False if the lease is not here (ask the server)."""
-        with self.lock:
-            if not self.epoch:
-                return False
-            if not self.count:
-                if recursive:
-                    raise AssertionError("attempt to release recursive lock not owned by thread")
-                raise ValueError("semaphore or lock released too many times")
-            if recursive and self.owner != _ident():
-                raise AssertionError("attempt to release recursive lock not owned by thread")
-            self.count -= 1
-            if self.count:
-                return True
-            _board[self.slot * SLOT] = 0
-            if not self.recalled or (self.recalled == GRACE and _now() < self.deadline):
-                return True
+    def let_go(self) -> None:
+        """After a release under a recall: give the lease back, unless the
+        grace goes on or another thread here took the lock meanwhile."""
+        with self.state:
+            if not self.epoch or not self.recalled:
+                return
+            if self.recalled == GRACE and _now() < self.deadline:
+                return
+            if not self.hold.acquire(False):
+                return  # taken here again: its release gives it back
             message = self.surrender(False)
+            self.hold.release()
         send(self, message)
-        return True
-
-    def put_all(self) -> int:
-        """Condition.wait: release completely; the count it had (0: the
-        lease is not here, or not held by this thread)."""
-        with self.lock:
-            if not self.epoch or not self.count or self.owner != _ident():
-                return 0
-            count, self.count = self.count, 0
-            _board[self.slot * SLOT] = 0
-            if not self.recalled or (self.recalled == GRACE and _now() < self.deadline):
-                return count
-            message = self.surrender(False)
-        send(self, message)
-        return count
 
     def mine(self) -> int:
-        return self.count if self.epoch and self.owner == _ident() else 0
+        if self.epoch and self.owner == _ident():
+            return self.count or 1
+        return 0
 
     def set_data(self, value: Any) -> bool:
-        """A leased Value's new number, locally; False if it is not here."""
-        with self.lock:
+        """A leased Value's new number, here and in the board; False if it
+        is not here."""
+        with self.state:
             if not self.data_here:
                 return False
-            self.data = value
-            struct.pack_into(self.fmt, _board, self.slot * SLOT + 8, value)  # type: ignore[arg-type]
+            self.data = self.cell[0] = value
             return True
 
     # -- the lease comes and goes --------------------------------------------------
@@ -165,29 +155,35 @@ class Lease:
         answer = future.result()
         if type(answer) is not list or not answer[0] or not answer[2]:
             return
-        with self.lock:
+        with self.state:
             if getattr(future, "kept", False):
                 return
             future.kept = True
-            self.epoch, self.count, self.owner = answer[2], count, tid
+            if not self.hold.acquire(timeout=10.0):  # see class doc
+                log.error("actors.mp: lease of lock #%s: installed while held here", self.uid)
+            self.epoch, self.owner, self.count = answer[2], tid, count
             self.recalled = 0
             self.deadline = _now() + QUANTUM
-            _board[self.slot * SLOT] = 1
+            _board[self.at] = 1
             if answer[3] is not None and self.fmt is not None:
-                self.data, self.data_here = answer[3], True
-                struct.pack_into(self.fmt, _board, self.slot * SLOT + 8, answer[3])
+                if self.cell is None:
+                    self.cell = memoryview(_board)[self.at + 8:self.at + 16].cast(self.fmt[1:])
+                self.data = self.cell[0] = answer[3]
+                self.data_here = True
 
     def surrender(self, held: bool) -> tuple[Any, ...]:
-        """Under ``self.lock``: the lease leaves; the message that says so."""
-        epoch, self.epoch, self.recalled, self.count = self.epoch, 0, 0, 0
+        """Under ``state``: the lease leaves; the message that says so."""
+        epoch, self.epoch, self.recalled = self.epoch, 0, 0
+        self.owner = self.count = 0
         data = self.data if self.data_here else None
         self.data_here = False
-        _board[self.slot * SLOT] = 0
+        _board[self.at] = 0
         return ("give_back", epoch, held, data)
 
     def held_message(self) -> tuple[Any, ...]:
         self.recalled = FINAL
-        return ("lease_held", self.epoch, self.owner, context.member_of(self.owner), self.count)
+        return ("lease_held", self.epoch, self.owner, context.member_of(self.owner),
+                self.count or 1)
 
     def request(self, server: Any) -> list[Any] | None:
         """What an acquire sent to the server says about leasing: [address,
@@ -196,9 +192,11 @@ class Lease:
             if not context.can_lend() or not _open_board():
                 return None
             global _next_slot
-            if _next_slot >= SLOTS:
-                return None
-            self.slot, _next_slot = _next_slot, _next_slot + 1
+            with _leases_lock:
+                if _next_slot >= SLOTS:
+                    return None
+                self.slot, _next_slot = _next_slot, _next_slot + 1
+            self.at = self.slot * SLOT
         runtime = context.runtime()
         runtime.extensions["mp.lease"] = recall
         self.server = server
@@ -270,24 +268,28 @@ def recall(runtime: Any, args: list[Any]) -> None:
     if lease is None:
         return
     message: tuple[Any, ...] | None = None
-    with lease.lock:
+    with lease.state:
         if lease.epoch != epoch:
             return  # given back already
         if kind == "data":
             if lease.data_here:
                 lease.data_here = False
                 message = ("data_back", epoch, lease.data)
-        elif kind == "release":
-            message = lease.surrender(lease.count > 0)
-        elif not lease.count:
-            message = lease.surrender(False)
-        elif lease.recalled:
-            return
-        elif _now() >= lease.deadline:
-            message = lease.held_message()
-        else:
-            lease.recalled = GRACE
-            _keeper.add(lease)
+        elif kind == "release":  # another process releases the Lock held here
+            held = lease.hold.locked()
+            message = lease.surrender(held)
+            if held:
+                lease.hold.release()
+        elif not lease.recalled:
+            # say it first: a release from now on sees it (see let_go)
+            lease.recalled = GRACE if _now() < lease.deadline else FINAL
+            if lease.hold.acquire(False):  # free here: back at once
+                message = lease.surrender(False)
+                lease.hold.release()
+            elif lease.recalled == FINAL:
+                message = lease.held_message()
+            else:
+                _keeper.add(lease)
     if message is not None:
         runtime.tell(server, message)
 
@@ -319,9 +321,13 @@ class Keeper:
                     self.cond.wait(None if not self.heap else self.heap[0][0] - _now())
                 _, _, lease, epoch = heapq.heappop(self.heap)
             message = None
-            with lease.lock:
+            with lease.state:
                 if lease.epoch == epoch and lease.recalled == GRACE:
-                    message = lease.held_message() if lease.count else lease.surrender(False)
+                    if lease.hold.acquire(False):
+                        message = lease.surrender(False)
+                        lease.hold.release()
+                    else:
+                        message = lease.held_message()
             try:
                 send(lease, message)
             except Exception:  # noqa: BLE001 - the server is gone: nothing to give back

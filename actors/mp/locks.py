@@ -11,10 +11,13 @@ from typing import Any
 from actors.mp import context
 from actors.mp.current import current_process
 from actors.host import running_host
+from actors.mp import leases
 from actors.mp.leases import board_read, lease_of
 from actors.mp.primitive import CANCELLED, Handle, LocalCounts, Primitive, check_timeout, log
 from actors.protocol import Ext
 from actors.ref import ActorRef, Reply
+
+_ident = threading.get_ident
 
 __all__ = ["BoundedSemaphore", "Lock", "LockServer", "RLock", "SemLock", "Semaphore",
            "value_lock"]
@@ -298,18 +301,24 @@ class SemLock(Handle):
 
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
         lease = self._lease
-        if lease is not None and lease.epoch:
-            got = lease.take(self._recursive, block)
-            if got is not None:
-                if got:
+        if lease is not None and lease.epoch:  # lent here: local (actors.mp.leases)
+            if lease.hold.acquire(False):
+                if lease.epoch and not lease.recalled:
+                    lease.owner = _ident()
+                    leases._board[lease.at] = 1
                     self.owner_died = False
-                return got
+                    return True
+                if lease.keep(1):
+                    self.owner_died = False
+                    return True
+            elif not block:
+                return False  # held by another thread here
         return self._acquire(check_timeout(block, timeout), 1)
 
     def _reacquire(self, count: int) -> bool:
         """Condition.wait: take the lock back with the count it had."""
         lease = self._lease
-        if lease is not None and lease.epoch and lease.take(self._recursive, True, count):
+        if lease is not None and lease.epoch and lease.hold.acquire(False) and lease.keep(count):
             self.owner_died = False
             return True
         return self._acquire(None, count)
@@ -334,7 +343,14 @@ class SemLock(Handle):
 
     def release(self) -> None:
         lease = self._lease
-        if lease is not None and lease.epoch and lease.put(self._recursive):
+        if lease is not None and lease.epoch:
+            if not lease.hold.locked():
+                raise ValueError("semaphore or lock released too many times")
+            lease.owner = 0
+            leases._board[lease.at] = 0
+            lease.hold.release()
+            if lease.recalled:
+                lease.let_go()
             return
         if self._held.take():
             # held by this thread, so the release is valid: no need to wait
@@ -345,10 +361,14 @@ class SemLock(Handle):
     def _release_all(self) -> int:
         """Condition.wait: let go of the lock completely; the count held."""
         lease = self._lease
-        if lease is not None and lease.epoch:
-            count = lease.put_all()
-            if count:
-                return count
+        if lease is not None and lease.epoch and lease.owner == _ident():
+            count = lease.count if self._recursive else 1
+            lease.owner = lease.count = 0
+            leases._board[lease.at] = 0
+            lease.hold.release()
+            if lease.recalled:
+                lease.let_go()
+            return count
         count = self._held.clear_mine()
         self._ask(("release_all", context.me()))
         return count
@@ -365,16 +385,17 @@ class SemLock(Handle):
     def get_value(self) -> int:
         lease = self._lease
         if lease is not None and lease.epoch:
-            return 0 if lease.count else 1
+            return 0 if lease.hold.locked() else 1
         return self._ask(("get_value",))
 
     def _state(self) -> list[Any]:
         lease = self._lease
         if lease is not None and lease.epoch:
-            with lease.lock:
+            with lease.state:
                 if lease.epoch:
-                    holders = [[os.getpid(), lease.owner, lease.count]] if lease.count else []
-                    return [0 if lease.count else 1, holders, 1]
+                    held = lease.hold.locked()
+                    holders = [[os.getpid(), lease.owner, lease.count or 1]] if held else []
+                    return [0 if held else 1, holders, 1]
         return self._ask(("state",))
 
     def __repr__(self) -> str:
@@ -424,9 +445,39 @@ class RLock(SemLock):
     def __init__(self, *, ctx: Any = None) -> None:
         super().__init__(1)
 
+    def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
+        lease = self._lease
+        if lease.epoch:  # lent here: local (actors.mp.leases)
+            tid = _ident()
+            if lease.owner == tid:
+                lease.count += 1
+                return True
+            if lease.hold.acquire(False):
+                if lease.epoch and not lease.recalled:
+                    lease.owner, lease.count = tid, 1
+                    leases._board[lease.at] = 1
+                    self.owner_died = False
+                    return True
+                if lease.keep(1):
+                    self.owner_died = False
+                    return True
+            elif not block:
+                return False  # held by another thread here
+        return self._acquire(check_timeout(block, timeout), 1)
+
+    __enter__ = acquire
+
     def release(self) -> None:
         lease = self._lease
-        if lease is not None and lease.epoch and lease.put(True):
+        if lease.epoch and lease.owner == _ident():
+            lease.count -= 1
+            if lease.count:
+                return
+            lease.owner = 0
+            leases._board[lease.at] = 0
+            lease.hold.release()
+            if lease.recalled:
+                lease.let_go()
             return
         if not self._held.take():  # as multiprocessing.RLock says it
             raise AssertionError("attempt to release recursive lock not owned by thread")

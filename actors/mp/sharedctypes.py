@@ -119,8 +119,21 @@ def ctype_of(typecode_or_type: Any) -> Any:
                     f"{typecode_or_type!r}")
 
 
+def _int_range(ctype: Any) -> tuple[int, int]:
+    bits = 8 * ctypes.sizeof(ctype)
+    if ctype(-1).value < 0:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+INT_RANGES = {ctype: _int_range(ctype) for code, ctype in TYPECODES.items() if code in "bBhHiIlLqQ"}
+
+
 def convert(ctype: Any, value: Any) -> Any:
     """``value`` as the ctypes type stores it (TypeError if it cannot)."""
+    bounds = INT_RANGES.get(ctype)
+    if bounds is not None and type(value) is int and bounds[0] <= value <= bounds[1]:
+        return value  # as it is (the common case, without making a ctypes object)
     return ctype(value).value
 
 
@@ -149,9 +162,7 @@ class RawValue(Handle):
     def value(self) -> Any:
         lease = self._lease
         if lease is not None and lease.data_here:
-            with lease.lock:
-                if lease.data_here:
-                    return lease.data
+            return lease.data  # (a recall that follows sends this same number)
         return self._ask(("get",))
 
     @value.setter
