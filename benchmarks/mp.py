@@ -227,10 +227,11 @@ class Env:
             return manager
         return self.once("Manager", self.b, make)
 
-    def lock(self, impl: Impl, kind: str) -> Any:
-        """kind: "own" (the side's Lock), "manager" (Manager().Lock)."""
+    def lock(self, impl: Impl, kind: str, solo: bool = False) -> Any:
+        """kind: "own" (the side's Lock), "manager" (Manager().Lock);
+        ``solo``: one that no other process uses (the uncontended one)."""
         make = self.manager().Lock if kind == "manager" else impl.mod.Lock
-        return self.once(f"{kind} Lock", impl, make)
+        return self.once(f"{kind} Lock{' (solo)' if solo else ''}", impl, make)
 
     def contenders(self, impl: Impl, kind: str) -> list[Any]:
         """Two processes (started by ``impl``) that take the same lock."""
@@ -432,10 +433,10 @@ class LockUncontended(LockBench):
     what = "acquire() then release() in the main program, no other user; per pair"
 
     def setup(self, side: Side) -> None:
-        self.env.lock(side.impl, self.kind(side))
+        self.env.lock(side.impl, self.kind(side), solo=True)
 
     def sample(self, side: Side, sizes: Sizes) -> float:
-        lock = self.env.lock(side.impl, self.kind(side))
+        lock = self.env.lock(side.impl, self.kind(side), solo=True)
         acquire, release = lock.acquire, lock.release
         n = sizes.lock
         start = time.perf_counter()

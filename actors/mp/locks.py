@@ -300,19 +300,6 @@ class SemLock(Handle):
         self._lease = lease_of(self._ref.uid) if self._kind in ("lock", "rlock") else None
 
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
-        lease = self._lease
-        if lease is not None and lease.epoch:  # lent here: local (actors.mp.leases)
-            if lease.hold.acquire(False):
-                if lease.epoch and not lease.recalled:
-                    lease.owner = _ident()
-                    leases._board[lease.at] = 1
-                    self.owner_died = False
-                    return True
-                if lease.keep(1):
-                    self.owner_died = False
-                    return True
-            elif not block:
-                return False  # held by another thread here
         return self._acquire(check_timeout(block, timeout), 1)
 
     def _reacquire(self, count: int) -> bool:
@@ -342,16 +329,6 @@ class SemLock(Handle):
         return True
 
     def release(self) -> None:
-        lease = self._lease
-        if lease is not None and lease.epoch:
-            if not lease.hold.locked():
-                raise ValueError("semaphore or lock released too many times")
-            lease.owner = 0
-            leases._board[lease.at] = 0
-            lease.hold.release()
-            if lease.recalled:
-                lease.let_go()
-            return
         if self._held.take():
             # held by this thread, so the release is valid: no need to wait
             self._tell(("release", context.me(), True))
@@ -434,6 +411,38 @@ class Lock(SemLock):
     def __init__(self, *, ctx: Any = None) -> None:
         super().__init__(1)
 
+    def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
+        lease = self._lease
+        if lease.epoch:  # lent here: local (actors.mp.leases)
+            if lease.hold.acquire(False):
+                if lease.epoch and not lease.recalled:
+                    lease.owner = _ident()
+                    leases._board[lease.at] = 1
+                    if self.owner_died:
+                        self.owner_died = False
+                    return True
+                if lease.keep(1):
+                    self.owner_died = False
+                    return True
+            elif not block:
+                return False  # held by another thread here
+        return self._acquire(check_timeout(block, timeout), 1)
+
+    __enter__ = acquire
+
+    def release(self) -> None:
+        lease = self._lease
+        if lease.epoch:
+            if not lease.hold.locked():
+                raise ValueError("semaphore or lock released too many times")
+            lease.owner = 0
+            leases._board[lease.at] = 0
+            lease.hold.release()
+            if lease.recalled:
+                lease.let_go()
+            return
+        super().release()
+
 
 class RLock(SemLock):
     """A recursive lock: its owner (process and thread) may acquire it again;
@@ -456,7 +465,8 @@ class RLock(SemLock):
                 if lease.epoch and not lease.recalled:
                     lease.owner, lease.count = tid, 1
                     leases._board[lease.at] = 1
-                    self.owner_died = False
+                    if self.owner_died:
+                        self.owner_died = False
                     return True
                 if lease.keep(1):
                     self.owner_died = False
