@@ -271,6 +271,12 @@ class LockServer(Primitive):
             holders.append([loan.pid, loan.held[0], loan.held[2]])
         return [self.value, holders, self.maximum]
 
+    def do_loan(self) -> list[Any] | None:
+        """[pid, held] of the process the lock is lent to (held: it said it
+        holds it past its grace), or None (for tests and statistics)."""
+        loan = self.loan
+        return None if loan is None else [loan.pid, loan.held is not None]
+
     def do_get_value(self) -> int | None:
         if self.loan is not None and self.loan.held is None:
             self.queries.append((self.defer_reply(), "get_value"))
