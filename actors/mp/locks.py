@@ -1,6 +1,12 @@
 """Lock, RLock, Semaphore and BoundedSemaphore: the handles and the actor
 that serves them (``LockServer``), with the signatures and semantics of
-``multiprocessing.synchronize``."""
+``multiprocessing.synchronize``.
+
+A Lock or RLock is lent to the process that takes it, when that process
+can be recalled at any time (``actors.mp.leases``, ``actors.mp.lending``):
+then its acquire and release are local until another process asks. The
+local paths are in ``Lock`` and ``RLock``; everything else is a message to
+the server."""
 
 from __future__ import annotations
 
@@ -8,14 +14,12 @@ import os
 import threading
 from typing import Any
 
-from actors.mp import context
+from actors.mp import context, leases
 from actors.mp.current import current_process
-from actors.host import running_host
-from actors.mp import leases
-from actors.mp.leases import board_read, lease_of
+from actors.mp.leases import lease_of
+from actors.mp.lending import Lending
 from actors.mp.primitive import CANCELLED, Handle, LocalCounts, Primitive, check_timeout, log
-from actors.protocol import Ext
-from actors.ref import ActorRef, Reply
+from actors.ref import ActorRef
 
 _ident = threading.get_ident
 
@@ -23,24 +27,7 @@ __all__ = ["BoundedSemaphore", "Lock", "LockServer", "RLock", "SemLock", "Semaph
            "value_lock"]
 
 
-class Loan:
-    """A lease out (see ``actors.mp.leases``): to whom, and what the server
-    knows of it."""
-
-    __slots__ = ("epoch", "address", "ref", "pid", "board", "slot", "fmt", "recalled", "held",
-                 "data_out", "data_recalled")
-
-    def __init__(self, epoch: int, who: list[Any], request: list[Any]) -> None:
-        self.epoch = epoch
-        self.address, self.board, self.slot, self.fmt = request
-        self.ref, self.pid = who[2], who[0]
-        self.recalled = False
-        self.held: list[Any] | None = None  # [thread, member, count] once it says so
-        self.data_out = False               # a Value's number went with it
-        self.data_recalled = False
-
-
-class LockServer(Primitive):
+class LockServer(Lending, Primitive):
     """Lock, RLock, Semaphore and BoundedSemaphore.
 
     ``holders`` maps (pid, thread) to [count, ref, member]. A Lock may be
@@ -59,10 +46,7 @@ class LockServer(Primitive):
         self.maximum = value
         self.holders: dict[tuple[int, int], list[Any]] = {}
         self.owner_died = False   # the next acquisition takes over a dead holder's lock
-        self.loan: Loan | None = None
-        self.epochs = 0
-        self.queries: list[tuple[Reply, str]] = []  # state asked while a loan is unclear
-        self.forced: list[Reply | None] = []         # releases by others of a lent Lock
+        self.init_lending()
 
     def do_acquire(self, token: int, who: list[Any], count: int, lease: list[Any] | None,
                    block: bool) -> list[Any]:
@@ -91,9 +75,7 @@ class LockServer(Primitive):
         died, self.owner_died = self.owner_died, False
         self.watch_owner(who[2])
         if lease is not None and self.kind in ("lock", "rlock"):
-            self.epochs += 1
-            self.loan = Loan(self.epochs, who, lease)
-            return [True, died, self.epochs, self.lend_data(self.loan)]
+            return self.lend(who, lease, died)
         entry = self.holders.get(key)
         if entry is None:
             self.holders[key] = [count if self.kind == "rlock" else 1, who[2], who[3]]
@@ -101,60 +83,11 @@ class LockServer(Primitive):
             entry[0] += 1
         return [True, died, 0, None]
 
-    def lend_data(self, loan: Loan) -> Any:
-        """What goes with a lease besides the lock (a Value's number)."""
-        return None
-
-    def recall(self, kind: str = "recall") -> None:
-        loan = self.loan
-        if loan is None or (loan.recalled and kind == "recall"):
-            return
-        if kind == "recall":
-            loan.recalled = True
-        running_host().runtime.tell_service(loan.address, Ext("mp.lease", [
-            self.ref.uid, loan.epoch, kind, self.ref]))
-
-    def do_give_back(self, epoch: int, held: bool, data: Any) -> None:
-        """The lease holder gives the lock back, free (``held``: a release
-        by another process took it from the holder)."""
-        loan = self.loan
-        if loan is None or loan.epoch != epoch:
-            return  # a lease given back before (its holder died, say)
-        self.loan = None
-        self.data_back(loan, data)
-        self.value += 1
-        self.settle_forced(held)
-        self.wake()
-
-    def do_lease_held(self, epoch: int, thread: int, member: Any, count: int) -> None:
-        """The lease holder holds the lock past its grace: it gives it
-        back at its release (until then, lock waits wait for it)."""
-        loan = self.loan
-        if loan is not None and loan.epoch == epoch:
-            loan.held = [thread, member, count]
-            self.wake()
-
-    def data_back(self, loan: Loan, data: Any) -> None:
-        """A Value's number back from a lease (None: it came before)."""
-
-    def settle_forced(self, held: bool) -> None:
-        for reply in self.forced:
-            if reply is None:
-                continue
-            if held:
-                reply.send(0)
-                held = False
-            else:
-                reply.fail(ValueError("semaphore or lock released too many times"))
-        self.forced = []
-
     def do_release(self, who: list[Any], told: bool = False) -> int | None:
         key, pid = (who[0], who[1]), who[0]
         error: Exception | None = None
         if self.loan is not None and self.kind == "lock":
-            # a release by another process of a Lock lent to one: the holder's
-            self.forced.append(None if told else self.defer_reply())
-            self.recall("release")
+            self.release_lent(told)
             return None
         if self.kind == "rlock":
             entry = self.holders.get(key)
@@ -203,16 +136,7 @@ class LockServer(Primitive):
             info = self.parked[token][1]
             self.answer(token, self.grant(info["key"], info["who"], info["count"],
                                           info["lease"]))
-        loan = self.loan
-        if loan is None or loan.held is not None:  # taken: the nowait ones fail
-            for token, (_, info) in list(self.parked.items()):
-                if info["nowait"]:
-                    self.answer(token, [False, False, 0, None])
-            queries, self.queries = self.queries, []
-            for reply, op in queries:
-                reply.send(self.do_state() if op == "state" else self.do_get_value())
-        if self.parked:
-            self.recall()
+        self.settle()
         self.sync_holds()
 
     def cancelled(self, token: int, info: Any) -> None:
@@ -244,45 +168,21 @@ class LockServer(Primitive):
             self.owner_died = True
             log.warning("%s was held by pid %d, which died: released (the next acquirer "
                         "sees owner_died=True)", self.describe(), key[0])
-        loan = self.loan
-        if loan is not None and loan.ref == ref:
-            held, data = board_read(loan.board, loan.slot, loan.fmt if loan.data_out else None)
-            self.loan = None
-            self.data_back(loan, data)
-            self.value += 1
-            self.settle_forced(held)
-            if held:
-                self.owner_died = True
-                log.warning("%s was held by pid %d, which died: released (the next acquirer "
-                            "sees owner_died=True)", self.describe(), loan.pid)
-            freed.append((loan.pid, 0))
-        if freed:
+        if self.loan_gone(ref) or freed:
             self.wake()
 
     def do_state(self) -> list[Any] | None:
         """[free permits, holders as [pid, tid, count], initial permits]."""
-        loan = self.loan
-        if loan is not None and loan.held is None:
-            self.queries.append((self.defer_reply(), "state"))
-            self.recall()
+        if self.unclear("state"):
             return None
+        loan = self.loan
         holders = [[k[0], k[1], v[0]] for k, v in self.holders.items()]
         if loan is not None and loan.held is not None:
             holders.append([loan.pid, loan.held[0], loan.held[2]])
         return [self.value, holders, self.maximum]
 
-    def do_loan(self) -> list[Any] | None:
-        """[pid, held] of the process the lock is lent to (held: it said it
-        holds it past its grace), or None (for tests and statistics)."""
-        loan = self.loan
-        return None if loan is None else [loan.pid, loan.held is not None]
-
     def do_get_value(self) -> int | None:
-        if self.loan is not None and self.loan.held is None:
-            self.queries.append((self.defer_reply(), "get_value"))
-            self.recall()
-            return None
-        return self.value
+        return None if self.unclear("get_value") else self.value
 
 
 class SemLock(Handle):

@@ -14,7 +14,8 @@ import ctypes
 from typing import Any
 
 from actors.mp.leases import lease_of
-from actors.mp.locks import LockServer, Loan, SemLock, value_lock
+from actors.mp.lending import Loan
+from actors.mp.locks import LockServer, SemLock, value_lock
 from actors.mp.primitive import Handle
 
 __all__ = ["Array", "RawArray", "RawValue", "Value", "copy", "synchronized"]
