@@ -136,15 +136,6 @@ class Lease:
             return self.count or 1
         return 0
 
-    def set_data(self, value: Any) -> bool:
-        """A leased Value's new number, here and in the board; False if it
-        is not here."""
-        with self.state:
-            if not self.data_here:
-                return False
-            self.data = self.cell[0] = value
-            return True
-
     # -- the lease comes and goes --------------------------------------------------
     def granted(self, future: Any, count: int, tid: int) -> None:
         """An acquire's answer (on the reading thread, before any recall

@@ -152,7 +152,8 @@ class Lending:
         return True
 
     def do_loan(self) -> list[Any] | None:
-        """[pid, held] of the process the lock is lent to (held: it said it
-        holds it past its grace), or None (for tests and statistics)."""
+        """[pid, held, leases granted so far] of the process the lock is
+        lent to (held: it said it holds it past its grace), or None (for
+        tests and statistics)."""
         loan = self.loan
-        return None if loan is None else [loan.pid, loan.held is not None]
+        return None if loan is None else [loan.pid, loan.held is not None, self.epochs]

@@ -349,6 +349,9 @@ class Lock(SemLock):
             return
         super().release()
 
+    def __exit__(self, *args: Any) -> None:
+        self.release()
+
 
 class RLock(SemLock):
     """A recursive lock: its owner (process and thread) may acquire it again;
@@ -398,6 +401,20 @@ class RLock(SemLock):
         if not self._held.take():  # as multiprocessing.RLock says it
             raise AssertionError("attempt to release recursive lock not owned by thread")
         self._tell(("release", context.me(), True))
+
+    def __exit__(self, *args: Any) -> None:  # release, inline (a Value's counter loop)
+        lease = self._lease
+        if lease.epoch and lease.owner == _ident():
+            lease.count -= 1
+            if lease.count:
+                return
+            lease.owner = 0
+            leases._board[lease.at] = 0
+            lease.hold.release()
+            if lease.recalled:
+                lease.let_go()
+            return
+        self.release()
 
 
 class Semaphore(SemLock):

@@ -168,10 +168,15 @@ class RawValue(Handle):
 
     @value.setter
     def value(self, new: Any) -> None:
-        new = convert(self._ctype, new)
+        bounds = INT_RANGES.get(self._ctype)
+        if bounds is None or type(new) is not int or not bounds[0] <= new <= bounds[1]:
+            new = convert(self._ctype, new)
         lease = self._lease
-        if lease is not None and lease.data_here and lease.set_data(new):
-            return
+        if lease is not None and lease.data_here:
+            with lease.state:  # against a recall of the number (leases.recall)
+                if lease.data_here:
+                    lease.data = lease.cell[0] = new
+                    return
         self._ask(("set", new))
 
     def __repr__(self) -> str:  # as a ctypes value's: c_int(3)
