@@ -179,6 +179,13 @@ class Lease:
     def request(self, server: Any) -> list[Any] | None:
         """What an acquire sent to the server says about leasing: [address,
         board file, slot, Value format], or None (no lease for this process)."""
+        runtime = context.runtime()
+        if str(runtime.address).startswith("pipe:"):
+            # Not over the pipe transport for now: with leases, a program
+            # whose lease holders exit while it starts other processes hung
+            # about once in ten runs there (the node's reader waiting in
+            # recv_bytes for the rest of a frame from a host); not found yet.
+            return None
         if self.slot < 0:
             if not context.can_lend() or not _open_board():
                 return None
@@ -188,7 +195,6 @@ class Lease:
                     return None
                 self.slot, _next_slot = _next_slot, _next_slot + 1
             self.at = self.slot * SLOT
-        runtime = context.runtime()
         runtime.extensions["mp.lease"] = recall
         self.server = server
         return [runtime.address, _board_path, self.slot, self.fmt]
@@ -285,6 +291,23 @@ def recall(runtime: Any, args: list[Any]) -> None:
         runtime.tell(server, message)
 
 
+def give_back_all() -> None:
+    """At exit: every lease whose lock is free here goes back now (a lock
+    still held stays so: its server finds it held when this process is
+    gone). Nothing is left for the keeper or a recall to send while the
+    process exits (a frame cut short by the exit would spoil a pipe)."""
+    for lease in list(_leases.values()):
+        message = None
+        with lease.state:
+            if lease.epoch and lease.hold.acquire(False):
+                message = lease.surrender(False)
+                lease.hold.release()
+        try:
+            send(lease, message)
+        except Exception:  # noqa: BLE001 - the server is gone: nothing to give back
+            pass
+
+
 class Keeper:
     """Ends graces that no release or acquire ends (one thread per
     process, started the first time a grace begins)."""
@@ -326,3 +349,4 @@ class Keeper:
 
 
 _keeper = Keeper()
+context.EXIT_HOOKS.append(give_back_all)
