@@ -121,6 +121,29 @@ def lock_contender(lock: Any, conn: Any) -> None:
         conn.send(stamps)
 
 
+def value_counter(value: Any, conn: Any) -> None:
+    """On ``("run", n, start_at)``: from ``start_at`` on (as
+    ``lock_contender``), does ``with value.get_lock(): value.value += 1``
+    n times, then sends the time it ended."""
+    _child_setup()
+    conn.send(("ready", os.getpid()))
+    now = time.monotonic
+    while True:
+        command = conn.recv()
+        if command[0] == "stop":
+            break
+        start_at = command[2]
+        if start_at - now() > 0.002:
+            time.sleep(start_at - now() - 0.002)
+        while now() < start_at:
+            pass
+        lock = value.get_lock()
+        for _ in range(command[1]):
+            with lock:
+                value.value += 1
+        conn.send(now())
+
+
 # -- Pool tasks ----------------------------------------------------------------
 
 def add_one(x: int) -> int:

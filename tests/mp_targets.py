@@ -252,6 +252,40 @@ def increment_with_get_lock(counter, times):
             counter.value += 1
 
 
+def release_lock(lock, q):
+    """Release a lock this process did not acquire (a Lock allows it)."""
+    try:
+        lock.release()
+        q.put("released")
+    except ValueError:
+        q.put("ValueError")
+
+
+def hold_value(value, acquired, release):
+    """Under the value's own lock: set it to 5, say so, hold until told."""
+    with value.get_lock():
+        value.value = 5
+        acquired.set()
+        release.wait(30)
+
+
+def take_in_turns(lock, progress, index, stop):
+    """Take ``lock`` in a loop (50 times between two looks at ``stop``),
+    publishing how many times in ``progress[index]``."""
+    n = 0
+    while not stop.is_set():
+        for _ in range(50):
+            with lock:
+                n += 1
+        progress[index] = n
+
+
+def notify_under(cond, flag):
+    with cond:
+        flag.value = 1
+        cond.notify_all()
+
+
 def wait_event(event, q, timeout):
     q.put(event.wait(timeout))
 
@@ -417,6 +451,22 @@ def lock_and_exit(lock, acquired):
 
 def lock_and_hang(lock, acquired):
     lock.acquire()
+    acquired.set()
+    time.sleep(60)  # the parent kills this process
+
+
+def lease_and_hang(lock, leased):
+    """Acquire and release (the lock stays lent here), say so, hang."""
+    lock.acquire()
+    lock.release()
+    leased.set()
+    time.sleep(60)  # the parent kills this process
+
+
+def set_value_under_lock_and_hang(value, acquired):
+    """Set the value to 7 under its own lock and hang holding it."""
+    value.get_lock().acquire()
+    value.value = 7
     acquired.set()
     time.sleep(60)  # the parent kills this process
 

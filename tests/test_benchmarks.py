@@ -160,13 +160,14 @@ def test_mp_quick_run_prints_every_benchmark_row(tmp_path: Path) -> None:
     head, rows = table[0], table[1:]  # (the rule under the header starts with "|-")
     assert head[0] == "benchmark" and head[1].startswith("actors.mp ("), stdout
     # (row label, its baselines): the lock rows compare with Manager().Lock
-    # and with multiprocessing.Lock, on a row each
+    # and with multiprocessing.Lock, on a row each, the graded one first
     lock_bases = ["multiprocessing Manager().Lock", "multiprocessing.Lock"]
     expected = [("Queue one-way, child -> main", ["multiprocessing"]),
                 ("Queue one-way, main -> child", ["multiprocessing"]),
                 ("Pipe round trip", ["multiprocessing"]),
-                ("Lock acquire+release, uncontended", lock_bases),
+                ("Lock acquire+release, uncontended", lock_bases[::-1]),
                 ("Lock acquire+release, contended", lock_bases),
+                ("Value counter, 2 processes under get_lock()", ["multiprocessing"]),
                 ("Pool(2).map, tiny tasks, default chunksize", ["multiprocessing"]),
                 ("Pool(2).map, tiny tasks, chunksize=1", ["multiprocessing"]),
                 ("Pool(2).apply_async, tiny tasks", ["multiprocessing"]),
@@ -187,7 +188,7 @@ def test_mp_quick_run_prints_every_benchmark_row(tmp_path: Path) -> None:
         for side in bench["sides"].values():
             assert side["median"] > 0 and len(side["samples"]) == 1, (key, side)
     graded = [c for c in data["checks"] if c["target"] is not None]
-    assert len(graded) == 9 and all(c["ratio"] > 0 for c in graded)
+    assert len(graded) == 10 and all(c["ratio"] > 0 for c in graded)
 
 
 def test_nodes_benchmark_quick(tmp_path):

@@ -130,3 +130,67 @@ def test_drained_queue_exit_reports_no_loss(tmp_path, transport):
     assert proc.stdout.split() == ["SUM", str(expected), "SUM", str(expected),
                                    "LEFT", "3000"], proc.stdout
     assert "were lost" not in proc.stderr, proc.stderr[-4000:]
+
+
+LEASES = '''
+    import os, signal, time
+    import actors.mp as multiprocessing
+
+    N = 2000
+
+
+    def count(value):
+        lock = value.get_lock()
+        for _ in range(N):
+            with lock:
+                value.value += 1
+
+
+    def lease_and_hang(lock, leased, hold):
+        lock.acquire()
+        if not hold:
+            lock.release()  # the lock stays lent here, free
+        leased.set()
+        time.sleep(60)  # killed
+
+
+    def killed(lock, hold):
+        leased = multiprocessing.Event()
+        p = multiprocessing.Process(target=lease_and_hang, args=(lock, leased, hold))
+        p.start()
+        assert leased.wait(30)
+        os.kill(p.pid, signal.SIGKILL)
+        p.join(30)
+        assert lock.acquire(timeout=30)
+        died = lock.owner_died
+        lock.release()
+        return died
+
+
+    if __name__ == "__main__":
+        value = multiprocessing.Value("i", 0)
+        workers = [multiprocessing.Process(target=count, args=(value,)) for _ in range(2)]
+        for p in workers:
+            p.start()
+        for p in workers:
+            p.join(60)
+            assert p.exitcode == 0, p.exitcode
+        print("COUNT", value.value)
+        lock = multiprocessing.Lock()
+        print("LEASING", killed(lock, False))
+        print("HOLDING", killed(lock, True))
+'''
+
+
+@pytest.mark.timeout(100)
+@pytest.mark.parametrize("transport", ["zmq", "pipe"])
+def test_leases_counter_and_killed_holders(tmp_path, transport):
+    """Two processes' 2 x N increments under a Value's lock end at 2N; a
+    process killed after taking and releasing the lock (with zmq it keeps
+    the lease) leaves it free (no owner_died), one killed holding it leaves
+    it released with owner_died. (Over pipes locks are not lent for now,
+    see actors.mp.leases: the same outcome by messages.)"""
+    proc = run_program(tmp_path, LEASES, transport)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    assert proc.stdout.split() == ["COUNT", "4000", "LEASING", "False", "HOLDING", "True"], \
+        proc.stdout + proc.stderr[-4000:]

@@ -725,6 +725,79 @@ def test_lock_mutual_exclusion_counter(ctx, procs):
     assert counter.value == 400
 
 
+def test_lock_released_by_another_process(ctx, procs, queues):
+    """A Lock held by one process may be released by another (then it is
+    free); releasing it again there raises ValueError."""
+    lock = ctx.Lock()
+    q = make_queue(ctx, queues)
+    assert lock.acquire(timeout=JOIN)
+    p = start(procs, ctx, t.release_lock, lock, q)
+    assert q.get(timeout=JOIN) == "released"
+    assert joined(p) == 0
+    p = start(procs, ctx, t.release_lock, lock, q)
+    assert q.get(timeout=JOIN) == "ValueError"
+    assert joined(p) == 0
+    assert lock.acquire(timeout=JOIN) is True
+    lock.release()
+
+
+def test_lock_taken_in_turns_by_two_processes_both_progress(ctx, procs):
+    """Two processes taking one lock in a tight loop both make progress
+    (neither waits for ever)."""
+    lock, stop = ctx.Lock(), ctx.Event()
+    progress = ctx.Array("i", 2, lock=False)
+    for i in range(2):
+        start(procs, ctx, t.take_in_turns, lock, progress, i, stop)
+    try:
+        wait_for(lambda: min(progress[:]) >= 500, JOIN, "both processes to take the lock 500 times")
+        first = progress[:]
+        wait_for(lambda: all(now > before for now, before in zip(progress[:], first)), JOIN,
+                 "both counts to grow again")
+    finally:
+        stop.set()
+    for p in procs:
+        assert joined(p) == 0
+
+
+def test_value_counter_of_two_processes_is_exact(ctx, procs):
+    """2 x N increments under get_lock() end at exactly 2N."""
+    counter = ctx.Value("i", 0)
+    for _ in range(2):
+        start(procs, ctx, t.increment_with_get_lock, counter, 2000)
+    for p in procs:
+        assert joined(p, 45) == 0
+    assert counter.value == 4000
+    with counter.get_lock():
+        counter.value += 1
+    assert counter.value == 4001
+
+
+def test_value_read_while_another_process_holds_its_lock(ctx, procs):
+    """Reading and writing a Value does not wait for its lock's holder."""
+    value, acquired, release = ctx.Value("i", 0), ctx.Event(), ctx.Event()
+    p = start(procs, ctx, t.hold_value, value, acquired, release)
+    assert acquired.wait(JOIN)
+    assert value.value == 5
+    value.value = 6
+    release.set()
+    assert joined(p) == 0
+    assert value.value == 6
+
+
+def test_condition_over_a_lock_two_processes_take(ctx, procs):
+    """A Condition over a Lock this process took before (and another process
+    takes to notify) wakes its waiter."""
+    lock = ctx.Lock()
+    for _ in range(3):
+        with lock:
+            pass
+    cond, flag = ctx.Condition(lock), ctx.Value("i", 0)
+    with cond:
+        p = start(procs, ctx, t.notify_under, cond, flag)
+        assert cond.wait_for(lambda: flag.value == 1, timeout=JOIN)
+    assert joined(p) == 0
+
+
 def test_rlock(ctx):
     rlock = ctx.RLock()
     assert rlock.acquire() is True

@@ -68,6 +68,65 @@ def test_lock_of_a_dead_holder_is_released(ctx, procs, kind, how):
 
 
 # =============================================================================
+# Leases: a lock stays with the process that last held it
+# =============================================================================
+def loan(lock):
+    """[pid, held] of the process the lock is lent to, or None."""
+    found = lock._ask(("loan",))
+    return None if found is None else found[:2]
+
+
+def test_lease_goes_to_the_process_that_asks(ctx, procs):
+    """The lock stays lent to its last holder; another process's acquire
+    recalls it (that process holds the lease then); ours recalls it back."""
+    lock, acquired, release = ctx.Lock(), ctx.Event(), ctx.Event()
+    with lock:
+        pass
+    assert loan(lock) == [os.getpid(), False]
+    p = start(procs, ctx, t.hold_lock, lock, acquired, release)
+    assert acquired.wait(JOIN)
+    assert loan(lock)[0] == p.pid
+    assert lock.acquire(block=False) is False
+    release.set()
+    assert lock.acquire(timeout=JOIN) is True
+    assert lock.owner_died is False
+    assert loan(lock) == [os.getpid(), False]
+    lock.release()
+    assert joined(p) == 0
+
+
+@pytest.mark.parametrize("kind", ["Lock", "RLock"])
+def test_lease_holder_killed_while_only_leasing(ctx, procs, kind):
+    """A process the lock is lent to, but that does not hold it, is killed:
+    the lock is free, and nobody is told its owner died."""
+    lock, leased = getattr(ctx, kind)(), ctx.Event()
+    p = start(procs, ctx, t.lease_and_hang, lock, leased)
+    assert leased.wait(JOIN)
+    assert loan(lock)[0] == p.pid
+    os.kill(p.pid, signal.SIGKILL)
+    assert joined(p) == -signal.SIGKILL
+    assert lock.acquire(timeout=JOIN) is True
+    assert lock.owner_died is False
+    lock.release()
+
+
+def test_lease_holder_killed_holding_a_values_lock(ctx, procs):
+    """A process killed holding a Value's lock (and its number, which went
+    with the lease): the lock is released with owner_died, and the number
+    it wrote is kept."""
+    value, acquired = ctx.Value("i", 0), ctx.Event()
+    p = start(procs, ctx, t.set_value_under_lock_and_hang, value, acquired)
+    assert acquired.wait(JOIN)
+    os.kill(p.pid, signal.SIGKILL)
+    assert joined(p) == -signal.SIGKILL
+    lock = value.get_lock()
+    assert lock.acquire(timeout=JOIN) is True
+    assert lock.owner_died is True
+    assert value.value == 7
+    lock.release()
+
+
+# =============================================================================
 # A pool whose workers die
 # =============================================================================
 @pytest.mark.parametrize("how", ["sigkill", "os_exit"])

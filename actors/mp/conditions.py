@@ -209,8 +209,7 @@ class Condition(Handle):
         # host and one inbox, so the order holds).
         future = cond._runtime.ask(cond, ("sleep", token, who))
         lock = self._lock
-        count = lock._held.clear_mine()
-        lock._ask(("release_all", who))
+        count = lock._release_all()
         notified = True
         try:
             if wait is None:
@@ -222,9 +221,7 @@ class Condition(Handle):
                     cond.ask(("cancel", token))
                 notified = future.result() is True
         finally:
-            answer = lock._wait(("acquire", context.token(), who, count, True), None)
-            lock.owner_died = bool(answer[1])
-            lock._held.add(count if isinstance(lock, RLock) else 1)
+            lock._reacquire(count)
         return notified
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float | None = None) -> Any:

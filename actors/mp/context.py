@@ -242,6 +242,15 @@ def me() -> list[Any]:
     return [os.getpid(), thread, cell.ref if cell is not None else None, member]
 
 
+def member_of(thread: int) -> Any:
+    """How the deadlock detector names ``thread`` of this process (as in
+    :func:`me`)."""
+    host = running_host()
+    if host is None:
+        return f"thread:{thread}"
+    return host.member(thread)
+
+
 def _at_exit() -> None:
     # like multiprocessing: join non-daemonic children, terminate daemonic
     # ones (actors.mp.process); queue handles give back what they borrowed

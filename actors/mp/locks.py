@@ -1,6 +1,12 @@
 """Lock, RLock, Semaphore and BoundedSemaphore: the handles and the actor
 that serves them (``LockServer``), with the signatures and semantics of
-``multiprocessing.synchronize``."""
+``multiprocessing.synchronize``.
+
+A Lock or RLock is lent to the process that takes it, when that process
+can be recalled at any time (``actors.mp.leases``, ``actors.mp.lending``):
+then its acquire and release are local until another process asks. The
+local paths are in ``Lock`` and ``RLock``; everything else is a message to
+the server."""
 
 from __future__ import annotations
 
@@ -8,20 +14,27 @@ import os
 import threading
 from typing import Any
 
-from actors.mp import context
+from actors.mp import context, leases
 from actors.mp.current import current_process
+from actors.mp.leases import lease_of
+from actors.mp.lending import Lending
 from actors.mp.primitive import CANCELLED, Handle, LocalCounts, Primitive, check_timeout, log
 from actors.ref import ActorRef
+
+_ident = threading.get_ident
 
 __all__ = ["BoundedSemaphore", "Lock", "LockServer", "RLock", "SemLock", "Semaphore",
            "value_lock"]
 
 
-class LockServer(Primitive):
+class LockServer(Lending, Primitive):
     """Lock, RLock, Semaphore and BoundedSemaphore.
 
-    ``holders`` maps (pid, thread) to [count, ref]. A Lock may be released
-    by anyone (as ``multiprocessing.Lock``); an RLock only by its owner.
+    ``holders`` maps (pid, thread) to [count, ref, member]. A Lock may be
+    released by anyone (as ``multiprocessing.Lock``); an RLock only by its
+    owner. A Lock or RLock acquired by a process that can take a lease is
+    *lent* (``loan``; see ``actors.mp.leases``): it stays with that process
+    until another asks for it.
     """
 
     def __init__(self, kind: str, value: int = 1, name: str = "") -> None:
@@ -33,38 +46,49 @@ class LockServer(Primitive):
         self.maximum = value
         self.holders: dict[tuple[int, int], list[Any]] = {}
         self.owner_died = False   # the next acquisition takes over a dead holder's lock
+        self.init_lending()
 
-    def do_acquire(self, token: int, who: list[Any], count: int, block: bool) -> list[Any]:
+    def do_acquire(self, token: int, who: list[Any], count: int, lease: list[Any] | None,
+                   block: bool) -> list[Any]:
         key = (who[0], who[1])
         if self.kind == "rlock" and key in self.holders:
             self.holders[key][0] += count
-            return [True, False]
+            return [True, False, 0, None]
         if self.value > 0 and not self.parked:
-            return self.grant(key, who, count)
-        if not block:
-            return [False, False]
+            return self.grant(key, who, count, lease)
+        if not block and (self.loan is None or self.loan.held is not None):
+            return [False, False, 0, None]
         self.watch_owner(who[2])
         # Bound (the deadlock detector follows it to the holder) for locks:
         # semaphores are often released by others, as signals.
-        self.park(token, {"key": key, "ref": who[2], "who": who, "count": count},
-                  bound=self.kind in ("lock", "rlock"))
+        self.park(token, {"key": key, "ref": who[2], "who": who, "count": count,
+                          "lease": lease, "nowait": not block},
+                  bound=block and self.kind in ("lock", "rlock"))
+        if self.loan is not None:
+            self.recall()
         self.sync_holds()
         return None  # answered later
 
-    def grant(self, key: tuple[int, int], who: list[Any], count: int) -> list[Any]:
+    def grant(self, key: tuple[int, int], who: list[Any], count: int,
+              lease: list[Any] | None) -> list[Any]:
         self.value -= 1
+        died, self.owner_died = self.owner_died, False
+        self.watch_owner(who[2])
+        if lease is not None and self.kind in ("lock", "rlock"):
+            return self.lend(who, lease, died)
         entry = self.holders.get(key)
         if entry is None:
             self.holders[key] = [count if self.kind == "rlock" else 1, who[2], who[3]]
         else:
             entry[0] += 1
-        self.watch_owner(who[2])
-        died, self.owner_died = self.owner_died, False
-        return [True, died]
+        return [True, died, 0, None]
 
-    def do_release(self, who: list[Any], told: bool = False) -> int:
+    def do_release(self, who: list[Any], told: bool = False) -> int | None:
         key, pid = (who[0], who[1]), who[0]
         error: Exception | None = None
+        if self.loan is not None and self.kind == "lock":
+            self.release_lent(told)
+            return None
         if self.kind == "rlock":
             entry = self.holders.get(key)
             if entry is None:
@@ -93,13 +117,12 @@ class LockServer(Primitive):
         self.wake()
         return 0
 
-    def do_release_all(self, who: list[Any]) -> int:
+    def do_release_all(self, who: list[Any]) -> int | None:
         """Condition.wait: release an RLock completely; the count it had."""
         key = (who[0], who[1])
         entry = self.holders.get(key)
         if self.kind != "rlock":
-            self.do_release(who)
-            return 1
+            return None if self.do_release(who) is None else 1
         if entry is None:
             raise AssertionError("attempt to release recursive lock not owned by thread")
         del self.holders[key]
@@ -111,7 +134,9 @@ class LockServer(Primitive):
         while self.value > 0 and self.parked:
             token = next(iter(self.parked))
             info = self.parked[token][1]
-            self.answer(token, self.grant(info["key"], info["who"], info["count"]))
+            self.answer(token, self.grant(info["key"], info["who"], info["count"],
+                                          info["lease"]))
+        self.settle()
         self.sync_holds()
 
     def cancelled(self, token: int, info: Any) -> None:
@@ -120,16 +145,19 @@ class LockServer(Primitive):
     def sync_holds(self) -> None:
         """Tell the deadlock detector who the parked acquirers wait for: the
         holder, when there is exactly one (with several, any of them may
-        release, and the graph has no OR edges)."""
-        members = {entry[2] for entry in self.holders.values()}
+        release, and the graph has no OR edges). A lease holder counts
+        once it said it holds the lock past its grace."""
+        members = {entry[2]: key[0] for key, entry in self.holders.items()}
+        loan = self.loan
+        if loan is not None and loan.held is not None:
+            members[loan.held[1]] = loan.pid
         wanted = None
         if self.parked and len(members) == 1:
             wanted = next(iter(members))
         for member in [m for m in self.holds if m != wanted]:
             self.end_hold(self.holds.pop(member))
         if wanted is not None and wanted not in self.holds:
-            pid = next(iter(self.holders))[0]
-            self.holds[wanted] = self.begin_hold(wanted, f"held by pid {pid}")
+            self.holds[wanted] = self.begin_hold(wanted, f"held by pid {members[wanted]}")
 
     def owner_gone(self, ref: ActorRef) -> None:
         super().owner_gone(ref)
@@ -140,23 +168,29 @@ class LockServer(Primitive):
             self.owner_died = True
             log.warning("%s was held by pid %d, which died: released (the next acquirer "
                         "sees owner_died=True)", self.describe(), key[0])
-        if freed:
+        if self.loan_gone(ref) or freed:
             self.wake()
 
-    def do_state(self) -> list[Any]:
+    def do_state(self) -> list[Any] | None:
         """[free permits, holders as [pid, tid, count], initial permits]."""
-        return [self.value, [[k[0], k[1], v[0]] for k, v in self.holders.items()],
-                self.maximum]
+        if self.unclear("state"):
+            return None
+        loan = self.loan
+        holders = [[k[0], k[1], v[0]] for k, v in self.holders.items()]
+        if loan is not None and loan.held is not None:
+            holders.append([loan.pid, loan.held[0], loan.held[2]])
+        return [self.value, holders, self.maximum]
 
-    def do_get_value(self) -> int:
-        return self.value
+    def do_get_value(self) -> int | None:
+        return None if self.unclear("get_value") else self.value
 
 
 class SemLock(Handle):
     """Common to Lock, RLock and the semaphores."""
 
     _kind = "lock"
-    _local_fields = ("_held", "owner_died")
+    _recursive = False
+    _local_fields = ("_held", "owner_died", "_lease")
 
     def __init__(self, value: int = 1, *, ctx: Any = None) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -168,14 +202,36 @@ class SemLock(Handle):
         #: True when the last acquisition in this process took over from a
         #: holder that died holding it (the lock was released for it).
         self.owner_died = False
+        # a Lock or RLock may be lent to this process (actors.mp.leases)
+        self._lease = lease_of(self._ref.uid) if self._kind in ("lock", "rlock") else None
 
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
-        wait = check_timeout(block, timeout)
-        answer = self._wait(("acquire", context.token(), context.me(), 1, wait != 0), wait)
+        return self._acquire(check_timeout(block, timeout), 1)
+
+    def _reacquire(self, count: int) -> bool:
+        """Condition.wait: take the lock back with the count it had."""
+        lease = self._lease
+        if lease is not None and lease.epoch and lease.hold.acquire(False) and lease.keep(count):
+            self.owner_died = False
+            return True
+        return self._acquire(None, count)
+
+    def _acquire(self, wait: float | None, count: int) -> bool:
+        """Acquire at the server (``count``: an RLock's recursion, given
+        back after Condition.wait)."""
+        lease = self._lease
+        request = lease.request(self._ref) if lease is not None else None
+        on_answer = None
+        if request is not None:
+            tid = threading.get_ident()
+            on_answer = lambda future: lease.granted(future, count, tid)  # noqa: E731
+        answer = self._wait(("acquire", context.token(), context.me(), count, request,
+                             wait != 0), wait, on_answer)
         if answer == CANCELLED or not answer[0]:
             return False
         self.owner_died = bool(answer[1])
-        self._held.add()
+        if not answer[2]:  # held, not lent: the server keeps the count
+            self._held.add(count if self._recursive else 1)
         return True
 
     def release(self) -> None:
@@ -185,16 +241,45 @@ class SemLock(Handle):
         else:
             self._ask(("release", context.me()))
 
+    def _release_all(self) -> int:
+        """Condition.wait: let go of the lock completely; the count held."""
+        lease = self._lease
+        if lease is not None and lease.epoch and lease.owner == _ident():
+            count = lease.count if self._recursive else 1
+            lease.owner = lease.count = 0
+            leases._board[lease.at] = 0
+            lease.hold.release()
+            if lease.recalled:
+                lease.let_go()
+            return count
+        count = self._held.clear_mine()
+        self._ask(("release_all", context.me()))
+        return count
+
     __enter__ = acquire
 
     def __exit__(self, *args: Any) -> None:
         self.release()
 
     def _is_mine(self) -> bool:
-        return self._held.mine() > 0
+        lease = self._lease
+        return self._held.mine() > 0 or (lease is not None and lease.mine() > 0)
 
     def get_value(self) -> int:
+        lease = self._lease
+        if lease is not None and lease.epoch:
+            return 0 if lease.hold.locked() else 1
         return self._ask(("get_value",))
+
+    def _state(self) -> list[Any]:
+        lease = self._lease
+        if lease is not None and lease.epoch:
+            with lease.state:
+                if lease.epoch:
+                    held = lease.hold.locked()
+                    holders = [[os.getpid(), lease.owner, lease.count or 1]] if held else []
+                    return [0 if held else 1, holders, 1]
+        return self._ask(("state",))
 
     def __repr__(self) -> str:
         """As the standard library's: ``<Lock(owner=None)>``, ``<RLock(None, 0)>``,
@@ -203,7 +288,7 @@ class SemLock(Handle):
             return proxied
         cls = type(self).__name__
         try:
-            value, holders, maximum = self._ask(("state",))
+            value, holders, maximum = self._state()
         except Exception:
             return f"<{cls}(unknown)>" if isinstance(self, Lock) else \
                 f"<{cls}(unknown, unknown)>" if isinstance(self, RLock) else f"<{cls}(value=unknown)>"
@@ -232,20 +317,104 @@ class Lock(SemLock):
     def __init__(self, *, ctx: Any = None) -> None:
         super().__init__(1)
 
+    def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
+        lease = self._lease
+        if lease.epoch:  # lent here: local (actors.mp.leases)
+            if lease.hold.acquire(False):
+                if lease.epoch and not lease.recalled:
+                    lease.owner = _ident()
+                    leases._board[lease.at] = 1
+                    if self.owner_died:
+                        self.owner_died = False
+                    return True
+                if lease.keep(1):
+                    self.owner_died = False
+                    return True
+            elif not block:
+                return False  # held by another thread here
+        return self._acquire(check_timeout(block, timeout), 1)
+
+    __enter__ = acquire
+
+    def release(self) -> None:
+        lease = self._lease
+        if lease.epoch:
+            if not lease.hold.locked():
+                raise ValueError("semaphore or lock released too many times")
+            lease.owner = 0
+            leases._board[lease.at] = 0
+            lease.hold.release()
+            if lease.recalled:
+                lease.let_go()
+            return
+        super().release()
+
+    def __exit__(self, *args: Any) -> None:
+        self.release()
+
 
 class RLock(SemLock):
     """A recursive lock: its owner (process and thread) may acquire it again;
     only the owner may release it."""
 
     _kind = "rlock"
+    _recursive = True
 
     def __init__(self, *, ctx: Any = None) -> None:
         super().__init__(1)
 
+    def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
+        lease = self._lease
+        if lease.epoch:  # lent here: local (actors.mp.leases)
+            tid = _ident()
+            if lease.owner == tid:
+                lease.count += 1
+                return True
+            if lease.hold.acquire(False):
+                if lease.epoch and not lease.recalled:
+                    lease.owner, lease.count = tid, 1
+                    leases._board[lease.at] = 1
+                    if self.owner_died:
+                        self.owner_died = False
+                    return True
+                if lease.keep(1):
+                    self.owner_died = False
+                    return True
+            elif not block:
+                return False  # held by another thread here
+        return self._acquire(check_timeout(block, timeout), 1)
+
+    __enter__ = acquire
+
     def release(self) -> None:
+        lease = self._lease
+        if lease.epoch and lease.owner == _ident():
+            lease.count -= 1
+            if lease.count:
+                return
+            lease.owner = 0
+            leases._board[lease.at] = 0
+            lease.hold.release()
+            if lease.recalled:
+                lease.let_go()
+            return
         if not self._held.take():  # as multiprocessing.RLock says it
             raise AssertionError("attempt to release recursive lock not owned by thread")
         self._tell(("release", context.me(), True))
+
+    def __exit__(self, *args: Any) -> None:  # release, inline (a Value's counter loop)
+        lease = self._lease
+        if lease.epoch and lease.owner == _ident():
+            lease.count -= 1
+            if lease.count:
+                return
+            lease.owner = 0
+            leases._board[lease.at] = 0
+            lease.hold.release()
+            if lease.recalled:
+                lease.let_go()
+            return
+        self.release()
 
 
 class Semaphore(SemLock):

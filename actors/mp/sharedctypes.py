@@ -13,14 +13,25 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
+from actors.mp.leases import lease_of
+from actors.mp.lending import Loan
 from actors.mp.locks import LockServer, SemLock, value_lock
 from actors.mp.primitive import Handle
 
 __all__ = ["Array", "RawArray", "RawValue", "Value", "copy", "synchronized"]
 
 
+DATA_OPS = frozenset({"get", "set", "getitem", "setitem", "add"})
+NUMBERS = "bBhHiIlLqQfd"  # ctypes whose values travel with the lock's lease
+
+
 class ValueServer(LockServer):
-    """Value and Array: the data, and the RLock ``get_lock()`` returns."""
+    """Value and Array: the data, and the RLock ``get_lock()`` returns.
+
+    A Value's number goes with its lock's lease (``actors.mp.leases``):
+    the lease holder reads and writes it locally. A read or write from
+    elsewhere meanwhile waits for the number to come back (a "data"
+    recall, answered at once: the lock's lease stays where it is)."""
 
     label = "Value"
 
@@ -28,6 +39,42 @@ class ValueServer(LockServer):
         super().__init__("rlock", 1, name)
         self.label = "Array" if is_array else "Value"
         self.data = data
+        self.data_wait: list[tuple[Any, Any]] = []  # (reply, message) while the number is out
+
+    def receive(self, message: Any) -> Any:
+        loan = self.loan
+        if (loan is not None and loan.data_out and isinstance(message, (tuple, list))
+                and message[0] in DATA_OPS):
+            self.data_wait.append((self.defer_reply(), message))
+            if not loan.data_recalled:
+                loan.data_recalled = True
+                self.recall("data")
+            return None
+        return super().receive(message)
+
+    def lend_data(self, loan: Loan) -> Any:
+        if loan.fmt and type(self.data) in (int, float):
+            loan.data_out = True
+            return self.data
+        return None
+
+    def data_back(self, loan: Loan, data: Any) -> None:
+        if loan.data_out:
+            loan.data_out = False
+            if data is not None:
+                self.data = data
+        waiting, self.data_wait = self.data_wait, []
+        for reply, message in waiting:
+            try:
+                reply.send(getattr(self, "do_" + message[0])(*message[1:]))
+            except Exception as e:  # noqa: BLE001 - the asker's error
+                reply.fail(e)
+
+    def do_data_back(self, epoch: int, data: Any) -> None:
+        """A lease holder sends the number back (it keeps the lock)."""
+        loan = self.loan
+        if loan is not None and loan.epoch == epoch:
+            self.data_back(loan, data)
 
     def do_get(self) -> Any:
         return self.data
@@ -73,27 +120,64 @@ def ctype_of(typecode_or_type: Any) -> Any:
                     f"{typecode_or_type!r}")
 
 
+def _int_range(ctype: Any) -> tuple[int, int]:
+    bits = 8 * ctypes.sizeof(ctype)
+    if ctype(-1).value < 0:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+INT_RANGES = {ctype: _int_range(ctype) for code, ctype in TYPECODES.items() if code in "bBhHiIlLqQ"}
+
+
 def convert(ctype: Any, value: Any) -> Any:
     """``value`` as the ctypes type stores it (TypeError if it cannot)."""
+    bounds = INT_RANGES.get(ctype)
+    if bounds is not None and type(value) is int and bounds[0] <= value <= bounds[1]:
+        return value  # as it is (the common case, without making a ctypes object)
     return ctype(value).value
 
 
 class RawValue(Handle):
     """A shared value without a lock."""
 
+    _local_fields = ("_lease",)
+
     def __init__(self, typecode_or_type: Any, *args: Any) -> None:
         ctype = ctype_of(typecode_or_type)
         initial = ctype(*args).value
         super().__init__(self._spawn(ValueServer, initial, False))
         self._ctype = ctype
+        self._init_local()
+
+    def _init_local(self) -> None:
+        # while this process has the lease of the value's own lock, the
+        # number is here (see ValueServer)
+        ctype = self.__dict__.get("_ctype")
+        self._lease = None
+        if ctype is not None and ctype._type_ in NUMBERS:
+            self._lease = lease_of(self._ref.uid)
+            self._lease.fmt = "@" + ctype._type_
 
     @property
     def value(self) -> Any:
+        lease = self._lease
+        if lease is not None and lease.data_here:
+            return lease.data  # (a recall that follows sends this same number)
         return self._ask(("get",))
 
     @value.setter
     def value(self, new: Any) -> None:
-        self._ask(("set", convert(self._ctype, new)))
+        bounds = INT_RANGES.get(self._ctype)
+        if bounds is None or type(new) is not int or not bounds[0] <= new <= bounds[1]:
+            new = convert(self._ctype, new)
+        lease = self._lease
+        if lease is not None and lease.data_here:
+            with lease.state:  # against a recall of the number (leases.recall)
+                if lease.data_here:
+                    lease.data = lease.cell[0] = new
+                    return
+        self._ask(("set", new))
 
     def __repr__(self) -> str:  # as a ctypes value's: c_int(3)
         return f"{self._ctype.__name__}({self.value!r})"
