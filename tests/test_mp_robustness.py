@@ -186,10 +186,9 @@ LEASES = '''
 @pytest.mark.parametrize("transport", ["zmq", "pipe"])
 def test_leases_counter_and_killed_holders(tmp_path, transport):
     """Two processes' 2 x N increments under a Value's lock end at 2N; a
-    process killed after taking and releasing the lock (with zmq it keeps
-    the lease) leaves it free (no owner_died), one killed holding it leaves
-    it released with owner_died. (Over pipes locks are not lent for now,
-    see actors.mp.leases: the same outcome by messages.)"""
+    process killed after taking and releasing the lock (it keeps the
+    lease) leaves it free (no owner_died), one killed holding it leaves
+    it released with owner_died."""
     proc = run_program(tmp_path, LEASES, transport)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
     assert proc.stdout.split() == ["COUNT", "4000", "LEASING", "False", "HOLDING", "True"], \

@@ -180,12 +180,6 @@ class Lease:
         """What an acquire sent to the server says about leasing: [address,
         board file, slot, Value format], or None (no lease for this process)."""
         runtime = context.runtime()
-        if str(runtime.address).startswith("pipe:"):
-            # Not over the pipe transport for now: with leases, a program
-            # whose lease holders exit while it starts other processes hung
-            # about once in ten runs there (the node's reader waiting in
-            # recv_bytes for the rest of a frame from a host); not found yet.
-            return None
         if self.slot < 0:
             if not context.can_lend() or not _open_board():
                 return None
