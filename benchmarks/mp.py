@@ -236,33 +236,29 @@ class Env:
     def contenders(self, impl: Impl, kind: str) -> list[Any]:
         """Two processes (started by ``impl``) that take the same lock."""
         def make() -> list[Any]:
-            lock = self.lock(impl, kind)
-            conns = []
-            for i in range(2):
-                here, there = impl.mod.Pipe()
-                self.start(impl, mp_tasks.lock_contender, (lock, there), f"lock-{kind}-{i}")
-                self.stack.callback(best_effort(lambda here=here: here.send(STOP)))
-                conns.append(here)
-            for here in conns:
-                ready = here.recv()
-                assert ready[0] == "ready", ready
-            return conns
+            return self.pair(impl, mp_tasks.lock_contender, self.lock(impl, kind),
+                             f"lock-{kind}")
         return self.once(f"{kind} Lock contenders", impl, make)
+
+    def pair(self, impl: Impl, target: Any, shared: Any, label: str) -> list[Any]:
+        """Two processes running ``target(shared, conn)``, both ready; their
+        conns (each is sent STOP at the end)."""
+        conns = []
+        for i in range(2):
+            here, there = impl.mod.Pipe()
+            self.start(impl, target, (shared, there), f"{label}-{i}")
+            self.stack.callback(best_effort(lambda here=here: here.send(STOP)))
+            conns.append(here)
+        for here in conns:
+            ready = here.recv()
+            assert ready[0] == "ready", ready
+        return conns
 
     def counters(self, impl: Impl) -> tuple[Any, list[Any]]:
         """A Value and two processes (started by ``impl``) that increment it."""
         def make() -> tuple[Any, list[Any]]:
             value = impl.mod.Value("i", 0)
-            conns = []
-            for i in range(2):
-                here, there = impl.mod.Pipe()
-                self.start(impl, mp_tasks.value_counter, (value, there), f"counter-{i}")
-                self.stack.callback(best_effort(lambda here=here: here.send(STOP)))
-                conns.append(here)
-            for here in conns:
-                ready = here.recv()
-                assert ready[0] == "ready", ready
-            return value, conns
+            return value, self.pair(impl, mp_tasks.value_counter, value, "counter")
         return self.once("Value counters", impl, make)
 
     def pool(self, impl: Impl) -> Any:

@@ -109,16 +109,22 @@ def lock_contender(lock: Any, conn: Any) -> None:
         stamps = []
         note = stamps.append
         acquire, release = lock.acquire, lock.release
-        start_at = command[2]
-        if start_at - now() > 0.002:
-            time.sleep(start_at - now() - 0.002)
-        while now() < start_at:  # the last 2 ms: spin, sleep is too coarse
-            pass
+        _until(command[2])
         for _ in range(command[1]):
             acquire()
             note(now())
             release()
         conn.send(stamps)
+
+
+def _until(start_at: float) -> None:
+    """Return at ``start_at`` (monotonic), so two processes start together:
+    sleep to 2 ms before it, then spin (sleep is too coarse)."""
+    now = time.monotonic
+    if start_at - now() > 0.002:
+        time.sleep(start_at - now() - 0.002)
+    while now() < start_at:
+        pass
 
 
 def value_counter(value: Any, conn: Any) -> None:
@@ -132,11 +138,7 @@ def value_counter(value: Any, conn: Any) -> None:
         command = conn.recv()
         if command[0] == "stop":
             break
-        start_at = command[2]
-        if start_at - now() > 0.002:
-            time.sleep(start_at - now() - 0.002)
-        while now() < start_at:
-            pass
+        _until(command[2])
         lock = value.get_lock()
         for _ in range(command[1]):
             with lock:
