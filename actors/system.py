@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+from multiprocessing import spawn as _stdlib_spawn
 from typing import Any
 
 from actors.actor import Actor, spec_for
@@ -100,6 +101,10 @@ class ActorSystem:
                  mailbox_size: int = 10_000, when_full: str = "block",
                  send_timeout: float | None = None, node: str | None = None,
                  keys: str | None = None, link_timeout: float = 1.5) -> None:
+        # A spawned child re-importing a script without the
+        # ``if __name__ == "__main__":`` guard: fail at once, with the standard
+        # library's own error, before any thread or process is started.
+        _stdlib_spawn._check_not_importing_main()
         self.config = SystemConfig(
             transport=transport, bind=bind, stop_timeout=stop_timeout,
             spawn_timeout=spawn_timeout, log_level=log_level, spares=spares,

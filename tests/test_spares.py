@@ -168,6 +168,38 @@ def test_sigkill_of_the_main_program_ends_spares_and_the_template(transport):
         proc.stdout.close()
 
 
+def test_a_script_without_the_main_guard_fails_fast_and_leaves_nothing():
+    """A script that starts a system without ``if __name__ == "__main__":``:
+    its children (the template, then a spawned host) fail re-importing it
+    with the standard library's bootstrapping error, before starting any
+    thread or process of their own, and the script ends with SpawnError.
+    It used to wait out the template's and the host's 60 s start timeouts
+    (three minutes) while the children hung in a half-built system."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, os.path.dirname(HERE)]))
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "unguarded_script.py")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    seen: set[int] = set()
+    try:
+        def ended() -> bool:
+            try:
+                seen.update(c.pid for c in psutil.Process(proc.pid).children(recursive=True))
+            except psutil.NoSuchProcess:
+                pass
+            return proc.poll() is not None
+        wait_for(ended, timeout=40, what="the unguarded script to end")
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 1
+    assert "unreachable" not in out
+    assert "current process has finished its bootstrapping phase" in err
+    assert "actors.SpawnError: a new process died while starting (exit code 1)" in err
+    assert "AssertionError" not in err  # the template's close of a process never started
+    assert wait_gone(sorted(seen), 5.0) == []
+
+
 @pytest.mark.parametrize("options, text", [
     ({"spares": 3, "max_spares": 2}, "max_spares must be >= spares"),
     ({"max_spares": -1}, "max_spares must be an int >= 0"),
