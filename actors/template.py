@@ -270,13 +270,11 @@ class Template:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        if self.pid is None:  # it never started
-            self.sock.close()
-            return
-        self.process.join(2.0)
-        if self.process.is_alive():
-            self.process.kill()
+        if self.pid is not None:  # (None: it never started)
             self.process.join(2.0)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join(2.0)
         self.sock.close()
 
 
