@@ -127,6 +127,10 @@ class Outboxes:
         self.to_flush: set[Outbox] = set()
         self.retry: set[Outbox] = set()
         self.gone: set[str] = set()  # addresses of processes gone for good
+        # Senders of batches of their own (actors.mp's puts), run first by
+        # every flush_all; one that returns True was busy: look again soon.
+        self.flushers: list[Callable[[], bool]] = []
+        self._flushers_busy = False
 
     def _box(self, address: str) -> Outbox:
         box = self.boxes.get(address)
@@ -244,7 +248,23 @@ class Outboxes:
             size += len(item)
         return chunks
 
+    def kick(self, flusher: Callable[[], bool]) -> None:
+        """``flusher`` has something to send: it runs at the next
+        :meth:`flush_all`, which a thread other than the reader wakes the
+        loop for (as :meth:`post` does)."""
+        if flusher not in self.flushers:
+            self.flushers.append(flusher)
+        reader = self.reader
+        if get_ident() != reader.ident:
+            reader.wake()
+        else:  # (the reader may be past its flush_all: it looks again soon)
+            self._flushers_busy = True
+
     def flush_all(self) -> None:
+        if self.flushers:
+            for flusher in self.flushers:
+                if flusher():
+                    self._flushers_busy = True
         pending = self.to_flush
         while pending:
             try:
@@ -255,9 +275,10 @@ class Outboxes:
 
     def take_retries(self) -> bool:
         """Schedule the outboxes the loop thread left to another sender;
-        True if there were any (look again shortly)."""
+        True if there were any, or a flusher was busy (look again shortly)."""
+        busy, self._flushers_busy = self._flushers_busy, False
         if not self.retry:
-            return False
+            return busy
         self.to_flush.update(self.retry)
         self.retry.clear()
         return True

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from actors.errors import AskTimeout
 
-__all__ = ["ActorFuture", "ActorRef", "Messenger", "Proxy", "Reply", "unpickling_into"]
+__all__ = ["ActorFuture", "ActorRef", "Messenger", "Proxy", "Reply", "load_into", "unpickling_into"]
 
 
 class Messenger(Protocol):
@@ -201,6 +201,16 @@ def rebuild_ref(node: str, uid: int, address: str, name: str | None) -> ActorRef
 
 _UNPICKLING: contextvars.ContextVar[Messenger | None] = contextvars.ContextVar(
     "actors_unpickling_into", default=None)
+
+
+def load_into(pickled: Any, runtime: Messenger) -> Any:
+    """``pickled.load()`` with the refs inside bound to ``runtime`` (as
+    :func:`unpickling_into`, without a generator: it runs per queue item)."""
+    token = _UNPICKLING.set(runtime)
+    try:
+        return pickled.load()
+    finally:
+        _UNPICKLING.reset(token)
 
 
 @contextlib.contextmanager

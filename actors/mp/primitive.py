@@ -34,7 +34,7 @@ from typing import Any
 from actors.actor import Actor
 from actors.errors import ActorDeadError
 from actors.host import running_host
-from actors.mp import context
+from actors.mp import batching, context
 from actors.mp.context import unpack
 from actors.notices import Terminated
 from actors.protocol import SpawnOptions
@@ -161,6 +161,7 @@ TOLD: dict[str, ActorRef] = {}
 def sync_told() -> None:
     """Wait until everything this process told a primitive has arrived (a
     lock released just before exiting must not look held by the dead)."""
+    batching.send_all()
     for ref in list(TOLD.values()):
         try:
             ref.ask(("sync",), timeout=5.0)
@@ -206,14 +207,23 @@ class Handle:
                              f"({reason}), and the primitive with it", self._ref, reason)
 
     def _tell(self, message: tuple[Any, ...]) -> None:
+        if batching.waiting():  # puts before it leave before it
+            batching.send_all()
+        self._tell_ref().tell(message)
+
+    def _tell_ref(self) -> ActorRef:
+        """The ref, bound here, for a one-way message (PrimitiveLost if the
+        primitive is gone; remembered for sync_told)."""
         ref = context.bind(self._ref)
         reason = ref._runtime.dead.get(ref.uid)
         if reason is not None:
             raise self._lost(ActorDeadError("", ref, reason))
         TOLD[ref.address] = ref
-        ref.tell(message)
+        return ref
 
     def _ask(self, message: tuple[Any, ...]) -> Any:
+        if batching.waiting():
+            batching.send_all()
         try:
             return context.bind(self._ref).ask(message)
         except PrimitiveLost:
@@ -237,6 +247,8 @@ class Handle:
 
     def _wait_for(self, message: tuple[Any, ...], timeout: float | None,
                   on_answer: Any) -> Any:
+        if batching.waiting():
+            batching.send_all()
         ref = context.bind(self._ref)
         runtime = ref._runtime
         future = runtime.ask(ref, message, on_answer)

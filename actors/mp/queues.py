@@ -17,6 +17,7 @@ from typing import Any
 
 from actors.host import running_host
 from actors.mp import context
+from actors.mp.batching import Batched
 from actors.mp.primitive import CANCELLED, EMPTY, Handle, Primitive, check_timeout, log, unpack
 from actors.protocol import Ext
 from actors.ref import ActorRef, Reply
@@ -59,6 +60,12 @@ class QueueServer(Primitive):
         """A put that never waits (the queue is unbounded)."""
         self.unfinished += 1
         self.items.append(item)
+        self.serve()
+
+    def do_put_many(self, items: list[Any]) -> None:
+        """A batch of puts of one process (``actors.mp.batching``)."""
+        self.unfinished += len(items)
+        self.items.extend(items)
         self.serve()
 
     def serve(self) -> None:
@@ -198,9 +205,10 @@ class QueueServer(Primitive):
         return None
 
 
-class Queue(Handle):
+class Queue(Batched, Handle):
     _joinable = False
-    _local_fields = ("_closed", "_buffer", "_lock", "_handle", "_want", "_lent", "_getting")
+    _local_fields = ("_closed", "_buffer", "_lock", "_handle", "_want", "_lent", "_getting",
+                     *Batched.BATCH_FIELDS)
 
     def __init__(self, maxsize: int = 0, *, ctx: Any = None) -> None:
         if not isinstance(maxsize, int) or isinstance(maxsize, bool):
@@ -209,6 +217,7 @@ class Queue(Handle):
         self._maxsize = maxsize if maxsize > 0 else 0
 
     def _init_local(self) -> None:
+        self._init_batch()
         self._closed = False
         # items lent to this process (see QueueServer), still packed
         self._buffer: collections.deque[Any] = collections.deque()
@@ -227,7 +236,7 @@ class Queue(Handle):
         self._check_open()
         item = context.pack(obj)
         if not self._maxsize:
-            self._tell(("put", item))
+            self._put_batched(self._tell_ref(), item)
             return
         wait = check_timeout(block, timeout)
         answer = self._wait(("put_wait", context.token(), item, context.me(), wait != 0),
@@ -240,6 +249,10 @@ class Queue(Handle):
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         self._check_open()
+        if self._buffer:  # the common case under a stream of items: lent here
+            with self._lock:
+                if self._buffer:
+                    return unpack(self._buffer.popleft())
         wait = check_timeout(block, timeout)
         deadline = None if wait is None else time.monotonic() + wait
         while True:
@@ -378,14 +391,19 @@ class JoinableQueue(Queue):
         self._wait(("join", context.token(), context.me()), None)
 
 
-class SimpleQueue(Handle):
+class SimpleQueue(Batched, Handle):
     """An unbounded queue with get, put, empty and close."""
+
+    _local_fields = Batched.BATCH_FIELDS
 
     def __init__(self, *, ctx: Any = None) -> None:
         super().__init__(self._spawn(QueueServer, 0, False))
 
+    def _init_local(self) -> None:
+        self._init_batch()
+
     def put(self, obj: Any) -> None:
-        self._tell(("put", context.pack(obj)))
+        self._put_batched(self._tell_ref(), context.pack(obj))
 
     def get(self) -> Any:
         return unpack(self._wait(("get", context.token(), context.me(), 1, 0, None, True),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.ref import Messenger, unpickling_into
+from actors.ref import Messenger, load_into
 from transport.codec import Pickled
 
 __all__ = ["SIMPLE", "pack", "unpack"]
@@ -23,5 +23,4 @@ def unpack(value: Any, runtime: Messenger) -> Any:
     inside bound to ``runtime``."""
     if type(value) is not Pickled:
         return value
-    with unpickling_into(runtime):
-        return value.load()
+    return load_into(value, runtime)
