@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.managers import BaseManager
@@ -166,6 +167,26 @@ def put_items(q, start, count):
 def put_objects(q, objects):
     for obj in objects:
         q.put(obj)
+
+
+def put_then_set(q, event, count, big):
+    """A burst of puts (every tenth item ``big`` bytes long, so batches
+    also end on size), then an Event set: the puts must arrive first."""
+    for i in range(count):
+        q.put((i, b"x" * big) if i % 10 == 0 else i)
+    event.set()
+
+
+def put_from_threads(q, threads, count):
+    """``threads`` threads each put (thread, i) for i in range(count)."""
+    def run(n):
+        for i in range(count):
+            q.put((n, i))
+    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
 
 
 def echo_queue(inq, outq):

@@ -164,6 +164,63 @@ def test_pool_task_killing_every_worker_fails_with_worker_lost(amp, pool, how):
 # =============================================================================
 # Deadlock between two processes taking two locks in opposite order
 # =============================================================================
+@pytest.mark.parametrize("kind", ["Queue", "SimpleQueue"])
+def test_puts_in_batches_arrive_before_what_the_putter_sends_next(ctx, procs, kind):
+    """A child's burst of puts leaves in batches (some ending on size: every
+    tenth item is 300 KB); the Event it sets afterwards is seen only after
+    every one of them reached the queue: right after ``wait()``, the queue
+    holds all of them (qsize is exact), in order."""
+    q, done, count = getattr(ctx, kind)(), ctx.Event(), 2000
+    p = start(procs, ctx, t.put_then_set, q, done, count, 300_000)
+    assert done.wait(JOIN)
+    if kind == "Queue":
+        assert q.qsize() == count
+    get = q.get if kind == "SimpleQueue" else lambda: q.get(timeout=JOIN)
+    got = [get() for _ in range(count)]
+    assert [g if type(g) is int else g[0] for g in got] == list(range(count))
+    assert all(len(g[1]) == 300_000 for g in got[::10])
+    assert joined(p) == 0
+
+
+def test_a_message_after_a_put_never_overtakes_it(ctx):
+    """``put`` then at once ``task_done``, 300 times: the put's batch
+    leaves before the task_done (else the queue would count one task_done
+    too many and raise ValueError)."""
+    q = ctx.JoinableQueue()
+    for i in range(300):
+        q.put(i)
+        q.task_done()
+    q.join()
+    assert [q.get(timeout=JOIN) for _ in range(300)] == list(range(300))
+
+
+def test_puts_from_threads_keep_each_threads_order(ctx, procs):
+    """Four threads of one child put 2,000 items each, the child exits at
+    once: every item arrives (the batches leave before the exit), and each
+    thread's items in the order it put them."""
+    q = ctx.Queue()
+    p = start(procs, ctx, t.put_from_threads, q, 4, 2000)
+    got = [q.get(timeout=JOIN) for _ in range(8000)]
+    assert joined(p) == 0
+    for n in range(4):
+        assert [i for who, i in got if who == n] == list(range(2000))
+    assert q.empty()
+
+
+def test_an_item_that_cannot_be_sent_fails_at_its_put(amp):
+    """An unpicklable item, and one over max_frame, raise at their put;
+    the batch around them is intact."""
+    q = amp.Queue()
+    q.put(1)
+    with pytest.raises(actors.SerializationError):
+        q.put(lambda: None)
+    with pytest.raises(actors.MessageTooLarge):
+        q.put(b"x" * (amp.context.system().config.max_frame + 1))
+    q.put(2)
+    assert [q.get(timeout=JOIN), q.get(timeout=JOIN)] == [1, 2]
+    assert q.empty()
+
+
 @pytest.mark.timeout(90)
 def test_lock_order_deadlock_raises_deadlock_error(ctx, procs):
     """Two children take two locks in opposite order (a Barrier makes sure
