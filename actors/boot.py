@@ -73,7 +73,9 @@ def host_main(boot: HostBoot, conn: Any, errors: Any) -> None:
         try:
             errors.send_bytes(f"{type(e).__name__}: {e}".encode("utf-8", "replace"))
         except OSError:
-            pass
+            sys.exit(1)  # the node is gone: nobody to tell
+        if _node_closed(boot):
+            sys.exit(1)  # a spare still starting when its program ended: nothing to report
         raise
     errors.close()
     threading.excepthook = _log_thread_exception
@@ -88,6 +90,14 @@ def flush_std_streams() -> None:
             stream.flush()
         except Exception:
             pass
+
+
+def _node_closed(boot: HostBoot) -> bool:
+    """Whether the node removed its folder (it is shutting down), for an
+    ipc address in it."""
+    if not boot.bind.startswith("ipc://"):
+        return False
+    return not os.path.isdir(os.path.dirname(boot.bind[len("ipc://"):]))
 
 
 def _make_host(boot: HostBoot, conn: Any) -> Host:

@@ -200,6 +200,20 @@ def test_a_script_without_the_main_guard_fails_fast_and_leaves_nothing():
     assert wait_gone(sorted(seen), 5.0) == []
 
 
+def test_a_program_ending_while_its_spares_start_prints_nothing():
+    """A program whose system ends while its spares are still starting
+    (actors.mp's implicit system, right after it started): the spares find
+    their node's folder gone and end quietly; nothing reaches stderr. Each
+    run printed two spare tracebacks before."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, os.path.dirname(HERE)]))
+    for _ in range(3):
+        proc = subprocess.run([sys.executable, "-c",
+                               "from actors.mp import context; context.runtime()"],
+                              capture_output=True, text=True, timeout=60, env=env)
+        assert proc.returncode == 0
+        assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+
+
 @pytest.mark.parametrize("options, text", [
     ({"spares": 3, "max_spares": 2}, "max_spares must be >= spares"),
     ({"max_spares": -1}, "max_spares must be an int >= 0"),
