@@ -174,6 +174,16 @@ class Codec:
         ext = ExtType = msgpack.ExtType  # noqa: N806 (local alias on the hot path)
         if t is tuple:
             return ext(EXT_TUPLE, self._nested(list(obj)))
+        if t is Pickled:  # (second: actors.mp sends one per queue item)
+            if not self.allow_pickle:
+                raise EncodeError("pickle is refused on this link: the pickle extension is "
+                                  "local-only (this host, this user)",
+                                  type(obj._value).__qualname__)
+            try:
+                return ext(EXT_PICKLE, obj.dump())
+            except Exception as e:
+                name = type(obj._value).__qualname__
+                raise EncodeError(f"cannot pickle {name}: {e}", name) from None
         if t is set:
             return ext(EXT_SET, self._nested(list(obj)))
         if t is frozenset:
@@ -201,16 +211,6 @@ class Codec:
         if entry is not None:
             code, encode = entry
             return ExtType(code, self._nested(encode(obj)))
-        if t is Pickled:
-            if not self.allow_pickle:
-                raise EncodeError("pickle is refused on this link: the pickle extension is "
-                                  "local-only (this host, this user)",
-                                  type(obj._value).__qualname__)
-            try:
-                return ExtType(EXT_PICKLE, obj.dump())
-            except Exception as e:
-                name = type(obj._value).__qualname__
-                raise EncodeError(f"cannot pickle {name}: {e}", name) from None
         if isinstance(obj, BaseException):
             return ExtType(EXT_EXCEPTION, self._nested(self._exception_to_wire(obj)))
         if dataclasses.is_dataclass(obj) and registered_dataclass(class_path(t)) is t:
