@@ -175,15 +175,7 @@ class Codec:
         if t is tuple:
             return ext(EXT_TUPLE, self._nested(list(obj)))
         if t is Pickled:  # (second: actors.mp sends one per queue item)
-            if not self.allow_pickle:
-                raise EncodeError("pickle is refused on this link: the pickle extension is "
-                                  "local-only (this host, this user)",
-                                  type(obj._value).__qualname__)
-            try:
-                return ext(EXT_PICKLE, obj.dump())
-            except Exception as e:
-                name = type(obj._value).__qualname__
-                raise EncodeError(f"cannot pickle {name}: {e}", name) from None
+            return ext(EXT_PICKLE, self.pickled(obj))
         if t is set:
             return ext(EXT_SET, self._nested(list(obj)))
         if t is frozenset:
@@ -235,6 +227,18 @@ class Codec:
         except Exception:
             args = [str(exc)]
         return [class_path(type(exc)), args, str(exc), tb]
+
+    def pickled(self, obj: Pickled) -> bytes:
+        """The bytes the pickle extension carries for ``obj`` (pickled once,
+        then kept); raises :class:`EncodeError` as :meth:`encode` would."""
+        if not self.allow_pickle:
+            raise EncodeError("pickle is refused on this link: the pickle extension is "
+                              "local-only (this host, this user)", type(obj._value).__qualname__)
+        try:
+            return obj.dump()
+        except Exception as e:
+            name = type(obj._value).__qualname__
+            raise EncodeError(f"cannot pickle {name}: {e}", name) from None
 
     def encode(self, obj: Any) -> bytes:
         """One object as msgpack bytes; raises :class:`EncodeError`."""

@@ -37,7 +37,11 @@ import threading
 from typing import Any
 
 from actors import protocol as P
+from actors.errors import SerializationError
 from actors.mp import context
+from transport.codec import EncodeError, Pickled
+
+EXT_HEADER = 6  # the most msgpack adds to an extension's bytes
 
 __all__ = ["MAX_BYTES", "MAX_ITEMS", "Batched", "send_all"]
 
@@ -68,7 +72,15 @@ class Batched:
     def _put_batched(self, ref: Any, item: Any) -> None:
         """Check ``item`` and add it to the batch (see module doc)."""
         runtime = ref._runtime
-        size = len(runtime.encode(item))  # SerializationError, MessageTooLarge: here
+        if type(item) is Pickled:  # pickled here, once (the batch reuses the bytes)
+            try:
+                size = len(runtime.codec.pickled(item)) + EXT_HEADER
+            except EncodeError as e:
+                raise SerializationError(str(e), e.type_name) from None
+            if size > runtime.max_message:
+                raise runtime.too_large(size)
+        else:
+            size = len(runtime.encode(item))  # SerializationError, MessageTooLarge: here
         with _lock:
             batch = self._batch
             batch.append(item)

@@ -19,8 +19,10 @@ from actors.host import running_host
 from actors.mp import context
 from actors.mp.batching import Batched
 from actors.mp.primitive import CANCELLED, EMPTY, Handle, Primitive, check_timeout, log, unpack
+from actors.mp.values import SIMPLE
 from actors.protocol import Ext
 from actors.ref import ActorRef, Reply
+from transport.codec import Pickled
 
 __all__ = ["JoinableQueue", "Queue", "QueueServer", "SimpleQueue"]
 
@@ -234,7 +236,7 @@ class Queue(Batched, Handle):
 
     def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None:
         self._check_open()
-        item = context.pack(obj)
+        item = obj if type(obj) in SIMPLE else Pickled(obj)  # (context.pack, inlined)
         if not self._maxsize:
             self._put_batched(self._tell_ref(), item)
             return
