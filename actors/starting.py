@@ -187,6 +187,8 @@ class Starter:
                 return
             if alias is not None:
                 self.slots.first_start_failed(record, host, alias)
+                if record.incarnation and not isinstance(e, AskTimeout):
+                    self._until_gone(host)
             if isinstance(e, AskTimeout):
                 if not host.uids:
                     self.launcher.kill(host)
@@ -198,6 +200,16 @@ class Starter:
                 raise SpawnError(f"the process of {record.name or record.class_path} died "
                                  f"while starting ({e.reason})") from None
             raise
+
+    def _until_gone(self, host: HostProcess) -> None:
+        """A restart into ``host`` failed: wait until its process is gone
+        (killed if it lingers past ``stop_timeout``) before the slot is tried
+        again. It bound the slot's address: as it exits it removes the
+        socket file, and peers may still be connected to it; a next attempt
+        binding the address before would lose what is sent to the ref."""
+        if not host.exited.wait(self.config.stop_timeout):
+            log.warning("process %s did not exit after a failed restart: killing it", host.pid)
+            self.launcher.kill(host)
 
     def restart(self, uid: int, exc: Any) -> int:
         """Start a new incarnation of a held supervised slot: same uid, same
