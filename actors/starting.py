@@ -174,6 +174,8 @@ class Starter:
             future.result(self.config.spawn_timeout)
             started(future)  # in case this thread woke before the callback ran
         except BaseException as e:
+            # a failed restart leaves its slot settled once its process is gone
+            restart = alias is not None and record.incarnation > 0
             with record.lock:
                 failed = record.attempt is attempt  # else it started after all
                 if failed:
@@ -182,14 +184,20 @@ class Starter:
                     record.host = None
                     if record.incarnation:
                         record.state = HELD
-                    record.settled.set()
+                    if not restart:
+                        record.settled.set()
             if not failed:
                 return
             if alias is not None:
                 self.slots.first_start_failed(record, host, alias)
+            if isinstance(e, AskTimeout) and not host.uids:
+                self.launcher.kill(host)
+            if restart:
+                try:
+                    self._until_gone(host)
+                finally:
+                    record.settled.set()
             if isinstance(e, AskTimeout):
-                if not host.uids:
-                    self.launcher.kill(host)
                 raise SpawnError(f"{record.name or record.class_path} did not start within "
                                  f"{self.config.spawn_timeout} s") from None
             if isinstance(e, ActorDeadError):
@@ -198,6 +206,18 @@ class Starter:
                 raise SpawnError(f"the process of {record.name or record.class_path} died "
                                  f"while starting ({e.reason})") from None
             raise
+
+    def _until_gone(self, host: HostProcess) -> None:
+        """A restart into ``host`` failed: wait until its process is gone
+        (killed if it lingers past ``stop_timeout``) before the slot may be
+        tried again. It bound the slot's address: as it exits it removes
+        the socket file, and peers may still be connected to it; a next
+        attempt binding the address before would lose what is sent to the
+        ref (the next incarnation's socket file gone, or frames taken by a
+        process about to exit)."""
+        if not host.exited.wait(self.config.stop_timeout):
+            log.warning("process %s did not exit after a failed restart: killing it", host.pid)
+            self.launcher.kill(host)
 
     def restart(self, uid: int, exc: Any) -> int:
         """Start a new incarnation of a held supervised slot: same uid, same

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import threading
 import time
 from typing import Any
@@ -226,6 +227,65 @@ class GatedWorker(actors.Actor):
         if not os.path.exists(self.gate):
             append(self.log_path, "refused")
             raise RuntimeError("the gate is closed")
+
+    def receive(self, message: Any) -> Any:
+        if message == "crash":
+            os._exit(3)
+        return os.getpid()
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie has ended; Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def slow_inbox_close(delay: float) -> None:
+    """From now on, this thread sleeps ``delay`` s whenever it is about to
+    close a zmq inbox (``transport.zmq.Inbox.close``): a process kept from
+    running between its last answer and its exit, as on a loaded machine."""
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_qualname == "Inbox.close" \
+                and frame.f_globals.get("__name__") == "transport.zmq":
+            time.sleep(delay)
+    sys.setprofile(profile)
+
+
+class Refuser(actors.Actor):
+    """A child whose first ``refusals`` restarts fail (``on_restart``
+    raises) and whose failed attempts are slow to close their inbox (the
+    socket bound at the slot's address) as their process exits. Each
+    incarnation and attempt appends a line ``"PID how"`` to ``log_path``
+    as it begins (``on_start``): ``how`` is ``start`` for the first one,
+    else whether the process of the one before was still ``running`` or
+    ``gone`` by then."""
+
+    def __init__(self, log_path: str, refusals: int, slow: float = 0.3) -> None:
+        self.log_path = log_path
+        self.refusals = refusals
+        self.slow = slow
+
+    def _lines(self) -> list[str]:
+        if not os.path.exists(self.log_path):
+            return []
+        with open(self.log_path) as f:
+            return f.read().splitlines()
+
+    def on_start(self) -> None:
+        lines = self._lines()
+        how = "start"
+        if lines:
+            how = "running" if running(int(lines[-1].split()[0])) else "gone"
+        append(self.log_path, f"{os.getpid()} {how}")
+
+    def on_restart(self, exc: BaseException | None) -> None:
+        if len(self._lines()) <= 1 + self.refusals:  # the first start, then attempts
+            slow_inbox_close(self.slow)
+            raise RuntimeError("refused")
 
     def receive(self, message: Any) -> Any:
         if message == "crash":

@@ -27,6 +27,7 @@ from sample_supervision import (
     LoggedSupervisor,
     Outer,
     Pool,
+    Refuser,
     SlowRestart,
     Stuck,
     Trio,
@@ -538,6 +539,25 @@ def test_a_failed_restart_is_retried_through_the_supervisors_mailbox(system, tmp
     assert pid != first
     wait_for(lambda: sup.proxy(timeout=10).which_children()[0].status == "running",
              what="the child running again")
+
+
+def test_a_failed_restart_is_retried_once_its_process_is_gone(system, tmp_path):
+    """The next attempt after a failed restart begins only once the failed
+    attempt's process is gone. That process bound the slot's address, and
+    as it exits it removes the socket file (here slowly, as on a loaded
+    machine): had the next attempt bound the address already, its socket
+    file would be gone, and what is sent to the ref would never arrive."""
+    log = str(tmp_path / "log")
+    system.spawn(actors.Supervisor, [ChildSpec("r", Refuser, args=(log, 2))],
+                 max_restarts=100, max_seconds=60.0, name="sup")
+    child = system.lookup("sup/r")
+    first = child.ask("pid", timeout=10)
+    child.tell("crash")
+    assert ask_retrying(child, "pid", timeout=10) != first
+    with open(log) as f:
+        lines = f.read().splitlines()
+    # the first start, two refused attempts, the one that succeeded
+    assert [line.split()[1] for line in lines] == ["start", "gone", "gone", "gone"], lines
 
 
 def test_intensity_counts_only_restarts_within_max_seconds(system):
