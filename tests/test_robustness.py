@@ -6,6 +6,7 @@ import os
 import time
 
 import pytest
+import zmq
 
 import actors
 from conftest import wait_gone
@@ -21,6 +22,7 @@ from sample_actors import (
     Slow,
     TellThenStop,
 )
+from transport import zmq as tzmq
 
 
 def test_colocated_actors_waiting_in_handlers_keep_the_host_alive(system):
@@ -146,3 +148,29 @@ def test_a_system_dropped_without_shutdown_is_stopped_at_exit(tmp_path):
     assert wait_gone([pid], 5) == []
     assert (tmp_path / "log").read_text() == "start a\nstop a\n"
     assert not os.path.exists(rundir)
+
+
+def test_an_inbox_closing_leaves_a_later_owners_socket_file(tmp_path):
+    """Two inboxes bind one ipc path in turn (a slot's address, a new
+    incarnation binding it while the old process still exits): the first
+    one closing must not remove the second's socket file, which still
+    receives afterwards."""
+    context = zmq.Context()
+    path = str(tmp_path / "slot")
+    address = f"ipc://{path}"
+    old = tzmq.Inbox(context, address)
+    new = tzmq.Inbox(context, address)
+    outlet = None
+    try:
+        old.close()
+        assert os.path.exists(path)
+        outlet = tzmq.Outlet(context, address)
+        outlet.send(b"still here")
+        assert new.socket.poll(10_000)
+        assert new.recv_frames() == [b"still here"]
+    finally:
+        if outlet is not None:
+            outlet.close(0)
+        new.close()
+        context.term()
+    assert not os.path.exists(path)  # its own file: removed

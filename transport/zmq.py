@@ -70,6 +70,7 @@ class Inbox:
         if max_frame is not None:
             self.socket.setsockopt(zmq.MAXMSGSIZE, max_frame)
         self.aliases: list[str] = []
+        self._inodes: dict[str, int] = {}  # ipc socket files made here
         try:
             if bind.startswith("tcp://") and bind.count(":") == 1:
                 port = self.socket.bind_to_random_port(bind)
@@ -86,6 +87,9 @@ class Inbox:
             path = address[len("ipc://"):]
             if os.path.exists(path):
                 os.unlink(path)  # a dead owner's leftover
+            self.socket.bind(address)
+            self._inodes[path] = os.stat(path).st_ino
+            return
         self.socket.bind(address)
 
     def add_alias(self, address: str) -> str:
@@ -122,12 +126,12 @@ class Inbox:
 
     def close(self) -> None:
         self.socket.close(0)
-        for address in (self.address, *self.aliases):
-            if address.startswith("ipc://"):
-                try:
-                    os.unlink(address[len("ipc://"):])
-                except OSError:
-                    pass
+        for path, inode in self._inodes.items():
+            try:  # only the file this inbox made: a later process may have bound the path
+                if os.stat(path).st_ino == inode:
+                    os.unlink(path)
+            except OSError:
+                pass
 
 
 # When a peer dies, its outlets keep what is sent to it and retry the
