@@ -189,6 +189,17 @@ def put_from_threads(q, threads, count):
         w.join()
 
 
+def take_until_none(q, out):
+    """Get items until None; put the list of them on ``out``."""
+    got = []
+    while True:
+        item = q.get(timeout=30)
+        if item is None:
+            break
+        got.append(item)
+    out.put(got)
+
+
 def echo_queue(inq, outq):
     """Get objects until None, put each back."""
     while True:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import pathlib
+import pickle
 import signal
 import subprocess
 import sys
@@ -192,6 +193,42 @@ def test_a_message_after_a_put_never_overtakes_it(ctx):
         q.task_done()
     q.join()
     assert [q.get(timeout=JOIN) for _ in range(300)] == list(range(300))
+
+
+def test_a_consumer_asking_ahead_shares_with_a_second_one(ctx, procs):
+    """The main program takes 3,000 of 10,000 items (its loans growing, the
+    next asked for ahead), then a child consumes too: the queue recalls
+    what was lent, both go on to the end (a None each, after the numbers),
+    and every item is taken exactly once, each consumer's in order."""
+    q, out, n = ctx.Queue(), ctx.Queue(), 10_000
+    for i in range(n):
+        q.put(i)
+    q.put(None)
+    q.put(None)
+    mine = [q.get(timeout=JOIN) for _ in range(3000)]
+    assert mine == list(range(3000))
+    p = start(procs, ctx, t.take_until_none, q, out)
+    while (item := q.get(timeout=JOIN)) is not None:
+        mine.append(item)
+    theirs = out.get(timeout=JOIN)
+    assert joined(p) == 0
+    assert sorted(mine + theirs) == list(range(n))
+    assert mine == sorted(mine) and theirs == sorted(theirs)
+
+
+def test_closing_a_handle_with_a_loan_ahead_gives_back_in_order(ctx):
+    """A handle closed while part of a loan is unused (and more may be
+    on its way): what it did not take goes back to the queue in one piece,
+    in order, for the next consumer."""
+    q, n = ctx.Queue(), 5000
+    for i in range(n):
+        q.put(i)
+    other = pickle.loads(pickle.dumps(q))  # a second handle, in this process
+    first = [q.get(timeout=JOIN) for _ in range(1000)]
+    q.close()
+    rest = [other.get(timeout=JOIN) for _ in range(n - 1000)]
+    assert first + rest == list(range(n))
+    assert other.empty()
 
 
 def test_puts_from_threads_keep_each_threads_order(ctx, procs):

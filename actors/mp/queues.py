@@ -10,21 +10,30 @@ from __future__ import annotations
 
 import collections
 import queue
-import threading
 import time
-import weakref
 from typing import Any
 
 from actors.host import running_host
 from actors.mp import context
 from actors.mp.batching import Batched
-from actors.mp.primitive import CANCELLED, EMPTY, Handle, Primitive, check_timeout, log, unpack
+from actors.mp.loans import Borrower, give_back_all, recall
+from actors.mp.primitive import (
+    CANCELLED,
+    EMPTY,
+    Handle,
+    Primitive,
+    check_timeout,
+    log,
+    unpack,
+)
 from actors.mp.values import SIMPLE
 from actors.protocol import Ext
 from actors.ref import ActorRef, Reply
 from transport.codec import Pickled
 
 __all__ = ["JoinableQueue", "Queue", "QueueServer", "SimpleQueue"]
+
+_NOTHING = object()
 
 
 class QueueServer(Primitive):
@@ -124,6 +133,17 @@ class QueueServer(Primitive):
         self.park(token, {"ref": ref, "nowait": not block})
         return None
 
+    def do_more(self, handle: int, want: int, who: list[Any]) -> list[Any]:
+        """A lender asks ahead for its next loan (``actors.mp.loans``): lent
+        while lending goes on, else nothing (it asks with a get later)."""
+        entry = self.lent.get(handle)
+        if (entry is None or entry[2] or self.getters or not self.items or self.maxsize
+                or time.monotonic() < self.no_lending_until):
+            return []
+        count = min(want, len(self.items))
+        entry[3] += count
+        return [self.items.popleft() for _ in range(count)]
+
     def recall(self) -> None:
         """Ask every lender for the items it has not used (see class doc)."""
         host = running_host().runtime
@@ -207,10 +227,9 @@ class QueueServer(Primitive):
         return None
 
 
-class Queue(Batched, Handle):
+class Queue(Borrower, Batched, Handle):
     _joinable = False
-    _local_fields = ("_closed", "_buffer", "_lock", "_handle", "_want", "_lent", "_getting",
-                     *Batched.BATCH_FIELDS)
+    _local_fields = ("_closed", *Borrower.LOAN_FIELDS, *Batched.BATCH_FIELDS)
 
     def __init__(self, maxsize: int = 0, *, ctx: Any = None) -> None:
         if not isinstance(maxsize, int) or isinstance(maxsize, bool):
@@ -220,15 +239,8 @@ class Queue(Batched, Handle):
 
     def _init_local(self) -> None:
         self._init_batch()
+        self._init_loans()
         self._closed = False
-        # items lent to this process (see QueueServer), still packed
-        self._buffer: collections.deque[Any] = collections.deque()
-        self._lock = threading.Lock()
-        self._handle = context.token()
-        self._want = 1  # how many to ask for: doubles while the queue has plenty
-        self._lent = False  # the queue counts items as lent to this handle
-        self._getting = 0   # gets of this handle in flight (their answer may be a loan)
-        _handles[self._handle] = self
 
     def _check_open(self) -> None:
         if self._closed:
@@ -252,15 +264,26 @@ class Queue(Batched, Handle):
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         self._check_open()
         if self._buffer:  # the common case under a stream of items: lent here
+            item = _NOTHING
             with self._lock:
                 if self._buffer:
-                    return unpack(self._buffer.popleft())
+                    item = self._buffer.popleft()
+            if item is not _NOTHING:
+                if self._lent and self._ahead is None and len(self._buffer) <= self._want >> 1:
+                    self._ask_ahead()
+                return unpack(item)
         wait = check_timeout(block, timeout)
         deadline = None if wait is None else time.monotonic() + wait
         while True:
             with self._lock:
                 if self._buffer:
                     return unpack(self._buffer.popleft())
+            if self._ahead is not None:  # its answer first (never a get meanwhile)
+                self._wait_ahead(None if deadline is None or wait == 0 else
+                                 max(0.0, deadline - time.monotonic()))
+                if self._ahead is not None and self._ahead is not True:
+                    raise queue.Empty  # (the wait timed out)
+                continue
             address = None
             if context.can_lend():
                 runtime = context.runtime()
@@ -279,40 +302,6 @@ class Queue(Batched, Handle):
                     self._getting -= 1
             if answer == EMPTY or answer == CANCELLED:
                 raise queue.Empty
-
-    def _received(self, future: Any) -> None:
-        """On the reading thread, before any recall that follows: keep the
-        items (a recall then finds them here). ``get`` calls it too, once its
-        answer is in (the reading thread may not have yet): the first keeps."""
-        if future.cancelled() or future.exception() is not None:
-            return
-        answer = future.result()
-        if type(answer) is list:
-            with self._lock:
-                if getattr(future, "kept", False):
-                    return
-                future.kept = True
-                self._buffer.extend(answer)
-                if len(answer) > 1:
-                    self._lent = True
-            if len(answer) >= self._want:
-                self._want = min(self._want * 2, 256)
-            else:
-                self._want = max(1, len(answer))
-
-    def _give_back(self, recalled: bool = False) -> None:
-        with self._lock:
-            items = list(self._buffer)
-            self._buffer.clear()
-            # (a get in flight tells the queue itself; an empty give-back
-            # sent now could arrive after it and retire its new loan)
-            lent = self._lent and not self._getting
-            if lent:
-                self._lent = False
-        # A recall is always answered, if only with []; so is a loan, even
-        # used up, so that the queue stops counting it (at exit, say).
-        if items or recalled or lent:
-            self._tell(("give_back", self._handle, items))
 
     def get_nowait(self) -> Any:
         return self.get(False)
@@ -357,30 +346,6 @@ class Queue(Batched, Handle):
         if (proxied := self._proxy_repr()) is not None:
             return proxied
         return f"<{type(self).__module__}.{type(self).__name__} object at {id(self):#x}>"
-
-
-# This process's queue handles, by handle number (for recalls).
-_handles: weakref.WeakValueDictionary[int, Queue] = weakref.WeakValueDictionary()
-
-
-def recall(runtime: Any, args: list[Any]) -> None:
-    """A queue wants back what it lent to one of our handles."""
-    handle = _handles.get(args[0])
-    if handle is not None:
-        handle._give_back(recalled=True)
-    else:  # collected: it gave its items back as it went
-        runtime.tell(args[1], ("give_back", args[0], []))
-
-
-def give_back_all() -> None:
-    """At exit: every handle returns what it was lent."""
-    for handle in list(_handles.values()):
-        try:
-            handle._give_back()
-        except Exception:
-            pass
-
-
 
 
 class JoinableQueue(Queue):
