@@ -524,3 +524,8 @@ def _repr_process_class(base):
             self.q.put(repr(mp.current_process()))
 
     return ReprProcess
+
+
+def put_value(value, q):
+    """Put the Value's number on ``q`` (read without its lock)."""
+    q.put(value.value)

@@ -126,6 +126,42 @@ def test_lease_holder_killed_holding_a_values_lock(ctx, procs):
     lock.release()
 
 
+def test_value_write_racing_a_recall_of_its_number_is_not_lost(ctx, procs, amp):
+    """A write to a leased Value's number that the recall of the number
+    (another process reads it) overtakes between the write's look at the
+    number and its store: the store fails and goes by message, after the
+    number the recall took; nothing is lost. The recall is the real one
+    (the reading thread's), run here at the worst moment."""
+    from actors.mp import context, leases
+    value = ctx.Value("i", 0)
+    with value.get_lock():
+        value.value = 5
+    lease = value._lease
+    assert lease.box == [5]  # the number is here, with the lease
+
+    class Racing(list):
+        fired = False
+
+        def __bool__(self):  # the setter's look: the recall comes right after it
+            if not self.fired:
+                self.fired = True
+                leases.recall(context.runtime(), [lease.uid, lease.epoch, "data", lease.server])
+                assert len(self) == 0  # the recall took the number (a 5)
+                return True
+            return len(self) > 0
+
+    lease.box = Racing(lease.box)
+    value.value = 7  # the store into the emptied box fails: by message
+    assert lease.box.fired and len(lease.box) == 0
+    assert value.value == 7
+    with value.get_lock():
+        value.value += 1
+    q = ctx.Queue()
+    p = start(procs, ctx, t.put_value, value, q)
+    assert q.get(timeout=JOIN) == 8
+    assert joined(p) == 0
+
+
 # =============================================================================
 # A pool whose workers die
 # =============================================================================

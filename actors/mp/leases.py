@@ -79,7 +79,7 @@ class Lease:
     """
 
     __slots__ = ("hold", "state", "uid", "epoch", "count", "owner", "recalled", "deadline",
-                 "server", "slot", "at", "fmt", "data", "data_here", "cell")
+                 "server", "slot", "at", "flag", "fmt", "box", "cell")
 
     def __init__(self, uid: int) -> None:
         self.hold = threading.Lock()
@@ -93,9 +93,14 @@ class Lease:
         self.server: Any = None
         self.slot = -1
         self.at = 0           # this lock's offset in the board
+        self.flag: Any = bytearray(1)  # its held byte there (once the board is open)
         self.fmt: str | None = None  # a Value's struct format: its number travels too
-        self.data: Any = None
-        self.data_here = False
+        # A leased Value's number, while it is here: [number], else empty.
+        # Only a thread holding ``state`` takes it away (``box.pop()``), so a
+        # write (``box[0] = new``, which fails on an empty list) either
+        # lands before the number leaves, and goes with it, or fails, and
+        # goes by message; no lock is taken to read or write it.
+        self.box: list[Any] = []
         self.cell: Any = None  # the number's place in the board
 
     # -- local use (any thread; the fast paths are in actors.mp.locks) ---------------
@@ -110,7 +115,7 @@ class Lease:
             if self.epoch and (not self.recalled or
                                (self.recalled == GRACE and _now() < self.deadline)):
                 self.owner, self.count = _ident(), count
-                _board[self.at] = 1
+                self.flag[0] = 1
                 return True
             message = self.surrender(False) if self.epoch else None
             self.hold.release()
@@ -155,20 +160,20 @@ class Lease:
             self.epoch, self.owner, self.count = answer[2], tid, count
             self.recalled = 0
             self.deadline = _now() + QUANTUM
-            _board[self.at] = 1
+            self.flag[0] = 1
             if answer[3] is not None and self.fmt is not None:
                 if self.cell is None:
                     self.cell = memoryview(_board)[self.at + 8:self.at + 16].cast(self.fmt[1:])
-                self.data = self.cell[0] = answer[3]
-                self.data_here = True
+                self.cell[0] = answer[3]
+                self.box = [answer[3]]  # (the last box was emptied when it left)
 
     def surrender(self, held: bool) -> tuple[Any, ...]:
         """Under ``state``: the lease leaves; the message that says so."""
         epoch, self.epoch, self.recalled = self.epoch, 0, 0
         self.owner = self.count = 0
-        data = self.data if self.data_here else None
-        self.data_here = False
-        _board[self.at] = 0
+        box = self.box
+        data = box.pop() if box else None
+        self.flag[0] = 0
         return ("give_back", epoch, held, data)
 
     def held_message(self) -> tuple[Any, ...]:
@@ -189,6 +194,7 @@ class Lease:
                     return None
                 self.slot, _next_slot = _next_slot, _next_slot + 1
             self.at = self.slot * SLOT
+            self.flag = memoryview(_board)[self.at:self.at + 1]
         runtime.extensions["mp.lease"] = recall
         self.server = server
         return [runtime.address, _board_path, self.slot, self.fmt]
@@ -263,9 +269,9 @@ def recall(runtime: Any, args: list[Any]) -> None:
         if lease.epoch != epoch:
             return  # given back already
         if kind == "data":
-            if lease.data_here:
-                lease.data_here = False
-                message = ("data_back", epoch, lease.data)
+            box = lease.box
+            if box:  # a write racing this one lands before the pop or fails
+                message = ("data_back", epoch, box.pop())
         elif kind == "release":  # another process releases the Lock held here
             held = lease.hold.locked()
             message = lease.surrender(held)

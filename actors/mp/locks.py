@@ -14,7 +14,7 @@ import os
 import threading
 from typing import Any
 
-from actors.mp import context, leases
+from actors.mp import context
 from actors.mp.current import current_process
 from actors.mp.leases import lease_of
 from actors.mp.lending import Lending
@@ -247,7 +247,7 @@ class SemLock(Handle):
         if lease is not None and lease.epoch and lease.owner == _ident():
             count = lease.count if self._recursive else 1
             lease.owner = lease.count = 0
-            leases._board[lease.at] = 0
+            lease.flag[0] = 0
             lease.hold.release()
             if lease.recalled:
                 lease.let_go()
@@ -323,7 +323,7 @@ class Lock(SemLock):
             if lease.hold.acquire(False):
                 if lease.epoch and not lease.recalled:
                     lease.owner = _ident()
-                    leases._board[lease.at] = 1
+                    lease.flag[0] = 1
                     if self.owner_died:
                         self.owner_died = False
                     return True
@@ -342,7 +342,7 @@ class Lock(SemLock):
             if not lease.hold.locked():
                 raise ValueError("semaphore or lock released too many times")
             lease.owner = 0
-            leases._board[lease.at] = 0
+            lease.flag[0] = 0
             lease.hold.release()
             if lease.recalled:
                 lease.let_go()
@@ -373,7 +373,7 @@ class RLock(SemLock):
             if lease.hold.acquire(False):
                 if lease.epoch and not lease.recalled:
                     lease.owner, lease.count = tid, 1
-                    leases._board[lease.at] = 1
+                    lease.flag[0] = 1
                     if self.owner_died:
                         self.owner_died = False
                     return True
@@ -393,7 +393,7 @@ class RLock(SemLock):
             if lease.count:
                 return
             lease.owner = 0
-            leases._board[lease.at] = 0
+            lease.flag[0] = 0
             lease.hold.release()
             if lease.recalled:
                 lease.let_go()
@@ -409,7 +409,7 @@ class RLock(SemLock):
             if lease.count:
                 return
             lease.owner = 0
-            leases._board[lease.at] = 0
+            lease.flag[0] = 0
             lease.hold.release()
             if lease.recalled:
                 lease.let_go()

@@ -162,8 +162,11 @@ class RawValue(Handle):
     @property
     def value(self) -> Any:
         lease = self._lease
-        if lease is not None and lease.data_here:
-            return lease.data  # (a recall that follows sends this same number)
+        if lease is not None:
+            try:
+                return lease.box[0]  # the number is here (see Lease.box)
+            except IndexError:
+                pass
         return self._ask(("get",))
 
     @value.setter
@@ -172,11 +175,18 @@ class RawValue(Handle):
         if bounds is None or type(new) is not int or not bounds[0] <= new <= bounds[1]:
             new = convert(self._ctype, new)
         lease = self._lease
-        if lease is not None and lease.data_here:
-            with lease.state:  # against a recall of the number (leases.recall)
-                if lease.data_here:
-                    lease.data = lease.cell[0] = new
+        if lease is not None:
+            box = lease.box
+            if box:
+                # The board first (for the server, should this process die),
+                # then the number: a write to a box a recall emptied fails
+                # (IndexError) and goes by message, after the number it took.
+                lease.cell[0] = new
+                try:
+                    box[0] = new
                     return
+                except IndexError:
+                    pass
         self._ask(("set", new))
 
     def __repr__(self) -> str:  # as a ctypes value's: c_int(3)
