@@ -366,13 +366,9 @@ class RLock(SemLock):
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
         lease = self._lease
         if lease.epoch:  # lent here: local (actors.mp.leases)
-            tid = _ident()
-            if lease.owner == tid:
-                lease.count += 1
-                return True
             if lease.hold.acquire(False):
                 if lease.epoch and not lease.recalled:
-                    lease.owner, lease.count = tid, 1
+                    lease.owner, lease.count = _ident(), 1
                     lease.flag[0] = 1
                     if self.owner_died:
                         self.owner_died = False
@@ -380,6 +376,9 @@ class RLock(SemLock):
                 if lease.keep(1):
                     self.owner_died = False
                     return True
+            elif lease.owner == _ident():  # held by this thread: once more
+                lease.count += 1
+                return True
             elif not block:
                 return False  # held by another thread here
         return self._acquire(check_timeout(block, timeout), 1)
@@ -402,7 +401,8 @@ class RLock(SemLock):
             raise AssertionError("attempt to release recursive lock not owned by thread")
         self._tell(("release", context.me(), True))
 
-    def __exit__(self, *args: Any) -> None:  # release, inline (a Value's counter loop)
+    def __exit__(self, kind: Any = None, error: Any = None, tb: Any = None) -> None:
+        # release, inline (a Value's counter loop)
         lease = self._lease
         if lease.epoch and lease.owner == _ident():
             lease.count -= 1

@@ -128,6 +128,7 @@ def _int_range(ctype: Any) -> tuple[int, int]:
 
 
 INT_RANGES = {ctype: _int_range(ctype) for code, ctype in TYPECODES.items() if code in "bBhHiIlLqQ"}
+NO_BOUNDS = (1, 0)  # not an integer type: every value is converted
 
 
 def convert(ctype: Any, value: Any) -> Any:
@@ -141,7 +142,7 @@ def convert(ctype: Any, value: Any) -> Any:
 class RawValue(Handle):
     """A shared value without a lock."""
 
-    _local_fields = ("_lease",)
+    _local_fields = ("_lease", "_bounds")
 
     def __init__(self, typecode_or_type: Any, *args: Any) -> None:
         ctype = ctype_of(typecode_or_type)
@@ -155,6 +156,7 @@ class RawValue(Handle):
         # number is here (see ValueServer)
         ctype = self.__dict__.get("_ctype")
         self._lease = None
+        self._bounds = INT_RANGES.get(ctype, NO_BOUNDS)  # what goes in as it is
         if ctype is not None and ctype._type_ in NUMBERS:
             self._lease = lease_of(self._ref.uid)
             self._lease.fmt = "@" + ctype._type_
@@ -171,8 +173,8 @@ class RawValue(Handle):
 
     @value.setter
     def value(self, new: Any) -> None:
-        bounds = INT_RANGES.get(self._ctype)
-        if bounds is None or type(new) is not int or not bounds[0] <= new <= bounds[1]:
+        low, high = self._bounds
+        if type(new) is not int or not low <= new <= high:
             new = convert(self._ctype, new)
         lease = self._lease
         if lease is not None:
