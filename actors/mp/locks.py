@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any
 
 from actors.mp import context
 from actors.mp.current import current_process
-from actors.mp.leases import lease_of
+from actors.mp.leases import GRACE, lease_of
 from actors.mp.lending import Lending
 from actors.mp.primitive import CANCELLED, Handle, LocalCounts, Primitive, check_timeout, log
 from actors.ref import ActorRef
 
 _ident = threading.get_ident
+_now = time.monotonic
 
 __all__ = ["BoundedSemaphore", "Lock", "LockServer", "RLock", "SemLock", "Semaphore",
            "value_lock"]
@@ -249,7 +251,7 @@ class SemLock(Handle):
             lease.owner = lease.count = 0
             lease.flag[0] = 0
             lease.hold.release()
-            if lease.recalled:
+            if lease.recalled and (lease.recalled != GRACE or _now() >= lease.deadline):
                 lease.let_go()
             return count
         count = self._held.clear_mine()
@@ -321,7 +323,8 @@ class Lock(SemLock):
         lease = self._lease
         if lease.epoch:  # lent here: local (actors.mp.leases)
             if lease.hold.acquire(False):
-                if lease.epoch and not lease.recalled:
+                if lease.epoch and (not lease.recalled or (lease.recalled == GRACE
+                                                           and _now() < lease.deadline)):
                     lease.owner = _ident()
                     lease.flag[0] = 1
                     if self.owner_died:
@@ -344,7 +347,7 @@ class Lock(SemLock):
             lease.owner = 0
             lease.flag[0] = 0
             lease.hold.release()
-            if lease.recalled:
+            if lease.recalled and (lease.recalled != GRACE or _now() >= lease.deadline):
                 lease.let_go()
             return
         super().release()
@@ -367,7 +370,8 @@ class RLock(SemLock):
         lease = self._lease
         if lease.epoch:  # lent here: local (actors.mp.leases)
             if lease.hold.acquire(False):
-                if lease.epoch and not lease.recalled:
+                if lease.epoch and (not lease.recalled or (lease.recalled == GRACE
+                                                           and _now() < lease.deadline)):
                     lease.owner, lease.count = _ident(), 1
                     lease.flag[0] = 1
                     if self.owner_died:
@@ -394,7 +398,7 @@ class RLock(SemLock):
             lease.owner = 0
             lease.flag[0] = 0
             lease.hold.release()
-            if lease.recalled:
+            if lease.recalled and (lease.recalled != GRACE or _now() >= lease.deadline):
                 lease.let_go()
             return
         if not self._held.take():  # as multiprocessing.RLock says it
@@ -411,7 +415,7 @@ class RLock(SemLock):
             lease.owner = 0
             lease.flag[0] = 0
             lease.hold.release()
-            if lease.recalled:
+            if lease.recalled and (lease.recalled != GRACE or _now() >= lease.deadline):
                 lease.let_go()
             return
         self.release()
