@@ -162,6 +162,67 @@ def test_value_write_racing_a_recall_of_its_number_is_not_lost(ctx, procs, amp):
     assert joined(p) == 0
 
 
+def test_value_number_comes_back_to_the_lease_holder(ctx, procs):
+    """Another process's read calls a leased Value's number back (the lock
+    stays lent here); the holder's next read asks for it again, and from
+    then on reads and writes it here, until the next recall."""
+    value = ctx.Value("i", 0)
+    lock = value.get_lock()
+    with lock:
+        value.value = 3
+    lease = value._lease
+    q = ctx.Queue()
+    for expected in (3, 4):
+        p = start(procs, ctx, t.put_value, value, q)
+        assert q.get(timeout=JOIN) == expected
+        assert joined(p) == 0
+        assert lease.epoch and not lease.box  # the lock is here, the number went
+        with lock:
+            assert value.value == expected  # asked for again: here once more
+            assert lease.box == [expected]
+            value.value += 1
+    assert loan(lock)[0] == os.getpid()
+
+
+def test_lease_holder_killed_after_its_number_came_back(ctx, procs):
+    """A holder whose Value number was called back (our read, while it
+    held the lock) and asked for again is killed holding the lock: what
+    it wrote after is kept, and the lock is released with owner_died."""
+    value = ctx.Value("i", 0)
+    first, read, second = ctx.Event(), ctx.Event(), ctx.Event()
+    p = start(procs, ctx, t.value_recalled_then_hang, value, first, read, second)
+    assert first.wait(JOIN)
+    assert value.value == 7  # called back at once, the lock still held there
+    read.set()
+    assert second.wait(JOIN)
+    os.kill(p.pid, signal.SIGKILL)
+    assert joined(p) == -signal.SIGKILL
+    lock = value.get_lock()
+    assert lock.acquire(timeout=JOIN) is True
+    assert lock.owner_died is True
+    assert value.value == 9
+    lock.release()
+
+
+def test_board_number_only_of_the_lend_out(tmp_path):
+    """A dead holder's board gives its Value number only if it is of the
+    lend the server has out (a holder killed before it installed a lend
+    leaves the server's number be)."""
+    import struct
+    from actors.mp.leases import SLOT, board_read
+    board = tmp_path / "board"
+    raw = bytearray(SLOT * 2)
+    raw[SLOT] = 1
+    struct.pack_into("I", raw, SLOT + 4, 5)
+    struct.pack_into("@i", raw, SLOT + 8, 42)
+    board.write_bytes(bytes(raw))
+    assert board_read(str(board), 1, "@i", 5) == (True, 42)
+    assert board_read(str(board), 1, "@i", 6) == (True, None)
+    assert board_read(str(board), 1, None, 5) == (True, None)
+    assert board_read(str(board), 0, "@i", 5) == (False, None)
+    assert board_read(str(tmp_path / "gone"), 0, "@i", 5) == (True, None)
+
+
 # =============================================================================
 # A pool whose workers die
 # =============================================================================

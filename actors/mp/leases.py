@@ -59,7 +59,7 @@ __all__ = ["FINAL", "GRACE", "QUANTUM", "Lease", "board_read", "lease_of", "reca
 
 QUANTUM = 0.005  # seconds a fresh lease is kept under recall while in use
 GRACE, FINAL = 1, 2
-SLOT = 16        # board bytes per lock: [0] held, [8:16] a leased Value's number
+SLOT = 16        # board bytes per lock: [0] held, [4:8] a Value's lend, [8:16] its number
 SLOTS = 4096     # locks per process that can be leased (the others go by messages)
 
 log = logging.getLogger("actors.mp")
@@ -79,7 +79,7 @@ class Lease:
     """
 
     __slots__ = ("hold", "state", "uid", "epoch", "count", "owner", "recalled", "deadline",
-                 "server", "slot", "at", "flag", "fmt", "box", "cell")
+                 "server", "slot", "at", "flag", "fmt", "box", "cell", "lend")
 
     def __init__(self, uid: int) -> None:
         self.hold = threading.Lock()
@@ -102,6 +102,7 @@ class Lease:
         # goes by message; no lock is taken to read or write it.
         self.box: list[Any] = []
         self.cell: Any = None  # the number's place in the board
+        self.lend: Any = None  # and which lend of it the board holds
 
     # -- local use (any thread; the fast paths are in actors.mp.locks) ---------------
     def keep(self, count: int) -> bool:
@@ -162,10 +163,7 @@ class Lease:
             self.deadline = _now() + QUANTUM
             self.flag[0] = 1
             if answer[3] is not None and self.fmt is not None:
-                if self.cell is None:
-                    self.cell = memoryview(_board)[self.at + 8:self.at + 16].cast(self.fmt[1:])
-                self.cell[0] = answer[3]
-                self.box = [answer[3]]  # (the last box was emptied when it left)
+                self.install(answer[3], answer[4])
 
     def surrender(self, held: bool) -> tuple[Any, ...]:
         """Under ``state``: the lease leaves; the message that says so."""
@@ -175,6 +173,34 @@ class Lease:
         data = box.pop() if box else None
         self.flag[0] = 0
         return ("give_back", epoch, held, data)
+
+    def install(self, number: Any, lend: int) -> None:
+        """Under ``state``: a Value's number is here, lent by the server as
+        ``lend``. The board says which lend its number is of: a holder that
+        dies before this one is installed leaves the server's number be."""
+        if self.cell is None:
+            self.cell = memoryview(_board)[self.at + 8:self.at + 16].cast(self.fmt[1:])
+            self.lend = memoryview(_board)[self.at + 4:self.at + 8].cast("I")
+        self.cell[0] = number
+        self.lend[0] = lend
+        self.box = [number]  # (the last box was emptied when the number left)
+
+    def fetched(self, future: Any, epoch: int) -> None:
+        """The answer to a read of a Value's number by a lease holder that
+        had given it back (a "data" recall): [number, lent]; lent, it is
+        here again (installed as ``granted`` does, once, before any recall
+        that follows)."""
+        if future.cancelled() or future.exception() is not None:
+            return
+        answer = future.result()
+        if not answer[1]:
+            return
+        with self.state:
+            if getattr(future, "kept", False):
+                return
+            future.kept = True
+            if self.epoch == epoch and not self.box:  # else it went back meanwhile: the
+                self.install(answer[0], answer[1])    # server has it (give_back)
 
     def held_message(self) -> tuple[Any, ...]:
         self.recalled = FINAL
@@ -242,8 +268,9 @@ def _open_board() -> bool:
         return True
 
 
-def board_read(path: str, slot: int, fmt: str | None) -> tuple[bool, Any]:
-    """(held, Value number or None) from a dead holder's board."""
+def board_read(path: str, slot: int, fmt: str | None, lend: int) -> tuple[bool, Any]:
+    """(held, Value number or None) from a dead holder's board: the number
+    only if it is of lend ``lend`` (the one out; else it never arrived)."""
     try:
         with open(path, "rb") as f:
             f.seek(slot * SLOT)
@@ -252,7 +279,9 @@ def board_read(path: str, slot: int, fmt: str | None) -> tuple[bool, Any]:
         return True, None  # unknown: say held (the next acquirer is warned)
     if len(raw) < SLOT:
         return True, None
-    value = struct.unpack_from(fmt, raw, 8)[0] if fmt else None
+    value = None
+    if fmt and struct.unpack_from("I", raw, 4)[0] == lend:
+        value = struct.unpack_from(fmt, raw, 8)[0]
     return raw[0] != 0, value
 
 

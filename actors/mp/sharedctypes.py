@@ -21,7 +21,7 @@ from actors.mp.primitive import Handle
 __all__ = ["Array", "RawArray", "RawValue", "Value", "copy", "synchronized"]
 
 
-DATA_OPS = frozenset({"get", "set", "getitem", "setitem", "add"})
+DATA_OPS = frozenset({"get", "set", "getitem", "setitem", "add", "fetch"})
 NUMBERS = "bBhHiIlLqQfd"  # ctypes whose values travel with the lock's lease
 
 
@@ -40,6 +40,7 @@ class ValueServer(LockServer):
         self.label = "Array" if is_array else "Value"
         self.data = data
         self.data_wait: list[tuple[Any, Any]] = []  # (reply, message) while the number is out
+        self.lends = 0  # the number lent so far (see Loan.lend)
 
     def receive(self, message: Any) -> Any:
         loan = self.loan
@@ -55,6 +56,8 @@ class ValueServer(LockServer):
     def lend_data(self, loan: Loan) -> Any:
         if loan.fmt and type(self.data) in (int, float):
             loan.data_out = True
+            self.lends += 1  # 1 to 2**32 - 1, as the holder's board keeps it (0: none)
+            loan.lend = self.lends % 0xFFFFFFFF + 1
             return self.data
         return None
 
@@ -65,6 +68,8 @@ class ValueServer(LockServer):
                 self.data = data
         waiting, self.data_wait = self.data_wait, []
         for reply, message in waiting:
+            if message[0] == "fetch":  # others wanted it too: not lent again now
+                message = ("get",)
             try:
                 reply.send(getattr(self, "do_" + message[0])(*message[1:]))
             except Exception as e:  # noqa: BLE001 - the asker's error
@@ -78,6 +83,16 @@ class ValueServer(LockServer):
 
     def do_get(self) -> Any:
         return self.data
+
+    def do_fetch(self, epoch: int) -> list[Any]:
+        """A read by the process the lock is lent to, which gave the number
+        back (a "data" recall): [number, lend]; lent (lend > 0), it is
+        there again."""
+        loan = self.loan
+        if loan is not None and loan.epoch == epoch and self.lend_data(loan) is not None:
+            loan.data_recalled = False
+            return [self.data, loan.lend]
+        return [self.data, 0]
 
     def do_set(self, value: Any) -> None:
         self.data = value
@@ -169,6 +184,10 @@ class RawValue(Handle):
                 return lease.box[0]  # the number is here (see Lease.box)
             except IndexError:
                 pass
+            epoch = lease.epoch
+            if epoch:  # the lock is lent here, not the number: ask for it again
+                return self._wait(("fetch", epoch), None,
+                                  lambda future: lease.fetched(future, epoch))[0]
         return self._ask(("get",))
 
     @value.setter
