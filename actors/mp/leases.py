@@ -58,6 +58,7 @@ from actors.mp import context
 __all__ = ["FINAL", "GRACE", "QUANTUM", "Lease", "board_read", "lease_of", "recall"]
 
 QUANTUM = 0.005  # seconds a fresh lease is kept under recall while in use
+LOOK = 0.0005    # in a grace, the keeper looks this often whether it is still in use
 GRACE, FINAL = 1, 2
 SLOT = 16        # board bytes per lock: [0] held, [4:8] a Value's lend, [8:16] its number
 SLOTS = 4096     # locks per process that can be leased (the others go by messages)
@@ -79,7 +80,7 @@ class Lease:
     """
 
     __slots__ = ("hold", "state", "uid", "epoch", "count", "owner", "recalled", "deadline",
-                 "server", "slot", "at", "flag", "fmt", "box", "cell", "lend")
+                 "server", "slot", "at", "flag", "fmt", "box", "cell", "lend", "used")
 
     def __init__(self, uid: int) -> None:
         self.hold = threading.Lock()
@@ -90,6 +91,7 @@ class Lease:
         self.owner = 0        # the thread that holds it (0: free here)
         self.recalled = 0     # 0, GRACE or FINAL
         self.deadline = 0.0   # the end of the grace
+        self.used = 0.0       # the last release in a grace (the keeper's clue)
         self.server: Any = None
         self.slot = -1
         self.at = 0           # this lock's offset in the board
@@ -339,18 +341,25 @@ def give_back_all() -> None:
 
 class Keeper:
     """Ends graces that no release or acquire ends (one thread per
-    process, started the first time a grace begins)."""
+    process, started the first time a grace begins): at the deadline, or
+    before it once the lock is free and was not released since the last
+    look (every :data:`LOOK`): this process stopped using it (a program
+    whose loop ended, say), so the waiter need not wait the quantum out.
+    (While the program's thread runs, this one gets the GIL only every
+    switch interval, so a busy loop is looked at rarely.)"""
 
     def __init__(self) -> None:
         self.cond = threading.Condition(threading.Lock())
-        self.heap: list[tuple[float, int, Lease, int]] = []
+        self.heap: list[tuple[float, int, Lease, int, float]] = []
         self.thread: threading.Thread | None = None
         self.n = 0
 
     def add(self, lease: Lease) -> None:
+        """Under ``lease.state``: look at it after LOOK."""
         with self.cond:
             self.n += 1
-            heapq.heappush(self.heap, (lease.deadline, self.n, lease, lease.epoch))
+            at = min(lease.deadline, _now() + LOOK)
+            heapq.heappush(self.heap, (at, self.n, lease, lease.epoch, lease.used))
             if self.thread is None:
                 self.thread = threading.Thread(target=self.run, name="actors-mp-leases",
                                                daemon=True)
@@ -362,15 +371,21 @@ class Keeper:
             with self.cond:
                 while not self.heap or self.heap[0][0] > _now():
                     self.cond.wait(None if not self.heap else self.heap[0][0] - _now())
-                _, _, lease, epoch = heapq.heappop(self.heap)
+                _, _, lease, epoch, used = heapq.heappop(self.heap)
             message = None
             with lease.state:
                 if lease.epoch == epoch and lease.recalled == GRACE:
+                    over = _now() >= lease.deadline
                     if lease.hold.acquire(False):
-                        message = lease.surrender(False)
+                        if over or lease.used == used:
+                            message = lease.surrender(False)
+                        else:
+                            self.add(lease)  # in use: look again
                         lease.hold.release()
-                    else:
+                    elif over:
                         message = lease.held_message()
+                    else:
+                        self.add(lease)
             try:
                 send(lease, message)
             except Exception:  # noqa: BLE001 - the server is gone: nothing to give back

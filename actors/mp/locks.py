@@ -251,7 +251,7 @@ class SemLock(Handle):
             lease.owner = lease.count = 0
             lease.flag[0] = 0
             lease.hold.release()
-            if lease.recalled and (lease.recalled != GRACE or _now() >= lease.deadline):
+            if lease.recalled:  # (a wait follows: not "in use")
                 lease.let_go()
             return count
         count = self._held.clear_mine()
@@ -347,8 +347,11 @@ class Lock(SemLock):
             lease.owner = 0
             lease.flag[0] = 0
             lease.hold.release()
-            if lease.recalled and (lease.recalled != GRACE or _now() >= lease.deadline):
-                lease.let_go()
+            if lease.recalled:
+                if lease.recalled != GRACE or (now := _now()) >= lease.deadline:
+                    lease.let_go()
+                else:
+                    lease.used = now  # still in use (the keeper looks)
             return
         super().release()
 
@@ -390,6 +393,11 @@ class RLock(SemLock):
     __enter__ = acquire
 
     def release(self) -> None:
+        self.__exit__()
+
+    def __exit__(self, kind: Any = None, error: Any = None, tb: Any = None) -> None:
+        """The release (``release()`` calls it), inline for ``with`` (a
+        Value's counter loop)."""
         lease = self._lease
         if lease.epoch and lease.owner == _ident():
             lease.count -= 1
@@ -398,27 +406,15 @@ class RLock(SemLock):
             lease.owner = 0
             lease.flag[0] = 0
             lease.hold.release()
-            if lease.recalled and (lease.recalled != GRACE or _now() >= lease.deadline):
-                lease.let_go()
+            if lease.recalled:
+                if lease.recalled != GRACE or (now := _now()) >= lease.deadline:
+                    lease.let_go()
+                else:
+                    lease.used = now  # still in use (the keeper looks)
             return
         if not self._held.take():  # as multiprocessing.RLock says it
             raise AssertionError("attempt to release recursive lock not owned by thread")
         self._tell(("release", context.me(), True))
-
-    def __exit__(self, kind: Any = None, error: Any = None, tb: Any = None) -> None:
-        # release, inline (a Value's counter loop)
-        lease = self._lease
-        if lease.epoch and lease.owner == _ident():
-            lease.count -= 1
-            if lease.count:
-                return
-            lease.owner = 0
-            lease.flag[0] = 0
-            lease.hold.release()
-            if lease.recalled and (lease.recalled != GRACE or _now() >= lease.deadline):
-                lease.let_go()
-            return
-        self.release()
 
 
 class Semaphore(SemLock):
