@@ -204,23 +204,26 @@ def test_lease_holder_killed_after_its_number_came_back(ctx, procs):
     lock.release()
 
 
-def test_board_number_only_of_the_lend_out(tmp_path):
-    """A dead holder's board gives its Value number only if it is of the
-    lend the server has out (a holder killed before it installed a lend
+def test_board_says_held_number_and_lend(tmp_path):
+    """A dead holder's board: whether it held the lock, its Value number,
+    and which lend of the number that is (the server takes the number only
+    if it is of the lend it has out: a holder killed before a lend arrived
     leaves the server's number be)."""
     import struct
-    from actors.mp.leases import SLOT, board_read
+    from actors.mp.leases import SLOT, board_lend, board_read
     board = tmp_path / "board"
     raw = bytearray(SLOT * 2)
     raw[SLOT] = 1
     struct.pack_into("I", raw, SLOT + 4, 5)
     struct.pack_into("@i", raw, SLOT + 8, 42)
     board.write_bytes(bytes(raw))
-    assert board_read(str(board), 1, "@i", 5) == (True, 42)
-    assert board_read(str(board), 1, "@i", 6) == (True, None)
-    assert board_read(str(board), 1, None, 5) == (True, None)
-    assert board_read(str(board), 0, "@i", 5) == (False, None)
-    assert board_read(str(tmp_path / "gone"), 0, "@i", 5) == (True, None)
+    assert board_read(str(board), 1, "@i") == (True, 42)
+    assert board_read(str(board), 1, None) == (True, None)
+    assert board_lend(str(board), 1) == 5
+    assert board_read(str(board), 0, "@i") == (False, 0)
+    assert board_lend(str(board), 0) == 0
+    assert board_read(str(tmp_path / "gone"), 0, "@i") == (True, None)
+    assert board_lend(str(tmp_path / "gone"), 0) == 0
 
 
 # =============================================================================

@@ -55,7 +55,8 @@ from typing import Any
 
 from actors.mp import context
 
-__all__ = ["FINAL", "GRACE", "QUANTUM", "Lease", "board_read", "lease_of", "recall"]
+__all__ = ["FINAL", "GRACE", "QUANTUM", "Lease", "board_lend", "board_read", "lease_of",
+           "recall"]
 
 QUANTUM = 0.005  # seconds a fresh lease is kept under recall while in use
 LOOK = 0.0005    # in a grace, the keeper looks this often whether it is still in use
@@ -165,7 +166,7 @@ class Lease:
             self.deadline = _now() + QUANTUM
             self.flag[0] = 1
             if answer[3] is not None and self.fmt is not None:
-                self.install(answer[3], answer[4])
+                self.install(*answer[3])  # [number, lend]
 
     def surrender(self, held: bool) -> tuple[Any, ...]:
         """Under ``state``: the lease leaves; the message that says so."""
@@ -270,21 +271,30 @@ def _open_board() -> bool:
         return True
 
 
-def board_read(path: str, slot: int, fmt: str | None, lend: int) -> tuple[bool, Any]:
-    """(held, Value number or None) from a dead holder's board: the number
-    only if it is of lend ``lend`` (the one out; else it never arrived)."""
+def board_read(path: str, slot: int, fmt: str | None) -> tuple[bool, Any]:
+    """(held, Value number or None) from a dead holder's board."""
+    raw = _slot_of(path, slot)
+    if raw is None:
+        return True, None  # unknown: say held (the next acquirer is warned)
+    value = struct.unpack_from(fmt, raw, 8)[0] if fmt else None
+    return raw[0] != 0, value
+
+
+def board_lend(path: str, slot: int) -> int:
+    """Which lend of a Value's number a dead holder's board holds (0: none
+    known)."""
+    raw = _slot_of(path, slot)
+    return 0 if raw is None else struct.unpack_from("I", raw, 4)[0]
+
+
+def _slot_of(path: str, slot: int) -> bytes | None:
     try:
         with open(path, "rb") as f:
             f.seek(slot * SLOT)
             raw = f.read(SLOT)
     except OSError:
-        return True, None  # unknown: say held (the next acquirer is warned)
-    if len(raw) < SLOT:
-        return True, None
-    value = None
-    if fmt and struct.unpack_from("I", raw, 4)[0] == lend:
-        value = struct.unpack_from(fmt, raw, 8)[0]
-    return raw[0] != 0, value
+        return None
+    return raw if len(raw) == SLOT else None
 
 
 def recall(runtime: Any, args: list[Any]) -> None:

@@ -28,7 +28,7 @@ class Loan:
     """A lease out: to whom, and what the server knows of it."""
 
     __slots__ = ("epoch", "address", "ref", "pid", "board", "slot", "fmt", "recalled", "held",
-                 "data_out", "data_recalled", "lend")
+                 "data_out", "data_recalled")
 
     def __init__(self, epoch: int, who: list[Any], request: list[Any]) -> None:
         self.epoch = epoch
@@ -38,7 +38,6 @@ class Loan:
         self.held: list[Any] | None = None  # [thread, member, count] once it says so
         self.data_out = False               # a Value's number went with it
         self.data_recalled = False
-        self.lend = 0                       # which lend of the number is out
 
 
 class Lending:
@@ -60,7 +59,7 @@ class Lending:
         """Grant the lock as a lease (the answer to the acquire)."""
         self.epochs += 1
         self.loan = Loan(self.epochs, who, request)
-        return [True, died, self.epochs, self.lend_data(self.loan), self.loan.lend]
+        return [True, died, self.epochs, self.lend_data(self.loan)]
 
     def lend_data(self, loan: Loan) -> Any:
         """What goes with a lease besides the lock (a Value's number)."""
@@ -144,8 +143,7 @@ class Lending:
         loan = self.loan
         if loan is None or loan.ref != ref:
             return False
-        held, data = board_read(loan.board, loan.slot, loan.fmt if loan.data_out else None,
-                                loan.lend)
+        held, data = board_read(loan.board, loan.slot, loan.fmt if loan.data_out else None)
         self.end_loan(loan, data, held)
         if held:
             self.owner_died = True

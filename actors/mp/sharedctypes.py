@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-from actors.mp.leases import lease_of
+from actors.mp.leases import board_lend, lease_of
 from actors.mp.lending import Loan
 from actors.mp.locks import LockServer, SemLock, value_lock
 from actors.mp.primitive import Handle
@@ -40,7 +40,7 @@ class ValueServer(LockServer):
         self.label = "Array" if is_array else "Value"
         self.data = data
         self.data_wait: list[tuple[Any, Any]] = []  # (reply, message) while the number is out
-        self.lends = 0  # the number lent so far (see Loan.lend)
+        self.lends = self.lend_id = 0  # lends of the number so far, the one out (lend_data)
 
     def receive(self, message: Any) -> Any:
         loan = self.loan
@@ -54,12 +54,24 @@ class ValueServer(LockServer):
         return super().receive(message)
 
     def lend_data(self, loan: Loan) -> Any:
+        """[number, lend] (this lend's number, 1 to 2**32 - 1: the holder's
+        board says which lend its number is of), or None (not lent)."""
         if loan.fmt and type(self.data) in (int, float):
             loan.data_out = True
-            self.lends += 1  # 1 to 2**32 - 1, as the holder's board keeps it (0: none)
-            loan.lend = self.lends % 0xFFFFFFFF + 1
-            return self.data
+            self.lends += 1
+            self.lend_id = self.lends % 0xFFFFFFFF + 1
+            return [self.data, self.lend_id]
         return None
+
+    def loan_gone(self, ref: Any) -> bool:
+        """As Lending's; and if the number was lent to the dead process but
+        its board is not of that lend (it died before it arrived), the
+        number here stands."""
+        loan = self.loan
+        if (loan is not None and loan.ref == ref and loan.data_out
+                and board_lend(loan.board, loan.slot) != self.lend_id):
+            loan.data_out = False
+        return super().loan_gone(ref)
 
     def data_back(self, loan: Loan, data: Any) -> None:
         if loan.data_out:
@@ -89,9 +101,11 @@ class ValueServer(LockServer):
         back (a "data" recall): [number, lend]; lent (lend > 0), it is
         there again."""
         loan = self.loan
-        if loan is not None and loan.epoch == epoch and self.lend_data(loan) is not None:
-            loan.data_recalled = False
-            return [self.data, loan.lend]
+        if loan is not None and loan.epoch == epoch:
+            lent = self.lend_data(loan)
+            if lent is not None:
+                loan.data_recalled = False
+                return lent
         return [self.data, 0]
 
     def do_set(self, value: Any) -> None:
