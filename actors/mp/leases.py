@@ -13,7 +13,8 @@ one) asked for the lock::
       next release: give_back   ---> frees, grants FIFO  --->  granted (a lease)
 
 The recall arrives on the reading thread (:func:`recall`), which decides
-under the lease's lock, so recall and local use never race:
+under the lease's ``state`` lock; local use takes only ``hold`` (a recall
+gives back a lease whose ``hold`` it can take, so never one in use):
 
 * the lock is free here: the lease goes back at once;
 * it is held, and the lease was granted less than :data:`QUANTUM` ago: a
@@ -24,6 +25,8 @@ under the lease's lock, so recall and local use never race:
   release after it, an acquire after it, or the keeper thread) the lease
   goes back, or, if the lock is held then, the server is told so
   (``lease_held``) and the release that follows gives it back (``FINAL``).
+  It goes back before the quantum's end once the keeper finds the lock
+  free and not released since its last look (:class:`Keeper`).
   So another process waits at most the quantum plus the messages, and
   its turn is FIFO among the waiters: this process, if it wants the lock
   again, queues like anyone else;
@@ -35,11 +38,21 @@ server reports a lock wait's edge to the holder only once the holder said
 it holds the lock past its grace, so a lease that is merely kept (and
 would be given back at the next recall) is never an edge.
 
+A Value's number travels with its own lock's lease (``Lease.box``): read
+and written here without a lock. Another process's read or write of it
+calls it back at once (a "data" recall; the lock's lease stays), and this
+process's next read asks for it again (``fetch``): lent once more, unless
+others are waiting for it.
+
 Death. Whether the lock is held is also written in this process's *board*
 (a small file in the node's private folder, one slot per lock), and so is
-a leased Value's number: when a lease holder dies, the server reads its
-slot. Held: the lock is released and the next acquirer sees
-``owner_died``, as without leases; merely leased: the lock is free.
+a leased Value's number with the number of its lend: when a lease holder
+dies, the server reads its slot. Held: the lock is released and the next
+acquirer sees ``owner_died``, as without leases; merely leased: the lock
+is free. The number counts if it is of the lend the server had out (else
+it never arrived, and the server's stands). The held byte is written at
+every local acquire and release: a holder killed with no recall pending
+leaves nothing else that tells held from free.
 """
 
 from __future__ import annotations
