@@ -198,11 +198,13 @@ class RawValue(Handle):
                 return lease.box[0]  # the number is here (see Lease.box)
             except IndexError:
                 pass
-            epoch = lease.epoch
-            if epoch:  # the lock is lent here, not the number: ask for it again
-                return self._wait(("fetch", epoch), None,
-                                  lambda future: lease.fetched(future, epoch))[0]
+            if lease.epoch:  # the lock is lent here, not the number: ask for it again
+                return self._fetch(lease, lease.epoch)
         return self._ask(("get",))
+
+    def _fetch(self, lease: Any, epoch: int) -> Any:
+        # (not in the getter: its closure would slow every read)
+        return self._wait(("fetch", epoch), None, lambda future: lease.fetched(future, epoch))[0]
 
     @value.setter
     def value(self, new: Any) -> None:
