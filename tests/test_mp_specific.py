@@ -184,6 +184,23 @@ def test_value_number_comes_back_to_the_lease_holder(ctx, procs):
     assert loan(lock)[0] == os.getpid()
 
 
+def test_value_fetch_while_the_number_is_out_waits_for_it(ctx):
+    """A holder's request for its number that reaches the server while the
+    number is still out (the data_back that emptied its box is behind it)
+    waits for the number, and is answered without lending it again."""
+    value = ctx.Value("i", 0)
+    with value.get_lock():
+        value.value = 5
+    lease = value._lease
+    assert lease.box == [5]
+    # as if the box had just been emptied, its data_back not yet sent: the
+    # server calls the number back (our reading thread pops and sends it)
+    assert value._ask(("fetch", lease.epoch)) == [5, 0]
+    assert not lease.box
+    assert value.value == 5  # asked for again: lent this time
+    assert lease.box == [5]
+
+
 def test_lease_holder_killed_after_its_number_came_back(ctx, procs):
     """A holder whose Value number was called back (our read, while it
     held the lock) and asked for again is killed holding the lock: what

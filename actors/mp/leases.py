@@ -203,9 +203,9 @@ class Lease:
 
     def fetched(self, future: Any, epoch: int) -> None:
         """The answer to a read of a Value's number by a lease holder that
-        had given it back (a "data" recall): [number, lent]; lent, it is
-        here again (installed as ``granted`` does, once, before any recall
-        that follows)."""
+        had given it back (a "data" recall): [number, lend]; lent (lend >
+        0), it is here again (installed as ``granted`` does, once, before
+        any recall that follows)."""
         if future.cancelled() or future.exception() is not None:
             return
         answer = future.result()

@@ -81,7 +81,8 @@ class ValueServer(LockServer):
         waiting, self.data_wait = self.data_wait, []
         for reply, message in waiting:
             if message[0] == "fetch":  # others wanted it too: not lent again now
-                message = ("get",)
+                reply.send([self.data, 0])
+                continue
             try:
                 reply.send(getattr(self, "do_" + message[0])(*message[1:]))
             except Exception as e:  # noqa: BLE001 - the asker's error
