@@ -198,11 +198,12 @@ def test_leases_counter_and_killed_holders(tmp_path, transport):
 RECALLS = '''
     import actors.mp as multiprocessing
 
-    N = 3000
+    N = 10000
 
 
-    def count(value, done):
+    def count(value, go, done):
         lock = value.get_lock()
+        go.wait(30)
         for _ in range(N):
             with lock:
                 value.value += 1
@@ -211,17 +212,21 @@ RECALLS = '''
 
     if __name__ == "__main__":
         value = multiprocessing.Value("i", 0)
+        go = multiprocessing.Event()
         done = [multiprocessing.Event() for _ in range(2)]
-        workers = [multiprocessing.Process(target=count, args=(value, d)) for d in done]
+        workers = [multiprocessing.Process(target=count, args=(value, go, d)) for d in done]
         for p in workers:
             p.start()
+        go.set()
         # read without the lock while they count: each read calls the number
         # back from the process that has the lease, racing its writes
         seen, reads = 0, 0
-        while not all(d.is_set() for d in done):
+        while True:
             now = value.value
             assert now >= seen, (now, seen)  # only increments: never backwards
             seen, reads = now, reads + 1
+            if all(d.is_set() for d in done):
+                break
         for p in workers:
             p.join(60)
             assert p.exitcode == 0, p.exitcode
@@ -238,5 +243,5 @@ def test_value_recalls_racing_increments_lose_nothing(tmp_path, transport):
     end, and the reads never go backwards."""
     proc = run_program(tmp_path, RECALLS, transport)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
-    assert proc.stdout.split() == ["COUNT", "6000", "READ", "True"], \
+    assert proc.stdout.split() == ["COUNT", "20000", "READ", "True"], \
         proc.stdout + proc.stderr[-4000:]
