@@ -227,6 +227,7 @@ def test_board_says_held_number_and_lend(tmp_path):
     if it is of the lend it has out: a holder killed before a lend arrived
     leaves the server's number be)."""
     import struct
+
     from actors.mp.leases import SLOT, board_lend, board_read
     board = tmp_path / "board"
     raw = bytearray(SLOT * 2)

@@ -395,7 +395,7 @@ class RLock(SemLock):
     def release(self) -> None:
         self.__exit__()
 
-    def __exit__(self, kind: Any = None, error: Any = None, tb: Any = None) -> None:
+    def __exit__(self, kind: object = None, error: object = None, tb: object = None) -> None:
         """The release (``release()`` calls it), inline for ``with`` (a
         Value's counter loop)."""
         lease = self._lease
