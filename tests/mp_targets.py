@@ -556,3 +556,21 @@ def _repr_process_class(base):
             self.q.put(repr(mp.current_process()))
 
     return ReprProcess
+
+
+def put_value(value, q):
+    """Put the Value's number on ``q`` (read without its lock)."""
+    q.put(value.value)
+
+
+def value_recalled_then_hang(value, first, read, second):
+    """Under the value's own lock: set it to 7; once the parent has read it
+    (calling the number back), read it again (it comes back here), add 2,
+    and hang holding the lock."""
+    value.get_lock().acquire()
+    value.value = 7
+    first.set()
+    read.wait(30)
+    value.value = value.value + 2
+    second.set()
+    time.sleep(60)  # the parent kills this process

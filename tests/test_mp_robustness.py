@@ -193,3 +193,55 @@ def test_leases_counter_and_killed_holders(tmp_path, transport):
     assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
     assert proc.stdout.split() == ["COUNT", "4000", "LEASING", "False", "HOLDING", "True"], \
         proc.stdout + proc.stderr[-4000:]
+
+
+RECALLS = '''
+    import actors.mp as multiprocessing
+
+    N = 10000
+
+
+    def count(value, go, done):
+        lock = value.get_lock()
+        go.wait(30)
+        for _ in range(N):
+            with lock:
+                value.value += 1
+        done.set()
+
+
+    if __name__ == "__main__":
+        value = multiprocessing.Value("i", 0)
+        go = multiprocessing.Event()
+        done = [multiprocessing.Event() for _ in range(2)]
+        workers = [multiprocessing.Process(target=count, args=(value, go, d)) for d in done]
+        for p in workers:
+            p.start()
+        go.set()
+        # read without the lock while they count: each read calls the number
+        # back from the process that has the lease, racing its writes
+        seen, reads = 0, 0
+        while True:
+            now = value.value
+            assert now >= seen, (now, seen)  # only increments: never backwards
+            seen, reads = now, reads + 1
+            if all(d.is_set() for d in done):
+                break
+        for p in workers:
+            p.join(60)
+            assert p.exitcode == 0, p.exitcode
+        print("COUNT", value.value, "READ", reads > 0)
+'''
+
+
+@pytest.mark.timeout(100)
+@pytest.mark.parametrize("transport", ["zmq", "pipe"])
+def test_value_recalls_racing_increments_lose_nothing(tmp_path, transport):
+    """Two processes' 2 x N increments under a Value's lock, while a third
+    reads the number without the lock (calling it back from whichever
+    holds the lease, between and during their writes): exactly 2N at the
+    end, and the reads never go backwards."""
+    proc = run_program(tmp_path, RECALLS, transport)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    assert proc.stdout.split() == ["COUNT", "20000", "READ", "True"], \
+        proc.stdout + proc.stderr[-4000:]

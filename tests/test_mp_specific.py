@@ -127,6 +127,124 @@ def test_lease_holder_killed_holding_a_values_lock(ctx, procs):
     lock.release()
 
 
+def test_value_write_racing_a_recall_of_its_number_is_not_lost(ctx, procs, amp):
+    """A write to a leased Value's number that the recall of the number
+    (another process reads it) overtakes between the write's look at the
+    number and its store: the store fails and goes by message, after the
+    number the recall took; nothing is lost. The recall is the real one
+    (the reading thread's), run here at the worst moment."""
+    from actors.mp import context, leases
+    value = ctx.Value("i", 0)
+    with value.get_lock():
+        value.value = 5
+    lease = value._lease
+    assert lease.box == [5]  # the number is here, with the lease
+
+    class Racing(list):
+        fired = False
+
+        def __bool__(self):  # the setter's look: the recall comes right after it
+            if not self.fired:
+                self.fired = True
+                leases.recall(context.runtime(), [lease.uid, lease.epoch, "data", lease.server])
+                assert len(self) == 0  # the recall took the number (a 5)
+                return True
+            return len(self) > 0
+
+    lease.box = Racing(lease.box)
+    value.value = 7  # the store into the emptied box fails: by message
+    assert lease.box.fired and len(lease.box) == 0
+    assert value.value == 7
+    with value.get_lock():
+        value.value += 1
+    q = ctx.Queue()
+    p = start(procs, ctx, t.put_value, value, q)
+    assert q.get(timeout=JOIN) == 8
+    assert joined(p) == 0
+
+
+def test_value_number_comes_back_to_the_lease_holder(ctx, procs):
+    """Another process's read calls a leased Value's number back (the lock
+    stays lent here); the holder's next read asks for it again, and from
+    then on reads and writes it here, until the next recall."""
+    value = ctx.Value("i", 0)
+    lock = value.get_lock()
+    with lock:
+        value.value = 3
+    lease = value._lease
+    q = ctx.Queue()
+    for expected in (3, 4):
+        p = start(procs, ctx, t.put_value, value, q)
+        assert q.get(timeout=JOIN) == expected
+        assert joined(p) == 0
+        assert lease.epoch and not lease.box  # the lock is here, the number went
+        with lock:
+            assert value.value == expected  # asked for again: here once more
+            assert lease.box == [expected]
+            value.value += 1
+    assert loan(lock)[0] == os.getpid()
+
+
+def test_value_fetch_while_the_number_is_out_waits_for_it(ctx):
+    """A holder's request for its number that reaches the server while the
+    number is still out (the data_back that emptied its box is behind it)
+    waits for the number, and is answered without lending it again."""
+    value = ctx.Value("i", 0)
+    with value.get_lock():
+        value.value = 5
+    lease = value._lease
+    assert lease.box == [5]
+    # as if the box had just been emptied, its data_back not yet sent: the
+    # server calls the number back (our reading thread pops and sends it)
+    assert value._ask(("fetch", lease.epoch)) == [5, 0]
+    assert not lease.box
+    assert value.value == 5  # asked for again: lent this time
+    assert lease.box == [5]
+
+
+def test_lease_holder_killed_after_its_number_came_back(ctx, procs):
+    """A holder whose Value number was called back (our read, while it
+    held the lock) and asked for again is killed holding the lock: what
+    it wrote after is kept, and the lock is released with owner_died."""
+    value = ctx.Value("i", 0)
+    first, read, second = ctx.Event(), ctx.Event(), ctx.Event()
+    p = start(procs, ctx, t.value_recalled_then_hang, value, first, read, second)
+    assert first.wait(JOIN)
+    assert value.value == 7  # called back at once, the lock still held there
+    read.set()
+    assert second.wait(JOIN)
+    os.kill(p.pid, signal.SIGKILL)
+    assert joined(p) == -signal.SIGKILL
+    lock = value.get_lock()
+    assert lock.acquire(timeout=JOIN) is True
+    assert lock.owner_died is True
+    assert value.value == 9
+    lock.release()
+
+
+def test_board_says_held_number_and_lend(tmp_path):
+    """A dead holder's board: whether it held the lock, its Value number,
+    and which lend of the number that is (the server takes the number only
+    if it is of the lend it has out: a holder killed before a lend arrived
+    leaves the server's number be)."""
+    import struct
+
+    from actors.mp.leases import SLOT, board_lend, board_read
+    board = tmp_path / "board"
+    raw = bytearray(SLOT * 2)
+    raw[SLOT] = 1
+    struct.pack_into("I", raw, SLOT + 4, 5)
+    struct.pack_into("@i", raw, SLOT + 8, 42)
+    board.write_bytes(bytes(raw))
+    assert board_read(str(board), 1, "@i") == (True, 42)
+    assert board_read(str(board), 1, None) == (True, None)
+    assert board_lend(str(board), 1) == 5
+    assert board_read(str(board), 0, "@i") == (False, 0)
+    assert board_lend(str(board), 0) == 0
+    assert board_read(str(tmp_path / "gone"), 0, "@i") == (True, None)
+    assert board_lend(str(tmp_path / "gone"), 0) == 0
+
+
 # =============================================================================
 # A pool whose workers die
 # =============================================================================

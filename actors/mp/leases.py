@@ -13,7 +13,8 @@ one) asked for the lock::
       next release: give_back   ---> frees, grants FIFO  --->  granted (a lease)
 
 The recall arrives on the reading thread (:func:`recall`), which decides
-under the lease's lock, so recall and local use never race:
+under the lease's ``state`` lock; local use takes only ``hold`` (a recall
+gives back a lease whose ``hold`` it can take, so never one in use):
 
 * the lock is free here: the lease goes back at once;
 * it is held, and the lease was granted less than :data:`QUANTUM` ago: a
@@ -24,6 +25,8 @@ under the lease's lock, so recall and local use never race:
   release after it, an acquire after it, or the keeper thread) the lease
   goes back, or, if the lock is held then, the server is told so
   (``lease_held``) and the release that follows gives it back (``FINAL``).
+  It goes back before the quantum's end once the keeper finds the lock
+  free and not released since its last look (:class:`Keeper`).
   So another process waits at most the quantum plus the messages, and
   its turn is FIFO among the waiters: this process, if it wants the lock
   again, queues like anyone else;
@@ -35,11 +38,21 @@ server reports a lock wait's edge to the holder only once the holder said
 it holds the lock past its grace, so a lease that is merely kept (and
 would be given back at the next recall) is never an edge.
 
+A Value's number travels with its own lock's lease (``Lease.box``): read
+and written here without a lock. Another process's read or write of it
+calls it back at once (a "data" recall; the lock's lease stays), and this
+process's next read asks for it again (``fetch``): lent once more, unless
+others are waiting for it.
+
 Death. Whether the lock is held is also written in this process's *board*
 (a small file in the node's private folder, one slot per lock), and so is
-a leased Value's number: when a lease holder dies, the server reads its
-slot. Held: the lock is released and the next acquirer sees
-``owner_died``, as without leases; merely leased: the lock is free.
+a leased Value's number with the number of its lend: when a lease holder
+dies, the server reads its slot. Held: the lock is released and the next
+acquirer sees ``owner_died``, as without leases; merely leased: the lock
+is free. The number counts if it is of the lend the server had out (else
+it never arrived, and the server's stands). The held byte is written at
+every local acquire and release: a holder killed with no recall pending
+leaves nothing else that tells held from free.
 """
 
 from __future__ import annotations
@@ -55,11 +68,13 @@ from typing import Any
 
 from actors.mp import context
 
-__all__ = ["FINAL", "GRACE", "QUANTUM", "Lease", "board_read", "lease_of", "recall"]
+__all__ = ["FINAL", "GRACE", "QUANTUM", "Lease", "board_lend", "board_read", "lease_of",
+           "recall"]
 
 QUANTUM = 0.005  # seconds a fresh lease is kept under recall while in use
+LOOK = 0.0005    # in a grace, the keeper looks this often whether it is still in use
 GRACE, FINAL = 1, 2
-SLOT = 16        # board bytes per lock: [0] held, [8:16] a leased Value's number
+SLOT = 16        # board bytes per lock: [0] held, [4:8] a Value's lend, [8:16] its number
 SLOTS = 4096     # locks per process that can be leased (the others go by messages)
 
 log = logging.getLogger("actors.mp")
@@ -79,7 +94,7 @@ class Lease:
     """
 
     __slots__ = ("hold", "state", "uid", "epoch", "count", "owner", "recalled", "deadline",
-                 "server", "slot", "at", "fmt", "data", "data_here", "cell")
+                 "server", "slot", "at", "flag", "fmt", "box", "cell", "lend", "used")
 
     def __init__(self, uid: int) -> None:
         self.hold = threading.Lock()
@@ -90,13 +105,20 @@ class Lease:
         self.owner = 0        # the thread that holds it (0: free here)
         self.recalled = 0     # 0, GRACE or FINAL
         self.deadline = 0.0   # the end of the grace
+        self.used = 0.0       # the last release in a grace (the keeper's clue)
         self.server: Any = None
         self.slot = -1
         self.at = 0           # this lock's offset in the board
+        self.flag: Any = bytearray(1)  # its held byte there (once the board is open)
         self.fmt: str | None = None  # a Value's struct format: its number travels too
-        self.data: Any = None
-        self.data_here = False
+        # A leased Value's number, while it is here: [number], else empty.
+        # Only a thread holding ``state`` takes it away (``box.pop()``), so a
+        # write (``box[0] = new``, which fails on an empty list) either
+        # lands before the number leaves, and goes with it, or fails, and
+        # goes by message; no lock is taken to read or write it.
+        self.box: list[Any] = []
         self.cell: Any = None  # the number's place in the board
+        self.lend: Any = None  # and which lend of it the board holds
 
     # -- local use (any thread; the fast paths are in actors.mp.locks) ---------------
     def keep(self, count: int) -> bool:
@@ -110,7 +132,7 @@ class Lease:
             if self.epoch and (not self.recalled or
                                (self.recalled == GRACE and _now() < self.deadline)):
                 self.owner, self.count = _ident(), count
-                _board[self.at] = 1
+                self.flag[0] = 1
                 return True
             message = self.surrender(False) if self.epoch else None
             self.hold.release()
@@ -155,21 +177,46 @@ class Lease:
             self.epoch, self.owner, self.count = answer[2], tid, count
             self.recalled = 0
             self.deadline = _now() + QUANTUM
-            _board[self.at] = 1
+            self.flag[0] = 1
             if answer[3] is not None and self.fmt is not None:
-                if self.cell is None:
-                    self.cell = memoryview(_board)[self.at + 8:self.at + 16].cast(self.fmt[1:])
-                self.data = self.cell[0] = answer[3]
-                self.data_here = True
+                self.install(*answer[3])  # [number, lend]
 
     def surrender(self, held: bool) -> tuple[Any, ...]:
         """Under ``state``: the lease leaves; the message that says so."""
         epoch, self.epoch, self.recalled = self.epoch, 0, 0
         self.owner = self.count = 0
-        data = self.data if self.data_here else None
-        self.data_here = False
-        _board[self.at] = 0
+        box = self.box
+        data = box.pop() if box else None
+        self.flag[0] = 0
         return ("give_back", epoch, held, data)
+
+    def install(self, number: Any, lend: int) -> None:
+        """Under ``state``: a Value's number is here, lent by the server as
+        ``lend``. The board says which lend its number is of: a holder that
+        dies before this one is installed leaves the server's number be."""
+        if self.cell is None:
+            self.cell = memoryview(_board)[self.at + 8:self.at + 16].cast(self.fmt[1:])
+            self.lend = memoryview(_board)[self.at + 4:self.at + 8].cast("I")
+        self.cell[0] = number
+        self.lend[0] = lend
+        self.box = [number]  # (the last box was emptied when the number left)
+
+    def fetched(self, future: Any, epoch: int) -> None:
+        """The answer to a read of a Value's number by a lease holder that
+        had given it back (a "data" recall): [number, lend]; lent (lend >
+        0), it is here again (installed as ``granted`` does, once, before
+        any recall that follows)."""
+        if future.cancelled() or future.exception() is not None:
+            return
+        answer = future.result()
+        if not answer[1]:
+            return
+        with self.state:
+            if getattr(future, "kept", False):
+                return
+            future.kept = True
+            if self.epoch == epoch and not self.box:  # else it went back meanwhile: the
+                self.install(answer[0], answer[1])    # server has it (give_back)
 
     def held_message(self) -> tuple[Any, ...]:
         self.recalled = FINAL
@@ -189,6 +236,7 @@ class Lease:
                     return None
                 self.slot, _next_slot = _next_slot, _next_slot + 1
             self.at = self.slot * SLOT
+            self.flag = memoryview(_board)[self.at:self.at + 1]
         runtime.extensions["mp.lease"] = recall
         self.server = server
         return [runtime.address, _board_path, self.slot, self.fmt]
@@ -238,16 +286,28 @@ def _open_board() -> bool:
 
 def board_read(path: str, slot: int, fmt: str | None) -> tuple[bool, Any]:
     """(held, Value number or None) from a dead holder's board."""
+    raw = _slot_of(path, slot)
+    if raw is None:
+        return True, None  # unknown: say held (the next acquirer is warned)
+    value = struct.unpack_from(fmt, raw, 8)[0] if fmt else None
+    return raw[0] != 0, value
+
+
+def board_lend(path: str, slot: int) -> int:
+    """Which lend of a Value's number a dead holder's board holds (0: none
+    known)."""
+    raw = _slot_of(path, slot)
+    return 0 if raw is None else struct.unpack_from("I", raw, 4)[0]
+
+
+def _slot_of(path: str, slot: int) -> bytes | None:
     try:
         with open(path, "rb") as f:
             f.seek(slot * SLOT)
             raw = f.read(SLOT)
     except OSError:
-        return True, None  # unknown: say held (the next acquirer is warned)
-    if len(raw) < SLOT:
-        return True, None
-    value = struct.unpack_from(fmt, raw, 8)[0] if fmt else None
-    return raw[0] != 0, value
+        return None
+    return raw if len(raw) == SLOT else None
 
 
 def recall(runtime: Any, args: list[Any]) -> None:
@@ -263,9 +323,9 @@ def recall(runtime: Any, args: list[Any]) -> None:
         if lease.epoch != epoch:
             return  # given back already
         if kind == "data":
-            if lease.data_here:
-                lease.data_here = False
-                message = ("data_back", epoch, lease.data)
+            box = lease.box
+            if box:  # a write racing this one lands before the pop or fails
+                message = ("data_back", epoch, box.pop())
         elif kind == "release":  # another process releases the Lock held here
             held = lease.hold.locked()
             message = lease.surrender(held)
@@ -304,18 +364,25 @@ def give_back_all() -> None:
 
 class Keeper:
     """Ends graces that no release or acquire ends (one thread per
-    process, started the first time a grace begins)."""
+    process, started the first time a grace begins): at the deadline, or
+    before it once the lock is free and was not released since the last
+    look (every :data:`LOOK`): this process stopped using it (a program
+    whose loop ended, say), so the waiter need not wait the quantum out.
+    (While the program's thread runs, this one gets the GIL only every
+    switch interval, so a busy loop is looked at rarely.)"""
 
     def __init__(self) -> None:
         self.cond = threading.Condition(threading.Lock())
-        self.heap: list[tuple[float, int, Lease, int]] = []
+        self.heap: list[tuple[float, int, Lease, int, float]] = []
         self.thread: threading.Thread | None = None
         self.n = 0
 
     def add(self, lease: Lease) -> None:
+        """Under ``lease.state``: look at it after LOOK."""
         with self.cond:
             self.n += 1
-            heapq.heappush(self.heap, (lease.deadline, self.n, lease, lease.epoch))
+            at = min(lease.deadline, _now() + LOOK)
+            heapq.heappush(self.heap, (at, self.n, lease, lease.epoch, lease.used))
             if self.thread is None:
                 self.thread = threading.Thread(target=self.run, name="actors-mp-leases",
                                                daemon=True)
@@ -327,15 +394,21 @@ class Keeper:
             with self.cond:
                 while not self.heap or self.heap[0][0] > _now():
                     self.cond.wait(None if not self.heap else self.heap[0][0] - _now())
-                _, _, lease, epoch = heapq.heappop(self.heap)
+                _, _, lease, epoch, used = heapq.heappop(self.heap)
             message = None
             with lease.state:
                 if lease.epoch == epoch and lease.recalled == GRACE:
+                    over = _now() >= lease.deadline
                     if lease.hold.acquire(False):
-                        message = lease.surrender(False)
+                        if over or lease.used == used:
+                            message = lease.surrender(False)
+                        else:
+                            self.add(lease)  # in use: look again
                         lease.hold.release()
-                    else:
+                    elif over:
                         message = lease.held_message()
+                    else:
+                        self.add(lease)
             try:
                 send(lease, message)
             except Exception:  # noqa: BLE001 - the server is gone: nothing to give back

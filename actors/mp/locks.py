@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any
 
-from actors.mp import context, leases
+from actors.mp import context
 from actors.mp.current import current_process
-from actors.mp.leases import lease_of
+from actors.mp.leases import GRACE, lease_of
 from actors.mp.lending import Lending
 from actors.mp.primitive import CANCELLED, Handle, LocalCounts, Primitive, check_timeout, log
 from actors.ref import ActorRef
 
 _ident = threading.get_ident
+_now = time.monotonic
 
 __all__ = ["BoundedSemaphore", "Lock", "LockServer", "RLock", "SemLock", "Semaphore",
            "value_lock"]
@@ -247,9 +249,9 @@ class SemLock(Handle):
         if lease is not None and lease.epoch and lease.owner == _ident():
             count = lease.count if self._recursive else 1
             lease.owner = lease.count = 0
-            leases._board[lease.at] = 0
+            lease.flag[0] = 0
             lease.hold.release()
-            if lease.recalled:
+            if lease.recalled:  # (a wait follows: not "in use")
                 lease.let_go()
             return count
         count = self._held.clear_mine()
@@ -321,9 +323,10 @@ class Lock(SemLock):
         lease = self._lease
         if lease.epoch:  # lent here: local (actors.mp.leases)
             if lease.hold.acquire(False):
-                if lease.epoch and not lease.recalled:
+                if lease.epoch and (not lease.recalled or (lease.recalled == GRACE
+                                                           and _now() < lease.deadline)):
                     lease.owner = _ident()
-                    leases._board[lease.at] = 1
+                    lease.flag[0] = 1
                     if self.owner_died:
                         self.owner_died = False
                     return True
@@ -342,10 +345,13 @@ class Lock(SemLock):
             if not lease.hold.locked():
                 raise ValueError("semaphore or lock released too many times")
             lease.owner = 0
-            leases._board[lease.at] = 0
+            lease.flag[0] = 0
             lease.hold.release()
             if lease.recalled:
-                lease.let_go()
+                if lease.recalled != GRACE or (now := _now()) >= lease.deadline:
+                    lease.let_go()
+                else:
+                    lease.used = now  # still in use (the keeper looks)
             return
         super().release()
 
@@ -366,20 +372,20 @@ class RLock(SemLock):
     def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
         lease = self._lease
         if lease.epoch:  # lent here: local (actors.mp.leases)
-            tid = _ident()
-            if lease.owner == tid:
-                lease.count += 1
-                return True
             if lease.hold.acquire(False):
-                if lease.epoch and not lease.recalled:
-                    lease.owner, lease.count = tid, 1
-                    leases._board[lease.at] = 1
+                if lease.epoch and (not lease.recalled or (lease.recalled == GRACE
+                                                           and _now() < lease.deadline)):
+                    lease.owner, lease.count = _ident(), 1
+                    lease.flag[0] = 1
                     if self.owner_died:
                         self.owner_died = False
                     return True
                 if lease.keep(1):
                     self.owner_died = False
                     return True
+            elif lease.owner == _ident():  # held by this thread: once more
+                lease.count += 1
+                return True
             elif not block:
                 return False  # held by another thread here
         return self._acquire(check_timeout(block, timeout), 1)
@@ -387,34 +393,28 @@ class RLock(SemLock):
     __enter__ = acquire
 
     def release(self) -> None:
+        self.__exit__()
+
+    def __exit__(self, kind: object = None, error: object = None, tb: object = None) -> None:
+        """The release (``release()`` calls it), inline for ``with`` (a
+        Value's counter loop)."""
         lease = self._lease
         if lease.epoch and lease.owner == _ident():
             lease.count -= 1
             if lease.count:
                 return
             lease.owner = 0
-            leases._board[lease.at] = 0
+            lease.flag[0] = 0
             lease.hold.release()
             if lease.recalled:
-                lease.let_go()
+                if lease.recalled != GRACE or (now := _now()) >= lease.deadline:
+                    lease.let_go()
+                else:
+                    lease.used = now  # still in use (the keeper looks)
             return
         if not self._held.take():  # as multiprocessing.RLock says it
             raise AssertionError("attempt to release recursive lock not owned by thread")
         self._tell(("release", context.me(), True))
-
-    def __exit__(self, *args: Any) -> None:  # release, inline (a Value's counter loop)
-        lease = self._lease
-        if lease.epoch and lease.owner == _ident():
-            lease.count -= 1
-            if lease.count:
-                return
-            lease.owner = 0
-            leases._board[lease.at] = 0
-            lease.hold.release()
-            if lease.recalled:
-                lease.let_go()
-            return
-        self.release()
 
 
 class Semaphore(SemLock):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-from actors.mp.leases import lease_of
+from actors.mp.leases import board_lend, lease_of
 from actors.mp.lending import Loan
 from actors.mp.locks import LockServer, SemLock, value_lock
 from actors.mp.primitive import Handle
@@ -21,7 +21,7 @@ from actors.mp.primitive import Handle
 __all__ = ["Array", "RawArray", "RawValue", "Value", "copy", "synchronized"]
 
 
-DATA_OPS = frozenset({"get", "set", "getitem", "setitem", "add"})
+DATA_OPS = frozenset({"get", "set", "getitem", "setitem", "add", "fetch"})
 NUMBERS = "bBhHiIlLqQfd"  # ctypes whose values travel with the lock's lease
 
 
@@ -40,6 +40,7 @@ class ValueServer(LockServer):
         self.label = "Array" if is_array else "Value"
         self.data = data
         self.data_wait: list[tuple[Any, Any]] = []  # (reply, message) while the number is out
+        self.lends = self.lend_id = 0  # lends of the number so far, the one out (lend_data)
 
     def receive(self, message: Any) -> Any:
         loan = self.loan
@@ -53,10 +54,24 @@ class ValueServer(LockServer):
         return super().receive(message)
 
     def lend_data(self, loan: Loan) -> Any:
+        """[number, lend] (this lend's number, 1 to 2**32 - 1: the holder's
+        board says which lend its number is of), or None (not lent)."""
         if loan.fmt and type(self.data) in (int, float):
             loan.data_out = True
-            return self.data
+            self.lends += 1
+            self.lend_id = self.lends % 0xFFFFFFFF + 1
+            return [self.data, self.lend_id]
         return None
+
+    def loan_gone(self, ref: Any) -> bool:
+        """As Lending's; and if the number was lent to the dead process but
+        its board is not of that lend (it died before it arrived), the
+        number here stands."""
+        loan = self.loan
+        if (loan is not None and loan.ref == ref and loan.data_out
+                and board_lend(loan.board, loan.slot) != self.lend_id):
+            loan.data_out = False
+        return super().loan_gone(ref)
 
     def data_back(self, loan: Loan, data: Any) -> None:
         if loan.data_out:
@@ -65,6 +80,9 @@ class ValueServer(LockServer):
                 self.data = data
         waiting, self.data_wait = self.data_wait, []
         for reply, message in waiting:
+            if message[0] == "fetch":  # others wanted it too: not lent again now
+                reply.send([self.data, 0])
+                continue
             try:
                 reply.send(getattr(self, "do_" + message[0])(*message[1:]))
             except Exception as e:  # noqa: BLE001 - the asker's error
@@ -78,6 +96,18 @@ class ValueServer(LockServer):
 
     def do_get(self) -> Any:
         return self.data
+
+    def do_fetch(self, epoch: int) -> list[Any]:
+        """A read by the process the lock is lent to, which gave the number
+        back (a "data" recall): [number, lend]; lent (lend > 0), it is
+        there again."""
+        loan = self.loan
+        if loan is not None and loan.epoch == epoch:
+            lent = self.lend_data(loan)
+            if lent is not None:
+                loan.data_recalled = False
+                return lent
+        return [self.data, 0]
 
     def do_set(self, value: Any) -> None:
         self.data = value
@@ -128,6 +158,7 @@ def _int_range(ctype: Any) -> tuple[int, int]:
 
 
 INT_RANGES = {ctype: _int_range(ctype) for code, ctype in TYPECODES.items() if code in "bBhHiIlLqQ"}
+NO_BOUNDS = (1, 0)  # not an integer type: every value is converted
 
 
 def convert(ctype: Any, value: Any) -> Any:
@@ -141,7 +172,7 @@ def convert(ctype: Any, value: Any) -> Any:
 class RawValue(Handle):
     """A shared value without a lock."""
 
-    _local_fields = ("_lease",)
+    _local_fields = ("_lease", "_bounds")
 
     def __init__(self, typecode_or_type: Any, *args: Any) -> None:
         ctype = ctype_of(typecode_or_type)
@@ -155,6 +186,7 @@ class RawValue(Handle):
         # number is here (see ValueServer)
         ctype = self.__dict__.get("_ctype")
         self._lease = None
+        self._bounds = INT_RANGES.get(ctype, NO_BOUNDS)  # what goes in as it is
         if ctype is not None and ctype._type_ in NUMBERS:
             self._lease = lease_of(self._ref.uid)
             self._lease.fmt = "@" + ctype._type_
@@ -162,21 +194,37 @@ class RawValue(Handle):
     @property
     def value(self) -> Any:
         lease = self._lease
-        if lease is not None and lease.data_here:
-            return lease.data  # (a recall that follows sends this same number)
+        if lease is not None:
+            try:
+                return lease.box[0]  # the number is here (see Lease.box)
+            except IndexError:
+                pass
+            if lease.epoch:  # the lock is lent here, not the number: ask for it again
+                return self._fetch(lease, lease.epoch)
         return self._ask(("get",))
+
+    def _fetch(self, lease: Any, epoch: int) -> Any:
+        # (not in the getter: its closure would slow every read)
+        return self._wait(("fetch", epoch), None, lambda future: lease.fetched(future, epoch))[0]
 
     @value.setter
     def value(self, new: Any) -> None:
-        bounds = INT_RANGES.get(self._ctype)
-        if bounds is None or type(new) is not int or not bounds[0] <= new <= bounds[1]:
+        low, high = self._bounds
+        if type(new) is not int or not low <= new <= high:
             new = convert(self._ctype, new)
         lease = self._lease
-        if lease is not None and lease.data_here:
-            with lease.state:  # against a recall of the number (leases.recall)
-                if lease.data_here:
-                    lease.data = lease.cell[0] = new
+        if lease is not None:
+            box = lease.box
+            if box:
+                # The board first (for the server, should this process die),
+                # then the number: a write to a box a recall emptied fails
+                # (IndexError) and goes by message, after the number it took.
+                lease.cell[0] = new
+                try:
+                    box[0] = new
                     return
+                except IndexError:
+                    pass
         self._ask(("set", new))
 
     def __repr__(self) -> str:  # as a ctypes value's: c_int(3)
