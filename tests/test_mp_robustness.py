@@ -132,6 +132,39 @@ def test_drained_queue_exit_reports_no_loss(tmp_path, transport):
     assert "were lost" not in proc.stderr, proc.stderr[-4000:]
 
 
+SMALL_FRAMES = '''
+    import actors
+    import actors.mp as multiprocessing
+
+    if __name__ == "__main__":
+        with actors.ActorSystem(max_frame=65536) as system:
+            multiprocessing.set_system(system)
+            q = multiprocessing.Queue()
+            for i in range(2000):  # 300 bytes each: 256 of them are over a frame
+                q.put("x" * 300 + str(i))
+            q.put(("y" * 60000,))  # alone, it fits
+            got = [q.get(timeout=10) for _ in range(2001)]
+            print("ORDER", got[:2000] == ["x" * 300 + str(i) for i in range(2000)])
+            print("BIG", got[2000] == ("y" * 60000,))
+            try:
+                q.put("z" * 70000)
+            except actors.MessageTooLarge:
+                print("REFUSED")
+            print("EMPTY", q.empty())
+'''
+
+
+@pytest.mark.timeout(60)
+def test_queue_batches_and_loans_fit_a_small_max_frame(tmp_path):
+    """With max_frame=64 KB, neither a batch of puts nor a loan of items
+    grows past a frame (each used to: the loan's answer failed in the
+    queue's process); an item too big alone fails at its put."""
+    proc = run_program(tmp_path, SMALL_FRAMES, "zmq")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
+    assert proc.stdout.split() == ["ORDER", "True", "BIG", "True", "REFUSED", "EMPTY",
+                                   "True"], proc.stdout + proc.stderr[-4000:]
+
+
 LEASES = '''
     import os, signal, time
     import actors.mp as multiprocessing

@@ -3,8 +3,8 @@
 An unbounded ``Queue.put`` (and ``SimpleQueue.put``) returns at once in
 both libraries. The standard library appends the item to a buffer that a
 feeder thread writes to the pipe; here the item is checked where it was
-put (encoded once: what cannot be sent raises there, as before) and
-appended to its handle's *batch*. The batch leaves as one message
+put (pickled once, or encoded: what cannot be sent raises there, as
+before) and appended to its handle's *batch*. The batch leaves as one message
 (``("put_many", items)``) when the process's loop next sends what it has
 (the first put of a batch wakes it, as any message sent from a thread
 does), or at once from the putting thread when it holds ``MAX_ITEMS``
@@ -41,14 +41,14 @@ from actors.errors import SerializationError
 from actors.mp import context
 from transport.codec import EncodeError, Pickled
 
-EXT_HEADER = 6  # the most msgpack adds to an extension's bytes
-
 __all__ = ["MAX_BYTES", "MAX_ITEMS", "Batched", "send_all"]
 
 log = logging.getLogger("actors.mp")
 
 MAX_ITEMS = 256
-MAX_BYTES = 1 << 20
+MAX_BYTES = 1 << 20  # (or less: a batch always fits the system's max_frame)
+EXT_HEADER = 6       # the most msgpack adds to an extension's bytes
+ENVELOPE = 64        # more than a put_many envelope adds to its items
 
 _lock = threading.Lock()                 # every batch, and _unsent
 _unsent: dict[int, Batched] = {}         # id -> handle with a batch waiting
@@ -77,18 +77,25 @@ class Batched:
                 size = len(runtime.codec.pickled(item)) + EXT_HEADER
             except EncodeError as e:
                 raise SerializationError(str(e), e.type_name) from None
-            if size > runtime.max_message:
-                raise runtime.too_large(size)
         else:
             size = len(runtime.encode(item))  # SerializationError, MessageTooLarge: here
-        with _lock:
-            batch = self._batch
-            batch.append(item)
-            self._batch_bytes += size
-            count = len(batch)
-            if count == 1:
-                _unsent[id(self)] = self
-            full = count >= MAX_ITEMS or self._batch_bytes >= MAX_BYTES
+        if size > runtime.max_message - ENVELOPE:  # (not even alone in a batch)
+            raise runtime.too_large(size + ENVELOPE)
+        limit = min(MAX_BYTES, runtime.max_message - ENVELOPE)
+        while True:
+            with _lock:
+                batch = self._batch
+                room = not batch or self._batch_bytes + size <= limit
+                if room:
+                    batch.append(item)
+                    self._batch_bytes += size
+                    count = len(batch)
+                    if count == 1:
+                        _unsent[id(self)] = self
+                    full = count >= MAX_ITEMS or self._batch_bytes >= limit
+            if room:
+                break
+            self._send_batches(ref, True)  # what is there first: the item would not fit
         if full:
             self._send_batches(ref, True)
         elif count == 1:

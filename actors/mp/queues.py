@@ -118,7 +118,8 @@ class QueueServer(Primitive):
             if (want > 1 and address is not None and len(self.items) > 1 and not self.maxsize
                     and time.monotonic() >= self.no_lending_until):
                 count = min(want, len(self.items))
-            batch = [self.items.popleft() for _ in range(count)]
+            batch = self.take(count)
+            count = len(batch)
             if count > 1:
                 self.lent[handle] = [address, ref, False, count - 1]
                 self.watch_owner(ref)
@@ -140,9 +141,25 @@ class QueueServer(Primitive):
         if (entry is None or entry[2] or self.getters or not self.items or self.maxsize
                 or time.monotonic() < self.no_lending_until):
             return []
-        count = min(want, len(self.items))
-        entry[3] += count
-        return [self.items.popleft() for _ in range(count)]
+        batch = self.take(min(want, len(self.items)))
+        entry[3] += len(batch)
+        return batch
+
+    def take(self, count: int) -> list[Any]:
+        """Up to ``count`` items from the front (at least one), as many as
+        fit in half a frame: an answer never exceeds the system's max_frame."""
+        items = self.items
+        budget = min(1 << 20, running_host().runtime.max_message // 2)
+        batch = [items.popleft()]
+        size = _size(batch[0])
+        append, popleft = batch.append, items.popleft
+        for _ in range(count - 1):
+            item = items[0]
+            size += len(item.data) + 6 if type(item) is Pickled else _size(item)
+            if size > budget:
+                break
+            append(popleft())
+        return batch
 
     def recall(self) -> None:
         """Ask every lender for the items it has not used (see class doc)."""
@@ -225,6 +242,17 @@ class QueueServer(Primitive):
         self.joiners.append(token)
         self.park(token, {"ref": ref})
         return None
+
+
+def _size(item: Any) -> int:
+    """About how many bytes ``item`` takes in a frame (its pickle, its
+    string or bytes; 9 for anything else that is plain)."""
+    t = type(item)
+    if t is Pickled:
+        return len(item.data or b"") + 6
+    if t is str or t is bytes:
+        return len(item) * (1 if t is bytes else 4) + 5
+    return 9
 
 
 class Queue(Borrower, Batched, Handle):
