@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -144,11 +143,7 @@ class Starter:
                 host = self.launcher.start(record.spec.label)
             self._start_in(record, alias, restarting, exc, host)
         finally:
-            if self.launcher.active:
-                timer = threading.Timer(REFILL_DELAY, self.launcher.refill)
-                timer.daemon = True
-                timer.name = "actors-refill"
-                timer.start()
+            self.launcher.refill(REFILL_DELAY)
 
     def _start_in(self, record: ActorRecord, alias: str | None, restarting: bool, exc: Any,
                   host: HostProcess) -> None:
