@@ -306,9 +306,6 @@ class Launcher:
     def refill(self, delay: float = 0.0) -> None:
         if not self.active:
             return
-        if delay:
-            self._workers.later(delay, self.refill)
-            return
         with self._pool_lock:
             wanted = self.target - len(self.pool) - self.making
             if self.template is None or not self.template.serving:
@@ -317,11 +314,14 @@ class Launcher:
             if self._shutting_down() or wanted <= 0:
                 return
             self.making += wanted
-        for _ in range(wanted):
-            self._workers.submit(self._make)
+        for _ in range(wanted):  # (counted in making while they wait)
+            self._workers.submit(self._make, delay)
 
-    def _make(self) -> None:
+    def _make(self, delay: float = 0.0) -> None:
         try:
+            time.sleep(delay)
+            if self._shutting_down():
+                raise SpawnError("the system is shutting down")
             host = self.start("spare")
         except Exception as e:
             if not self._shutting_down():

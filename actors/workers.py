@@ -10,7 +10,6 @@ from __future__ import annotations
 import concurrent.futures
 import queue
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +29,6 @@ class Workers:
         self._lock = threading.Lock()
         self._idle = 0
         self._threads: list[threading.Thread] = []
-        self._later: set[Callable[[], Any]] = set()  # calls of later() pending
         for _ in range(size):
             self._start_thread()
 
@@ -48,21 +46,6 @@ class Workers:
             self._idle -= 1
         self._queue.put((future, fn, args))
         return future
-
-    def later(self, delay: float, fn: Callable[[], Any]) -> None:
-        """Call ``fn`` on a worker thread ``delay`` s from now; while such a
-        call of ``fn`` is pending, asking for another does nothing."""
-        with self._lock:
-            if fn in self._later:
-                return
-            self._later.add(fn)
-
-        def call() -> None:
-            time.sleep(delay)
-            with self._lock:
-                self._later.discard(fn)
-            fn()
-        self.submit(call)
 
     def _run(self) -> None:
         while True:
