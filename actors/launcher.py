@@ -8,9 +8,9 @@ trip when a blank host is at hand, a fork or an interpreter start-up when
 none is.
 
 The pool of spares switches on at the first spawn (``spares=0``: never).
-Taking one starts its replacement once the start it served is answered
-(at once if it emptied the pool). It holds ``spares`` at rest; a spawn that
-finds it empty raises its target (up to ``max_spares``), and
+Taking one starts its replacement a moment after the start it served is
+answered (at once if it emptied the pool). It holds ``spares`` at rest; a
+spawn that finds it empty raises its target (up to ``max_spares``), and
 ``spares_idle`` seconds without a spawn bring it back.
 """
 
@@ -54,8 +54,7 @@ class HostProcess:
         self.exited = threading.Event()
         self.hello: concurrent.futures.Future = concurrent.futures.Future()
         self.link: Any = None  # the pipe transport's link to it
-        # addresses of dead processes this one took over (restarted actors)
-        self.aliases: list[str] = []
+        self.aliases: list[str] = []  # addresses of dead processes it took over
         self.exit_reason = ""
         self.reaper: threading.Timer | None = None
         self.errors: Any = None  # the pipe its start-up errors come through
@@ -197,8 +196,7 @@ class Launcher:
                 return process
             except SpawnError:
                 if template.serving:
-                    raise
-                # the template is gone: this one starts from spawn
+                    raise  # else the template is gone: this one starts from spawn
         process = self.context.Process(target=host_main, args=(boot, conn, errors),
                                        name=f"actors:{label}")
         self.spawner.submit(process.start).result()
@@ -244,9 +242,8 @@ class Launcher:
             was_spare = host in self.pool
             if was_spare:
                 self.pool.remove(host)
-        close = getattr(host.process, "close", None)
-        if isinstance(host.process, ForkedProcess) and close is not None:
-            close()  # its sentinel: the node's loop no longer watches it
+        if isinstance(host.process, ForkedProcess):
+            host.process.close()  # its sentinel: the node's loop no longer watches it
         if was_spare and self.active and not self._shutting_down():
             self.refill()
 
@@ -306,7 +303,7 @@ class Launcher:
             self.active = True
             self.refill()
 
-    def refill(self) -> None:
+    def refill(self, delay: float = 0.0) -> None:
         if not self.active:
             return
         with self._pool_lock:
@@ -317,11 +314,14 @@ class Launcher:
             if self._shutting_down() or wanted <= 0:
                 return
             self.making += wanted
-        for _ in range(wanted):
-            self._workers.submit(self._make)
+        for _ in range(wanted):  # (counted in making while they wait)
+            self._workers.submit(self._make, delay)
 
-    def _make(self) -> None:
+    def _make(self, delay: float = 0.0) -> None:
         try:
+            time.sleep(delay)
+            if self._shutting_down():
+                raise SpawnError("the system is shutting down")
             host = self.start("spare")
         except Exception as e:
             if not self._shutting_down():

@@ -262,11 +262,13 @@ class Runtime:
 
     def _lost(self, items: list[bytes]) -> list[Any]:
         """Encoded envelopes that will never be sent: the tells among them
-        are dead letters (an ask fails by its target's death instead).
-        Returns the requests among them."""
-        requests = list(_requests_in(self.codec, items)) if items else []
-        self.lose(len(items) - sum(1 for e in requests if type(e) is not P.Receipted))
-        return requests
+        are dead letters (an ask fails by its target's death instead; a
+        service operation to a process that is gone is none of a program's
+        messages). Returns the requests among them."""
+        envelopes = list(_envelopes_in(self.codec, items)) if items else []
+        self.lose(sum(1 for e in envelopes if (type(e) is P.Receipted or not isinstance(
+            e, P.REQUESTS)) and not (isinstance(e, P.Tell) and e.uid == P.SERVICE_UID)))
+        return [e for e in envelopes if isinstance(e, P.REQUESTS)]
 
     def count_dead_letter(self, ref: Any, message: Any) -> None:
         self.lose(1)
@@ -365,12 +367,10 @@ class Runtime:
         self.loop.close()
 
 
-def _requests_in(codec: RuntimeCodec, items: list[bytes]) -> Iterator[Any]:
-    """The asks among encoded envelopes (the rest, and what fails to decode, skipped)."""
+def _envelopes_in(codec: RuntimeCodec, items: list[bytes]) -> Iterator[Any]:
+    """Encoded envelopes decoded (None for one that fails to decode)."""
     for data in items:
         try:
-            envelope = P.decode_envelope(codec.decode(data))
+            yield P.decode_envelope(codec.decode(data))
         except Exception:
-            continue
-        if isinstance(envelope, P.REQUESTS):
-            yield envelope
+            yield None

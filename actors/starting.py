@@ -34,6 +34,12 @@ __all__ = ["Starter"]
 
 log = logging.getLogger("actors")
 
+# A spare taken is replaced this long after its start is answered: the fork
+# and the new process's start-up (~4 ms of CPU) then come after the start's
+# tail (the answer, the held messages resumed, the actor's first replies),
+# not during it on busy cores (docs/performance.md, "Fourth A/B").
+REFILL_DELAY = 0.02
+
 
 class Starter:
     """Spawns and restarts for the node.
@@ -126,7 +132,8 @@ class Starter:
     def start(self, record: ActorRecord, alias: str | None, restarting: bool, exc: Any,
               host: HostProcess | None = None) -> None:
         """Start ``record``'s actor in ``host``, a spare, or a new process.
-        A spare taken is replaced once this start is answered (or failed)."""
+        A spare taken is replaced ``REFILL_DELAY`` after this start is
+        answered (or failed); one that emptied the pool at once."""
         if host is not None:
             self._start_in(record, alias, restarting, exc, host)
             return
@@ -136,7 +143,7 @@ class Starter:
                 host = self.launcher.start(record.spec.label)
             self._start_in(record, alias, restarting, exc, host)
         finally:
-            self.launcher.refill()
+            self.launcher.refill(REFILL_DELAY)
 
     def _start_in(self, record: ActorRecord, alias: str | None, restarting: bool, exc: Any,
                   host: HostProcess) -> None:

@@ -481,11 +481,14 @@ class RestartSystem:
         self.wait_for_spares()
 
     def wait_for_spares(self) -> float:
-        """Wait until the spare pool is full again; the seconds it took."""
+        """Wait until the spare pool is full again and no spare is starting
+        (after a burst its target is higher than ``spares``: a spare forked
+        during the next kill would make it no warm restart); the seconds
+        it took."""
         starter = self.starter
         t0 = time.perf_counter()
         deadline = time.monotonic() + READY_TIMEOUT
-        while len(starter.pool) < starter.size:
+        while len(starter.pool) < starter.size or starter.making:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{self.transport}: the spare pool held {len(starter.pool)} "
                                    f"of {starter.size} processes after {READY_TIMEOUT} s")

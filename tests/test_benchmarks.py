@@ -207,3 +207,17 @@ def test_nodes_benchmark_quick(tmp_path):
          "tell_a_to_b", "ask_a_to_b", "detection"])
     assert all(value > 0 for value in data["medians"].values()), data["medians"]
     assert len(data["ratios"]) == 4 and "tell / raw CURVE PUSH/PULL" in proc.stdout
+
+
+def test_restart_pairs_compares_two_trees_restart_by_restart():
+    """benchmarks.restart_pairs: one driver per tree (here the same tree
+    twice), restarts alternated; both medians and the pair ratios (no
+    timing assertions)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.restart_pairs", str(ROOT),
+                           str(ROOT), "--transport", "pipe", "--restarts", "2"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=110)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert data["a_ms"] > 0 and data["b_ms"] > 0 and data["b_over_a"] > 0
+    assert 0 <= data["b_slower_in"] <= 2 and data["restarts"] == 2

@@ -277,6 +277,18 @@ def test_messages_lost_with_a_killed_process_are_dead_letters(system):
     assert system.dead_letters in (5, 6)
 
 
+def test_service_operations_lost_with_a_process_are_no_dead_letters(system):
+    """What the node queued for a process that is gone: a tell to an actor is
+    a dead letter; a service operation (a broadcast like Gone, sent to a
+    host that was exiting too) is not one of the program's messages."""
+    from actors import protocol as P
+    runtime = system._node.runtime
+    service = runtime.service_envelope(P.Gone(["ipc:///nowhere"]))
+    before = runtime.dead_letters
+    assert runtime._lost([service, runtime.encode(P.Tell.wire(12345, "hello"))]) == []
+    assert runtime.dead_letters == before + 1
+
+
 def test_ask_timeout(system):
     """An ask without a reply in time raises AskTimeout, a TimeoutError."""
     b = system.spawn(Blocker)
