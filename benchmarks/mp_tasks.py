@@ -99,22 +99,42 @@ def lock_contender(lock: Any, conn: Any) -> None:
     time right after each acquire, and sends the n stamps back. The parent
     merges two contenders' stamps: how long the n + n acquisitions took and
     how often the lock passed from one process to the other."""
-    _child_setup()
-    conn.send(("ready", os.getpid()))
     now = time.monotonic
-    while True:
-        command = conn.recv()
-        if command[0] == "stop":
-            break
-        stamps = []
+
+    def run(n: int, start_at: float) -> list[float]:
+        stamps: list[float] = []
         note = stamps.append
         acquire, release = lock.acquire, lock.release
-        _until(command[2])
-        for _ in range(command[1]):
+        _until(start_at)
+        for _ in range(n):
             acquire()
             note(now())
             release()
-        conn.send(stamps)
+        return stamps
+    _serve_runs(conn, run)
+
+
+def value_counter(value: Any, conn: Any) -> None:
+    """On ``("run", n, start_at)``: from ``start_at`` on (as
+    ``lock_contender``), does ``with value.get_lock(): value.value += 1``
+    n times, then sends the time it ended."""
+    def run(n: int, start_at: float) -> float:
+        _until(start_at)
+        lock = value.get_lock()
+        for _ in range(n):
+            with lock:
+                value.value += 1
+        return time.monotonic()
+    _serve_runs(conn, run)
+
+
+def _serve_runs(conn: Any, run: Any) -> None:
+    """The two-worker benchmarks' loop: says ready, then answers each
+    ``("run", n, start_at)`` with ``run(n, start_at)``, until ``("stop",)``."""
+    _child_setup()
+    conn.send(("ready", os.getpid()))
+    while (command := conn.recv())[0] != "stop":
+        conn.send(run(command[1], command[2]))
 
 
 def _until(start_at: float) -> None:
@@ -125,25 +145,6 @@ def _until(start_at: float) -> None:
         time.sleep(start_at - now() - 0.002)
     while now() < start_at:
         pass
-
-
-def value_counter(value: Any, conn: Any) -> None:
-    """On ``("run", n, start_at)``: from ``start_at`` on (as
-    ``lock_contender``), does ``with value.get_lock(): value.value += 1``
-    n times, then sends the time it ended."""
-    _child_setup()
-    conn.send(("ready", os.getpid()))
-    now = time.monotonic
-    while True:
-        command = conn.recv()
-        if command[0] == "stop":
-            break
-        _until(command[2])
-        lock = value.get_lock()
-        for _ in range(command[1]):
-            with lock:
-                value.value += 1
-        conn.send(now())
 
 
 # -- Pool tasks ----------------------------------------------------------------

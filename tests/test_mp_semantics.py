@@ -759,13 +759,20 @@ def test_lock_taken_in_turns_by_two_processes_both_progress(ctx, procs):
         assert joined(p) == 0
 
 
-def test_value_counter_of_two_processes_is_exact(ctx, procs):
-    """2 x N increments under get_lock() end at exactly 2N."""
+def counted_by_two(ctx, procs, n: int) -> Any:
+    """A Value('i') two child processes each incremented ``n`` times
+    under get_lock(), once both exited with 0."""
     counter = ctx.Value("i", 0)
     for _ in range(2):
-        start(procs, ctx, t.increment_with_get_lock, counter, 2000)
+        start(procs, ctx, t.increment_with_get_lock, counter, n)
     for p in procs:
         assert joined(p, 45) == 0
+    return counter
+
+
+def test_value_counter_of_two_processes_is_exact(ctx, procs):
+    """2 x N increments under get_lock() end at exactly 2N."""
+    counter = counted_by_two(ctx, procs, 2000)
     assert counter.value == 4000
     with counter.get_lock():
         counter.value += 1
@@ -1191,11 +1198,7 @@ def test_value_across_processes(ctx, procs):
     p = start(procs, ctx, t.set_value, v, 2.5)
     assert joined(p) == 0
     assert v.value == 2.5
-    counter = ctx.Value("i", 0)
-    for _ in range(2):
-        start(procs, ctx, t.increment_with_get_lock, counter, 100)
-    for p in procs:
-        assert joined(p, 45) == 0
+    counter = counted_by_two(ctx, procs, 100)
     assert counter.value == 200
 
 

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import mp_targets as t
 import pytest
@@ -111,6 +112,18 @@ def test_lease_holder_killed_while_only_leasing(ctx, procs, kind):
     lock.release()
 
 
+def killed_holding_its_lock(p: Any, value: Any, number: int) -> None:
+    """Kill ``p``, which holds ``value``'s lock: the lock comes free with
+    owner_died, and the number ``p`` wrote (``number``) is kept."""
+    os.kill(p.pid, signal.SIGKILL)
+    assert joined(p) == -signal.SIGKILL
+    lock = value.get_lock()
+    assert lock.acquire(timeout=JOIN) is True
+    assert lock.owner_died is True
+    assert value.value == number
+    lock.release()
+
+
 def test_lease_holder_killed_holding_a_values_lock(ctx, procs):
     """A process killed holding a Value's lock (and its number, which went
     with the lease): the lock is released with owner_died, and the number
@@ -118,13 +131,7 @@ def test_lease_holder_killed_holding_a_values_lock(ctx, procs):
     value, acquired = ctx.Value("i", 0), ctx.Event()
     p = start(procs, ctx, t.set_value_under_lock_and_hang, value, acquired)
     assert acquired.wait(JOIN)
-    os.kill(p.pid, signal.SIGKILL)
-    assert joined(p) == -signal.SIGKILL
-    lock = value.get_lock()
-    assert lock.acquire(timeout=JOIN) is True
-    assert lock.owner_died is True
-    assert value.value == 7
-    lock.release()
+    killed_holding_its_lock(p, value, 7)
 
 
 def test_value_write_racing_a_recall_of_its_number_is_not_lost(ctx, procs, amp):
@@ -213,13 +220,7 @@ def test_lease_holder_killed_after_its_number_came_back(ctx, procs):
     assert value.value == 7  # called back at once, the lock still held there
     read.set()
     assert second.wait(JOIN)
-    os.kill(p.pid, signal.SIGKILL)
-    assert joined(p) == -signal.SIGKILL
-    lock = value.get_lock()
-    assert lock.acquire(timeout=JOIN) is True
-    assert lock.owner_died is True
-    assert value.value == 9
-    lock.release()
+    killed_holding_its_lock(p, value, 9)
 
 
 def test_board_says_held_number_and_lend(tmp_path):

@@ -153,6 +153,15 @@ class Lease:
             self.hold.release()
         send(self, message)
 
+    def released(self) -> None:
+        """A release here under a recall: in the grace the keeper hears the
+        lock is still in use; past it, the lease goes back."""
+        now = _now()
+        if self.recalled == GRACE and now < self.deadline:
+            self.used = now
+        else:
+            self.let_go()
+
     def mine(self) -> int:
         if self.epoch and self.owner == _ident():
             return self.count or 1

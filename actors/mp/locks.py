@@ -348,10 +348,7 @@ class Lock(SemLock):
             lease.flag[0] = 0
             lease.hold.release()
             if lease.recalled:
-                if lease.recalled != GRACE or (now := _now()) >= lease.deadline:
-                    lease.let_go()
-                else:
-                    lease.used = now  # still in use (the keeper looks)
+                lease.released()
             return
         super().release()
 
@@ -407,10 +404,7 @@ class RLock(SemLock):
             lease.flag[0] = 0
             lease.hold.release()
             if lease.recalled:
-                if lease.recalled != GRACE or (now := _now()) >= lease.deadline:
-                    lease.let_go()
-                else:
-                    lease.used = now  # still in use (the keeper looks)
+                lease.released()
             return
         if not self._held.take():  # as multiprocessing.RLock says it
             raise AssertionError("attempt to release recursive lock not owned by thread")
