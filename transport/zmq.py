@@ -83,14 +83,12 @@ class Inbox:
             raise
 
     def _bind(self, address: str) -> None:
-        if address.startswith("ipc://"):
-            path = address[len("ipc://"):]
-            if os.path.exists(path):
-                os.unlink(path)  # a dead owner's leftover
-            self.socket.bind(address)
-            self._inodes[path] = os.stat(path).st_ino
-            return
+        path = address[len("ipc://"):] if address.startswith("ipc://") else None
+        if path is not None and os.path.exists(path):
+            os.unlink(path)  # a dead owner's leftover
         self.socket.bind(address)
+        if path is not None:
+            self._inodes[path] = os.stat(path).st_ino
 
     def add_alias(self, address: str) -> str:
         """Also receive at ``address`` and return it (``tcp://HOST`` gets a

@@ -18,7 +18,7 @@ What stays as it was:
   its ``sending`` lock;
 - any other message this process sends through a handle (a ``get``,
   ``qsize``, an ``Event.set``, a lock's release) first sends every batch
-  waiting (:func:`send_all`), so a message that follows a put in the
+  waiting (:func:`send_first`), so a message that follows a put in the
   program also follows it on the wire, as each put being its own message
   guaranteed;
 - an item that cannot be sent (not picklable, pickle over tcp, over
@@ -41,7 +41,7 @@ from actors.errors import SerializationError
 from actors.mp import context
 from transport.codec import EncodeError, Pickled
 
-__all__ = ["MAX_BYTES", "MAX_ITEMS", "Batched", "send_all"]
+__all__ = ["MAX_BYTES", "MAX_ITEMS", "Batched", "send_all", "send_first"]
 
 log = logging.getLogger("actors.mp")
 
@@ -150,6 +150,7 @@ def _flush() -> bool:
     return not send_all(False)
 
 
-def waiting() -> bool:
-    """Whether any batch waits to be sent."""
-    return bool(_unsent)
+def send_first() -> None:
+    """Before another message of a handle: the batches waiting go first."""
+    if _unsent:
+        send_all()

@@ -67,10 +67,15 @@ class Borrower:
                 self._buffer.extend(answer)
                 if len(answer) > 1:
                     self._lent = True
-            if len(answer) >= self._want:
-                self._want = min(self._want * 2, 256)
-            else:
-                self._want = max(1, len(answer))
+            self._grow(len(answer), shrink=True)
+
+    def _grow(self, got: int, shrink: bool) -> None:
+        """The next loan to ask for: twice this one (up to 256) when it was
+        full; when it was not, as many as came (``shrink``)."""
+        if got >= self._want:
+            self._want = min(self._want * 2, 256)
+        elif shrink:
+            self._want = max(1, got)
 
     def _ask_ahead(self) -> None:
         """Half the loan is taken: ask for the next one (see module doc)."""
@@ -81,8 +86,7 @@ class Borrower:
             self._getting += 1
             self._ahead = True  # (the future, once sent)
         try:
-            if batching.waiting():  # puts before it leave before it
-                batching.send_all()
+            batching.send_first()  # puts before it leave before it
             ref = context.bind(self._ref)
             future = ref._runtime.ask(ref, ("more", self._handle, self._want, context.me()),
                                       self._ahead_answered)
@@ -104,8 +108,7 @@ class Borrower:
             self._ahead = None
             if type(answer) is list and answer:
                 self._buffer.extend(answer)
-                if len(answer) >= self._want:
-                    self._want = min(self._want * 2, 256)
+                self._grow(len(answer), shrink=False)
             closed = getattr(self, "_closed", False)
         if closed and answer:
             self._give_back()  # lent after close() gave back the rest: back too

@@ -207,8 +207,7 @@ class Handle:
                              f"({reason}), and the primitive with it", self._ref, reason)
 
     def _tell(self, message: tuple[Any, ...]) -> None:
-        if batching.waiting():  # puts before it leave before it
-            batching.send_all()
+        batching.send_first()  # puts before it leave before it
         self._tell_ref().tell(message)
 
     def _tell_ref(self) -> ActorRef:
@@ -222,8 +221,7 @@ class Handle:
         return ref
 
     def _ask(self, message: tuple[Any, ...]) -> Any:
-        if batching.waiting():
-            batching.send_all()
+        batching.send_first()
         try:
             return context.bind(self._ref).ask(message)
         except PrimitiveLost:
@@ -247,8 +245,7 @@ class Handle:
 
     def _wait_for(self, message: tuple[Any, ...], timeout: float | None,
                   on_answer: Any) -> Any:
-        if batching.waiting():
-            batching.send_all()
+        batching.send_first()
         ref = context.bind(self._ref)
         runtime = ref._runtime
         future = runtime.ask(ref, message, on_answer)

@@ -15,7 +15,7 @@ from typing import Any
 
 from actors.host import running_host
 from actors.mp import context
-from actors.mp.batching import Batched
+from actors.mp.batching import EXT_HEADER, Batched
 from actors.mp.loans import Borrower, give_back_all, recall
 from actors.mp.primitive import (
     CANCELLED,
@@ -26,7 +26,6 @@ from actors.mp.primitive import (
     log,
     unpack,
 )
-from actors.mp.values import SIMPLE
 from actors.protocol import Ext
 from actors.ref import ActorRef, Reply
 from transport.codec import Pickled
@@ -155,7 +154,7 @@ class QueueServer(Primitive):
         append, popleft = batch.append, items.popleft
         for _ in range(count - 1):
             item = items[0]
-            size += len(item.data) + 6 if type(item) is Pickled else _size(item)
+            size += _size(item)
             if size > budget:
                 break
             append(popleft())
@@ -249,7 +248,7 @@ def _size(item: Any) -> int:
     string or bytes; 9 for anything else that is plain)."""
     t = type(item)
     if t is Pickled:
-        return len(item.data or b"") + 6
+        return len(item.data or b"") + EXT_HEADER
     if t is str or t is bytes:
         return len(item) * (1 if t is bytes else 4) + 5
     return 9
@@ -276,7 +275,7 @@ class Queue(Borrower, Batched, Handle):
 
     def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None:
         self._check_open()
-        item = obj if type(obj) in SIMPLE else Pickled(obj)  # (context.pack, inlined)
+        item = context.pack(obj)
         if not self._maxsize:
             self._put_batched(self._tell_ref(), item)
             return
