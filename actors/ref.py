@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import contextvars
+import threading
 import time
 import weakref
 from collections.abc import Generator, Iterator
@@ -41,9 +42,11 @@ class Messenger(Protocol):
     def waiter(self, thread: int, future: concurrent.futures.Future) -> Any: ...
 
 
+_PENDING = concurrent.futures._base.PENDING
+_FINISHED = concurrent.futures._base.FINISHED
 _DONE = frozenset((concurrent.futures._base.CANCELLED,
-                   concurrent.futures._base.CANCELLED_AND_NOTIFIED,
-                   concurrent.futures._base.FINISHED))
+                   concurrent.futures._base.CANCELLED_AND_NOTIFIED, _FINISHED))
+_MAKING = threading.Lock()  # makes a future's Condition (ActorFuture._condition)
 
 
 class ActorFuture(concurrent.futures.Future):
@@ -56,7 +59,16 @@ class ActorFuture(concurrent.futures.Future):
 
     def __init__(self, runtime: Messenger, call_id: int, target: ActorRef | None,
                  request: Any = None) -> None:
-        super().__init__()
+        # The base class's fields, but no Condition yet: a plain lock guards
+        # the state, and the Condition (on that same lock) is made only when
+        # a thread blocks on it (_condition). Most asks are read by the
+        # thread that waits, so none is ever made (a Condition is ~1 us).
+        self._lock = threading.Lock()
+        self._cond: threading.Condition | None = None
+        self._state = _PENDING
+        self._result = None
+        self._exception: BaseException | None = None
+        self._done_callbacks: list[Any] = []
         self._runtime = runtime
         self.call_id = call_id
         self.target = target
@@ -66,6 +78,49 @@ class ActorFuture(concurrent.futures.Future):
         # when the request left: a deadlock's victim is the youngest request
         self.since = time.monotonic()
         self._waiters = _Waiters(self)
+
+    @property
+    def _condition(self) -> threading.Condition:  # what the base class and concurrent.futures use
+        cond = self._cond
+        if cond is None:
+            with _MAKING:
+                cond = self._cond
+                if cond is None:
+                    cond = self._cond = threading.Condition(self._lock)
+        return cond
+
+    def set_result(self, result: Any) -> None:
+        with self._lock:
+            if self._state in _DONE:
+                raise concurrent.futures.InvalidStateError(f"{self._state}: {self!r}")
+            self._result = result
+            self._state = _FINISHED
+            if self._cond is not None:  # someone blocks, or waits through concurrent.futures
+                for waiter in self._waiters:
+                    waiter.add_result(self)
+                self._cond.notify_all()
+        if self._done_callbacks:
+            self._invoke_callbacks()
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        with self._lock:
+            if self._state in _DONE:
+                raise concurrent.futures.InvalidStateError(f"{self._state}: {self!r}")
+            self._exception = exception
+            self._state = _FINISHED
+            if self._cond is not None:
+                for waiter in self._waiters:
+                    waiter.add_exception(self)
+                self._cond.notify_all()
+        if self._done_callbacks:
+            self._invoke_callbacks()
+
+    def add_done_callback(self, fn: Any) -> None:
+        with self._lock:
+            if self._state not in _DONE:
+                self._done_callbacks.append(fn)
+                return
+        super().add_done_callback(fn)  # done: the base class calls it now
 
     def done(self) -> bool:
         # One attribute read: atomic under the GIL, so the base class's
@@ -79,7 +134,15 @@ class ActorFuture(concurrent.futures.Future):
             if self._state not in _DONE:
                 self._runtime.forget_call(self.call_id)
                 raise AskTimeout(f"no reply from {self.target!r} within {timeout} s")
-        return super().result(0)
+        if self._state == _FINISHED:  # (no lock: a finished future never changes)
+            error = self._exception
+            if error is None:
+                return self._result
+            try:
+                raise error
+            finally:
+                del error  # no reference cycle through the traceback
+        return super().result(0)  # cancelled
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         if not self.done():
