@@ -116,8 +116,9 @@ class Host:
         runtime.tell_service(runtime.service.address,
                              P.Hello(self.boot.number, runtime.address, os.getpid()))
         runtime.flush_all()
-        while (self.cells or not self.started) and not self._exit:
-            runtime.loop.run_once(None)
+        cells, run_once = self.mailboxes.cells, runtime.loop.run_once
+        while (cells or not self.started) and not self._exit:
+            run_once(None)
             if self._main_call is not None:
                 return self._run_main(self._main_call)
         self.report_dead_letters()

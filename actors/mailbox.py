@@ -150,7 +150,8 @@ class Mailboxes:
 
     # -- running ---------------------------------------------------------------------
     def has_ready(self) -> bool:
-        return any(not cell.busy for cell in self.ready)
+        ready = self.ready
+        return bool(ready) and any(not cell.busy for cell in ready)
 
     def run_ready(self) -> None:
         """Run the ready mailboxes, up to ``BATCH`` messages each (the hot

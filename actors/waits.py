@@ -74,6 +74,16 @@ def safe_repr(value: Any, limit: int | None = None) -> str:
     return text if limit is None else text[:limit]
 
 
+def thread_name(ident: int) -> str:
+    """The name of the thread ``ident`` ("" for 0: not a thread's wait)."""
+    if not ident:
+        return ""
+    for thread in threading.enumerate():
+        if thread.ident == ident:
+            return thread.name
+    return f"thread {ident}"
+
+
 def describe(future: Any, brief: dict[str, str]) -> tuple[str, str]:
     """(kind, what) of the request a future waits for, as text. ``brief``
     reads requests by their first element alone (a layer's own asks)."""
@@ -118,8 +128,9 @@ class Wait:
         # request closing a cycle is then always the youngest)
         self.since = future.since if future is not None else time.monotonic()
         self.reported = False
-        # a thread of the main program is named by its thread (not an actor)
-        self.thread = threading.current_thread().name if type(waiter) is str else ""
+        # a thread of the main program is named by its thread (not an actor):
+        # its name is looked up when the wait is described (thread_name)
+        self.thread = threading.get_ident() if type(waiter) is str else 0
         self.deadline = deadline  # None: it waits for as long as it takes
         self.holder: Any = None   # a HELD wait: the member it waits for
         self.what = ""
@@ -135,7 +146,7 @@ class Wait:
                         target.uid if target is not None else None,
                         target.address if target is not None else None,
                         self.future.call_id if self.future is not None else None, address,
-                        self.thread)
+                        thread_name(self.thread))
 
     def state(self) -> int:
         """For a probe: WAITING while the reply has not come, ANSWERED when
