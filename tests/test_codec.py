@@ -20,6 +20,7 @@ from transport.codec import (
     BUDGET_FROM,
     EXT_DATACLASS,
     EXT_EXCEPTION,
+    FRAME_ONE,
     FRAME_VERSION,
     MAX_EXT_DEPTH,
     Codec,
@@ -229,6 +230,17 @@ def test_a_frame_that_would_expand_past_its_budget_is_refused(position):
     assert codec.decode_frame(codec.frame([plain])) == [b"\x00" * count]
 
 
+def test_a_lone_message_has_its_own_header():
+    """A frame of one message is marked as such (FRAME_ONE); one of a
+    large size goes through the budgeted decoder and must hold exactly one."""
+    assert codec.frame([codec.encode(1)])[0] == FRAME_ONE
+    assert codec.frame([codec.encode(1), codec.encode(2)])[0] == FRAME_VERSION
+    big = codec.encode(b"\x00" * BUDGET_FROM)
+    assert codec.decode_frame(bytes([FRAME_ONE]) + big) == [b"\x00" * BUDGET_FROM]
+    with pytest.raises(DecodeError):
+        codec.decode_frame(bytes([FRAME_ONE]) + big + codec.encode(1))
+
+
 def test_empty_frame_has_no_messages():
     """A frame with a header and no messages decodes to an empty list."""
     assert codec.decode_frame(codec.frame([])) == []
@@ -254,6 +266,15 @@ def test_empty_frame_has_no_messages():
     bytes([FRAME_VERSION]) + msgpack.packb(msgpack.ExtType(
         EXT_DATACLASS, msgpack.packb(["strategies:Point", {"nope": 1}]))),
     bytes([FRAME_VERSION]) + b"\x91" * 5000 + b"\xc0",  # very deep nesting
+    # a frame of one message: decoded in one call, checked as strictly
+    bytes([FRAME_ONE]),
+    bytes([FRAME_ONE]) + codec.encode(1) + codec.encode(2),  # two messages
+    bytes([FRAME_ONE]) + codec.encode(1) + b"\x00",  # a trailing byte
+    bytes([FRAME_ONE]) + codec.encode("a long enough string")[:-3],  # truncated
+    bytes([FRAME_ONE, 0xC1]),
+    bytes([FRAME_ONE, 0xDD, 0xFF, 0xFF, 0xFF, 0xFF]),
+    bytes([FRAME_ONE]) + msgpack.packb(msgpack.ExtType(99, b"x")),
+    bytes([FRAME_ONE]) + b"\x91" * 5000 + b"\xc0",
 ], ids=repr)
 def test_malformed_frames_raise_decode_error(data):
     """Malformed frames (empty, bad header, truncated, garbage, bad ext bodies) raise DecodeError."""

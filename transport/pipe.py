@@ -15,6 +15,8 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
+from transport.codec import MANY_HEADER
+
 __all__ = ["Link", "Poller", "QueuedLink"]
 
 
@@ -90,8 +92,10 @@ class QueuedLink(Link):
                 while self._queue:
                     parts.append(self._queue.popleft())
                 try:
-                    # Frames merge: one header, then every frame's messages.
-                    self.conn.send_bytes(parts[0] + b"".join(p[1:] for p in parts[1:]))
+                    # Frames merge: one header (of a frame of several
+                    # messages), then every frame's messages.
+                    self.conn.send_bytes(parts[0] if len(parts) == 1 else
+                                         MANY_HEADER + b"".join(p[1:] for p in parts))
                 except OSError:
                     return
 
