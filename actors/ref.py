@@ -77,7 +77,7 @@ class ActorFuture(concurrent.futures.Future):
         self.request = request
         # when the request left: a deadlock's victim is the youngest request
         self.since = time.monotonic()
-        self._waiters = _Waiters(self)
+        self._waiting: _Waiters | None = None  # made on first use (_waiters)
 
     @property
     def _condition(self) -> threading.Condition:  # what the base class and concurrent.futures use
@@ -89,6 +89,16 @@ class ActorFuture(concurrent.futures.Future):
                     cond = self._cond = threading.Condition(self._lock)
         return cond
 
+    @property
+    def _waiters(self) -> _Waiters:  # concurrent.futures.wait and as_completed add theirs here
+        waiting = self._waiting
+        if waiting is None:
+            with _MAKING:
+                waiting = self._waiting
+                if waiting is None:
+                    waiting = self._waiting = _Waiters(self)
+        return waiting
+
     def set_result(self, result: Any) -> None:
         with self._lock:
             if self._state in _DONE:
@@ -96,7 +106,7 @@ class ActorFuture(concurrent.futures.Future):
             self._result = result
             self._state = _FINISHED
             if self._cond is not None:  # someone blocks, or waits through concurrent.futures
-                for waiter in self._waiters:
+                for waiter in self._waiting or ():
                     waiter.add_result(self)
                 self._cond.notify_all()
         if self._done_callbacks:
@@ -109,7 +119,7 @@ class ActorFuture(concurrent.futures.Future):
             self._exception = exception
             self._state = _FINISHED
             if self._cond is not None:
-                for waiter in self._waiters:
+                for waiter in self._waiting or ():
                     waiter.add_exception(self)
                 self._cond.notify_all()
         if self._done_callbacks:

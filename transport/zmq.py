@@ -44,6 +44,10 @@ POLLIN = int(zmq.POLLIN)
 NOBLOCK = int(zmq.NOBLOCK)
 
 
+# pyzmq's Cython send, without the Python layer above it (routing ids and
+# groups, which PUSH sockets never use): 0.44 against 0.72 us a send
+_send = zmq.Socket.__mro__[1].send
+
 HWM = 10_000  # frames queued per peer, each way
 DRAIN_FROM = 512  # a frame this large is a batch: read what follows it at once (recv_frames)
 
@@ -165,7 +169,7 @@ class Outlet:
         self.socket.connect(address)
 
     def send(self, frame: bytes) -> None:
-        self.socket.send(frame, copy=len(frame) < 65536)
+        _send(self.socket, frame, 0, len(frame) < 65536, False)
 
     def close(self, linger: float | None = None) -> None:
         self.socket.close(None if linger is None else int(linger * 1000))
