@@ -19,10 +19,9 @@ cannot make this process unpickle anything.
 
 A *frame* is one header byte (:data:`FRAME_VERSION`) followed by one or more
 msgpack objects back to back; that lets a sender pack many messages in one
-transport send. A frame of exactly one message has its own header byte
-(:data:`FRAME_ONE`): it is decoded in one call, without an ``Unpacker``
-(a lone request or reply, the common case of an ask, decodes in a quarter
-of the time).
+transport send; a frame of exactly one (an ask, its reply) has its own
+header byte (:data:`FRAME_ONE`) and decodes in one call, in a quarter of
+the time.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ import decimal
 import threading
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -69,8 +68,7 @@ __all__ = [
 
 FRAME_VERSION = 0xA2  # 0xA2: REPLY envelopes name the uid that answers
 FRAME_ONE = 0xB2  # the same version, a frame holding exactly one message
-MANY_HEADER = bytes((FRAME_VERSION,))
-_ONE_HEADER = bytes((FRAME_ONE,))
+MANY_HEADER, _ONE_HEADER = bytes((FRAME_VERSION,)), bytes((FRAME_ONE,))
 
 # Built-in ext codes (0..31 reserved for transport, 32..127 for users of it).
 EXT_TUPLE = 1
@@ -356,11 +354,6 @@ class Codec:
         if len(encoded) == 1:
             return _ONE_HEADER + encoded[0]
         return MANY_HEADER + b"".join(encoded)
-
-    def iter_frame(self, frame: bytes) -> Iterator[Any]:
-        """The messages of a frame; raises :class:`DecodeError` on bad bytes
-        (before yielding any of them)."""
-        yield from self.decode_frame(frame)
 
     def decode_frame(self, frame: bytes) -> list[Any]:
         """All messages of a frame, or :class:`DecodeError` and none of them."""
