@@ -1,6 +1,6 @@
 """Lock leases, the holder's side: a lock that stays with this process.
 
-A lock's server (``actors.mp.locks.LockServer``) grants a Lock or an RLock
+A lock's server (``actors.mp.lockserver.LockServer``) grants a Lock or an RLock
 to a process that reads its inbox on a thread of its own (the main
 program, an ``actors.mp.Process``) as a *lease*: after the release the
 lock stays here, free, and the next acquire and release in this process

@@ -15,7 +15,8 @@ from typing import Any
 
 from actors.mp.leases import board_lend, lease_of
 from actors.mp.lending import Loan
-from actors.mp.locks import LockServer, SemLock, value_lock
+from actors.mp.locks import SemLock, value_lock
+from actors.mp.lockserver import LockServer
 from actors.mp.primitive import Handle
 
 __all__ = ["Array", "RawArray", "RawValue", "Value", "copy", "synchronized"]
