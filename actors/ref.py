@@ -102,7 +102,7 @@ class ActorFuture(concurrent.futures.Future):
     def set_result(self, result: Any) -> None:
         with self._lock:
             if self._state in _DONE:
-                raise concurrent.futures.InvalidStateError(f"{self._state}: {self!r}")
+                raise self._settled()
             self._result = result
             self._state = _FINISHED
             if self._cond is not None:  # someone blocks, or waits through concurrent.futures
@@ -115,7 +115,7 @@ class ActorFuture(concurrent.futures.Future):
     def set_exception(self, exception: BaseException | None) -> None:
         with self._lock:
             if self._state in _DONE:
-                raise concurrent.futures.InvalidStateError(f"{self._state}: {self!r}")
+                raise self._settled()
             self._exception = exception
             self._state = _FINISHED
             if self._cond is not None:
@@ -124,6 +124,11 @@ class ActorFuture(concurrent.futures.Future):
                 self._cond.notify_all()
         if self._done_callbacks:
             self._invoke_callbacks()
+
+    def _settled(self) -> concurrent.futures.InvalidStateError:
+        # (no repr(self) here: it takes the lock the caller holds)
+        return concurrent.futures.InvalidStateError(
+            f"{self._state}: the future of call {self.call_id} to {self.target!r} is settled")
 
     def add_done_callback(self, fn: Any) -> None:
         with self._lock:
@@ -144,15 +149,9 @@ class ActorFuture(concurrent.futures.Future):
             if self._state not in _DONE:
                 self._runtime.forget_call(self.call_id)
                 raise AskTimeout(f"no reply from {self.target!r} within {timeout} s")
-        if self._state == _FINISHED:  # (no lock: a finished future never changes)
-            error = self._exception
-            if error is None:
-                return self._result
-            try:
-                raise error
-            finally:
-                del error  # no reference cycle through the traceback
-        return super().result(0)  # cancelled
+        if self._state == _FINISHED and self._exception is None:
+            return self._result  # (no lock: a finished future never changes)
+        return super().result(0)  # an error, or cancelled
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         if not self.done():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 
 import pytest
 
@@ -62,6 +63,50 @@ def test_ask_async_is_a_future_and_awaitable(system):
         return await c.ask_async(("echo", "hi"))
 
     assert asyncio.run(main()) == "hi"
+
+
+def test_every_way_of_waiting_on_an_ask_completes(system):
+    """An ask's future (its Condition is made only when a thread blocks on
+    it) completes for every way of waiting: the asking thread, another
+    thread blocked in concurrent.futures' own result(), wait(),
+    as_completed(), callbacks added before and after, asyncio; errors come
+    back as exceptions, and a cancelled future stays cancelled."""
+    import asyncio
+    import concurrent.futures as cf
+
+    slow = system.spawn(Blocker)
+    c = system.spawn(Counter, 3)
+    pending = slow.ask_async(("sleep", 0.3))
+    blocked: list = []
+    thread = threading.Thread(target=lambda: blocked.append(cf.Future.result(pending, 20)))
+    thread.start()
+    called = threading.Event()
+    pending.add_done_callback(lambda future: called.set() if future is pending else None)
+    done, _ = cf.wait([pending, slow.ask_async(("sleep", 0.1))], timeout=20)
+    assert len(done) == 2
+    thread.join(20)
+    assert called.wait(20)  # (callbacks run just after the waiters are woken)
+    assert blocked == ["slept"] and pending.result() == "slept"
+    late: list = []
+    pending.add_done_callback(late.append)
+    assert late == [pending]
+    futures = [c.ask_async(("echo", i)) for i in range(20)]
+    assert sorted(f.result() for f in cf.as_completed(futures, timeout=20)) == list(range(20))
+    failing = c.ask_async("boom")
+    with pytest.raises(ValueError) as raised:
+        failing.result(20)
+    assert failing.exception() is raised.value
+
+    async def awaited():
+        return await asyncio.wait_for(asyncio.wrap_future(c.ask_async(("echo", 7))), 20)
+
+    assert asyncio.run(awaited()) == 7
+    racing = slow.ask_async(("sleep", 0.05))
+    if racing.cancel():
+        assert racing.cancelled()
+        with pytest.raises(cf.CancelledError):
+            racing.result(1)
+    assert slow.ask(("sleep", 0), timeout=20) == "slept"  # the actor serves on
 
 
 def test_proxy_calls_public_methods_only(system):

@@ -58,6 +58,7 @@ __all__ = [
     "FRAME_ONE",
     "FRAME_VERSION",
     "MANY_HEADER",
+    "ONE_HEADER",
     "Pickled",
     "RemoteException",
     "RemoteTraceback",
@@ -68,7 +69,7 @@ __all__ = [
 
 FRAME_VERSION = 0xA2  # 0xA2: REPLY envelopes name the uid that answers
 FRAME_ONE = 0xB2  # the same version, a frame holding exactly one message
-MANY_HEADER, _ONE_HEADER = bytes((FRAME_VERSION,)), bytes((FRAME_ONE,))
+MANY_HEADER, ONE_HEADER = bytes((FRAME_VERSION,)), bytes((FRAME_ONE,))
 
 # Built-in ext codes (0..31 reserved for transport, 32..127 for users of it).
 EXT_TUPLE = 1
@@ -352,7 +353,7 @@ class Codec:
     def frame(self, encoded: list[bytes]) -> bytes:
         """A frame holding already-encoded messages, in order."""
         if len(encoded) == 1:
-            return _ONE_HEADER + encoded[0]
+            return ONE_HEADER + encoded[0]
         return MANY_HEADER + b"".join(encoded)
 
     def decode_frame(self, frame: bytes) -> list[Any]:

@@ -29,6 +29,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import zmq
+import zmq.backend
+
+from transport.codec import ONE_HEADER
 
 if TYPE_CHECKING:
     from transport.keys import Curve
@@ -46,10 +49,9 @@ NOBLOCK = int(zmq.NOBLOCK)
 
 # pyzmq's Cython send, without the Python layer above it (routing ids and
 # groups, which PUSH sockets never use): 0.44 against 0.72 us a send
-_send = zmq.Socket.__mro__[1].send
+_send = zmq.backend.Socket.send
 
 HWM = 10_000  # frames queued per peer, each way
-DRAIN_FROM = 512  # a frame this large is a batch: read what follows it at once (recv_frames)
 
 
 def new_context() -> zmq.Context:
@@ -114,18 +116,18 @@ class Inbox:
     def recv_frames(self, limit: int = 256) -> list[bytes]:
         """Up to ``limit`` frames that are already waiting (never blocks).
         Called when a poll found the socket readable: the first frame is
-        read without asking. Only a frame of ``DRAIN_FROM`` bytes or more
-        (a batch: a burst is under way) makes it ask for more: a readiness
-        query costs a system call or two in libzmq and an enum in pyzmq
-        (~2.4 us), and after a lone request or reply the next poll asks
-        anyway. Readiness is asked rather than reading until zmq.Again (an
+        read without asking. Only a frame of several messages (a batch: a
+        burst is under way) makes it ask for more: a readiness query costs
+        a system call or two in libzmq and an enum in pyzmq (~2.4 us), and
+        after a lone message (an ask, a reply) the next poll asks anyway.
+        Readiness is asked rather than reading until zmq.Again (an
         exception costs ~3.5 us)."""
         socket = self.socket
         frames: list[bytes] = []
         try:
             frame = socket.recv(NOBLOCK)
             frames.append(frame)
-            if len(frame) >= DRAIN_FROM:
+            if frame[:1] != ONE_HEADER:
                 while len(frames) < limit and socket.getsockopt(EVENTS) & POLLIN:
                     frames.append(socket.recv(NOBLOCK))
         except zmq.Again:
