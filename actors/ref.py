@@ -59,11 +59,13 @@ class ActorFuture(concurrent.futures.Future):
 
     def __init__(self, runtime: Messenger, call_id: int, target: ActorRef | None,
                  request: Any = None) -> None:
-        # The base class's fields, but no Condition yet: a plain lock guards
-        # the state, and the Condition (on that same lock) is made only when
-        # a thread blocks on it (_condition). Most asks are read by the
-        # thread that waits, so none is ever made (a Condition is ~1 us).
-        self._lock = threading.Lock()
+        # The base class's fields, but no Condition yet: a lock guards the
+        # state, and the Condition (on that same lock) is made only when a
+        # thread blocks on it (_condition). Most asks are read by the thread
+        # that waits, so none is ever made (a Condition is ~1 us). The lock
+        # is re-entrant, as the base class's: concurrent.futures.wait holds
+        # it while it calls cancelled() and exception().
+        self._lock = threading.RLock()
         self._cond: threading.Condition | None = None
         self._state = _PENDING
         self._result = None

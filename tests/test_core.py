@@ -84,6 +84,9 @@ def test_every_way_of_waiting_on_an_ask_completes(system):
     pending.add_done_callback(lambda future: called.set() if future is pending else None)
     done, _ = cf.wait([pending, slow.ask_async(("sleep", 0.1))], timeout=20)
     assert len(done) == 2
+    # FIRST_EXCEPTION looks at the done futures while it holds their locks
+    done, _ = cf.wait([pending, c.ask_async("boom")], timeout=20, return_when=cf.FIRST_EXCEPTION)
+    assert pending in done and len(done) == 2
     thread.join(20)
     assert called.wait(20)  # (callbacks run just after the waiters are woken)
     assert blocked == ["slept"] and pending.result() == "slept"
