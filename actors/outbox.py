@@ -276,12 +276,9 @@ class Outboxes:
     def take_retries(self) -> bool:
         """Schedule the outboxes the loop thread left to another sender;
         True if there were any, or a flusher was busy (look again shortly)."""
-        if self._flushers_busy:
-            self._flushers_busy = False
-            if not self.retry:
-                return True
-        elif not self.retry:
-            return False
+        busy, self._flushers_busy = self._flushers_busy, False
+        if not self.retry:
+            return busy
         self.to_flush.update(self.retry)
         self.retry.clear()
         return True

@@ -84,53 +84,44 @@ class ActorFuture(concurrent.futures.Future):
     @property
     def _condition(self) -> threading.Condition:  # what the base class and concurrent.futures use
         cond = self._cond
-        if cond is None:
-            with _MAKING:
-                cond = self._cond
-                if cond is None:
-                    cond = self._cond = threading.Condition(self._lock)
-        return cond
+        return cond if cond is not None else self._made(
+            "_cond", lambda: threading.Condition(self._lock))
 
     @property
     def _waiters(self) -> _Waiters:  # concurrent.futures.wait and as_completed add theirs here
         waiting = self._waiting
-        if waiting is None:
-            with _MAKING:
-                waiting = self._waiting
-                if waiting is None:
-                    waiting = self._waiting = _Waiters(self)
-        return waiting
+        return waiting if waiting is not None else self._made("_waiting", lambda: _Waiters(self))
+
+    def _made(self, attr: str, make: Any) -> Any:
+        """The object in ``attr``, made on first use (once, whichever thread asks)."""
+        with _MAKING:
+            made = getattr(self, attr)
+            if made is None:
+                made = make()
+                setattr(self, attr, made)
+        return made
 
     def set_result(self, result: Any) -> None:
+        self._settle(result, None, False)
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        self._settle(None, exception, True)
+
+    def _settle(self, result: Any, exception: BaseException | None, failed: bool) -> None:
         with self._lock:
             if self._state in _DONE:
-                raise self._settled()
-            self._result = result
+                raise concurrent.futures.InvalidStateError(f"{self._state}: {self!r}")
+            self._result, self._exception = result, exception
             self._state = _FINISHED
             if self._cond is not None:  # someone blocks, or waits through concurrent.futures
                 for waiter in self._waiting or ():
-                    waiter.add_result(self)
+                    if failed:
+                        waiter.add_exception(self)
+                    else:
+                        waiter.add_result(self)
                 self._cond.notify_all()
         if self._done_callbacks:
             self._invoke_callbacks()
-
-    def set_exception(self, exception: BaseException | None) -> None:
-        with self._lock:
-            if self._state in _DONE:
-                raise self._settled()
-            self._exception = exception
-            self._state = _FINISHED
-            if self._cond is not None:
-                for waiter in self._waiting or ():
-                    waiter.add_exception(self)
-                self._cond.notify_all()
-        if self._done_callbacks:
-            self._invoke_callbacks()
-
-    def _settled(self) -> concurrent.futures.InvalidStateError:
-        # (no repr(self) here: it takes the lock the caller holds)
-        return concurrent.futures.InvalidStateError(
-            f"{self._state}: the future of call {self.call_id} to {self.target!r} is settled")
 
     def add_done_callback(self, fn: Any) -> None:
         with self._lock:

@@ -266,8 +266,7 @@ class Runtime:
         service operation to a process that is gone is none of a program's
         messages). Returns the requests among them."""
         envelopes = list(_envelopes_in(self.codec, items)) if items else []
-        self.lose(sum(1 for e in envelopes if (type(e) is P.Receipted or not isinstance(
-            e, P.REQUESTS)) and not (isinstance(e, P.Tell) and e.uid == P.SERVICE_UID)))
+        self.lose(sum(1 for e in envelopes if _dead_letter(e)))
         return [e for e in envelopes if isinstance(e, P.REQUESTS)]
 
     def count_dead_letter(self, ref: Any, message: Any) -> None:
@@ -365,6 +364,17 @@ class Runtime:
         self.outboxes.close(flush)
         self.network.close(linger)
         self.loop.close()
+
+
+def _dead_letter(envelope: Any) -> bool:
+    """A message of the program's lost unsent: a tell (a receipted one too,
+    or one that no longer decodes), not a request (its asker is told) nor a
+    service operation."""
+    if type(envelope) is P.Receipted:
+        return True
+    if isinstance(envelope, P.REQUESTS):
+        return False
+    return not (isinstance(envelope, P.Tell) and envelope.uid == P.SERVICE_UID)
 
 
 def _envelopes_in(codec: RuntimeCodec, items: list[bytes]) -> Iterator[Any]:

@@ -111,12 +111,11 @@ class Batched:
             while True:
                 with _lock:
                     items = self._batch
+                    _unsent.pop(id(self), None)
                     if not items:
-                        _unsent.pop(id(self), None)
                         return True
                     self._batch = []
                     self._batch_bytes = 0
-                    _unsent.pop(id(self), None)
                 if ref.uid in runtime.dead:
                     continue  # lost with the primitive (its next call says so)
                 runtime.post(ref.address, runtime.encode(P.Tell.wire(ref.uid, ("put_many",
