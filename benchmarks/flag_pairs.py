@@ -1,7 +1,7 @@
 """In-run A/B of one module-level switch on the ask round trip or tell throughput.
 
     python -m benchmarks.flag_pairs MODULE ATTR A B [--measure ask|tell]
-        [--transport zmq|pipe] [--blocks 12] [--size 1500] [--quick]
+        [--transport zmq|pipe|tcp] [--blocks 12] [--size 1500] [--quick]
 
 Example: ``python -m benchmarks.flag_pairs actors.mailbox BATCH 64 16``.
 
@@ -11,7 +11,9 @@ to the next). This flips one module attribute in both processes of the
 exchange, the main program and the host of the actor it talks to, between
 blocks of asks (or tells) in one system, in ABBA order, and reports each
 value's median and the median of the paired ratios B/A. A and B are Python
-literals (``ast.literal_eval``). Put the change behind a module attribute
+literals (``ast.literal_eval``). ``--transport tcp`` puts the actor on a
+second node (a process of its own, tcp+CURVE on 127.0.0.1, as
+``benchmarks.nodes``): the exchange is then between two nodes. Put the change behind a module attribute
 for the measurement, and take the switch out again afterwards.
 
 Figures only: nothing here asserts a timing.
@@ -21,10 +23,16 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import importlib
+import os
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import actors
@@ -66,7 +74,55 @@ def tells(ref: actors.ActorRef, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
+def serve(keys: str) -> None:
+    """Node b of ``--transport tcp``: hosts the actor until stdin closes."""
+    with actors.ActorSystem(node="b", bind="tcp://127.0.0.1", keys=keys, spares=0) as system:
+        system.spawn(Switchable, name="switchable")
+        print(system.address, flush=True)
+        sys.stdin.read()
+
+
+@contextlib.contextmanager
+def exchange(transport: str) -> Iterator[actors.ActorRef]:
+    """A ref to a Switchable: in a host of this system, or on node b."""
+    if transport != "tcp":
+        with actors.ActorSystem(transport=transport, spares=0) as system:
+            yield system.spawn(Switchable)
+        return
+    from transport.keys import create
+
+    folder = tempfile.mkdtemp(prefix="flag-pairs-")
+    keys = os.path.join(folder, "keys")
+    create(keys)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get(
+        "PYTHONPATH")])))
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.flag_pairs", "--serve", keys],
+                            cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        address = proc.stdout.readline().strip()
+        with actors.ActorSystem(node="a", bind="tcp://127.0.0.1", keys=keys) as system:
+            system.connect(address)
+            ref = system.lookup("switchable")
+            if ref is None:
+                raise RuntimeError("node b has no actor named 'switchable'")
+            yield ref
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:2] == ["--serve"]:
+        serve(sys.argv[2])
+        return 0
     parser = argparse.ArgumentParser(prog="python -m benchmarks.flag_pairs", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("module")
@@ -74,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("a", type=ast.literal_eval)
     parser.add_argument("b", type=ast.literal_eval)
     parser.add_argument("--measure", choices=("ask", "tell"), default="ask")
-    parser.add_argument("--transport", choices=("zmq", "pipe"), default="zmq")
+    parser.add_argument("--transport", choices=("zmq", "pipe", "tcp"), default="zmq",
+                        help="tcp: the actor is on a second node (tcp+CURVE)")
     parser.add_argument("--blocks", type=int, default=12, help="pairs of blocks (A and B each)")
     parser.add_argument("--size", type=int, help="asks (1,500) or tells (100,000) per block")
     parser.add_argument("--quick", action="store_true", help="2 pairs of small blocks")
@@ -87,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                          else (2000 if args.quick else 100_000))
     measure = asks if args.measure == "ask" else tells
     unit = "us per ask" if args.measure == "ask" else "msg/s"
-    with actors.ActorSystem(transport=args.transport, spares=0) as system:
-        ref = system.spawn(Switchable)
-
+    with exchange(args.transport) as ref:
         def switch(value: Any) -> None:
             setattr(module, args.attr, value)
             there = ref.ask(("set", args.module, args.attr, value), timeout=30)

@@ -223,20 +223,23 @@ def test_restart_pairs_compares_two_trees_restart_by_restart():
     assert 0 <= data["b_slower_in"] <= 2 and data["restarts"] == 2
 
 
-@pytest.mark.parametrize("measure", ["ask", "tell"])
-def test_flag_pairs_flips_a_switch_in_both_processes(measure):
+@pytest.mark.parametrize("measure,transport", [("ask", "zmq"), ("tell", "zmq"), ("ask", "tcp")])
+def test_flag_pairs_flips_a_switch_in_both_processes(measure, transport):
     """benchmarks.flag_pairs: a module attribute is set in the main program
-    and, read back, in the actor's host between blocks; both values' medians
-    and the paired ratio are printed (no timing assertions). A name that
-    does not exist is refused before anything starts."""
+    and, read back, in the actor's host between blocks (tcp: the host is on
+    a second node); both values' medians and the paired ratio are printed
+    (no timing assertions). A name that does not exist is refused before
+    anything starts."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "benchmarks.flag_pairs", "actors.mailbox",
-                           "BATCH", "64", "16", "--quick", "--measure", measure],
+                           "BATCH", "64", "16", "--quick", "--measure", measure,
+                           "--transport", transport],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=110)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "actors.mailbox.BATCH = 64: median" in proc.stdout
     assert "actors.mailbox.BATCH = 16: median" in proc.stdout
     assert "B/A paired: median" in proc.stdout and "of 2" in proc.stdout
+    assert f"{measure} over {transport}" in proc.stdout
     bad = subprocess.run([sys.executable, "-m", "benchmarks.flag_pairs", "actors.mailbox",
                           "NO_SUCH_NAME", "1", "2", "--quick"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
