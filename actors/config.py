@@ -77,7 +77,8 @@ class SystemConfig:
     restart buffer of 10,000 messages per address, deadlock detection
     within 0.2 s, quiescence off; frames of at most 64 MiB; at most 10,000
     tells from one process queued in one actor's mailbox, a sender that
-    would pass it waiting for room (``when_full="block"``, no time limit).
+    would pass it waiting for room (``when_full="block"``, no time limit);
+    a thread waiting for a reply busy-waits up to 200 us before sleeping.
     """
 
     transport: str = "zmq"
@@ -99,6 +100,7 @@ class SystemConfig:
     node: str | None = None              # this node's name (refs carry it)
     keys: str | None = None              # the keys folder (tcp: required)
     link_timeout: float = 1.5            # a silent link to a node is lost after it
+    busy_wait: float = 0.0002            # s a thread waiting for a reply polls before sleeping
 
     def __post_init__(self) -> None:
         if self.transport not in TRANSPORTS:
@@ -120,6 +122,10 @@ class SystemConfig:
         if self.bind != "ipc":
             _check_tcp(self.bind, self.keys)
         _seconds("link_timeout", self.link_timeout)
+        if not isinstance(self.busy_wait, (int, float)) or isinstance(self.busy_wait, bool) \
+                or not 0 <= self.busy_wait <= 0.01:
+            raise ValueError(f"busy_wait must be a number of seconds in [0, 0.01] (0: off), "
+                             f"got {self.busy_wait!r}")
         _seconds("stop_timeout", self.stop_timeout)
         _seconds("spawn_timeout", self.spawn_timeout)
         _delay("deadlock_detection", self.deadlock_detection)
@@ -152,7 +158,8 @@ class SystemConfig:
         if self.send_timeout is not None:
             _seconds("send_timeout", self.send_timeout)
         # normalized: floats for seconds, a concrete level
-        for name in ("stop_timeout", "spawn_timeout", "link_timeout", "spares_idle"):
+        for name in ("stop_timeout", "spawn_timeout", "link_timeout", "spares_idle",
+                     "busy_wait"):
             object.__setattr__(self, name, float(getattr(self, name)))
         for name in ("deadlock_detection", "quiescence", "send_timeout"):
             value = getattr(self, name)

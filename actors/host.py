@@ -73,6 +73,7 @@ class Host:
                                          flow_size=boot.mailbox_size, when_full=boot.when_full,
                                          send_timeout=boot.send_timeout)
         runtime.waits.configure(boot.deadlock_detection, track=boot.quiescence is not None)
+        runtime.loop.busy_wait = boot.busy_wait
         self.mailboxes = Mailboxes(runtime, self._report_stopped, self._stop_children,
                                    _open_counters(boot.counters), self._service)
         self.system = HostSystem(runtime, self)

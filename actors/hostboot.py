@@ -35,4 +35,5 @@ class HostBoot:
     mailbox_size: int
     when_full: str
     send_timeout: float | None
+    busy_wait: float                # s a thread waiting for its reply polls before sleeping
     curve: Any = None               # transport.keys.Curve on tcp

@@ -149,6 +149,7 @@ class Launcher:
                         quiescence=config.quiescence, token=runtime.token,
                         max_frame=config.max_frame, mailbox_size=config.mailbox_size,
                         when_full=config.when_full, send_timeout=config.send_timeout,
+                        busy_wait=config.busy_wait,
                         curve=runtime.network.curve if config.bind != "ipc" else None)
         child_conn = parent_conn = None
         if config.transport == "pipe":

@@ -51,46 +51,22 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from actors.calls import Calls
+from actors.handler import Handler
 from actors.logs import Throttled
 from actors.outbox import Outboxes
 from actors.protocol import ASK, CALL, ENVELOPES, RECEIPTED, REPLY, TELL, Answer
 from actors.relief import Relief
 from actors.waits import WaitTracker, safe_repr
 from actors.wire import RuntimeCodec
+from transport.busy import busy_poll
 from transport.codec import DecodeError
 
-__all__ = ["Handler", "MessageLoop"]
+__all__ = ["MessageLoop"]
 
 log = logging.getLogger("actors")
-
-
-class Handler(Protocol):
-    """What a process does with the messages its loop reads."""
-
-    def deliver(self, envelopes: list[Any]) -> None:
-        """Tells, Asks, Calls and Receipted envelopes of one frame, in order
-        (replies never reach here); each one's errors are the handler's to
-        catch (:meth:`MessageLoop.drop_malformed`)."""
-
-    def run_ready(self) -> None:
-        """Run what is ready (after each poll, on the reader thread)."""
-
-    def has_ready(self) -> bool:
-        """True when something is ready to run now (a poll must not block)."""
-
-    def on_ready(self, obj: Any) -> None:
-        """A registered pollable that is not a message source is ready."""
-
-    def source_closed(self, source: Any) -> None:
-        """A message source reached its end (a pipe's peer is gone)."""
-
-    def waiter(self, thread: int, future: Any) -> Any:
-        """Who blocks when ``thread`` waits for ``future``: an actor uid, a
-        thread key, or None when the wait is not an edge of the wait-for
-        graph (see ``actors.waits``)."""
 
 
 class MessageLoop:
@@ -109,6 +85,9 @@ class MessageLoop:
         self.name = name
         self.ident: int | None = None  # the reading thread
         self.lead_waits = False
+        self.busy_wait = 0.0  # s a thread waiting for its own reply polls before it sleeps
+        self._spin = 0.0      # the busy wait of the wait under way (0: none)
+        self._quick = True    # the last such wait ended within busy_wait
         self.malformed = 0  # frames and envelopes dropped as malformed
         self.received = 0  # envelopes decoded (quiescence counts)
         self.drops = Throttled(log)
@@ -215,7 +194,9 @@ class MessageLoop:
         sources = self._sources
         self.polls += 1
         this = self.polls
-        for obj in self.poller.poll(timeout):
+        spin = self._spin
+        for obj in busy_poll(self.poller.poll, spin, timeout) if spin else \
+                self.poller.poll(timeout):
             if self.polls != this:  # what ran polled again (a death waits for last
                 break  # reports): a pipe listed here may be read already; a read would block
             if obj == self._wake_r:
@@ -346,7 +327,7 @@ class MessageLoop:
     def _wait(self, future: Any, timeout: float | None, me: int) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         if me == self.ident:
-            self.pump_until(future.done, deadline)
+            self._pump_own(future, deadline)
             return
         if future.done():
             return
@@ -364,7 +345,7 @@ class MessageLoop:
                     return
             try:
                 self.ident = me
-                self.pump_until(future.done, deadline)
+                self._pump_own(future, deadline)
             finally:
                 self.ident = None
                 self._reader.release()
@@ -372,6 +353,19 @@ class MessageLoop:
             self._wanted = False
             self._led_at = time.monotonic()
             self._lead.release()
+
+    def _pump_own(self, future: Any, deadline: float | None) -> None:
+        """The reader waits for its own reply: it busy-waits in each poll
+        (``busy_wait``) as long as the last such wait took no longer."""
+        outer, busy = self._spin, self.busy_wait
+        self._spin = busy if self._quick else 0.0
+        start = time.monotonic()
+        try:
+            self.pump_until(future.done, deadline)
+        finally:
+            self._spin = outer
+            if busy:
+                self._quick = time.monotonic() - start <= busy
 
     def take_reading(self, timeout: float) -> bool:
         """Become the reader (a thread finishing the process's work after

@@ -29,7 +29,8 @@ from actors.calls import Calls
 from actors.errors import ActorDeadError, MessageTooLarge, SerializationError
 from actors.flow import Flow, Tells
 from actors.foreign import Foreign
-from actors.loop import Handler, MessageLoop
+from actors.handler import ProcessHandler
+from actors.loop import MessageLoop
 from actors.outbox import Outboxes, UnknownPeer
 from actors.peers import Peers
 from actors.ref import ActorFuture, ActorRef
@@ -37,16 +38,9 @@ from actors.waits import WaitTracker, safe_repr
 from actors.wire import RuntimeCodec, find_undecodable
 from transport.codec import EncodeError
 
-__all__ = ["ProcessHandler", "Runtime"]
+__all__ = ["Runtime"]
 
 log = logging.getLogger("actors")
-
-
-class ProcessHandler(Handler):
-    """A loop handler that also says how this process stops an actor (the
-    node waits for it; inside a host it is only scheduled)."""
-
-    def stop_actor(self, ref: ActorRef, timeout: float | None) -> None: ...
 
 
 class Runtime:

@@ -75,6 +75,12 @@ class ActorSystem:
             node is lost (ZMTP heartbeats every third of it; default 1.5):
             asks pending on its actors fail with :class:`ActorDeadError`
             and watchers get :class:`Terminated`. docs/cluster.md.
+        busy_wait: seconds a thread that waits for its reply (``ask``,
+            ``result()``) keeps polling before it sleeps (default 0.0002;
+            0 turns it off), as Erlang's schedulers busy-wait: CPU time
+            for a faster round trip. Only while replies come that fast: a
+            wait that took longer turns it off until one is quick again.
+            docs/performance.md.
 
     Leaving the ``with`` block (or ``shutdown()``, or interpreter exit) stops
     every actor, children before parents and the last started first, then
@@ -100,7 +106,8 @@ class ActorSystem:
                  quiescence: float | None = None, max_frame: int = 64 << 20,
                  mailbox_size: int = 10_000, when_full: str = "block",
                  send_timeout: float | None = None, node: str | None = None,
-                 keys: str | None = None, link_timeout: float = 1.5) -> None:
+                 keys: str | None = None, link_timeout: float = 1.5,
+                 busy_wait: float = 0.0002) -> None:
         # A spawned child re-importing a script without the
         # ``if __name__ == "__main__":`` guard: fail at once, with the standard
         # library's own error, before any thread or process is started.
@@ -112,7 +119,7 @@ class ActorSystem:
             restart_buffer=restart_buffer, deadlock_detection=deadlock_detection,
             quiescence=quiescence, max_frame=max_frame, mailbox_size=mailbox_size,
             when_full=when_full, send_timeout=send_timeout, node=node, keys=keys,
-            link_timeout=link_timeout)
+            link_timeout=link_timeout, busy_wait=busy_wait)
         self.transport = transport
         self._node = Node(self.config)
         # The node itself, not this object: a system dropped without shutdown

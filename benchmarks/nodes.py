@@ -10,15 +10,19 @@ of its own on 127.0.0.1:
 
 * raw PUSH/PULL one-way, msgpack per message, N sends then a sync that
   returns the count; with CURVE (a key pair each side) and without;
-* raw DEALER/ROUTER round trip (ping-pong), with CURVE and without;
+* raw DEALER/ROUTER round trip (ping-pong), with CURVE and without, and
+  with CURVE where the client busy-polls for 200 us before it sleeps in
+  ``recv`` (what an asking thread does by default: ``busy_wait``);
 * tell a->b: N ``ref.tell`` from node a's main program to an actor of
   node b, then one ``ask`` ordered after them that returns the count;
-* ask a->b: sequential ``ref.ask`` round trips;
+* ask a->b: sequential ``ref.ask`` round trips, with the default
+  ``busy_wait`` and without it (``busy_wait=0``, set between blocks);
 * detection: node b is SIGKILLed while an ask to its actor is pending;
   the time until that ask fails with ActorDeadError (default settings).
 
 Ratios are within this run: tell / raw CURVE PUSH/PULL (target >= 0.5),
-ask / raw CURVE ping-pong (target <= 1.5), and detection p50 (target
+ask / raw CURVE ping-pong (target <= 1.5; also without busy waiting, and
+against a raw client that busy-polls as well), and detection p50 (target
 <= 2 s). Figures only: nothing here asserts a timing.
 """
 
@@ -41,9 +45,11 @@ import msgpack
 import zmq
 
 import actors
+from transport.busy import busy_poll
 from transport.keys import create
 
 MESSAGE = ("add", 1)
+BUSY = 0.0002  # the default busy_wait, set explicitly: the raw client does the same
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -108,8 +114,9 @@ def raw_server(kind: str, keys: tuple[bytes, bytes] | None, ports: Any) -> None:
 
 
 class Raw:
-    def __init__(self, kind: str, curve: bool) -> None:
+    def __init__(self, kind: str, curve: bool, busy: float = 0.0) -> None:
         self.kind = kind
+        self.busy = busy  # s the client polls before it sleeps in recv
         self.keys = zmq.curve_keypair() if curve else None
         spawn = multiprocessing.get_context("spawn")
         ports = spawn.Queue()
@@ -128,6 +135,11 @@ class Raw:
             self.out = self.ctx.socket(zmq.DEALER)
             _curve_client(self.out, self.keys)
             self.out.connect(f"tcp://127.0.0.1:{port}")
+            self.poller = zmq.Poller()
+            self.poller.register(self.out, zmq.POLLIN)
+
+    def poll(self, timeout: float | None) -> list[Any]:
+        return self.poller.poll(None if timeout is None else timeout * 1000)
 
     def one_way(self, n: int) -> float:
         """Messages per second."""
@@ -144,6 +156,8 @@ class Raw:
         for _ in range(n):
             start = time.perf_counter()
             self.out.send(msgpack.packb(MESSAGE))
+            if self.busy:
+                busy_poll(self.poll, self.busy, None)
             self.out.recv()
             samples.append((time.perf_counter() - start) * 1e6)
         return samples
@@ -195,7 +209,20 @@ def tell_rate(counter: actors.ActorRef, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def ask_samples(counter: actors.ActorRef, n: int) -> list[float]:
+def ask_samples(counter: actors.ActorRef, n: int, busy_wait: float | None = None
+                ) -> list[float]:
+    """Microseconds per ask; ``busy_wait``: this node's, for these asks."""
+    loop = counter._runtime.loop  # (a benchmark reaches in: the setting is per system)
+    default = loop.busy_wait
+    if busy_wait is not None:
+        loop.busy_wait = busy_wait
+    try:
+        return _ask_samples(counter, n)
+    finally:
+        loop.busy_wait = default
+
+
+def _ask_samples(counter: actors.ActorRef, n: int) -> list[float]:
     samples = []
     for _ in range(n):
         start = time.perf_counter()
@@ -240,12 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     create(keys)
     raws = {f"raw_{kind}_{'curve' if curve else 'plain'}": Raw(kind, curve)
             for kind in ("push", "dealer") for curve in (True, False)}
+    raws["raw_dealer_curve_busy"] = Raw("dealer", True, busy=BUSY)
     proc, address = start_node(keys)
     figures: dict[str, list[float]] = {key: [] for key in
-                                       [*raws, "tell_a_to_b", "ask_a_to_b", "detection"]}
+                                       [*raws, "tell_a_to_b", "ask_a_to_b",
+                                        "ask_a_to_b_no_busy", "detection"]}
     try:
         with actors.ActorSystem(node="a", bind="tcp://127.0.0.1", keys=keys,
-                                spares=0) as system:
+                                spares=0, busy_wait=BUSY) as system:
             system.connect(address)
             counter = system.lookup("counter")
             tell_rate(counter, messages // 10)  # warm-up
@@ -258,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
                         figures[key].append(statistics.median(raw.round_trips(trips)))
                 figures["tell_a_to_b"].append(tell_rate(counter, messages))
                 figures["ask_a_to_b"].append(statistics.median(ask_samples(counter, trips)))
+                figures["ask_a_to_b_no_busy"].append(
+                    statistics.median(ask_samples(counter, trips, busy_wait=0.0)))
             stop_node(proc)
             for _ in range(kills):
                 figures["detection"].append(detection(system, keys))
@@ -271,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
               med["tell_a_to_b"] / med["raw_push_curve"],
               "ask / raw CURVE ping-pong (target <= 1.5)":
               med["ask_a_to_b"] / med["raw_dealer_curve"],
+              "ask, busy_wait=0 / raw CURVE ping-pong":
+              med["ask_a_to_b_no_busy"] / med["raw_dealer_curve"],
+              "ask / raw CURVE ping-pong, both busy-polling":
+              med["ask_a_to_b"] / med["raw_dealer_curve_busy"],
               "raw CURVE / plain PUSH/PULL (CURVE's own cost)":
               med["raw_push_curve"] / med["raw_push_plain"],
               "raw CURVE / plain ping-pong": med["raw_dealer_curve"] / med["raw_dealer_plain"]}

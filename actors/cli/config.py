@@ -196,6 +196,7 @@ SYSTEM_CHECKS: dict[str, tuple[Any, str]] = {
              "a name of letters, digits, '_' or '-'"),
     "keys": (lambda v: isinstance(v, str) and os.path.isabs(v), "an absolute path"),
     "link_timeout": (_number, "a positive number of seconds"),
+    "busy_wait": (lambda v: _number(v, -1) and 0 <= v <= 0.01, "a number of seconds in [0, 0.01]"),
     "stop_timeout": (_number, "a positive number of seconds"),
     "spawn_timeout": (_number, "a positive number of seconds"),
     "spares": (_count, "an integer >= 0"),
