@@ -193,7 +193,8 @@ def test_mp_quick_run_prints_every_benchmark_row(tmp_path: Path) -> None:
 
 def test_nodes_benchmark_quick(tmp_path):
     """benchmarks.nodes --quick: two nodes over tcp+CURVE and the raw pyzmq
-    baselines with and without CURVE, figures and ratios (no timing
+    baselines with and without CURVE (and with a busy-polling client), the
+    ask with and without busy_wait, figures and ratios (no timing
     assertions)."""
     out = tmp_path / "nodes.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -204,9 +205,10 @@ def test_nodes_benchmark_quick(tmp_path):
     data = json.loads(out.read_text())
     assert sorted(data["medians"]) == sorted(
         ["raw_push_curve", "raw_push_plain", "raw_dealer_curve", "raw_dealer_plain",
-         "tell_a_to_b", "ask_a_to_b", "detection"])
+         "raw_dealer_curve_busy", "tell_a_to_b", "ask_a_to_b", "ask_a_to_b_no_busy",
+         "detection"])
     assert all(value > 0 for value in data["medians"].values()), data["medians"]
-    assert len(data["ratios"]) == 4 and "tell / raw CURVE PUSH/PULL" in proc.stdout
+    assert len(data["ratios"]) == 6 and "tell / raw CURVE PUSH/PULL" in proc.stdout
 
 
 def test_restart_pairs_compares_two_trees_restart_by_restart():
