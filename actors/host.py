@@ -68,12 +68,11 @@ class Host:
         self.name = boot.name
         self.runtime = runtime = Runtime(boot.node_id, network, self, boot.name,
                                          boot.hold_limit, remote_waits=True, token=boot.token,
-                                         peers=Peers(boot.node_address),
-                                         max_frame=boot.max_frame,
+                                         peers=Peers(boot.node_address), max_frame=boot.max_frame,
                                          flow_size=boot.mailbox_size, when_full=boot.when_full,
                                          send_timeout=boot.send_timeout)
         runtime.waits.configure(boot.deadlock_detection, track=boot.quiescence is not None)
-        runtime.loop.busy_wait = boot.busy_wait
+        runtime.loop.busy.budget = boot.busy_wait
         self.mailboxes = Mailboxes(runtime, self._report_stopped, self._stop_children,
                                    _open_counters(boot.counters), self._service)
         self.system = HostSystem(runtime, self)

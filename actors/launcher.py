@@ -144,12 +144,11 @@ class Launcher:
                         transport=config.transport, bind=bind, number=number, name=label,
                         log_level=config.log_level or 0, parent_pid=os.getpid(),
                         counters=self.counters_path(number), preload=tuple(sorted(self.preload)),
-                        hold_limit=config.restart_buffer,
+                        hold_limit=config.restart_buffer, busy_wait=config.busy_wait,
                         deadlock_detection=config.deadlock_detection,
                         quiescence=config.quiescence, token=runtime.token,
                         max_frame=config.max_frame, mailbox_size=config.mailbox_size,
                         when_full=config.when_full, send_timeout=config.send_timeout,
-                        busy_wait=config.busy_wait,
                         curve=runtime.network.curve if config.bind != "ipc" else None)
         child_conn = parent_conn = None
         if config.transport == "pipe":

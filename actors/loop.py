@@ -46,7 +46,6 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import math
-import os
 import threading
 import time
 from collections import deque
@@ -61,8 +60,8 @@ from actors.protocol import ASK, CALL, ENVELOPES, RECEIPTED, REPLY, TELL, Answer
 from actors.relief import Relief
 from actors.waits import WaitTracker, safe_repr
 from actors.wire import RuntimeCodec
-from transport.busy import busy_poll
 from transport.codec import DecodeError
+from transport.polling import BusyWait, WakePipe
 
 __all__ = ["MessageLoop"]
 
@@ -85,17 +84,13 @@ class MessageLoop:
         self.name = name
         self.ident: int | None = None  # the reading thread
         self.lead_waits = False
-        self.busy_wait = 0.0  # s a thread waiting for its own reply polls before it sleeps
-        self._spin = 0.0      # the busy wait of the wait under way (0: none)
-        self._quick = True    # the last such wait ended within busy_wait
+        self.busy = BusyWait()  # how a thread waiting for its own reply polls (busy_wait)
         self.malformed = 0  # frames and envelopes dropped as malformed
         self.received = 0  # envelopes decoded (quiescence counts)
         self.drops = Throttled(log)
         self._backlog: deque[bytes] = deque()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
-        self._woken = False
+        self._waker = WakePipe()
+        self.wake = self._waker.wake  # (any thread) make the poll return
         self.polls = 0  # poll_into sees a nested poll by the count
         self._reader = threading.Lock()   # held by the thread reading the inbox
         self._lead = threading.Lock()     # held by a waiter that takes over reading
@@ -108,7 +103,7 @@ class MessageLoop:
         self.aside: deque[Any] = deque()  # envelopes a reliever read, for home
         self.relief = Relief(self)
         self.poller = network.new_poller()
-        self.poller.register(self._wake_r)
+        self.poller.register(self._waker.fd)
         self._sources: dict[Any, Any] = {}
         for source in network.sources:
             self.add_source(source)
@@ -135,14 +130,6 @@ class MessageLoop:
 
     def unwatch(self, obj: Any) -> None:
         self.poller.unregister(obj)
-
-    def wake(self) -> None:
-        if not self._woken:
-            self._woken = True
-            try:
-                os.write(self._wake_w, b"!")
-            except (BlockingIOError, OSError):
-                pass
 
     # -- reading ------------------------------------------------------------------
     def run_once(self, timeout: float | None) -> None:
@@ -194,21 +181,12 @@ class MessageLoop:
         sources = self._sources
         self.polls += 1
         this = self.polls
-        spin = self._spin
-        for obj in busy_poll(self.poller.poll, spin, timeout) if spin else \
-                self.poller.poll(timeout):
+        waker = self._waker.fd
+        for obj in self.busy.poll(self.poller.poll, timeout):
             if self.polls != this:  # what ran polled again (a death waits for last
                 break  # reports): a pipe listed here may be read already; a read would block
-            if obj == self._wake_r:
-                try:
-                    while os.read(self._wake_r, 4096):
-                        pass
-                except BlockingIOError:
-                    pass
-                # Cleared only after draining: a wake() racing with the drain
-                # either wrote a byte we will see, or saw True and relies on
-                # the flush that follows in this same call.
-                self._woken = False
+            if obj == waker:
+                self._waker.drain()  # (the loop flushes after this poll)
                 continue
             source = sources.get(obj)
             if source is None:
@@ -355,17 +333,13 @@ class MessageLoop:
             self._lead.release()
 
     def _pump_own(self, future: Any, deadline: float | None) -> None:
-        """The reader waits for its own reply: it busy-waits in each poll
-        (``busy_wait``) as long as the last such wait took no longer."""
-        outer, busy = self._spin, self.busy_wait
-        self._spin = busy if self._quick else 0.0
-        start = time.monotonic()
+        """The reader waits for its own reply: it busy-waits in its polls
+        (``busy_wait``, see ``transport.polling``)."""
+        began = self.busy.begin()
         try:
             self.pump_until(future.done, deadline)
         finally:
-            self._spin = outer
-            if busy:
-                self._quick = time.monotonic() - start <= busy
+            self.busy.end(began)
 
     def take_reading(self, timeout: float) -> bool:
         """Become the reader (a thread finishing the process's work after
@@ -399,11 +373,7 @@ class MessageLoop:
 
     def close(self) -> None:
         self.relief.close()
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._waker.close()
 
 
 def _block(future: Any, timeout: float | None) -> None:

@@ -87,7 +87,7 @@ class Node:
                                          when_full=config.when_full,
                                          send_timeout=config.send_timeout)
         runtime.loop.lead_waits = True
-        runtime.loop.busy_wait = config.busy_wait
+        runtime.loop.busy.budget = config.busy_wait
         # the main program's waits feed the detector (read in place)
         runtime.waits.configure(config.deadlock_detection, track=config.quiescence is not None)
         self.shutting_down = False

@@ -13,8 +13,9 @@ blocks of asks (or tells) in one system, in ABBA order, and reports each
 value's median and the median of the paired ratios B/A. A and B are Python
 literals (``ast.literal_eval``). ``--transport tcp`` puts the actor on a
 second node (a process of its own, tcp+CURVE on 127.0.0.1, as
-``benchmarks.nodes``): the exchange is then between two nodes. Put the change behind a module attribute
-for the measurement, and take the switch out again afterwards.
+``benchmarks.nodes``): the exchange is then between two nodes. Put the
+change behind a module attribute for the measurement, and take the switch
+out again afterwards.
 
 Figures only: nothing here asserts a timing.
 """

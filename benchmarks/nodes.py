@@ -45,7 +45,7 @@ import msgpack
 import zmq
 
 import actors
-from transport.busy import busy_poll
+from transport.polling import busy_poll
 from transport.keys import create
 
 MESSAGE = ("add", 1)
@@ -213,13 +213,13 @@ def ask_samples(counter: actors.ActorRef, n: int, busy_wait: float | None = None
                 ) -> list[float]:
     """Microseconds per ask; ``busy_wait``: this node's, for these asks."""
     loop = counter._runtime.loop  # (a benchmark reaches in: the setting is per system)
-    default = loop.busy_wait
+    default = loop.busy.budget
     if busy_wait is not None:
-        loop.busy_wait = busy_wait
+        loop.busy.budget = busy_wait
     try:
         return _ask_samples(counter, n)
     finally:
-        loop.busy_wait = default
+        loop.busy.budget = default
 
 
 def _ask_samples(counter: actors.ActorRef, n: int) -> list[float]:

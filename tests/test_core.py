@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+import time
 
 import pytest
 
@@ -446,6 +447,28 @@ def test_system_options_are_validated():
         actors.ActorSystem(bind="udp://x")
     with pytest.raises(ValueError, match="stop_timeout"):
         actors.ActorSystem(stop_timeout=0)
+    for bad in (-0.001, 0.5, True, "fast"):
+        with pytest.raises(ValueError, match=r"busy_wait must be a number of seconds in \[0, "):
+            actors.ActorSystem(busy_wait=bad)
+
+
+@pytest.mark.parametrize("busy_wait", [0.0, 0.01])
+def test_a_waiting_thread_busy_waits_only_while_replies_come_that_fast(busy_wait):
+    """busy_wait: the main thread polls up to busy_wait for a reply before
+    it sleeps, but only while replies come within it. Six asks to a handler
+    that works 60 ms cost the waiting thread about one busy wait of CPU
+    (10 ms, the first ask), not six (60 ms); fast asks still answer."""
+    with actors.ActorSystem(busy_wait=busy_wait, spares=0) as system:
+        slow, fast = system.spawn(Blocker), system.spawn(Counter, 7)
+        for _ in range(20):
+            assert fast.ask("get", timeout=10) == 7  # replies come fast: it spins
+        cpu = time.thread_time()
+        for _ in range(6):
+            assert slow.ask(("sleep", 0.06), timeout=10) == "slept"
+        spent = time.thread_time() - cpu
+        assert spent < 0.03, f"the waiting thread used {spent * 1000:.1f} ms of CPU"
+        for _ in range(20):
+            assert fast.ask("get", timeout=10) == 7
 
 
 def test_tcp_loopback(keys):

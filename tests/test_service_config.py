@@ -60,6 +60,7 @@ BAD = """\
     [system]
     transport = "carrier-pigeon"
     spares = -1
+    busy_wait = 0.5
     log_level = 10
     warp = 9
     [logging]
@@ -93,6 +94,7 @@ BAD_ERRORS = [
     "digit; got 'my shop'",
     "system.transport: must be 'zmq' or 'pipe', got 'carrier-pigeon'",
     "system.spares: must be an integer >= 0, got -1",
+    "system.busy_wait: must be a number of seconds in [0, 0.01], got 0.5",
     "system.log_level: set [logging] level instead",
     "system.warp: unknown key",
     "logging.level: must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG, got 'LOUD'",

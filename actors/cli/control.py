@@ -34,6 +34,8 @@ from typing import Any
 import msgpack
 import zmq
 
+from transport.polling import WakePipe
+
 __all__ = ["ControlServer", "NoAnswer", "OPS", "PROTOCOL", "ProtocolError", "Request",
            "call"]
 
@@ -128,7 +130,7 @@ class ControlServer:
         if os.path.exists(path):
             os.chmod(path, 0o600)
         self._outbox: collections.deque[tuple[bytes, bytes]] = collections.deque()
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._waker = WakePipe()
         self._closing = False
         self.served = 0
         self.refused = 0
@@ -140,20 +142,13 @@ class ControlServer:
     def close(self) -> None:
         """Stop serving (replies still queued are sent first) and close."""
         self._closing = True
-        self._wake()
+        self._waker.wake()
         if self._thread.is_alive():
             self._thread.join(5.0)
         if not self._thread.is_alive():
             self._socket.close()
             self._context.term()
-        for fd in (self._wake_r, self._wake_w):
-            os.close(fd)
-
-    def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"!")
-        except OSError:  # full (a wake is pending anyway) or closed
-            pass
+        self._waker.close()
 
     def _responder(self, identity: bytes) -> Respond:
         done = threading.Lock()
@@ -166,21 +161,17 @@ class ControlServer:
             except Exception as e:  # noqa: BLE001 - a reply that cannot travel says why
                 frame = reply_frame({"ok": False, "error": f"the reply could not be encoded: {e}"})
             self._outbox.append((identity, frame))
-            self._wake()
+            self._waker.wake()
         return respond
 
     def _run(self) -> None:
         poller = zmq.Poller()
         poller.register(self._socket, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
+        poller.register(self._waker.fd, zmq.POLLIN)
         while True:
             events = dict(poller.poll())
-            if self._wake_r in events:
-                try:
-                    while os.read(self._wake_r, 512):
-                        pass
-                except BlockingIOError:
-                    pass
+            if self._waker.fd in events:
+                self._waker.drain()  # (queued replies are sent next)
             self._send_replies()
             if self._closing:
                 return

@@ -1,0 +1,106 @@
+"""What a loop's poll is made of besides its message sources: a wake pipe
+(another thread makes the poll return) and busy polling.
+
+Busy polling: look again, without sleeping, for a short while before a
+blocking poll. A thread that sleeps in ``poll`` is woken by the kernel when
+its reply lands, and on an idle CPU (above all a virtual one) that wake
+costs tens of microseconds, a large share of a round trip between
+processes. A thread that keeps polling for a little while sees the reply at
+once. This is the trade Erlang's schedulers make by default (``+sbwt``):
+CPU time for latency, for a bounded time. Between looks the thread yields
+its CPU (``sched_yield``), so that a runnable thread there (the ZeroMQ I/O
+thread bringing the reply, the process that answers) goes first.
+:class:`BusyWait` makes it adaptive: only while replies come that fast.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["BusyWait", "WakePipe", "busy_poll"]
+
+Poll = Callable[[float | None], list[Any]]
+
+
+class WakePipe:
+    """A non-blocking pipe a poll watches (``fd``) so that another thread
+    can make it return (:meth:`wake`); the polling thread :meth:`drain` s it."""
+
+    def __init__(self) -> None:
+        self.fd, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.pending = False  # a byte was written and not drained yet
+
+    def wake(self) -> None:
+        if not self.pending:
+            self.pending = True
+            try:
+                os.write(self._write, b"!")
+            except OSError:  # full (a wake is pending anyway) or closed
+                pass
+
+    def drain(self) -> None:
+        try:
+            while os.read(self.fd, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+        # Cleared only after draining: a wake() racing with the drain either
+        # wrote a byte the next poll sees, or saw True and relies on what the
+        # polling thread does after this poll (a loop flushes its outboxes).
+        self.pending = False
+
+    def close(self) -> None:
+        for fd in (self.fd, self._write):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def busy_poll(poll: Poll, budget: float, timeout: float | None) -> list[Any]:
+    """``poll(timeout)``, but polling without a timeout for up to ``budget``
+    seconds first (never past ``timeout``)."""
+    ready = poll(0)
+    if ready or timeout == 0:
+        return ready
+    clock = time.perf_counter
+    spent = budget if timeout is None else min(budget, timeout)
+    end = clock() + spent
+    while clock() < end:
+        os.sched_yield()
+        ready = poll(0)
+        if ready:
+            return ready
+    return poll(None if timeout is None else max(0.0, timeout - spent))
+
+
+class BusyWait:
+    """Adaptive busy polling for a thread that waits for its own reply.
+
+    Between :meth:`begin` and :meth:`end` (a wait; they nest), :meth:`poll`
+    busy-polls up to ``budget`` seconds, as long as the previous wait took
+    no longer than ``budget``: waits on slow replies cost at most one
+    budget of CPU each time replies turn slow. Outside a wait it polls
+    plainly (an idle process does not spin)."""
+
+    __slots__ = ("budget", "spin", "quick")
+
+    def __init__(self, budget: float = 0.0) -> None:
+        self.budget = budget  # seconds; 0: off
+        self.spin = 0.0       # the budget of the wait under way (0: none)
+        self.quick = True     # the last wait took no longer than budget
+
+    def begin(self) -> tuple[float, float]:
+        outer, self.spin = self.spin, (self.budget if self.quick else 0.0)
+        return outer, time.monotonic()
+
+    def end(self, began: tuple[float, float]) -> None:
+        self.spin = began[0]
+        if self.budget:
+            self.quick = time.monotonic() - began[1] <= self.budget
+
+    def poll(self, poll: Poll, timeout: float | None) -> list[Any]:
+        return busy_poll(poll, self.spin, timeout) if self.spin else poll(timeout)
