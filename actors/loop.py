@@ -282,11 +282,14 @@ class MessageLoop:
         self.ident = thread
 
     # -- waiting ------------------------------------------------------------------
-    def wait(self, future: Any, timeout: float | None, track: bool = True) -> None:
+    def wait(self, future: Any, timeout: float | None, track: bool = True,
+             busy: bool = True) -> None:
         """Block until ``future`` is done or ``timeout`` passes.
 
         ``track=False``: not an edge of the wait-for graph (a timed wait of
         ``actors.mp`` ends by itself, as the standard library's do).
+        ``busy=False``: never busy-wait (a wait for room in a mailbox, which
+        the receiving process needs the CPU to make).
         """
         me = threading.get_ident()
         tracker = self.waits
@@ -296,16 +299,16 @@ class MessageLoop:
                 record = tracker.begin(waiter, future, me == self.ident,
                                        None if timeout is None else time.monotonic() + timeout)
                 try:
-                    self._wait(future, timeout, me)
+                    self._wait(future, timeout, me, busy)
                 finally:
                     tracker.end(record)
                 return
-        self._wait(future, timeout, me)
+        self._wait(future, timeout, me, busy)
 
-    def _wait(self, future: Any, timeout: float | None, me: int) -> None:
+    def _wait(self, future: Any, timeout: float | None, me: int, busy: bool) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         if me == self.ident:
-            self._pump_own(future, deadline)
+            self._pump_own(future, deadline, busy)
             return
         if future.done():
             return
@@ -323,7 +326,7 @@ class MessageLoop:
                     return
             try:
                 self.ident = me
-                self._pump_own(future, deadline)
+                self._pump_own(future, deadline, busy)
             finally:
                 self.ident = None
                 self._reader.release()
@@ -332,10 +335,10 @@ class MessageLoop:
             self._led_at = time.monotonic()
             self._lead.release()
 
-    def _pump_own(self, future: Any, deadline: float | None) -> None:
+    def _pump_own(self, future: Any, deadline: float | None, busy: bool) -> None:
         """The reader waits for its own reply: it busy-waits in its polls
         (``busy_wait``, see ``transport.polling``)."""
-        began = self.busy.begin()
+        began = self.busy.begin(busy)
         try:
             self.pump_until(future.done, deadline)
         finally:

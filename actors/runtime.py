@@ -86,7 +86,10 @@ class Runtime:
                                  max_frame)
         self.loop = MessageLoop(network, self.codec, self.calls, self.outboxes, self.waits,
                                 handler, name)
-        self.flow = Flow(flow_size, when_full, send_timeout, self.wait, self._dropped_tell)
+        # (a sender waiting for room does not busy-wait: the target needs the CPU)
+        self.flow = Flow(flow_size, when_full, send_timeout,
+                         lambda future, timeout: self.loop.wait(future, timeout, busy=False),
+                         self._dropped_tell)
         # tell, the hot path, is Tells.tell itself (no call layer in between)
         self.tell: Callable[[ActorRef, Any], None] = Tells(self).tell
         self.outboxes.reader = network.reader = self.loop

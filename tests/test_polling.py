@@ -66,6 +66,8 @@ def test_busy_poll_returns_what_is_ready_and_never_before_its_timeout():
 
 
 def test_busy_wait_spins_only_inside_a_wait_and_while_waits_are_quick():
+    """Outside a wait: plain polls. In one: busy polls while the last
+    eligible wait took no longer than the budget."""
     waker = WakePipe()
     poll = poller(waker)
     spins: list[float] = []
@@ -93,6 +95,11 @@ def test_busy_wait_spins_only_inside_a_wait_and_while_waits_are_quick():
         assert busy.poll(counting, 0.01) == [waker.fd]
         assert spins == [0.01]  # a plain poll, which returned at once
         busy.end(began)  # quick: spinning again
+        assert busy.quick
+        began = busy.begin(False)  # a wait that must not spin (for room in a mailbox)
+        assert busy.spin == 0.0
+        busy.poll(counting, 0.01)  # (takes 10 ms)
+        busy.end(began)  # ... and says nothing of how fast replies come
         assert busy.quick and busy.begin()[0] == 0.0 and busy.spin == 0.002
     finally:
         waker.close()

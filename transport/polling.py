@@ -93,14 +93,16 @@ class BusyWait:
         self.spin = 0.0       # the budget of the wait under way (0: none)
         self.quick = True     # the last wait took no longer than budget
 
-    def begin(self) -> tuple[float, float]:
-        outer, self.spin = self.spin, (self.budget if self.quick else 0.0)
-        return outer, time.monotonic()
+    def begin(self, eligible: bool = True) -> tuple[float, float | None]:
+        """A wait starts (``eligible=False``: one that must not spin, and
+        whose length says nothing about how fast replies come)."""
+        outer, self.spin = self.spin, (self.budget if self.quick and eligible else 0.0)
+        return outer, time.monotonic() if eligible else None
 
-    def end(self, began: tuple[float, float]) -> None:
-        self.spin = began[0]
-        if self.budget:
-            self.quick = time.monotonic() - began[1] <= self.budget
+    def end(self, began: tuple[float, float | None]) -> None:
+        self.spin, start = began
+        if self.budget and start is not None:
+            self.quick = time.monotonic() - start <= self.budget
 
     def poll(self, poll: Poll, timeout: float | None) -> list[Any]:
         return busy_poll(poll, self.spin, timeout) if self.spin else poll(timeout)
