@@ -32,16 +32,19 @@ class WakePipe:
     def __init__(self) -> None:
         self.fd, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.pending = False  # a byte was written and not drained yet
+        self.closed = False
 
     def wake(self) -> None:
         if not self.pending:
             self.pending = True
             try:
                 os.write(self._write, b"!")
-            except OSError:  # full (a wake is pending anyway) or closed
+            except OSError:  # full: a wake is pending anyway
                 pass
 
     def drain(self) -> None:
+        if self.closed:
+            return
         try:
             while os.read(self.fd, 4096):
                 pass
@@ -53,6 +56,8 @@ class WakePipe:
         self.pending = False
 
     def close(self) -> None:
+        # A wake after this writes nothing: the numbers may be reused already.
+        self.closed = self.pending = True
         for fd in (self.fd, self._write):
             try:
                 os.close(fd)
