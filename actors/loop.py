@@ -176,13 +176,16 @@ class MessageLoop:
             self._io.acquire()
             self.io_wanted = False
 
-    def poll_into(self, backlog: deque[bytes], timeout: float | None) -> None:
-        """Poll once; frames go to ``backlog``."""
+    def poll_into(self, backlog: deque[bytes], timeout: float | None,
+                  busy: bool = True) -> None:
+        """Poll once; frames go to ``backlog`` (``busy=False``: a plain poll
+        even inside a busy wait, for a reliever, which waits for no reply)."""
         sources = self._sources
         self.polls += 1
         this = self.polls
         waker = self._waker.fd
-        for obj in self.busy.poll(self.poller.poll, timeout):
+        poll = self.poller.poll
+        for obj in self.busy.poll(poll, timeout) if busy else poll(timeout):
             if self.polls != this:  # what ran polled again (a death waits for last
                 break  # reports): a pipe listed here may be read already; a read would block
             if obj == waker:

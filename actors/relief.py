@@ -66,7 +66,7 @@ class Relief:
                 continue
             try:
                 while not future.done() and not loop.io_wanted and not self.closed:
-                    loop.poll_into(backlog, step)
+                    loop.poll_into(backlog, step, busy=False)  # (home's busy wait)
                     while backlog:
                         loop.on_frame(backlog.popleft(), relief=True)
                     loop.outboxes.flush_all()
