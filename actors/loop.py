@@ -252,16 +252,23 @@ class MessageLoop:
         if not self.calls.resolve(answer, self.codec.bad > 0):
             self.dropped(f"an answer from #{answer.uid} to a call it was not asked")
 
-    def pump_until(self, done: Callable[[], bool], deadline: float | None) -> None:
-        """Run the loop (on the reader thread) until ``done()`` or ``deadline``."""
-        self.outboxes.flush_all()
-        while not done():
-            timeout = None
-            if deadline is not None:
-                timeout = deadline - time.monotonic()
-                if timeout <= 0:
-                    return
-            self.run_once(timeout)
+    def pump_until(self, done: Callable[[], bool], deadline: float | None,
+                   busy: bool = False) -> None:
+        """Run the loop (on the reader thread) until ``done()`` or ``deadline``.
+        ``busy``: the thread waits for its own reply, and may busy-wait in
+        its polls (``busy_wait``; ``transport.polling.BusyWait``)."""
+        began = self.busy.begin(busy)
+        try:
+            self.outboxes.flush_all()
+            while not done():
+                timeout = None
+                if deadline is not None:
+                    timeout = deadline - time.monotonic()
+                    if timeout <= 0:
+                        return
+                self.run_once(timeout)
+        finally:
+            self.busy.end(began)
 
     def serve_forever(self, stop: Callable[[], bool]) -> None:
         """The loop thread's body: read until ``stop()``, stepping aside for
@@ -311,7 +318,7 @@ class MessageLoop:
     def _wait(self, future: Any, timeout: float | None, me: int, busy: bool) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         if me == self.ident:
-            self._pump_own(future, deadline, busy)
+            self.pump_until(future.done, deadline, busy)
             return
         if future.done():
             return
@@ -329,7 +336,7 @@ class MessageLoop:
                     return
             try:
                 self.ident = me
-                self._pump_own(future, deadline, busy)
+                self.pump_until(future.done, deadline, busy)
             finally:
                 self.ident = None
                 self._reader.release()
@@ -337,15 +344,6 @@ class MessageLoop:
             self._wanted = False
             self._led_at = time.monotonic()
             self._lead.release()
-
-    def _pump_own(self, future: Any, deadline: float | None, busy: bool) -> None:
-        """The reader waits for its own reply: it busy-waits in its polls
-        (``busy_wait``, see ``transport.polling``)."""
-        began = self.busy.begin(busy)
-        try:
-            self.pump_until(future.done, deadline)
-        finally:
-            self.busy.end(began)
 
     def take_reading(self, timeout: float) -> bool:
         """Become the reader (a thread finishing the process's work after

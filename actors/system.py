@@ -75,11 +75,15 @@ class ActorSystem:
             node is lost (ZMTP heartbeats every third of it; default 1.5):
             asks pending on its actors fail with :class:`ActorDeadError`
             and watchers get :class:`Terminated`. docs/cluster.md.
-        busy_wait: seconds a thread that waits for its reply (``ask``,
-            ``result()``) keeps polling before it sleeps (default 0.0002;
-            0 turns it off), as Erlang's schedulers busy-wait: CPU time
-            for a faster round trip. Only while replies come that fast: a
-            wait that took longer turns it off until one is quick again.
+        busy_wait: seconds, in [0, 0.01], a thread that waits for its
+            reply (``ask``, ``result()``, and the blocking calls of
+            ``actors.mp``, which are asks) keeps polling before it sleeps
+            (default 0.0002; 0 turns it off), as Erlang's schedulers
+            busy-wait: CPU time for a faster round trip. One budget per
+            wait, only in the thread that reads the replies (the waiting
+            thread of the main program, a host's handler thread), and only
+            while replies come that fast: in each process, a wait that
+            took longer turns it off until one is quick again.
             docs/performance.md.
 
     Leaving the ``with`` block (or ``shutdown()``, or interpreter exit) stops

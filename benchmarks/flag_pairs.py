@@ -103,7 +103,8 @@ def exchange(transport: str) -> Iterator[actors.ActorRef]:
                             text=True)
     try:
         address = proc.stdout.readline().strip()
-        with actors.ActorSystem(node="a", bind="tcp://127.0.0.1", keys=keys) as system:
+        with actors.ActorSystem(node="a", bind="tcp://127.0.0.1", keys=keys,
+                                spares=0) as system:
             system.connect(address)
             ref = system.lookup("switchable")
             if ref is None:

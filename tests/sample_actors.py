@@ -158,6 +158,15 @@ class Blocker(actors.Actor):
                 return "slept"
 
 
+class BusyBudget(actors.Actor):
+    """Says its host's busy-wait budget (``busy_wait`` as the host got it)."""
+
+    def receive(self, message):
+        from actors.host import running_host
+
+        return running_host().runtime.loop.busy.budget
+
+
 class Crasher(actors.Actor):
     def receive(self, message):
         match message:

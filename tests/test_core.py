@@ -16,6 +16,7 @@ from conftest import wait_gone
 from sample_actors import (
     AsyncActor,
     Blocker,
+    BusyBudget,
     Chain,
     Counter,
     Crasher,
@@ -454,21 +455,55 @@ def test_system_options_are_validated():
 
 @pytest.mark.parametrize("busy_wait", [0.0, 0.01])
 def test_a_waiting_thread_busy_waits_only_while_replies_come_that_fast(busy_wait):
-    """busy_wait: the main thread polls up to busy_wait for a reply before
-    it sleeps, but only while replies come within it. Six asks to a handler
-    that works 60 ms cost the waiting thread about one busy wait of CPU
-    (10 ms, the first ask), not six (60 ms); fast asks still answer."""
+    """busy_wait: the main program and every host get the setting; the main
+    thread polls up to busy_wait for a reply before it sleeps, but only
+    while replies come within it. Six asks to a handler that works 60 ms
+    cost the waiting thread about one busy wait of CPU (10 ms, the first
+    ask), not six (60 ms); fast asks turn it on again."""
     with actors.ActorSystem(busy_wait=busy_wait, spares=0) as system:
+        busy = system._node.runtime.loop.busy
         slow, fast = system.spawn(Blocker), system.spawn(Counter, 7)
+        assert busy.budget == busy_wait
+        assert system.spawn(BusyBudget).ask("budget", timeout=10) == busy_wait
         for _ in range(20):
-            assert fast.ask("get", timeout=10) == 7  # replies come fast: it spins
+            assert fast.ask("get", timeout=10) == 7  # replies come fast
+        assert busy.quick
         cpu = time.thread_time()
         for _ in range(6):
             assert slow.ask(("sleep", 0.06), timeout=10) == "slept"
         spent = time.thread_time() - cpu
         assert spent < 0.03, f"the waiting thread used {spent * 1000:.1f} ms of CPU"
-        for _ in range(20):
-            assert fast.ask("get", timeout=10) == 7
+        assert busy.quick is (busy_wait == 0)  # (with no budget, nothing is measured)
+        assert fast.ask("get", timeout=10) == 7
+        assert busy.quick
+
+
+def test_a_busy_wait_spends_its_budget_once_per_wait_under_traffic():
+    """A wait whose polls keep returning for other messages (another
+    thread's replies, read by the waiting thread) spins one budget in all,
+    not one per poll: an ask of 0.4 s with busy_wait=10 ms, while another
+    thread asks every 2 ms, costs the waiting thread far less CPU than the
+    0.4 s it would spin otherwise."""
+    with actors.ActorSystem(busy_wait=0.01, spares=0) as system:
+        slow, fast = system.spawn(Blocker), system.spawn(Counter, 7)
+        assert fast.ask("get", timeout=10) == 7
+        done = threading.Event()
+        answered = []
+
+        def traffic():
+            while not done.wait(0.002):  # (paces the traffic; waits for nothing)
+                answered.append(fast.ask("get", timeout=10))
+        thread = threading.Thread(target=traffic)
+        thread.start()
+        try:
+            cpu = time.thread_time()
+            assert slow.ask(("sleep", 0.4), timeout=10) == "slept"
+            spent = time.thread_time() - cpu
+        finally:
+            done.set()
+            thread.join(10)
+        assert len(answered) > 20 and set(answered) == {7}
+        assert spent < 0.15, f"the waiting thread used {spent * 1000:.1f} ms of CPU"
 
 
 def test_tcp_loopback(keys):

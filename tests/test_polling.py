@@ -67,40 +67,50 @@ def test_busy_poll_returns_what_is_ready_and_never_before_its_timeout():
 
 
 def test_busy_wait_spins_only_inside_a_wait_and_while_waits_are_quick():
-    """Outside a wait: plain polls. In one: busy polls while the last
-    eligible wait took no longer than the budget."""
+    """Outside a wait: plain polls. In one: busy polls, one budget in all
+    across the wait's polls, while the last eligible wait took no longer
+    than the budget. An ineligible wait neither spins nor counts."""
     waker = WakePipe()
     poll = poller(waker)
-    spins: list[float] = []
+    calls: list[float | None] = []
 
     def counting(timeout):
-        spins.append(timeout)
+        calls.append(timeout)
         return poll(timeout)
-    busy = BusyWait(0.002)
+    busy = BusyWait(0.05)
     try:
         busy.poll(counting, 0.01)
-        assert spins == [0.01]  # outside a wait: one plain poll
+        assert calls == [0.01]  # outside a wait: one plain poll
         began = busy.begin()
-        inner = busy.begin()  # waits nest
-        busy.end(inner)
-        assert busy.spin == 0.002
-        spins.clear()
-        busy.poll(counting, 0.01)
-        assert len(spins) > 2 and spins[0] == 0  # looked without sleeping first
+        calls.clear()
+        busy.poll(counting, 0.08)  # spins its 50 ms, then sleeps the rest
+        assert len(calls) > 2 and calls[0] == 0 and 0 <= calls[-1] <= 0.04
+        calls.clear()
+        busy.poll(counting, 0.01)  # the wait's budget is spent: a plain poll
+        assert calls == [0.01]
         busy.end(began)  # took longer than the budget: the next wait does not spin
-        assert busy.spin == 0.0 and not busy.quick
+        assert not busy.quick
         began = busy.begin()
-        assert busy.spin == 0.0
-        spins.clear()
+        calls.clear()
         waker.wake()
         assert busy.poll(counting, 0.01) == [waker.fd]
-        assert spins == [0.01]  # a plain poll, which returned at once
-        busy.end(began)  # quick: spinning again
+        assert calls == [0.01]  # a plain poll, which returned at once
+        waker.drain()
+        busy.end(began)  # quick: the next wait spins again
         assert busy.quick
-        began = busy.begin(False)  # a wait that must not spin (for room in a mailbox)
-        assert busy.spin == 0.0
-        busy.poll(counting, 0.01)  # (takes 10 ms)
-        busy.end(began)  # ... and says nothing of how fast replies come
-        assert busy.quick and busy.begin()[0] == 0.0 and busy.spin == 0.002
+        began = busy.begin()
+        inner = busy.begin(False)  # a wait that must not spin (for room in a mailbox)
+        calls.clear()
+        waker.wake()
+        assert busy.poll(counting, 0.06) == [waker.fd]
+        assert calls == [0.06]
+        waker.drain()
+        busy.end(inner)  # ... and says nothing of how fast replies come
+        assert busy.quick
+        calls.clear()
+        waker.wake()
+        assert busy.poll(counting, 0.01) == [waker.fd]  # the outer wait spins again:
+        assert calls == [0]  # its first look found the pipe ready
+        busy.end(began)
     finally:
         waker.close()

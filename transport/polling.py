@@ -16,6 +16,7 @@ thread bringing the reply, the process that answers) goes first.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,81 +34,97 @@ class WakePipe:
         self.fd, self._write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.pending = False  # a byte was written and not drained yet
         self.closed = False
+        self._lock = threading.Lock()  # no write or read once closed: the numbers may be reused
 
     def wake(self) -> None:
         if not self.pending:
-            self.pending = True
-            try:
-                os.write(self._write, b"!")
-            except OSError:  # full: a wake is pending anyway
-                pass
+            with self._lock:
+                if self.closed:
+                    return
+                self.pending = True
+                try:
+                    os.write(self._write, b"!")
+                except OSError:  # full: a wake is pending anyway
+                    pass
 
     def drain(self) -> None:
-        if self.closed:
-            return
-        try:
-            while os.read(self.fd, 4096):
+        with self._lock:
+            if self.closed:
+                return
+            try:
+                while os.read(self.fd, 4096):
+                    pass
+            except OSError:  # (BlockingIOError: drained)
                 pass
-        except (BlockingIOError, OSError):
-            pass
-        # Cleared only after draining: a wake() racing with the drain either
-        # wrote a byte the next poll sees, or saw True and relies on what the
-        # polling thread does after this poll (a loop flushes its outboxes).
-        self.pending = False
+            # Cleared only after draining: a wake() racing with the drain
+            # either wrote a byte the next poll sees, or saw True and relies
+            # on what the polling thread does after this poll (a loop
+            # flushes its outboxes).
+            self.pending = False
 
     def close(self) -> None:
-        # A wake after this writes nothing: the numbers may be reused already.
-        self.closed = self.pending = True
-        for fd in (self.fd, self._write):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        with self._lock:
+            self.closed = self.pending = True
+            for fd in (self.fd, self._write):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
 
 def busy_poll(poll: Poll, budget: float, timeout: float | None) -> list[Any]:
     """``poll(timeout)``, but polling without a timeout for up to ``budget``
-    seconds first (never past ``timeout``)."""
+    seconds first (never past ``timeout``: the time spent spinning is taken
+    off the sleep that follows)."""
     ready = poll(0)
     if ready or timeout == 0:
         return ready
     clock = time.perf_counter
-    spent = budget if timeout is None else min(budget, timeout)
-    end = clock() + spent
+    start = clock()
+    end = start + (budget if timeout is None else min(budget, timeout))
     while clock() < end:
         os.sched_yield()
         ready = poll(0)
         if ready:
             return ready
-    return poll(None if timeout is None else max(0.0, timeout - spent))
+    return poll(None if timeout is None else max(0.0, timeout - (clock() - start)))
 
 
 class BusyWait:
     """Adaptive busy polling for a thread that waits for its own reply.
 
-    Between :meth:`begin` and :meth:`end` (a wait; they nest), :meth:`poll`
-    busy-polls up to ``budget`` seconds, as long as the previous wait took
-    no longer than ``budget``: waits on slow replies cost at most one
-    budget of CPU each time replies turn slow. Outside a wait it polls
-    plainly (an idle process does not spin)."""
+    A wait (:meth:`begin` ... :meth:`end`; they nest) gets one budget of
+    spinning in all, across every :meth:`poll` it makes (polls return for
+    other messages too), and only if the last eligible wait took no longer
+    than ``budget``: waits on slow replies stop spinning after one of them.
+    An ineligible wait (``begin(False)``) does not spin, even inside an
+    eligible one, and its length is not counted. Outside a wait, plain
+    polls (an idle process does not spin)."""
 
-    __slots__ = ("budget", "spin", "quick")
+    __slots__ = ("budget", "until", "quick")
 
     def __init__(self, budget: float = 0.0) -> None:
         self.budget = budget  # seconds; 0: off
-        self.spin = 0.0       # the budget of the wait under way (0: none)
-        self.quick = True     # the last wait took no longer than budget
+        self.until = 0.0      # spin until then (perf_counter), in the wait under way
+        self.quick = True     # the last eligible wait took no longer than budget
 
     def begin(self, eligible: bool = True) -> tuple[float, float | None]:
         """A wait starts (``eligible=False``: one that must not spin, and
         whose length says nothing about how fast replies come)."""
-        outer, self.spin = self.spin, (self.budget if self.quick and eligible else 0.0)
-        return outer, time.monotonic() if eligible else None
+        now = time.perf_counter()
+        outer = self.until
+        self.until = now + self.budget if eligible and self.quick and self.budget else 0.0
+        return outer, now if eligible else None
 
     def end(self, began: tuple[float, float | None]) -> None:
-        self.spin, start = began
+        self.until, start = began
         if self.budget and start is not None:
-            self.quick = time.monotonic() - start <= self.budget
+            self.quick = time.perf_counter() - start <= self.budget
 
     def poll(self, poll: Poll, timeout: float | None) -> list[Any]:
-        return busy_poll(poll, self.spin, timeout) if self.spin else poll(timeout)
+        until = self.until
+        if until:
+            left = until - time.perf_counter()
+            if left > 0:
+                return busy_poll(poll, left, timeout)
+        return poll(timeout)
