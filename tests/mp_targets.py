@@ -574,3 +574,28 @@ def value_recalled_then_hang(value, first, read, second):
     value.value = value.value + 2
     second.set()
     time.sleep(60)  # the parent kills this process
+
+
+def client_echo(mp_module_name, address, family, authkey, objects):
+    """Connect to a Listener with this flavour's connection.Client, send
+    each object, and exit 3 unless each comes back equal; then None."""
+    import importlib
+
+    connection = importlib.import_module(mp_module_name + ".connection")
+    with connection.Client(address, family=family, authkey=authkey) as conn:
+        for obj in objects:
+            conn.send(obj)
+            if conn.recv() != obj:
+                sys.exit(3)
+        conn.send(None)
+
+
+def listen_and_report(mp_module_name, q):
+    """Open a Listener on the default family's free address, report the
+    address, and exit (the address's folder is this process's to clean)."""
+    import importlib
+
+    connection = importlib.import_module(mp_module_name + ".connection")
+    listener = connection.Listener()
+    q.put((listener.address, os.path.exists(listener.address)))
+    listener.close()

@@ -629,6 +629,37 @@ def test_connection_wait_sees_eof(mp, ctx):
     r.close()
 
 
+@pytest.mark.parametrize("family", ["AF_UNIX", "AF_INET"])
+def test_listener_and_client_between_processes(mp, ctx, procs, family):
+    """connection.Listener in this process, connection.Client in a child,
+    both with the same authkey (the HMAC challenge both ways): objects go
+    back and forth; the child exits 0."""
+    connection = importlib.import_module(mp.module.__name__ + ".connection")
+    address = ("127.0.0.1", 0) if family == "AF_INET" else None
+    objs = [1, "two", t.Point(3, 4), {"five": [6]}, b"\x07" * 100_000]
+    with connection.Listener(address, family=family, authkey=b"secret") as listener:
+        assert connection.address_type(listener.address) == family
+        p = start(procs, ctx, t.client_echo, mp.module.__name__, listener.address, family,
+                  b"secret", objs)
+        with listener.accept() as conn:
+            for obj in iter(conn.recv, None):
+                conn.send(obj)
+            assert listener.last_accepted is not None or family == "AF_UNIX"
+        assert joined(p) == 0
+
+
+def test_listener_refuses_a_client_with_another_authkey(mp, ctx, procs):
+    """A client with the wrong authkey: accept() raises AuthenticationError
+    here, and the child's Client raises it there (exit code 1)."""
+    connection = importlib.import_module(mp.module.__name__ + ".connection")
+    with connection.Listener(family="AF_UNIX", authkey=b"right") as listener:
+        p = start(procs, ctx, t.client_echo, mp.module.__name__, listener.address, "AF_UNIX",
+                  b"wrong", [1])
+        with pytest.raises(mp.module.AuthenticationError):
+            listener.accept()
+        assert joined(p) == 1
+
+
 def test_pipe_with_a_child(ctx, procs):
     """A Connection passed to a child; closing our copy of its end makes the
     child's close reach us as EOFError."""

@@ -622,3 +622,20 @@ def test_manager_shutdown_ends_a_conditions_own_lock(ctx):
     manager.shutdown()
     manager.join(30)
     assert wait_gone([pid], 10) == []
+
+
+# =============================================================================
+# A Listener's free AF_UNIX address lives in a folder its process removes
+# =============================================================================
+def test_a_childs_listener_folder_is_removed_when_it_exits(amp, ctx, procs):
+    """A child's Listener on a free AF_UNIX address lives in a temporary
+    folder of that child, removed when it ends (forked hosts end without
+    running atexit: the folder goes with the process's exit hooks). (The
+    standard library's child uses its parent's folder when the parent has
+    one, so this is actors.mp's own guarantee.)"""
+    q = ctx.Queue()
+    p = start(procs, ctx, t.listen_and_report, "actors.mp", q)
+    address, existed = q.get(timeout=JOIN)
+    assert existed and os.path.isabs(address)
+    assert joined(p) == 0
+    assert not os.path.exists(os.path.dirname(address))

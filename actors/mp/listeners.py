@@ -25,6 +25,7 @@ import tempfile
 import threading
 from typing import Any
 
+from actors.mp import context
 from actors.mp.channels import Connection
 
 __all__ = ["Client", "Listener", "address_type", "answer_challenge", "arbitrary_address",
@@ -51,7 +52,10 @@ def _temp_dir() -> str:
         if not _tmp_dir:
             path = tempfile.mkdtemp(prefix="actors-mp-listeners-")
             _tmp_dir.append(path)
+            # removed at exit (atexit), and when a Process's target ends
+            # (its exit hooks: a forked host ends with os._exit)
             atexit.register(shutil.rmtree, path, True)
+            context.EXIT_HOOKS.append(lambda: shutil.rmtree(path, True))
         return _tmp_dir[0]
 
 
