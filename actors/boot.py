@@ -8,6 +8,12 @@ even after ``kill -9``:
 
 * on Linux, ``PR_SET_PDEATHSIG`` makes the kernel SIGKILL the child when the
   thread that started it ends (hence the long-lived spawner thread);
+* from its first moment: ``multiprocessing`` imports the user's main script
+  (as ``__mp_main__``) in the child before any code of ours runs there, and
+  a script that hangs at import would outlive a killed parent. So the
+  child's name (:func:`armed_name`) unpickles, before that import, as a
+  call of the C library's ``prctl`` (stdlib callables only: the child
+  needs nothing of ours to read it); ``die_with_parent`` sets it again;
 * everywhere, a watchdog thread waits on the parent's sentinel (a pipe that
   becomes readable when the parent is gone) and exits the process;
 * the pipe transport also sees EOF on its link.
@@ -23,6 +29,7 @@ import faulthandler
 import importlib
 import logging
 import multiprocessing
+import operator
 import os
 import signal
 import sys
@@ -34,9 +41,31 @@ from actors.hostboot import HostBoot
 from actors.host import Host
 from actors.network import PipeHostNetwork, ZmqNetwork
 
-__all__ = ["die_with_parent", "flush_std_streams", "host_main"]
+__all__ = ["armed_name", "die_with_parent", "flush_std_streams", "host_main"]
 
 PR_SET_PDEATHSIG = 1
+
+
+class _Libc:
+    def __reduce__(self) -> Any:
+        return ctypes.CDLL, (None,)
+
+
+class _Arm:
+    def __reduce__(self) -> Any:  # unpickled: libc.prctl(PR_SET_PDEATHSIG, SIGKILL)
+        return operator.methodcaller("prctl", PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0,
+                                     0), (_Libc(),)
+
+
+class _ArmedName(str):
+    def __reduce__(self) -> Any:  # unpickled: (arm(), name)[1]
+        return operator.getitem, ((_Arm(), str(self)), 1)
+
+
+def armed_name(name: str) -> str:
+    """``name`` for a spawned child's Process: on Linux, a str whose
+    unpickling in the child sets ``PR_SET_PDEATHSIG`` (see module doc)."""
+    return _ArmedName(name) if sys.platform.startswith("linux") else name
 
 
 def die_with_parent(parent_pid: int, watchdog: bool = True) -> None:

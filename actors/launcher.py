@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from actors import protocol as P
-from actors.boot import host_main
+from actors.boot import armed_name, host_main
 from actors.config import HostBoot, SystemConfig, tcp_host
 from actors.errors import SpawnError
 from actors.runtime import Runtime
@@ -198,7 +198,7 @@ class Launcher:
                 if template.serving:
                     raise  # else the template is gone: this one starts from spawn
         process = self.context.Process(target=host_main, args=(boot, conn, errors),
-                                       name=f"actors:{label}")
+                                       name=armed_name(f"actors:{label}"))
         self.spawner.submit(process.start).result()
         self.spawned += 1
         return process

@@ -51,7 +51,7 @@ import traceback
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from actors.boot import die_with_parent, flush_std_streams, host_main
+from actors.boot import armed_name, die_with_parent, flush_std_streams, host_main
 from actors.hostboot import HostBoot
 from actors.errors import SpawnError
 from actors.peers import Peers
@@ -165,7 +165,7 @@ class Template:
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.process = context.Process(target=template_main, args=(theirs, os.getpid(), preload,
                                                                  node_address),
-                                       name="actors:template", daemon=False)
+                                       name=armed_name("actors:template"), daemon=False)
         self._theirs = theirs
 
     def start(self) -> None:

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 import actors
-from conftest import wait_gone
+from conftest import wait_for, wait_gone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -53,6 +53,31 @@ def cleanup(proc: subprocess.Popen, pids: list[int]) -> None:
         os.kill(pid, signal.SIGKILL)
     for stream in (proc.stdin, proc.stdout):
         stream.close()
+
+
+@pytest.mark.parametrize("how", ["template", "spawn"])
+def test_a_child_hanging_in_the_main_scripts_import_dies_with_the_program(how, tmp_path):
+    """A child that hangs while it imports the user's main script (which
+    multiprocessing does before any code of ours runs there: the template
+    process, or a spawned host) still dies with the program's kill -9."""
+    pids_file = tmp_path / "pids"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, os.path.dirname(HERE)]),
+               ACTORS_TEST_PIDS=str(pids_file))
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "hang_import_script.py"), how],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    pids: list[int] = []
+    try:
+        def hanging() -> list[int]:
+            text = pids_file.read_text() if pids_file.exists() else ""
+            return [int(line) for line in text.split()]
+        pids = wait_for(hanging, 60, "a child hanging in the script's import")
+        assert proc.poll() is None
+        proc.kill()
+        proc.wait(10)
+        pids = hanging()
+        assert wait_gone(pids, 10) == [], f"children {pids} outlived the program"
+    finally:
+        cleanup(proc, pids)
 
 
 @pytest.mark.parametrize("transport", ["zmq", "pipe"])
