@@ -313,8 +313,9 @@ class Runtime:
         self.calls.fail_where(lambda target: target.address == address, reason)
 
     # -- waiting ---------------------------------------------------------------------
-    def wait(self, future: Any, timeout: float | None, track: bool = True) -> None:
-        self.loop.wait(future, timeout, track)
+    def wait(self, future: Any, timeout: float | None, track: bool = True,
+             busy: bool = True) -> None:
+        self.loop.wait(future, timeout, track, busy)
 
     def foreign_wait(self, future: Any) -> None:
         self.loop.foreign_wait(future)

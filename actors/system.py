@@ -76,9 +76,10 @@ class ActorSystem:
             asks pending on its actors fail with :class:`ActorDeadError`
             and watchers get :class:`Terminated`. docs/cluster.md.
         busy_wait: seconds, in [0, 0.01], a thread that waits for its
-            reply (``ask``, ``result()``, and the blocking calls of
-            ``actors.mp``, which are asks) keeps polling before it sleeps
-            (default 0.0002; 0 turns it off), as Erlang's schedulers
+            reply (``ask``, ``result()``; not a wait on another process's
+            progress, as an ``actors.mp`` lock, queue item or join) keeps
+            polling before it sleeps (default 0.0002; 0 turns it off), as
+            Erlang's schedulers
             busy-wait: CPU time for a faster round trip. One budget per
             wait, only in the thread that reads the replies (the waiting
             thread of the main program, a host's handler thread), and only

@@ -208,6 +208,7 @@ class Condition(Handle):
         # whoever takes the lock next then finds us (both actors share one
         # host and one inbox, so the order holds).
         future = cond._runtime.ask(cond, ("sleep", token, who))
+        future.busy = False  # (a sleeper waits on a notify: ActorFuture.busy)
         lock = self._lock
         count = lock._release_all()
         notified = True
@@ -216,7 +217,7 @@ class Condition(Handle):
                 future.result()
             else:
                 if wait > 0:
-                    cond._runtime.wait(future, wait, track=False)
+                    cond._runtime.wait(future, wait, track=False, busy=False)
                 if not future.done():
                     cond.ask(("cancel", token))
                 notified = future.result() is True

@@ -249,11 +249,12 @@ class Handle:
         ref = context.bind(self._ref)
         runtime = ref._runtime
         future = runtime.ask(ref, message, on_answer)
+        future.busy = False  # it may be parked: waits on another process (ActorFuture.busy)
         if timeout is None or (timeout == 0 and message[-1] is False):
             result = future.result()  # forever, or a request that does not wait
         else:
             if timeout > 0:  # a timed wait ends by itself: not a deadlock edge
-                runtime.wait(future, timeout, track=False)
+                runtime.wait(future, timeout, track=False, busy=False)
             if not future.done():
                 runtime.ask(ref, ("cancel", message[1])).result()
             # The answer (or CANCELLED) left before the cancel's answer did.

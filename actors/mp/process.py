@@ -132,6 +132,7 @@ class Process:
             self._ref = ref
             self._pid = ref.ask(("run",))
             self._done = ref.ask_async(("wait",))
+            self._done.busy = False  # (a join waits on the child: ActorFuture.busy)
         except ActorError as e:
             # it died while starting: an exit code, as the standard library
             # shows a child that failed before its target ran
@@ -157,7 +158,7 @@ class Process:
                 self._done.exception()
             else:  # a timed join ends by itself: not a deadlock edge
                 context.bind(self._ref)._runtime.wait(self._done, max(0.0, timeout),
-                                                      track=False)
+                                                      track=False, busy=False)
         if self._done.done():
             with _children_lock:
                 _children.discard(self)
