@@ -197,6 +197,7 @@ class Tells:
         data = runtime.encode(wire)
         seq = window.sent + 1
         future = ActorFuture(runtime, call_id, ref, wire)
+        future.busy = False  # a sender waiting for room: the target needs the CPU to make it
         future.add_done_callback(lambda done: window.acknowledge(seq, done))
         window.receipts.append((seq, future))
         calls.add(future)

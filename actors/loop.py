@@ -292,14 +292,13 @@ class MessageLoop:
         self.ident = thread
 
     # -- waiting ------------------------------------------------------------------
-    def wait(self, future: Any, timeout: float | None, track: bool = True,
-             busy: bool = True) -> None:
+    def wait(self, future: Any, timeout: float | None, track: bool = True) -> None:
         """Block until ``future`` is done or ``timeout`` passes.
 
         ``track=False``: not an edge of the wait-for graph (a timed wait of
-        ``actors.mp`` ends by itself, as the standard library's do).
-        ``busy=False``: never busy-wait (a wait for room in a mailbox, which
-        the receiving process needs the CPU to make).
+        ``actors.mp`` ends by itself, as the standard library's do). The
+        reading thread busy-waits unless ``future.busy`` is False
+        (``ActorFuture.busy``).
         """
         me = threading.get_ident()
         tracker = self.waits
@@ -309,16 +308,16 @@ class MessageLoop:
                 record = tracker.begin(waiter, future, me == self.ident,
                                        None if timeout is None else time.monotonic() + timeout)
                 try:
-                    self._wait(future, timeout, me, busy)
+                    self._wait(future, timeout, me)
                 finally:
                     tracker.end(record)
                 return
-        self._wait(future, timeout, me, busy)
+        self._wait(future, timeout, me)
 
-    def _wait(self, future: Any, timeout: float | None, me: int, busy: bool) -> None:
+    def _wait(self, future: Any, timeout: float | None, me: int) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         if me == self.ident:
-            self.pump_until(future.done, deadline, busy)
+            self.pump_until(future.done, deadline, getattr(future, "busy", True))
             return
         if future.done():
             return
@@ -336,7 +335,7 @@ class MessageLoop:
                     return
             try:
                 self.ident = me
-                self.pump_until(future.done, deadline, busy)
+                self.pump_until(future.done, deadline, getattr(future, "busy", True))
             finally:
                 self.ident = None
                 self._reader.release()

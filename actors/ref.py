@@ -35,7 +35,7 @@ class Messenger(Protocol):
              kwargs: dict[str, Any]) -> ActorFuture: ...
     def reply(self, address: str, call_id: int, uid: int, ok: bool, value: Any) -> None: ...
     def wait(self, future: concurrent.futures.Future, timeout: float | None,
-             track: bool = True, busy: bool = True) -> None: ...
+             track: bool = True) -> None: ...
     def foreign_wait(self, future: concurrent.futures.Future) -> None: ...
     def forget_call(self, call_id: int) -> None: ...
     def stop_actor(self, ref: ActorRef, timeout: float | None) -> None: ...
@@ -56,9 +56,10 @@ class ActorFuture(concurrent.futures.Future):
     the target dies, and the handler's own exception if it raised."""
 
     __module__ = "actors"
-    # A thread waiting for it may busy-wait (``busy_wait``); False for a
-    # request that waits on another process's progress (actors.mp: a lock,
-    # a queue item, a join), which needs the CPU more than the waiter does.
+    # A thread waiting for it may busy-wait (``busy_wait``, MessageLoop.wait);
+    # False for a request that waits on another process's progress (room in
+    # a mailbox; actors.mp: a lock, a queue item, a join), which needs the
+    # CPU more than the waiter does.
     busy = True
 
     def __init__(self, runtime: Messenger, call_id: int, target: ActorRef | None,
@@ -142,7 +143,7 @@ class ActorFuture(concurrent.futures.Future):
 
     def result(self, timeout: float | None = None) -> Any:
         if self._state not in _DONE:
-            self._runtime.wait(self, timeout, True, self.busy)
+            self._runtime.wait(self, timeout)
             if self._state not in _DONE:
                 self._runtime.forget_call(self.call_id)
                 raise AskTimeout(f"no reply from {self.target!r} within {timeout} s")
@@ -152,7 +153,7 @@ class ActorFuture(concurrent.futures.Future):
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         if not self.done():
-            self._runtime.wait(self, timeout, True, self.busy)
+            self._runtime.wait(self, timeout)
         return super().exception(0)  # TimeoutError if still not done
 
     def __await__(self) -> Generator[Any, None, Any]:

@@ -86,10 +86,7 @@ class Runtime:
                                  max_frame)
         self.loop = MessageLoop(network, self.codec, self.calls, self.outboxes, self.waits,
                                 handler, name)
-        # (a sender waiting for room does not busy-wait: the target needs the CPU)
-        self.flow = Flow(flow_size, when_full, send_timeout,
-                         lambda future, timeout: self.loop.wait(future, timeout, busy=False),
-                         self._dropped_tell)
+        self.flow = Flow(flow_size, when_full, send_timeout, self.wait, self._dropped_tell)
         # tell, the hot path, is Tells.tell itself (no call layer in between)
         self.tell: Callable[[ActorRef, Any], None] = Tells(self).tell
         self.outboxes.reader = network.reader = self.loop
@@ -313,9 +310,8 @@ class Runtime:
         self.calls.fail_where(lambda target: target.address == address, reason)
 
     # -- waiting ---------------------------------------------------------------------
-    def wait(self, future: Any, timeout: float | None, track: bool = True,
-             busy: bool = True) -> None:
-        self.loop.wait(future, timeout, track, busy)
+    def wait(self, future: Any, timeout: float | None, track: bool = True) -> None:
+        self.loop.wait(future, timeout, track)
 
     def foreign_wait(self, future: Any) -> None:
         self.loop.foreign_wait(future)

@@ -29,7 +29,6 @@ import importlib
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -90,19 +89,14 @@ def exchange(transport: str) -> Iterator[actors.ActorRef]:
         with actors.ActorSystem(transport=transport, spares=0) as system:
             yield system.spawn(Switchable)
         return
+    from benchmarks.nodes import start_node, stop_node
     from transport.keys import create
 
     folder = tempfile.mkdtemp(prefix="flag-pairs-")
     keys = os.path.join(folder, "keys")
     create(keys)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get(
-        "PYTHONPATH")])))
-    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.flag_pairs", "--serve", keys],
-                            cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
+    proc, address = start_node(keys, ("benchmarks.flag_pairs", "--serve"))
     try:
-        address = proc.stdout.readline().strip()
         with actors.ActorSystem(node="a", bind="tcp://127.0.0.1", keys=keys,
                                 spares=0) as system:
             system.connect(address)
@@ -111,13 +105,7 @@ def exchange(transport: str) -> Iterator[actors.ActorRef]:
                 raise RuntimeError("node b has no actor named 'switchable'")
             yield ref
     finally:
-        proc.stdin.close()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+        stop_node(proc)
         shutil.rmtree(folder, ignore_errors=True)
 
 

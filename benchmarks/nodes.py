@@ -180,10 +180,13 @@ def serve(name: str, keys: str) -> None:
         sys.stdin.read()
 
 
-def start_node(keys: str) -> tuple[subprocess.Popen, str]:
+def start_node(keys: str, serve: tuple[str, ...] = ("benchmarks.nodes", "--serve", "b")
+               ) -> tuple[subprocess.Popen, str]:
+    """Run ``python -m *serve keys`` (a node that prints its address, then
+    serves until its stdin closes); the process and that address."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT,
                                                                      os.environ.get("PYTHONPATH")])))
-    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.nodes", "--serve", "b", keys],
+    proc = subprocess.Popen([sys.executable, "-m", *serve, keys],
                             cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True)
     return proc, proc.stdout.readline().strip()

@@ -217,7 +217,7 @@ class Condition(Handle):
                 future.result()
             else:
                 if wait > 0:
-                    cond._runtime.wait(future, wait, track=False, busy=False)
+                    cond._runtime.wait(future, wait, track=False)
                 if not future.done():
                     cond.ask(("cancel", token))
                 notified = future.result() is True

@@ -254,7 +254,7 @@ class Handle:
             result = future.result()  # forever, or a request that does not wait
         else:
             if timeout > 0:  # a timed wait ends by itself: not a deadlock edge
-                runtime.wait(future, timeout, track=False, busy=False)
+                runtime.wait(future, timeout, track=False)
             if not future.done():
                 runtime.ask(ref, ("cancel", message[1])).result()
             # The answer (or CANCELLED) left before the cancel's answer did.

@@ -158,7 +158,7 @@ class Process:
                 self._done.exception()
             else:  # a timed join ends by itself: not a deadlock edge
                 context.bind(self._ref)._runtime.wait(self._done, max(0.0, timeout),
-                                                      track=False, busy=False)
+                                                      track=False)
         if self._done.done():
             with _children_lock:
                 _children.discard(self)
