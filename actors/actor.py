@@ -103,13 +103,27 @@ class Actor:
 RESERVED = frozenset(name for name in dir(Actor) if not name.startswith("__")) | {"ref", "system"}
 
 
+def check_node(node: Any) -> Any:
+    """A placement in a cluster: a node's name, a list of names (the first
+    live one), or ``"*"`` (any other live member); else ValueError."""
+    if isinstance(node, str) and node:
+        return node
+    if isinstance(node, (list, tuple)) and node and all(isinstance(n, str) and n for n in node):
+        return list(node)
+    raise ValueError(f"node must be a node's name, a list of names or '*', got {node!r}")
+
+
 def spec_for(actor_class: Any, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any],
              name: str | None = None, parent: int | None = None,
              colocate_with: ActorRef | None = None,
-             options: SpawnOptions = SpawnOptions(), by_path: bool = False) -> ActorSpec:
+             options: SpawnOptions = SpawnOptions(), by_path: bool = False,
+             node: Any = None) -> ActorSpec:
     """The one place that turns a spawn's arguments into an
     :class:`~actors.protocol.ActorSpec`, checking each at the call site.
-    ``by_path``: ``actor_class`` may also be ``"module:Class"`` (a child spec)."""
+    ``by_path``: ``actor_class`` may also be ``"module:Class"`` (a child spec);
+    ``node``: its placement in a cluster (:func:`check_node`)."""
+    if node is not None:
+        options = options._replace(node=check_node(node))
     if by_path and isinstance(actor_class, str):
         if ":" not in actor_class:
             raise TypeError(f"actor class must be an Actor subclass or 'module:Class', "

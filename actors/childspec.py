@@ -17,7 +17,7 @@ import dataclasses
 import time
 from typing import Any, Final
 
-from actors.actor import Actor
+from actors.actor import Actor, check_node
 from actors.ref import ActorRef
 from transport.codec import class_path, message
 
@@ -60,6 +60,12 @@ class ChildSpec:
             process is logged, the process is killed and the child restarts
             as crashed with reason ``"hung"``. None (default): no limit.
             (``on_stop`` is bounded by ``shutdown`` instead.)
+        node: in a cluster, where the child runs: a member's name, a list
+            of names (the first live one) or ``"*"`` (any other live
+            member); None (default): this node, in a supervised slot. A
+            placed child gets a new ref at each start (find it by its
+            name), is restarted on a live node the spec allows when it or
+            its node dies, and stops with its supervisor. docs/cluster.md.
     """
 
     name: str
@@ -69,6 +75,7 @@ class ChildSpec:
     restart: str = "permanent"
     shutdown: float | str = 5.0
     hang_timeout: float | None = None
+    node: Any = None
 
     __module__ = "actors"
 
@@ -104,6 +111,11 @@ class ChildSpec:
                                      and 0 < hang < float("inf")):
             raise ValueError(f"child {self.name!r}: hang_timeout must be None or a positive "
                              f"number of seconds, got {hang!r}")
+        if self.node is not None:
+            try:
+                object.__setattr__(self, "node", check_node(self.node))
+            except ValueError as e:
+                raise ValueError(f"child {self.name!r}: {e}") from None
 
 
 @message

@@ -26,6 +26,8 @@ WHEN_FULL = ("block", "drop")
 NODE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 _TCP = re.compile(r"tcp://(?P<host>[^:/]+|\[[0-9A-Fa-f:]+\])(:(?P<port>\d{1,5}))?\Z")
 _WILDCARDS = ("*", "0.0.0.0", "[::]", "[0:0:0:0:0:0:0:0]")
+# checked in full (endpoints, prefix) by actors.cluster.etcd.parse_url
+_CLUSTER = re.compile(r"etcd://[^/\s]+/[A-Za-z0-9_./-]+\Z")
 
 
 def tcp_host(bind: str) -> str:
@@ -101,6 +103,22 @@ class SystemConfig:
     keys: str | None = None              # the keys folder (tcp: required)
     link_timeout: float = 1.5            # a silent link to a node is lost after it
     busy_wait: float = 0.0002            # s a thread waiting for a reply polls before sleeping
+    cluster: str | None = None           # etcd://HOST:PORT[,...]/PREFIX (actors.cluster)
+    lease_ttl: int = 5                   # s of the node's etcd lease
+
+    def _check_cluster(self) -> None:
+        if not isinstance(self.lease_ttl, int) or isinstance(self.lease_ttl, bool) \
+                or not 1 <= self.lease_ttl <= 3600:
+            raise ValueError(f"lease_ttl must be a whole number of seconds in [1, 3600] "
+                             f"(etcd leases count whole seconds), got {self.lease_ttl!r}")
+        if self.cluster is None:
+            return
+        if not isinstance(self.cluster, str) or not _CLUSTER.match(self.cluster):
+            raise ConfigError(f"cluster must be 'etcd://HOST:PORT[,HOST:PORT...]/PREFIX', "
+                              f"got {self.cluster!r}")
+        if self.node is None or self.keys is None:
+            raise ConfigError("cluster= needs node=NAME, bind='tcp://HOST:PORT' and keys=DIR: "
+                              "members link to each other over CURVE (docs/cluster.md)")
 
     def __post_init__(self) -> None:
         if self.transport not in TRANSPORTS:
@@ -122,6 +140,7 @@ class SystemConfig:
         if self.bind != "ipc":
             _check_tcp(self.bind, self.keys)
         _seconds("link_timeout", self.link_timeout)
+        self._check_cluster()
         if not isinstance(self.busy_wait, (int, float)) or isinstance(self.busy_wait, bool) \
                 or not 0 <= self.busy_wait <= 0.01:
             raise ValueError(f"busy_wait must be a number of seconds in [0, 0.01] (0: off), "

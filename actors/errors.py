@@ -11,6 +11,7 @@
     ├── MailboxFull (TimeoutError)  no room in a mailbox within the send timeout
     ├── RemoteError                 a remote exception whose class is not importable here
     ├── ConfigError (ValueError)    a setting that cannot work (tcp without keys...)
+    ├── ClusterError                this node left its cluster (fenced), or etcd is unreachable
     └── SpawnError                  an actor could not be started
 
 An exception raised by a handler during ``ask`` is re-raised in the asker as
@@ -28,6 +29,7 @@ __all__ = [
     "ActorDeadError",
     "ActorError",
     "AskTimeout",
+    "ClusterError",
     "ConfigError",
     "DeadlockError",
     "MailboxFull",
@@ -169,5 +171,14 @@ class ConfigError(ActorError, ValueError):
     bind without keys, an unreadable keys folder, a libzmq without CURVE);
     raised where the system is made, before anything starts. The message
     says what to change."""
+
+    __module__ = "actors"
+
+
+class ClusterError(ActorError):
+    """A node of a cluster (``cluster="etcd://..."``) lost its membership:
+    its etcd lease expired or the cluster declared it down, so it stopped
+    its actors (fencing; ``system.join()`` raises it); or etcd did not
+    answer when the node needed it (joining, claiming a name)."""
 
     __module__ = "actors"

@@ -32,10 +32,13 @@ class HostSystem:
         self._host = host
 
     def spawn(self, actor_class: type[Actor], *args: Any, name: str | None = None,
-              colocate_with: ActorRef | None = None, **kwargs: Any) -> ActorRef:
+              colocate_with: ActorRef | None = None, node: Any = None,
+              **kwargs: Any) -> ActorRef:
         """Start a top-level actor (not stopped with the caller; for a child,
-        use ``Actor.spawn``)."""
-        return self.spawn_spec(spec_for(actor_class, args, kwargs, name, None, colocate_with))
+        use ``Actor.spawn``); ``node`` places it in a cluster, as
+        ``ActorSystem.spawn`` does."""
+        return self.spawn_spec(spec_for(actor_class, args, kwargs, name, None, colocate_with,
+                                        node=node))
 
     def spawn_child(self, parent: int | None, actor_class: type[Actor], args: tuple[Any, ...],
                     kwargs: dict[str, Any], name: str | None,

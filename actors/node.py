@@ -148,8 +148,16 @@ class Node:
             P.StopChildren: lambda op: self.stopper.stop_children(op.uid, None),
             P.Restart: lambda op: self.starter.restart(op.uid, op.exc),
             P.Terminate: lambda op: self.stopper.terminate(op.uid, op.keep)}
+        self.cluster: Any = None  # set by actors.cluster.join, when configured
         self.thread = threading.Thread(target=self._loop, name="actors-node", daemon=True)
         self.thread.start()
+
+    def add_ops(self, ops: dict[type, Callable[[Any, Any], None]],
+                blocking: dict[type, Callable[[Any], Any]]) -> None:
+        """Service operations of a layer above the core (``actors.cluster``):
+        ``ops`` run on the loop thread, ``blocking`` on a worker thread."""
+        self._ops.update(ops)
+        self._blocking.update(blocking)
 
     def _stopping(self) -> bool:
         return self.shutting_down
@@ -304,6 +312,8 @@ class Node:
         return self.starter.spawn(spec)
 
     def lookup(self, name: str) -> ActorRef | None:
+        if self.cluster is not None:
+            return self.cluster.lookup(name)
         return self.registry.lookup(name) if self.remotes is None else self.remotes.find(name)
 
     @property
@@ -314,10 +324,11 @@ class Node:
     def started_pids(self) -> set[int]:
         return self.launcher.started_pids
 
-    def fail(self, message: str) -> None:
-        """The top of a supervision tree failed: stop everything."""
+    def fail(self, message: str, error: type[ActorError] = ActorError) -> None:
+        """The top of a supervision tree failed (or the node was fenced out
+        of its cluster): stop everything."""
         if self.failure is None:
-            self.failure = ActorError(message)
+            self.failure = error(message)
             log.critical("%s", message)
         threading.Thread(target=self.shutdown, args=(None,), name="actors-failure",
                          daemon=True).start()
@@ -373,6 +384,8 @@ class Node:
             if not host.hello.done():
                 host.hello.set_exception(ActorError("the actor system shut down"))
         launcher.shutdown()
+        if self.cluster is not None:  # its actors have stopped: leave
+            self.cluster.close()
         _ = self.remotes is not None and self.remotes.close()
         self.workers.shutdown()
         # every host is gone by now; what goes to other nodes gets a moment

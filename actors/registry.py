@@ -10,6 +10,7 @@ states below; the parts of the node that change it (``actors.starting``,
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
 from actors.protocol import ActorSpec
@@ -82,6 +83,8 @@ class Registry:
         # place, so the uids of nodes that meet (and of a node's next
         # incarnation) do not collide
         self._next_uid = first_uid
+        # a cluster's names (actors.cluster): told when a named actor is gone
+        self.released: Callable[[ActorRecord], None] | None = None
 
     def get(self, uid: Any) -> ActorRecord | None:
         return self.actors.get(uid)
@@ -119,6 +122,8 @@ class Registry:
             self.actors.pop(record.uid, None)
             if record.name is not None and self.names.get(record.name) == record.uid:
                 del self.names[record.name]
+                if self.released is not None:
+                    self.released(record)
             if record.uid in self.top:
                 self.top.remove(record.uid)
             parent = self.actors.get(record.parent) if record.parent is not None else None

@@ -99,6 +99,11 @@ class Remotes:
         # where the nodes met watch this one (bound now: every tcp port is
         # there from the start, for a node's whole life)
         self.beacon = runtime.network.beacon(self.timeout / 3, self.timeout)
+        # a cluster (actors.cluster) decides who is down: a lost link is
+        # then only a suspicion, handed to it; and it hears of every loss
+        self.suspect: Callable[[PeerNode], None] | None = None
+        self.on_lost: list[Callable[[PeerNode], None]] = []
+        self.on_peer_down: list[Callable[[list[int]], None]] = []
         self.ops: dict[type, Callable[[Any, Any], None]] = {
             P.Lookup: self._lookup, P.Meet: self._meet, P.PeerLookup: self._peer_lookup,
             P.PeerWatch: self._peer_watch, P.PeerDown: self._peer_down}
@@ -108,6 +113,8 @@ class Remotes:
         """Meet the node whose service is at ``address``; its name."""
         if not isinstance(address, str) or not address.startswith("tcp://"):
             raise ConfigError(f"connect() takes a node's tcp://HOST:PORT, got {address!r}")
+        if self.suspect is not None:
+            raise ConfigError("in a cluster, nodes meet through etcd: connect() is not needed")
         runtime = self.runtime
         self._reach(address)
         try:
@@ -132,8 +139,11 @@ class Remotes:
         if not isinstance(envelope, P.Ask) or not _is_str(*op):
             self.runtime.loop.dropped(f"a malformed Meet: {op!r:.200}")
             return
-        if op.name == self.name:
-            error: Exception | None = ConfigError(f"two nodes are named {op.name!r}")
+        if self.suspect is not None:  # a cluster's members meet through etcd
+            error: Exception | None = ActorError(f"node {self.name} is in a cluster; its "
+                                                 f"members meet through etcd")
+        elif op.name == self.name:
+            error = ConfigError(f"two nodes are named {op.name!r}")
         elif op.node_id in self.runtime.foreign.lost:
             error = ActorError(f"node {op.name} ({op.node_id}) was lost; only a new "
                                f"incarnation (a restart) meets again")
@@ -145,6 +155,10 @@ class Remotes:
             return
         self._add(*op)
         self.runtime.answer(envelope, True, list(self._me()))
+
+    def add(self, name: str, node_id: str, address: str, beacon: str) -> None:
+        """Keep the node ``name`` as a peer (a member its cluster listed)."""
+        self._add(name, node_id, address, beacon)
 
     def _add(self, name: str, node_id: str, address: str, beacon: str) -> None:
         with self.lock:
@@ -159,10 +173,34 @@ class Remotes:
             if self.closed:
                 return
             self.peers[name] = peer
-        peer.heartbeat = self.runtime.network.heartbeat(
-            beacon, self.timeout / 3, self.timeout,
-            lambda _address: self._call_soon(lambda: self._lost(peer, "its link was lost")))
+        self.rewatch(peer)
         log.info("node %s met node %s (%s) at %s", self.name, name, node_id, address)
+
+    def rewatch(self, peer: PeerNode) -> None:
+        """Watch ``peer``'s beacon with heartbeats (again, after a suspicion)."""
+        with self.lock:
+            if self.closed or self.peers.get(peer.name) is not peer:
+                return
+            old, peer.heartbeat = peer.heartbeat, self.runtime.network.heartbeat(
+                peer.beacon, self.timeout / 3, self.timeout,
+                lambda _address: self._call_soon(lambda: self._link_lost(peer)))
+        if old is not None:
+            old.close()
+
+    def _link_lost(self, peer: PeerNode) -> None:
+        if self.suspect is None:
+            self._lost(peer, "its link was lost")
+        elif self.peers.get(peer.name) is peer:
+            self.suspect(peer)
+
+    def drop(self, name: str, node_id: str, why: str) -> None:
+        """The node ``name`` (incarnation ``node_id``) is down: as a lost link."""
+        with self.lock:
+            peer = self.peers.get(name)
+        if peer is not None and peer.node_id == node_id:
+            self._lost(peer, why)
+        elif node_id not in self.runtime.foreign.lost:
+            self.runtime.foreign.fail(node_id, f"node {name} is down ({why})")
 
     def _reach(self, address: str) -> None:
         """Send to the service of a node at ``address`` (a new incarnation
@@ -198,6 +236,8 @@ class Remotes:
         self._broadcast(P.NodeDown(peer.node_id, reason))
         for watcher, target in watched:
             self._terminated(watcher, target, reason)
+        for hook in self.on_lost:
+            hook(peer)
 
     def _terminated(self, watcher: ActorRef, target: ActorRef, reason: str) -> None:
         runtime = self.runtime
@@ -301,6 +341,8 @@ class Remotes:
             return
         self.runtime.mark_dead(uids, reason)
         self._broadcast(P.Down(uids, reason))
+        for hook in self.on_peer_down:
+            hook(uids)
         gone = set(uids)
         with self.lock:
             for pairs in self.watched.values():

@@ -21,7 +21,7 @@ from typing import Any
 from actors import protocol as P
 from actors.actor import Actor
 from actors.config import SystemConfig
-from actors.errors import ActorDeadError, ActorError, AskTimeout, SpawnError
+from actors.errors import ActorDeadError, ActorError, AskTimeout, ConfigError, SpawnError
 from actors.launcher import HostProcess, Launcher
 from actors.ref import ActorRef
 from actors.registry import HELD, RUNNING, STARTING, ActorRecord, Registry
@@ -63,6 +63,10 @@ class Starter:
         self._note_start = note_start
         self._finalize = finalize
         self._shutting_down = shutting_down
+        # set by a cluster (actors.cluster): names unique in the cluster,
+        # and actors placed on other nodes (spec.options.node)
+        self.names: Any = None
+        self.place: Callable[[P.ActorSpec], ActorRef] | None = None
 
     def spawn(self, spec: P.ActorSpec) -> ActorRef:
         """Start an actor from a spec. A supervised spec naming a held slot
@@ -70,6 +74,11 @@ class Starter:
         reclaims its children's refs)."""
         if self._shutting_down():
             raise ActorError("the actor system is shutting down")
+        if spec.options.node is not None:
+            if self.place is None:
+                raise ConfigError("spawn(..., node=...) places an actor in a cluster: this "
+                                  "system has none (ActorSystem(cluster='etcd://...'))")
+            return self.place(spec)
         spec = self.check_class(spec)
         self.runtime.encode(spec.to_wire())  # a bad argument fails here, at the caller
         registry = self.registry
@@ -85,6 +94,12 @@ class Starter:
         if reclaim is not None:
             self.restart(reclaim.uid, None)
             return reclaim.ref  # type: ignore[return-value]
+        if self.names is not None and spec.name is not None:
+            try:
+                self.names.claim(record)  # unique in the cluster, or ValueError
+            except BaseException:
+                registry.forget(record)
+                raise
         self._note_start(record.uid)
         if spec.colocate is None:
             self.launcher.preload.add(spec.class_path.partition(":")[0])
@@ -100,6 +115,8 @@ class Starter:
             # a supervisor whose start failed kept its children's slots
             self.stopper.stop_all(list(record.children))
             raise
+        if self.names is not None and spec.name is not None:
+            self.names.announce(record)
         return record.ref  # type: ignore[return-value]
 
     @staticmethod
@@ -117,6 +134,8 @@ class Starter:
 
     def spawn_supervised(self, spec: P.ActorSpec) -> P.Spawned:
         ref = self.spawn(spec)
+        if spec.options.node is not None:  # placed: a new ref at each start
+            return P.Spawned(ref, 1)
         record = self.registry.get(ref.uid)
         return P.Spawned(ref, record.incarnation if record is not None else 0)
 

@@ -47,6 +47,9 @@ class Stopper:
         self.slots = slots
         self._finalize = finalize
         self._shutting_down = shutting_down
+        # a cluster's (actors.cluster): stop the actors ``uid`` placed on
+        # other nodes, unless they are kept for its restart
+        self.stop_placed: Callable[[int, bool], None] | None = None
 
     # -- budgets ------------------------------------------------------------------------
     def own_timeout(self, record: ActorRecord, timeout: float | None) -> float:
@@ -112,6 +115,8 @@ class Stopper:
         if record is None:
             return
         keep = not record.final and record.supervised and not self._shutting_down()
+        if self.stop_placed is not None:  # placed children first, the last placed first
+            self.stop_placed(uid, keep)
         for child in reversed(self.registry.children_of(uid)):
             try:
                 child_record = self.registry.get(child)

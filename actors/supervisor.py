@@ -38,7 +38,7 @@ from actors.childspec import (
     move_before,
 )
 from actors.errors import ActorDeadError, ActorError, SerializationError
-from actors.notices import ChildExit
+from actors.notices import ChildExit, Terminated
 from actors.ref import ActorRef
 
 log = logging.getLogger("actors")
@@ -110,6 +110,9 @@ class Supervisor(Actor):
             return None
         if isinstance(message, RetryRestart):
             self._retry(message)
+            return None
+        if isinstance(message, Terminated):
+            self._placed_exit(message)
             return None
         raise ActorError(f"a Supervisor takes no messages; call its methods through "
                          f"proxy() (got {message!r:.100})")
@@ -243,15 +246,29 @@ class Supervisor(Actor):
                 break
         prefix = self.ref.name or f"#{self.ref.uid}"
         node_spec = spec_for(spec.actor_class, child.args, child.kwargs,
-                             f"{prefix}/{spec.name}", self.ref.uid, None, options, by_path=True)
+                             f"{prefix}/{spec.name}", self.ref.uid, None, options, by_path=True,
+                             node=spec.node)
         child.ref, child.incarnation = P.Spawned(*self.system.request(P.Spawn(node_spec)))
         child.status = RUNNING
         child.exc = None
+        if spec.node is not None:  # placed in the cluster: its end comes as Terminated
+            self.watch(child.ref)
         return child.ref
+
+    def _placed_exit(self, notice: Terminated) -> None:
+        """A placed child ended (or its node is down): as a ChildExit."""
+        child = next((c for c in self._children.values()
+                      if c.spec.node is not None and c.ref == notice.ref), None)
+        if child is not None:  # else: a ref a restart already replaced
+            self._child_exit(ChildExit(child.ref.uid, child.incarnation,  # type: ignore[union-attr]
+                                       notice.reason, notice.crashed))
 
     def _terminate(self, child: Child, keep: bool) -> None:
         assert child.ref is not None
-        self.system.request(P.Terminate(child.ref.uid, keep))
+        if child.spec.node is not None:  # placed: stopped on its node, started anew
+            self.system.request(P.StopRemote(child.ref))
+        else:
+            self.system.request(P.Terminate(child.ref.uid, keep))
         child.status = RESTARTING if keep else TERMINATED
 
     def _child_exit(self, notice: ChildExit) -> None:
@@ -324,6 +341,10 @@ class Supervisor(Actor):
 
     def _restart_one(self, child: Child) -> None:
         assert child.ref is not None
+        if child.spec.node is not None:  # placed: started again where its spec allows
+            self._launch(child)
+            child.restarts += 1
+            return
         try:
             incarnation = self.system.request(P.Restart(child.ref.uid, child.exc))
         except SerializationError:  # the crash's exception cannot travel back

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import importlib
 from multiprocessing import spawn as _stdlib_spawn
 from typing import Any
 
@@ -86,6 +87,18 @@ class ActorSystem:
             while replies come that fast: in each process, a wait that
             took longer turns it off until one is quick again.
             docs/performance.md.
+        cluster: ``"etcd://HOST:PORT[,HOST:PORT...]/PREFIX"``: join the
+            cluster whose membership lives in that etcd under PREFIX
+            (needs ``node``, a tcp ``bind`` and ``keys``). Members link to
+            each other by themselves; names are unique in the cluster;
+            ``spawn(..., node=...)`` places actors on other members; a
+            member whose lease ends is down for all at once; a member that
+            loses its lease stops its actors (fencing) and the system
+            shuts down with :class:`ClusterError`. docs/cluster.md.
+        lease_ttl: seconds of this node's etcd lease (default 5; whole
+            seconds, etcd's unit): how long a frozen or cut-off node stays
+            a member, and about how long etcd may be away before this node
+            fences itself.
 
     Leaving the ``with`` block (or ``shutdown()``, or interpreter exit) stops
     every actor, children before parents and the last started first, then
@@ -112,7 +125,8 @@ class ActorSystem:
                  mailbox_size: int = 10_000, when_full: str = "block",
                  send_timeout: float | None = None, node: str | None = None,
                  keys: str | None = None, link_timeout: float = 1.5,
-                 busy_wait: float = 0.0002) -> None:
+                 busy_wait: float = 0.0002, cluster: str | None = None,
+                 lease_ttl: int = 5) -> None:
         # A spawned child re-importing a script without the
         # ``if __name__ == "__main__":`` guard: fail at once, with the standard
         # library's own error, before any thread or process is started.
@@ -124,23 +138,37 @@ class ActorSystem:
             restart_buffer=restart_buffer, deadlock_detection=deadlock_detection,
             quiescence=quiescence, max_frame=max_frame, mailbox_size=mailbox_size,
             when_full=when_full, send_timeout=send_timeout, node=node, keys=keys,
-            link_timeout=link_timeout, busy_wait=busy_wait)
+            link_timeout=link_timeout, busy_wait=busy_wait, cluster=cluster,
+            lease_ttl=lease_ttl)
         self.transport = transport
         self._node = Node(self.config)
+        if cluster is not None:
+            # the cluster layer sits above the core: loaded by name, as the
+            # one place the core reaches it (docs/architecture.md)
+            try:
+                importlib.import_module("actors.cluster").join(self._node)
+            except BaseException:
+                self._node.shutdown(None)
+                raise
         # The node itself, not this object: a system dropped without shutdown
         # must still be stopped at exit (its loop thread keeps the node alive).
         atexit.register(self._node.shutdown, None)
         self._sigterm = StopOnSigterm.attach(self._node)
 
     def spawn(self, actor_class: type[Actor], *args: Any, name: str | None = None,
-              colocate_with: ActorRef | None = None, **kwargs: Any) -> ActorRef:
+              colocate_with: ActorRef | None = None, node: str | list[str] | None = None,
+              **kwargs: Any) -> ActorRef:
         """Start ``actor_class(*args, **kwargs)`` in a new process and return
         its ref once ``on_start`` has run.
 
         Args:
-            name: a unique name for :meth:`lookup`.
+            name: a unique name for :meth:`lookup` (in a cluster: unique in
+                the cluster).
             colocate_with: host the actor in the same process as this actor
                 instead of a new one (many small actors, one process).
+            node: in a cluster, where it runs: a member's name, a list of
+                names (the first live one), or ``"*"`` (any other live
+                member). Its class must be imported on that node too.
 
         Raises:
             SerializationError: an argument cannot be sent.
@@ -151,7 +179,7 @@ class ActorSystem:
         if not (isinstance(actor_class, type) and issubclass(actor_class, Actor)):
             raise TypeError(f"spawn() takes an Actor subclass, got {actor_class!r}")
         return self._node.spawn_spec(spec_for(actor_class, args, kwargs, name, None,
-                                              colocate_with))
+                                              colocate_with, node=node))
 
     def spawn_spec(self, spec: ActorSpec) -> ActorRef:
         """Start an actor from a spec made by :func:`actors.actor.spec_for`
@@ -183,9 +211,20 @@ class ActorSystem:
         return remotes.connect(address, timeout)
 
     def nodes(self) -> list[str]:
-        """The names of the nodes this one has met and not lost."""
+        """The names of the nodes this one has met and not lost; in a
+        cluster, every live member, this one included."""
+        if self._node.cluster is not None:
+            return self._node.cluster.nodes()
         remotes = self._node.remotes
         return [] if remotes is None else remotes.nodes()
+
+    def members(self) -> list[dict[str, Any]]:
+        """In a cluster, every live member as data: ``name``, ``node_id``
+        (its incarnation), ``address``, ``lease`` (its etcd lease id),
+        ``lease_left`` (seconds, as etcd counts them; None if etcd did not
+        answer) and ``self``. Empty outside a cluster."""
+        cluster = self._node.cluster
+        return [] if cluster is None else cluster.members()
 
     @property
     def address(self) -> str:

@@ -87,6 +87,7 @@ from actors.protocol.ops import (
     Unwatch,
     WaitInfo,
     Waits,
+    StopRemote,
     Watch,
     answer_to_wire,
     decode_op,
@@ -99,6 +100,8 @@ from actors.protocol.peering import (
     NodeDown,
     PeerDown,
     PeerLookup,
+    PeerSpawn,
+    PeerStop,
     PeerWatch,
 )
 from actors.protocol.specs import (
@@ -138,6 +141,8 @@ __all__ = [
     "OPS",
     "PeerDown",
     "PeerLookup",
+    "PeerSpawn",
+    "PeerStop",
     "PeerWatch",
     "PendingRequest",
     "Probe",
@@ -158,6 +163,7 @@ __all__ = [
     "Spawned",
     "Start",
     "Stats",
+    "StopRemote",
     "Stop",
     "StopChildren",
     "Stopped",

@@ -379,6 +379,14 @@ class Counters(NamedTuple):
     (``Runtime.counters``)."""
 
 
+@op(35)
+class StopRemote(NamedTuple):
+    """Host -> node (ask): stop ``ref``, an actor this node placed on another
+    node of its cluster (a supervisor ending a placed child); answers once
+    it ended."""
+    ref: Any
+
+
 @op(32)
 class Ext(NamedTuple):
     """A hook of a layer above the runtime (tell): ``name`` picks the hook

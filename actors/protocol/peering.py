@@ -6,14 +6,19 @@ only by a node bound to tcp:// with keys, where every frame that reaches
 the decoder came from a peer that passed CurveZMQ authentication (a
 holder of the cluster's keys); hosts and ipc nodes drop them. Each is
 harmless on its own: it names refs and actors, never starts, stops or
-imports anything.
+imports anything, except :class:`PeerSpawn` and :class:`PeerStop`, which
+only a node in a cluster (``cluster=``, ``actors.cluster``) serves: the
+cluster's members place actors on each other, of classes the serving
+node's main program has imported already (no frame imports a module).
 """
 
 from typing import Any, NamedTuple
 
 from actors.protocol.ops import op
+from actors.protocol.specs import ActorSpec
 
-__all__ = ["Meet", "PeerDown", "PeerLookup", "PeerWatch", "NodeDown", "NO_TOKEN"]
+__all__ = ["Meet", "PeerDown", "PeerLookup", "PeerSpawn", "PeerStop", "PeerWatch", "NodeDown",
+           "NO_TOKEN"]
 
 NO_TOKEN = b""
 
@@ -63,3 +68,26 @@ class NodeDown(NamedTuple):
     asks pending on its actors fail, later ones at once (tell)."""
     node_id: str
     reason: str
+
+
+@peer_op(106)
+class PeerSpawn(NamedTuple):
+    """Start an actor on that node (ask), for ``owner`` (a supervisor's ref,
+    or None): answers its ref. Served in a cluster only."""
+    spec: ActorSpec
+    owner: Any
+
+    def to_wire(self) -> list[Any]:
+        return [self.spec.to_wire(), self.owner]
+
+    @classmethod
+    def from_wire(cls, fields: list[Any]) -> "PeerSpawn":
+        spec, owner = fields
+        return cls(ActorSpec.from_wire(spec), owner)
+
+
+@peer_op(107)
+class PeerStop(NamedTuple):
+    """Stop the actor ``uid`` of that node, which a peer placed there (ask;
+    answers once it ended). Served in a cluster only."""
+    uid: int

@@ -18,6 +18,7 @@ class SpawnOptions(NamedTuple):
     hang_timeout: float | None = None
     quiet: bool = False             # its death is not logged (actors.mp processes)
     before: int | None = None       # a sibling it goes before in its parent's start order
+    node: Any = None                # placement in a cluster: a node name, a list, "*"
 
     def to_wire(self) -> dict[str, Any]:
         defaults = SpawnOptions()

@@ -1,0 +1,136 @@
+"""Actors and a node program for the cluster tests (tests/test_cluster.py).
+Run as a script, it is cluster node NAME: it joins the cluster at URL,
+prints ``READY <its address>`` and obeys commands on stdin, one a line:
+
+    nodes             prints NODES <live members>
+    spawn NAME        spawns a Worker named NAME here; prints OK <its node id>
+    place NAME NODE   spawns a Worker named NAME on NODE ("*": any other); prints OK <node id>
+    supervise         starts "sup": a Supervisor of "w" (a Worker placed on
+                      ["b", "c"], or on the list the SUPERVISE env var gives); prints OK
+    ask NAME          looks NAME up and asks it "where"; prints GOT <node name>
+    failure           prints FAILURE <repr of system.failure>
+    stop              leaves (orderly shutdown)
+
+:class:`ClusterNode` runs it and speaks these lines.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+import actors
+
+
+class Worker(actors.Actor):
+    """Answers the node it runs on."""
+
+    def receive(self, message):
+        match message:
+            case "where":
+                return os.environ.get("NODE_NAME")
+            case "pid":
+                return os.getpid()
+            case "hang":
+                threading.Event().wait()
+            case "crash":
+                raise RuntimeError("crash")
+
+
+class WorkerSup(actors.Supervisor):
+    max_restarts = 10
+    max_seconds = 5.0
+
+
+def run(system: actors.ActorSystem, verb: str, arg: str) -> str:
+    match verb:
+        case "nodes":
+            return "NODES " + " ".join(system.nodes())
+        case "spawn":
+            return f"OK {system.spawn(Worker, name=arg).node}"
+        case "place":
+            name, node = arg.split()
+            return f"OK {system.spawn(Worker, name=name, node=node).node}"
+        case "supervise":
+            where = os.environ.get("SUPERVISE", "b,c").split(",")
+            system.spawn(WorkerSup, [actors.ChildSpec("w", Worker, node=where)], name="sup")
+            return "OK"
+        case "ask":
+            ref = system.lookup(arg)
+            if ref is None:
+                return "GOT none"
+            return f"GOT {ref.ask('where', timeout=10)}"
+        case "failure":
+            return f"FAILURE {system.failure!r}"
+    return f"ERROR unknown command {verb!r}"
+
+
+def main() -> None:
+    name, keys, url, ttl = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    os.environ["NODE_NAME"] = name  # the node's hosts inherit it
+    with actors.ActorSystem(node=name, bind="tcp://127.0.0.1", keys=keys, cluster=url,
+                            lease_ttl=ttl, spares=0, link_timeout=1.0) as system:
+        print("READY", system.address, flush=True)
+        for line in sys.stdin:
+            verb, _, arg = line.strip().partition(" ")
+            if verb == "stop":
+                break
+            try:
+                print(run(system, verb, arg), flush=True)
+            except Exception as e:  # the test reads it
+                print("ERROR", type(e).__name__, str(e).replace("\n", " "), flush=True)
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class ClusterNode:
+    """A cluster node in a process of its own (this file as a script)."""
+
+    def __init__(self, name: str, keys: str, url: str, ttl: int = 2,
+                 env: dict[str, str] | None = None) -> None:
+        self.name = name
+        environ = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]),
+                       **(env or {}))
+        argv = [sys.executable, os.path.join(ROOT, "tests", "sample_cluster.py"), name, keys,
+                url, str(ttl)]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, env=environ)
+        self.address = self.expect("READY")
+
+    def expect(self, word: str) -> str:
+        line = self.proc.stdout.readline()
+        assert line.startswith(word + " ") or line.strip() == word, \
+            f"{word} expected from node {self.name}, got {line!r}"
+        return line.strip()[len(word) + 1:]
+
+    def command(self, line: str, answer: str) -> str:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.expect(answer)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        """Orderly, else killed (its hosts follow it: parent death)."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("stop\n")
+                self.proc.stdin.flush()
+                self.proc.wait(30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait(10)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+if __name__ == "__main__":
+    main()
