@@ -73,6 +73,9 @@ class Host:
                                          send_timeout=boot.send_timeout)
         runtime.waits.configure(boot.deadlock_detection, track=boot.quiescence is not None)
         runtime.loop.busy.budget = boot.busy_wait
+        if boot.curve is not None:  # a tcp node: a stop of another node's actor goes by it
+            runtime.remote_stop = lambda ref, _timeout: runtime.tell_service(
+                boot.node_address, P.StopRemote(ref))
         self.mailboxes = Mailboxes(runtime, self._report_stopped, self._stop_children,
                                    _open_counters(boot.counters), self._service)
         self.system = HostSystem(runtime, self)

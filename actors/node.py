@@ -147,7 +147,8 @@ class Node:
                                  if op.spec.options.supervised else self.starter.spawn(op.spec)),
             P.StopChildren: lambda op: self.stopper.stop_children(op.uid, None),
             P.Restart: lambda op: self.starter.restart(op.uid, op.exc),
-            P.Terminate: lambda op: self.stopper.terminate(op.uid, op.keep)}
+            P.Terminate: lambda op: self.stopper.terminate(op.uid, op.keep),
+            P.StopRemote: self._stop_remote}  # (a cluster serves it)
         self.cluster: Any = None  # set by actors.cluster.join, when configured
         self.thread = threading.Thread(target=self._loop, name="actors-node", daemon=True)
         self.thread.start()
@@ -158,6 +159,11 @@ class Node:
         ``ops`` run on the loop thread, ``blocking`` on a worker thread."""
         self._ops.update(ops)
         self._blocking.update(blocking)
+
+    @staticmethod
+    def _stop_remote(op: P.StopRemote) -> None:
+        raise ActorError(f"{op.ref!r} is an actor of another node: stopping it needs a "
+                         f"cluster (ActorSystem(cluster=...)); tell it to stop itself")
 
     def _stopping(self) -> bool:
         return self.shutting_down

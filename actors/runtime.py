@@ -78,6 +78,8 @@ class Runtime:
         self.dead: dict[int, str] = {}  # uid -> why: asks to them fail at once
         self.dead_letters = 0
         self.extensions: dict[str, Callable[[Runtime, list[Any]], None]] = {}
+        # how a stop of another node's actor goes (a cluster sets it; else refused)
+        self.remote_stop: Callable[[ActorRef, float | None], None] | None = None
         self.service = self.service_at(network.node_address, "node")
         self.waits = WaitTracker(self.address, self.calls, self._report_wait, self.flush_all,
                                  self.wake, None, remote=remote_waits)
@@ -320,6 +322,9 @@ class Runtime:
         return self.handler.waiter(thread, future)
 
     def stop_actor(self, ref: ActorRef, timeout: float | None) -> None:
+        if ref.node != self.node_id and self.remote_stop is not None:
+            self.remote_stop(ref, timeout)  # a cluster's member, through its node
+            return
         self.foreign.local(ref)
         self.handler.stop_actor(ref, timeout)
 

@@ -153,3 +153,24 @@ def pool(ctx):
     finally:
         p.close()
         p.join()
+
+
+# -- etcd (the cluster tests) --------------------------------------------------------
+@pytest.fixture(scope="session")
+def etcd(tmp_path_factory):
+    """A real etcd server shared by the cluster tests (each uses a prefix of
+    its own); the ``etcd`` binary must be installed (Debian: etcd-server)."""
+    from etcd_server import EtcdServer
+    server = EtcdServer(str(tmp_path_factory.mktemp("etcd") / "data"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def cluster_url(etcd, request) -> str:
+    """A cluster of this test's own: a prefix named after it."""
+    name = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60]
+    return etcd.url(f"t/{name}-{os.getpid()}")

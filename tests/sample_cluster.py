@@ -30,7 +30,7 @@ class Worker(actors.Actor):
     def receive(self, message):
         match message:
             case "where":
-                return os.environ.get("NODE_NAME")
+                return self.ref.node.partition(".")[0]
             case "pid":
                 return os.getpid()
             case "hang":
@@ -68,8 +68,9 @@ def run(system: actors.ActorSystem, verb: str, arg: str) -> str:
 
 
 def main() -> None:
+    # the classes by their module's name, as the other nodes name them
+    from sample_cluster import run as run_command
     name, keys, url, ttl = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    os.environ["NODE_NAME"] = name  # the node's hosts inherit it
     with actors.ActorSystem(node=name, bind="tcp://127.0.0.1", keys=keys, cluster=url,
                             lease_ttl=ttl, spares=0, link_timeout=1.0) as system:
         print("READY", system.address, flush=True)
@@ -78,7 +79,7 @@ def main() -> None:
             if verb == "stop":
                 break
             try:
-                print(run(system, verb, arg), flush=True)
+                print(run_command(system, verb, arg), flush=True)
             except Exception as e:  # the test reads it
                 print("ERROR", type(e).__name__, str(e).replace("\n", " "), flush=True)
 

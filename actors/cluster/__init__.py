@@ -69,6 +69,7 @@ class Cluster:
                      {P.PeerSpawn: lambda op: self.placement.serve_spawn(op.spec, op.owner),
                       P.PeerStop: lambda op: self.placement.serve_stop(op.uid),
                       P.StopRemote: self._stop_remote})
+        node.runtime.remote_stop = self.placement.stop_ref
         node.cluster = self
 
     # -- what the watch reports besides members ----------------------------------------------

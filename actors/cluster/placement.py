@@ -53,8 +53,10 @@ class Placement:
         node = self.node
         owner = None
         if spec.options.supervised and spec.parent is not None:
-            record = node.registry.get(spec.parent)
-            owner = record.ref if record is not None else None
+            record = node.registry.get(spec.parent)  # (its ref is set once it started)
+            if record is not None and record.host is not None:
+                owner = record.ref or node.runtime.local_ref(record.uid, record.host.address,
+                                                             record.name)
         if owner is not None and spec.name is not None:
             kept = self._kept(spec.name, owner)
             if kept is not None:
@@ -128,15 +130,18 @@ class Placement:
         return ref
 
     def serve_stop(self, uid: Any) -> bool:
-        with self.lock:
-            placed = uid in self.here
-        if placed:
-            self.node.stopper.stop(uid, None)
-        return placed
+        """A member stops an actor of this node (one it placed, or any:
+        members are trusted as this node's own processes are)."""
+        record = self.node.registry.get(uid)
+        if record is None:
+            return False
+        self.node.stopper.stop(uid, None, final=record.parent is None)
+        return True
 
     # -- stopping what was placed ---------------------------------------------------------
-    def stop_ref(self, ref: ActorRef) -> None:
-        """Stop ``ref``, an actor this node placed (on any member)."""
+    def stop_ref(self, ref: ActorRef, timeout: float | None = None) -> None:
+        """Stop ``ref``, an actor of any member (one this node placed, a
+        ``ref.stop()`` of another node's actor)."""
         with self.lock:
             for refs in self.by.values():
                 if ref in refs:
