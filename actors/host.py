@@ -60,6 +60,13 @@ def running_host() -> Host | None:
     return _RUNNING[0] if _RUNNING else None
 
 
+def _stops_through_node(runtime: Runtime, boot: HostBoot) -> Any:
+    """How a host stops another node's actor: a tcp node's cluster does it."""
+    if boot.curve is None:
+        return None
+    return lambda ref, _timeout: runtime.tell_service(boot.node_address, P.StopRemote(ref))
+
+
 class Host:
     """The handler of a host process's loop (see module doc)."""
 
@@ -73,9 +80,7 @@ class Host:
                                          send_timeout=boot.send_timeout)
         runtime.waits.configure(boot.deadlock_detection, track=boot.quiescence is not None)
         runtime.loop.busy.budget = boot.busy_wait
-        if boot.curve is not None:  # a tcp node: a stop of another node's actor goes by it
-            runtime.remote_stop = lambda ref, _timeout: runtime.tell_service(
-                boot.node_address, P.StopRemote(ref))
+        runtime.remote_stop = _stops_through_node(runtime, boot)
         self.mailboxes = Mailboxes(runtime, self._report_stopped, self._stop_children,
                                    _open_counters(boot.counters), self._service)
         self.system = HostSystem(runtime, self)
@@ -254,8 +259,7 @@ class Host:
         pass
 
     def source_closed(self, source: Any) -> None:
-        # The pipe to the node is closed: the node is gone, and so must we
-        # be (the parent watchdog would do it a moment later).
+        # the pipe to the node closed: the node is gone, so must we be (as the watchdog would)
         os._exit(70)
 
     def waiter(self, thread: int, future: Any) -> Any:

@@ -63,19 +63,29 @@ __all__ = ["Node"]
 log = logging.getLogger("actors")
 
 
+def _open(config: SystemConfig) -> tuple[str, Any]:
+    """The node's private run folder (mode 0700) and its network."""
+    sweep_stale_rundirs()
+    rundir = tempfile.mkdtemp(prefix=f"actors-{os.getpid()}-")
+    os.chmod(rundir, 0o700)
+    try:
+        return rundir, node_network(config, rundir)
+    except Exception:
+        shutil.rmtree(rundir, ignore_errors=True)
+        raise
+
+
+def _no_cluster(op: P.StopRemote) -> None:
+    raise ActorError(f"{op.ref!r} is an actor of another node: stopping it needs a cluster "
+                     f"(ActorSystem(cluster=...)); tell it to stop itself")
+
+
 class Node:
     """The handler of the main program's loop (see module doc)."""
 
     def __init__(self, config: SystemConfig) -> None:
         self.config = config
-        sweep_stale_rundirs()
-        self.rundir = tempfile.mkdtemp(prefix=f"actors-{os.getpid()}-")
-        os.chmod(self.rundir, 0o700)
-        try:
-            network = node_network(config, self.rundir)
-        except Exception:
-            shutil.rmtree(self.rundir, ignore_errors=True)
-            raise
+        self.rundir, network = _open(config)
         incarnation = uuid.uuid4().hex[:12]
         node_id = incarnation if config.node is None else f"{config.node}.{incarnation[:8]}"
         self.runtime = runtime = Runtime(node_id, network, self, "node",
@@ -148,29 +158,22 @@ class Node:
             P.StopChildren: lambda op: self.stopper.stop_children(op.uid, None),
             P.Restart: lambda op: self.starter.restart(op.uid, op.exc),
             P.Terminate: lambda op: self.stopper.terminate(op.uid, op.keep),
-            P.StopRemote: self._stop_remote}  # (a cluster serves it)
+            P.StopRemote: _no_cluster}  # (a cluster serves it)
         self.cluster: Any = None  # set by actors.cluster.join, when configured
         self.thread = threading.Thread(target=self._loop, name="actors-node", daemon=True)
         self.thread.start()
 
     def add_ops(self, ops: dict[type, Callable[[Any, Any], None]],
                 blocking: dict[type, Callable[[Any], Any]]) -> None:
-        """Service operations of a layer above the core (``actors.cluster``):
-        ``ops`` run on the loop thread, ``blocking`` on a worker thread."""
+        """Operations a layer above serves (``actors.cluster``); ``blocking`` on workers."""
         self._ops.update(ops)
         self._blocking.update(blocking)
-
-    @staticmethod
-    def _stop_remote(op: P.StopRemote) -> None:
-        raise ActorError(f"{op.ref!r} is an actor of another node: stopping it needs a "
-                         f"cluster (ActorSystem(cluster=...)); tell it to stop itself")
 
     def _stopping(self) -> bool:
         return self.shutting_down
 
     def _is_peer(self, address: str) -> bool:
-        """Whether a process of this node is at ``address`` (tcp; ipc and
-        pipe addresses are told by their form: ``actors.peers``)."""
+        """Whether a process of this node is at a tcp ``address`` (``actors.peers``)."""
         if address == self.runtime.address:
             return True
         for host in self.launcher.live_hosts():
@@ -252,8 +255,7 @@ class Node:
         pass  # a host's pipe closed: its sentinel tells the rest
 
     def waiter(self, thread: int, future: Any) -> Any:
-        # A thread of the main program blocked on an actor (the runtime's own
-        # requests to services are not waits of the program).
+        # a thread of the main program blocked on an actor (not on a service)
         target = getattr(future, "target", None)
         if thread == 0 or target is None or target.uid == P.SERVICE_UID:
             return None
@@ -277,9 +279,8 @@ class Node:
             runtime.outboxes.revive(op.address)
             self.broadcast(P.Resume(op.address))
         host.address = op.address
-        # The deaths so far, before anything it is asked to start (asks from
-        # it to them fail at once); later ones reach it by broadcast, which
-        # includes it once its hello is done.
+        # The deaths so far, before anything it is asked to start; later ones
+        # reach it by broadcast, which includes it once its hello is done.
         with self.launcher.lock:
             deaths: dict[str, list[int]] = {}
             for uid, why in list(runtime.dead.items()):

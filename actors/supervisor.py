@@ -255,20 +255,17 @@ class Supervisor(Actor):
             self.watch(child.ref)
         return child.ref
 
-    def _placed_exit(self, notice: Terminated) -> None:
-        """A placed child ended (or its node is down): as a ChildExit."""
+    def _placed_exit(self, notice: Terminated) -> None:  # (a ref replaced since: stale)
         child = next((c for c in self._children.values()
                       if c.spec.node is not None and c.ref == notice.ref), None)
-        if child is not None:  # else: a ref a restart already replaced
-            self._child_exit(ChildExit(child.ref.uid, child.incarnation,  # type: ignore[union-attr]
-                                       notice.reason, notice.crashed))
+        if child is not None:  # a placed child ended, or its node is down
+            self._child_exit(ChildExit(notice.ref.uid, child.incarnation, notice.reason,
+                                       notice.crashed))
 
     def _terminate(self, child: Child, keep: bool) -> None:
         assert child.ref is not None
-        if child.spec.node is not None:  # placed: stopped on its node, started anew
-            self.system.request(P.StopRemote(child.ref))
-        else:
-            self.system.request(P.Terminate(child.ref.uid, keep))
+        self.system.request(P.StopRemote(child.ref) if child.spec.node is not None  # placed
+                            else P.Terminate(child.ref.uid, keep))
         child.status = RESTARTING if keep else TERMINATED
 
     def _child_exit(self, notice: ChildExit) -> None:

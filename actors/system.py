@@ -87,18 +87,11 @@ class ActorSystem:
             while replies come that fast: in each process, a wait that
             took longer turns it off until one is quick again.
             docs/performance.md.
-        cluster: ``"etcd://HOST:PORT[,HOST:PORT...]/PREFIX"``: join the
-            cluster whose membership lives in that etcd under PREFIX
-            (needs ``node``, a tcp ``bind`` and ``keys``). Members link to
-            each other by themselves; names are unique in the cluster;
-            ``spawn(..., node=...)`` places actors on other members; a
-            member whose lease ends is down for all at once; a member that
-            loses its lease stops its actors (fencing) and the system
-            shuts down with :class:`ClusterError`. docs/cluster.md.
-        lease_ttl: seconds of this node's etcd lease (default 5; whole
-            seconds, etcd's unit): how long a frozen or cut-off node stays
-            a member, and about how long etcd may be away before this node
-            fences itself.
+        cluster: ``"etcd://HOST:PORT[,HOST:PORT...]/PREFIX"``: join that
+            cluster (needs ``node``, a tcp ``bind`` and ``keys``): names
+            unique in it, ``spawn(..., node=...)``, one "down" decision
+            per node, fencing (:class:`ClusterError`). docs/cluster.md.
+        lease_ttl: whole seconds of this node's etcd lease (default 5).
 
     Leaving the ``with`` block (or ``shutdown()``, or interpreter exit) stops
     every actor, children before parents and the last started first, then
@@ -142,9 +135,7 @@ class ActorSystem:
             lease_ttl=lease_ttl)
         self.transport = transport
         self._node = Node(self.config)
-        if cluster is not None:
-            # the cluster layer sits above the core: loaded by name, as the
-            # one place the core reaches it (docs/architecture.md)
+        if cluster is not None:  # a layer above the core, loaded by name (architecture.md)
             try:
                 importlib.import_module("actors.cluster").join(self._node)
             except BaseException:
@@ -213,18 +204,15 @@ class ActorSystem:
     def nodes(self) -> list[str]:
         """The names of the nodes this one has met and not lost; in a
         cluster, every live member, this one included."""
-        if self._node.cluster is not None:
-            return self._node.cluster.nodes()
-        remotes = self._node.remotes
-        return [] if remotes is None else remotes.nodes()
+        node = self._node
+        return node.cluster.nodes() if node.cluster is not None else (
+            [] if node.remotes is None else node.remotes.nodes())
 
     def members(self) -> list[dict[str, Any]]:
-        """In a cluster, every live member as data: ``name``, ``node_id``
-        (its incarnation), ``address``, ``lease`` (its etcd lease id),
-        ``lease_left`` (seconds, as etcd counts them; None if etcd did not
-        answer) and ``self``. Empty outside a cluster."""
-        cluster = self._node.cluster
-        return [] if cluster is None else cluster.members()
+        """In a cluster, every live member: ``name``, ``node_id``,
+        ``address``, ``lease``, ``lease_left`` (s; None: etcd did not
+        answer), ``self``; others also ``host`` and ``pid``."""
+        return [] if self._node.cluster is None else self._node.cluster.members()
 
     @property
     def address(self) -> str:

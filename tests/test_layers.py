@@ -50,6 +50,7 @@ CORE = {**module_files("actors"), **module_files("actors.protocol"),
         **module_files("transport")}
 MP = module_files("actors.mp")
 CLI = module_files("actors.cli")
+CLUSTER = module_files("actors.cluster")
 
 
 def imports_of(name: str, path: pathlib.Path, known: set[str]) -> set[str]:
@@ -85,7 +86,7 @@ def graph(modules: dict[str, pathlib.Path]) -> dict[str, set[str]]:
     """Who imports whom. A package's ``__init__`` only re-exports its
     modules; a submodule that imports from the package itself (rather than
     from the module that defines a name) still counts as an edge to it."""
-    known = set(modules) | set(CORE) | set(MP) | set(CLI)
+    known = set(modules) | set(CORE) | set(MP) | set(CLI) | set(CLUSTER)
     return {name: imports_of(name, path, known) for name, path in modules.items()}
 
 
@@ -167,6 +168,21 @@ def test_actors_cli_modules_import_each_other_without_cycles():
     for name, targets in edges.items():
         inner = {t for t in targets if t.startswith("actors.") and not t.startswith("actors.cli")}
         assert not inner, f"{name} reaches into {sorted(inner)}"
+
+
+def test_actors_cluster_sits_above_the_core_alone():
+    """actors.cluster: no cycle inside, nothing of actors.mp or actors.cli,
+    small modules; and the core reaches it only by the one load by name in
+    ActorSystem (``importlib.import_module("actors.cluster")``)."""
+    edges = graph(CLUSTER)
+    assert cycles(edges) == []
+    for name, targets in edges.items():
+        assert not {t for t in targets if t.startswith(("actors.mp", "actors.cli"))}, name
+    for name, path in CLUSTER.items():
+        assert len(path.read_text().splitlines()) <= MAX_MODULE_LINES, name
+    mentions = {name for name, path in CORE.items()
+                if '"actors.cluster"' in path.read_text()}
+    assert mentions == {"actors.system"}
 
 
 def test_layers_point_one_way():
