@@ -160,7 +160,10 @@ def pool(ctx):
 def etcd(tmp_path_factory):
     """A real etcd server shared by the cluster tests (each uses a prefix of
     its own); the ``etcd`` binary must be installed (Debian: etcd-server)."""
-    from etcd_server import EtcdServer
+    from etcd_server import ETCD, EtcdServer
+    if not os.access(ETCD, os.X_OK):
+        pytest.fail("the cluster tests start a real etcd: install the etcd binary "
+                    "(Debian/Ubuntu: apt-get install etcd-server)", pytrace=False)
     server = EtcdServer(str(tmp_path_factory.mktemp("etcd") / "data"))
     server.start()
     try:
