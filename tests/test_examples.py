@@ -345,3 +345,17 @@ def test_two_nodes():
         "after node b left: ActorDeadError",
         "the shop was told: stopped",
     ], out
+
+
+def test_cluster_example(etcd):
+    """examples/cluster: three nodes and an etcd on one machine (the script
+    starts its own etcd; the fixture only makes sure the binary is there);
+    the supervised worker moves from node b to node c when b is killed."""
+    out = run_example("examples/cluster/run.py")
+    lines = out.splitlines()
+    assert lines[1:4] == ["members: a, b, c", lines[2], "3 * 3 = 9"], out
+    assert re.fullmatch(r"the worker runs on node b \(pid \d+, 0 jobs .*\)", lines[2]), out
+    assert lines[4] == "node b killed", out
+    assert re.fullmatch(r"the worker runs on node c \(pid \d+, 0 jobs .*\), [\d.]+ s after "
+                        r"the kill", lines[5]), out
+    assert lines[6:] == ["members: a, c", "4 * 4 = 16"], out
