@@ -246,3 +246,24 @@ def test_flag_pairs_flips_a_switch_in_both_processes(measure, transport):
                           "NO_SUCH_NAME", "1", "2", "--quick"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "has no attribute 'NO_SUCH_NAME'" in bad.stderr
+
+
+@pytest.mark.timeout(180)
+def test_cluster_benchmark_quick(tmp_path, etcd):
+    """benchmarks.cluster: one kill per mode (kill -9, a frozen node, a
+    frozen node only its lease ends, with TTL 5 s and 1 s), lookups cached
+    and from etcd against a raw etcd3gw read, and joins; figures only. (The
+    benchmark starts its own etcd; the fixture checks the binary is there.)"""
+    out = tmp_path / "cluster.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.cluster", "--quick", "--kills", "1",
+                           "--json", str(out)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=170)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(out.read_text())
+    assert [(k["mode"], k["ttl"]) for k in data["kills"]] == [
+        ("kill", 5), ("freeze", 5), ("freeze-lease", 5), ("freeze-lease", 1)]
+    assert all(len(k["notified"]) == len(k["moved"]) == 1 for k in data["kills"])
+    assert sorted(data["lookups"]) == ["lookup_cached", "lookup_etcd", "raw_etcd3gw_get"]
+    assert sorted(data["joins"]) == ["join_seen", "start_without_cluster"]
+    assert "p50" in proc.stdout and "join, seen by a member" in proc.stdout
