@@ -11,7 +11,7 @@ runtime never imports it. Modules, one concept each:
     rundir     the run folder: lock, pid file, control socket
     notify     systemd's notify protocol and watchdog
     logsetup   logging of a service
-    views      text for ``status`` and ``tree``
+    views      text for ``status``, ``tree`` and ``nodes``
     top        ``actors top``
 """
 

@@ -5,6 +5,7 @@
     status NAME|FILE              one line per actor
     tree NAME|FILE [--json]       the supervision tree
     top NAME|FILE [--once]        live per-actor figures
+    nodes NAME|FILE [--json]      the live members of the service's cluster
     reload NAME|FILE              as SIGHUP: apply the file's changes
     stop NAME|FILE [--timeout S]  orderly stop, wait for the exit
     keys new DIR [--node NAME]    key material for tcp:// links (actors.cli.keys)
@@ -76,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--once", action="store_true", help="print one table and exit")
     sub.add_argument("--interval", type=_seconds, default=1.0, metavar="S",
                      help="seconds between refreshes (default 1)")
+    sub = command("nodes", "the live members of the service's cluster: name, node id, "
+                           "address, lease left; * marks the service's own node")
+    sub.add_argument("--json", action="store_true", help="as JSON")
     command("reload", "as SIGHUP: start added children, stop removed ones, restart changed "
                       "ones; a bad file changes nothing")
     sub = command("stop", "stop in order and wait for the exit")
@@ -197,7 +201,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"{config.path}: ok: service {config.name!r}, {len(config.children)} "
           f"child{'ren' if len(config.children) != 1 else ''} "
           f"({', '.join(spec.name for spec in config.children) or 'none'}); "
-          f"run folder {rundir.path}")
+          f"run folder {rundir.path}"
+          + (f"; node {config.system['node']} of cluster {config.cluster.etcd}"
+             if config.cluster is not None else ""))
     return OK
 
 
@@ -215,6 +221,16 @@ def cmd_tree(args: argparse.Namespace) -> int:
         print(json.dumps(reply["tree"], indent=2))
     else:
         print("\n".join(tree_lines(reply)))
+    return OK
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    from actors.cli.views import nodes_lines
+    reply = _ask(args.target, Request("nodes"))
+    if args.json:
+        print(json.dumps(reply["members"], indent=2))
+    else:
+        print("\n".join(nodes_lines(reply)))
     return OK
 
 
@@ -326,4 +342,5 @@ def _exit_watch(pid: int) -> Callable[[float], bool]:
 
 
 COMMANDS = {"run": cmd_run, "check": cmd_check, "status": cmd_status, "tree": cmd_tree,
-            "top": cmd_top, "reload": cmd_reload, "stop": cmd_stop, "keys": cmd_keys}
+            "top": cmd_top, "nodes": cmd_nodes, "reload": cmd_reload, "stop": cmd_stop,
+            "keys": cmd_keys}

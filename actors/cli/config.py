@@ -27,16 +27,20 @@ from typing import Any
 
 from actors import Actor, ActorSystem, ChildSpec, Supervisor
 
-__all__ = ["ConfigError", "LoggingConfig", "ServiceConfig", "SupervisorConfig", "check_name",
-           "load", "read_name"]
+__all__ = ["ClusterConfig", "ConfigError", "LoggingConfig", "ServiceConfig", "SupervisorConfig",
+           "check_name", "load", "read_name"]
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-TOP_KEYS = ("name", "system", "logging", "supervisor", "child")
+TOP_KEYS = ("name", "system", "cluster", "logging", "supervisor", "child")
 CHILD_KEYS = ("name", "actor", "args", "kwargs", "restart", "shutdown", "hang_timeout")
 STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
 RESTARTS = ("permanent", "transient", "temporary")
 LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(actor)s[%(process)d] %(name)s: %(message)s"
+# etcd://HOST:PORT[,HOST:PORT...]/PREFIX, as actors.cluster reads it (checked here
+# too, so that every error of the file is reported at once)
+ETCD_URL = re.compile(r"etcd://(?P<hosts>[^/]+)/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/?")
+ETCD_HOST = re.compile(r"(?P<host>[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:]+\]):(?P<port>\d{1,5})")
 
 
 class ConfigError(Exception):
@@ -83,6 +87,24 @@ class SupervisorConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ClusterConfig:
+    """``[cluster]``: the etcd cluster the service's node joins.
+
+    Attributes:
+        etcd: ``"etcd://HOST:PORT[,HOST:PORT...]/PREFIX"``: where the
+            membership lives (``ActorSystem(cluster=...)``).
+        lease_ttl: whole seconds of the node's etcd lease (default 5).
+    """
+
+    etcd: str
+    lease_ttl: int = 5
+
+    def system_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of :class:`actors.ActorSystem` it stands for."""
+        return {"cluster": self.etcd, "lease_ttl": self.lease_ttl}
+
+
+@dataclasses.dataclass(frozen=True)
 class ServiceConfig:
     """A checked service file.
 
@@ -94,6 +116,7 @@ class ServiceConfig:
         logging: the ``[logging]`` table.
         supervisor: the ``[supervisor]`` table.
         children: the ``[[child]]`` tables as child specs, in start order.
+        cluster: the ``[cluster]`` table, None without one.
     """
 
     path: str
@@ -103,6 +126,12 @@ class ServiceConfig:
     logging: LoggingConfig
     supervisor: SupervisorConfig
     children: tuple[ChildSpec, ...]
+    cluster: ClusterConfig | None = None
+
+    def system_kwargs(self) -> dict[str, Any]:
+        """Every keyword argument of the service's :class:`actors.ActorSystem`."""
+        return {**self.system, **(self.cluster.system_kwargs() if self.cluster else {}),
+                "log_level": self.log_level()}
 
     def log_level(self) -> int:
         """``[logging] level`` as a number."""
@@ -149,12 +178,15 @@ def load(path: str) -> ServiceConfig:
     if problem is not None:
         errors.append(f"name: {problem}")
     system = _system(_table(data, "system", errors), errors)
+    cluster = (_cluster(_table(data, "cluster", errors), _table(data, "system", []), errors)
+               if "cluster" in data else None)
     logs = _logging(_table(data, "logging", errors), folder, errors)
     supervisor = _supervisor(_table(data, "supervisor", errors), errors)
     children = _children(data.get("child", []), folder, errors)
     if errors:
         raise ConfigError(path, errors)
-    return ServiceConfig(path, folder, name, system, logs, supervisor, tuple(children))
+    return ServiceConfig(path, folder, name, system, logs, supervisor, tuple(children),
+                         cluster)
 
 
 # -- parts ---------------------------------------------------------------------------
@@ -211,12 +243,17 @@ SYSTEM_CHECKS: dict[str, tuple[Any, str]] = {
 }
 
 
+# ActorSystem's arguments that other tables set
+ELSEWHERE = {"log_level": "[logging] level", "cluster": "[cluster] etcd",
+             "lease_ttl": "[cluster] lease_ttl"}
+
+
 def _system(table: dict[str, Any], errors: list[str]) -> dict[str, Any]:
-    known = [p for p in inspect.signature(ActorSystem).parameters if p != "log_level"]
+    known = [p for p in inspect.signature(ActorSystem).parameters if p not in ELSEWHERE]
     kwargs: dict[str, Any] = {}
     for key, value in table.items():
-        if key == "log_level":
-            errors.append("system.log_level: set [logging] level instead")
+        if key in ELSEWHERE:
+            errors.append(f"system.{key}: set {ELSEWHERE[key]} instead")
             continue
         if key not in known:
             errors.append(f"system.{key}: unknown key (ActorSystem takes: {', '.join(known)})")
@@ -233,6 +270,45 @@ def _system(table: dict[str, Any], errors: list[str]) -> dict[str, Any]:
     if str(table.get("bind", "ipc")).startswith("tcp://") and "keys" not in table:
         errors.append("system.bind: tcp needs system.keys (a folder made by 'actors keys new')")
     return kwargs
+
+
+def _cluster(table: dict[str, Any], system: dict[str, Any],
+             errors: list[str]) -> ClusterConfig | None:
+    """``[cluster]``, and what it needs of ``[system]`` (``system`` is that
+    table as written): a node name, a tcp bind and keys."""
+    before = len(errors)
+    for key in table:
+        if key not in ("etcd", "lease_ttl"):
+            errors.append(f"cluster.{key}: unknown key (known: etcd, lease_ttl)")
+    etcd = table.get("etcd")
+    if "etcd" not in table:
+        errors.append("cluster.etcd: is required ('etcd://HOST:PORT[,HOST:PORT...]/PREFIX')")
+    elif not _etcd_url(etcd):
+        errors.append(f"cluster.etcd: must be 'etcd://HOST:PORT[,HOST:PORT...]/PREFIX' "
+                      f"(PREFIX: letters, digits, '_', '-', '.', '/'), got {etcd!r}")
+    ttl = table.get("lease_ttl", 5)
+    if not (_count(ttl) and 1 <= ttl <= 3600):
+        errors.append(f"cluster.lease_ttl: must be a whole number of seconds in [1, 3600] "
+                      f"(etcd leases count whole seconds), got {ttl!r}")
+    # (a value given but wrong is reported by [system]'s own checks)
+    if "node" not in system:
+        errors.append("system.node: is required with [cluster] (this node's name among "
+                      "the members)")
+    if system.get("bind", "ipc") == "ipc":
+        errors.append(f"system.bind: must be 'tcp://HOST[:PORT]' with [cluster] (the address "
+                      f"the other members reach this node at), got "
+                      f"{system.get('bind', 'ipc')!r}")
+        if "keys" not in system:
+            errors.append("system.keys: is required with [cluster] (a folder made by "
+                          "'actors keys new', the same on every member)")
+    return ClusterConfig(etcd, ttl) if len(errors) == before else None
+
+
+def _etcd_url(value: Any) -> bool:
+    match = ETCD_URL.fullmatch(value) if isinstance(value, str) else None
+    return match is not None and all(
+        (found := ETCD_HOST.fullmatch(part)) is not None and 0 < int(found["port"]) < 65536
+        for part in match["hosts"].split(","))
 
 
 def _logging(table: dict[str, Any], folder: str, errors: list[str]) -> LoggingConfig:

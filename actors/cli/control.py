@@ -14,7 +14,7 @@ Messages are msgpack maps of plain values (no ext types):
 with OP one of :data:`OPS`. A request that cannot be decoded or checked
 gets an error reply naming what is wrong (or, without a reply address, is
 dropped and logged); it never stops the service. The server runs queries
-(``status``, ``tree``, ``stats``) on its thread; ``reload`` and ``stop`` are
+(``status``, ``tree``, ``stats``, ``nodes``) on its thread; ``reload`` and ``stop`` are
 handed to the service's main thread, which answers when done, from any
 thread, through the ``respond`` callable it was given.
 """
@@ -42,7 +42,7 @@ __all__ = ["ControlServer", "NoAnswer", "OPS", "PROTOCOL", "ProtocolError", "Req
 log = logging.getLogger("actors.service")
 
 PROTOCOL = 1
-OPS = ("status", "tree", "stats", "reload", "stop")
+OPS = ("status", "tree", "stats", "nodes", "reload", "stop")
 MAX_REQUEST = 64 * 1024     # bytes; a request is a few dozen
 MAX_REPLY = 64 * 1024 * 1024
 

@@ -19,8 +19,8 @@ Order. The file's order is the start order, on a reload too:
 A changed child gets a new ref (it is a new child). Unchanged children are
 not restarted even if a child before them changed. A child whose start
 fails is reported and left out (the service keeps running the rest); the
-next reload tries it again. ``[system]``, ``[logging]`` and
-``[supervisor]`` apply at the next start only: a reload that finds them
+next reload tries it again. ``[system]``, ``[cluster]``, ``[logging]``
+and ``[supervisor]`` apply at the next start only: a reload that finds them
 changed says so.
 """
 
@@ -108,7 +108,7 @@ class Reloader:
             report.errors.append(f"name: a reload cannot rename the service "
                                  f"({self.started.name!r}), got {new.name!r}")
             return report
-        for table in ("system", "logging", "supervisor"):
+        for table in ("system", "cluster", "logging", "supervisor"):
             if getattr(new, table) != getattr(self.started, table):
                 report.warnings.append(f"[{table}] changed: it applies at the next start, "
                                        f"not on reload")

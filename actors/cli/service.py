@@ -11,8 +11,8 @@ root supervisor named after the service, whose children are the file's
     reload     one reload at a time (``actors.cli.reload``), says ReloadDone
     failure    waits in ``system.join()``; says SystemFailed if the root
                supervisor gave up (its restart intensity was exceeded)
-    control    serves ``actors status|tree|top|reload|stop`` (queries on its
-               own thread; reload and stop go to the main thread)
+    control    serves ``actors status|tree|top|nodes|reload|stop`` (queries
+               on its own thread; reload and stop go to the main thread)
     watchdog   ``WATCHDOG=1`` to systemd while the root supervisor answers
 
 Signal handlers only put an event in the queue (``SimpleQueue.put`` is
@@ -31,6 +31,7 @@ import logging
 import os
 import queue
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,7 @@ __all__ = ["Service", "plain_tree"]
 
 log = logging.getLogger("actors.service")
 
+MEMBER_FIELDS = ("name", "node_id", "address", "lease", "lease_left", "self", "host", "pid")
 SIGNALS = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT", signal.SIGHUP: "SIGHUP"}
 
 
@@ -83,12 +85,15 @@ class SystemFailed:
     error: BaseException
 
 
-def plain_tree(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``system.tree()`` as plain data (no refs), for the control replies."""
+def plain_tree(entries: list[dict[str, Any]], cluster: bool = False) -> list[dict[str, Any]]:
+    """``system.tree()`` as plain data (no refs), for the control replies;
+    in a cluster, each entry also names the ``node`` it runs on."""
     return [{"name": e["name"], "uid": e["uid"], "class": e["class"], "pid": e["pid"],
              "state": e["state"], "supervisor": e["supervisor"], "restart": e["restart"],
              "restarts": e["restarts"], "last_exit": e["last_exit"],
-             "children": plain_tree(e["children"])} for e in entries]
+             # a node id is NAME.INCARNATION
+             **({"node": e["ref"].node.partition(".")[0]} if cluster else {}),
+             "children": plain_tree(e["children"], cluster)} for e in entries]
 
 
 def flatten(entries: list[dict[str, Any]], depth: int = 0) -> list[dict[str, Any]]:
@@ -134,8 +139,7 @@ class Service:
         control = None
         try:
             try:
-                self.system = actors.ActorSystem(**self.config.system,
-                                                 log_level=self.config.log_level())
+                self.system = actors.ActorSystem(**self.config.system_kwargs())
             except Exception as e:  # noqa: BLE001 - said in one line, not a traceback
                 log.error("service %s: cannot start the actor system: %s", self.name, e)
                 return 1
@@ -306,18 +310,48 @@ class Service:
         reply: dict[str, Any] = {"ok": True, "name": self.name, "pid": os.getpid(),
                                  "state": self.state, "started": self.started_at,
                                  "uptime": time.time() - self.started_at,
-                                 "config": self.config.path, "last_reload": self.last_reload}
+                                 "config": self.config.path, "last_reload": self.last_reload,
+                                 "cluster": self._cluster()}
         if op == "status":
             reply["actors"] = self._actors()
         elif op == "tree":
             reply["tree"] = self._tree()
         elif op == "stats":
             reply["actors"] = self._stats(1.0 if request.timeout is None else request.timeout)
+        elif op == "nodes":
+            reply["members"] = self._members()
         respond(reply)
+
+    def _cluster(self) -> dict[str, Any] | None:
+        """In a cluster: the etcd URL, this node's name and the live members'."""
+        system, cluster = self.system, self.config.cluster
+        if system is None or cluster is None:
+            return None
+        try:
+            members = system.nodes()
+        except actors.ActorError:  # left the cluster (stopping, fenced)
+            members = []
+        return {"etcd": cluster.etcd, "node": self.config.system.get("node"),
+                "members": members}
+
+    def _members(self) -> list[dict[str, Any]]:
+        """``system.members()`` as plain data (empty outside a cluster); the
+        service's own row gets its host and pid too."""
+        system = self.system
+        if system is None:
+            return []
+        rows = []
+        for row in system.members():
+            if row.get("self"):
+                row = {"host": socket.gethostname(), "pid": os.getpid(), **row}
+            rows.append({key: row.get(key) for key in MEMBER_FIELDS})
+        return rows
 
     def _tree(self) -> list[dict[str, Any]]:
         system = self.system
-        return [] if system is None else plain_tree(system.tree())
+        if system is None:
+            return []
+        return plain_tree(system.tree(), cluster=self.config.cluster is not None)
 
     def _actors(self) -> list[dict[str, Any]]:
         return flatten(self._tree())

@@ -1,10 +1,10 @@
-"""Text for people: the lines ``actors status`` and ``actors tree`` print."""
+"""Text for people: the lines ``actors status``, ``tree`` and ``nodes`` print."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["duration", "status_lines", "tree_lines"]
+__all__ = ["cluster_line", "duration", "nodes_lines", "status_lines", "tree_lines"]
 
 
 def duration(seconds: float) -> str:
@@ -25,12 +25,22 @@ def header(reply: dict[str, Any], count: int) -> str:
             f"({reply['config']})")
 
 
+def cluster_line(reply: dict[str, Any]) -> list[str]:
+    """``node a in cluster etcd://...: members a b c`` for a service in a
+    cluster; nothing for one that is not."""
+    cluster = reply.get("cluster")
+    if not cluster:
+        return []
+    return [f"node {cluster['node']} in cluster {cluster['etcd']}: members "
+            f"{' '.join(cluster['members']) or '-'}"]
+
+
 def status_lines(reply: dict[str, Any]) -> list[str]:
-    """The service, then one line per actor: name, state, pid, restarts,
-    class, and the last exit if any."""
+    """In a cluster, the node and the members; the service, then one line
+    per actor: name, state, pid, restarts, class, and the last exit if any."""
     entries = reply["actors"]
     width = max([len(e["name"]) for e in entries] + [4])
-    lines = [header(reply, len(entries))]
+    lines = [*cluster_line(reply), header(reply, len(entries))]
     for e in entries:
         pid = "-" if e["pid"] is None else str(e["pid"])
         line = (f"{e['name']:<{width}}  {e['state']:<10}  pid {pid:<7}  "
@@ -43,9 +53,12 @@ def status_lines(reply: dict[str, Any]) -> list[str]:
 
 def tree_lines(reply: dict[str, Any]) -> list[str]:
     """The tree drawn with its branches: each actor's short name, class,
-    pid, state, restarts and last exit."""
-    lines = [f"{reply['name']}: {reply['state']}, pid {reply['pid']}, "
-             f"up {duration(reply['uptime'])}"]
+    pid, state, restarts and last exit (in a cluster, after the node and
+    the members, and with the node of an actor that runs on another)."""
+    lines = cluster_line(reply)
+    lines.append(f"{reply['name']}: {reply['state']}, pid {reply['pid']}, "
+                 f"up {duration(reply['uptime'])}")
+    here = (reply.get("cluster") or {}).get("node")
 
     def draw(entries: list[dict[str, Any]], prefix: str) -> None:
         for i, e in enumerate(entries):
@@ -55,7 +68,30 @@ def tree_lines(reply: dict[str, Any]) -> list[str]:
                     f"restarts {e['restarts']}")
             if e["last_exit"]:
                 text += f" last exit: {e['last_exit']}"
+            if e.get("node", here) != here:
+                text += f" on node {e['node']}"
             lines.append(f"{prefix}{'└── ' if last else '├── '}{text}")
             draw(e["children"], prefix + ("    " if last else "│   "))
     draw(reply["tree"], "")
     return lines
+
+
+def nodes_lines(reply: dict[str, Any]) -> list[str]:
+    """The cluster, then one line per live member: ``*`` marks the
+    service's own node; name, node id (name and incarnation), address,
+    seconds left on its etcd lease (``?``: etcd did not answer), host, pid."""
+    members, cluster = reply["members"], reply.get("cluster")
+    if not cluster:
+        return [f"{reply['name']}: not in a cluster (no [cluster] table in {reply['config']})"]
+    rows = [("", "NODE", "NODE ID", "ADDRESS", "LEASE LEFT", "HOST", "PID")]
+    for m in members:
+        left = m["lease_left"]
+        rows.append(("*" if m["self"] else "", m["name"], m["node_id"], m["address"],
+                     "?" if left is None else "expired" if left < 0 else f"{left:g}s",
+                     m["host"] or "-", "-" if m["pid"] is None else str(m["pid"])))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    count = len(members)
+    return [f"{reply['name']}: node {cluster['node']} in cluster {cluster['etcd']}, "
+            f"{count} live member{'s' if count != 1 else ''}"] + [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+        for row in rows]
