@@ -194,13 +194,15 @@ class Remotes:
             self.suspect(peer)
 
     def drop(self, name: str, node_id: str, why: str) -> None:
-        """The node ``name`` (incarnation ``node_id``) is down: as a lost link."""
+        """The node ``name`` (incarnation ``node_id``) is down: as a lost link
+        (on the node's loop thread, as a lost link is)."""
         with self.lock:
             peer = self.peers.get(name)
         if peer is not None and peer.node_id == node_id:
-            self._lost(peer, why)
+            self._call_soon(lambda: self._lost(peer, why))
         elif node_id not in self.runtime.foreign.lost:
-            self.runtime.foreign.fail(node_id, f"node {name} is down ({why})")
+            self._call_soon(lambda: self.runtime.foreign.fail(node_id,
+                                                              f"node {name} is down ({why})"))
 
     def _reach(self, address: str) -> None:
         """Send to the service of a node at ``address`` (a new incarnation
@@ -240,9 +242,10 @@ class Remotes:
             hook(peer)
 
     def _terminated(self, watcher: ActorRef, target: ActorRef, reason: str) -> None:
+        """``target``'s node is down (or unknown): an abnormal end, crashed."""
         runtime = self.runtime
         runtime.post(watcher.address, runtime.encode(
-            P.Tell.wire(watcher.uid, Terminated(target, reason, False))))
+            P.Tell.wire(watcher.uid, Terminated(target, reason, True))))
 
     # -- names ---------------------------------------------------------------------
     def _ask_all(self, peers: list[PeerNode], operation: Any,

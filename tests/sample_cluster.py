@@ -39,6 +39,20 @@ class Worker(actors.Actor):
                 raise RuntimeError("crash")
 
 
+class Placer(actors.Actor):
+    """Places, finds and stops actors from inside an actor (a host process)."""
+
+    def receive(self, message):
+        match message:
+            case ("place", name, node):
+                return self.system.spawn(Worker, name=name, node=node)
+            case ("find", name):
+                return self.system.lookup(name)
+            case ("stop", ref):
+                ref.stop()
+                return True
+
+
 class WorkerSup(actors.Supervisor):
     max_restarts = 10
     max_seconds = 5.0

@@ -137,6 +137,23 @@ def test_join_leave_names_and_placement(cluster_url, keys, nodes):
         assert a.lookup("w1") is None and c.command("nodes", "NODES") == "a c"
 
 
+def test_actors_place_find_and_stop_across_the_cluster(cluster_url, keys, nodes):
+    """From inside an actor: spawn(node=...), a cluster-wide lookup, and a
+    stop of another member's actor."""
+    from sample_cluster import Placer
+    with member(cluster_url, keys) as a:
+        start(nodes, "b", keys, cluster_url)
+        wait_for(lambda: a.nodes() == ["a", "b"], what="two members")
+        placer = a.spawn(Placer)
+        ref = placer.ask(("place", "wp", "b"), timeout=20)
+        assert ref.node.startswith("b.") and ref.ask("where", timeout=10) == "b"
+        assert placer.ask(("find", "wp"), timeout=10) == ref
+        pid = ref.ask("pid", timeout=10)
+        assert placer.ask(("stop", ref), timeout=10) is True
+        assert wait_gone([pid], 10) == []
+        wait_for(lambda: placer.ask(("find", "wp"), timeout=10) is None, what="wp released")
+
+
 class OnlyHere(actors.Actor):
     """Imported by the test's node only."""
 
@@ -178,6 +195,26 @@ def test_kill_a_node_watchers_asks_names_and_supervised_child_moves(cluster_url,
         assert moved < 2 + 3.0, moved
         tree = a.tree()
         assert tree[0]["name"] == "sup"
+
+
+def test_restart_types_of_placed_children_when_their_node_dies(cluster_url, keys, nodes):
+    """A node's death is an abnormal end: a transient child moves, a
+    temporary one is gone from its supervisor."""
+    with member(cluster_url, keys) as a:
+        b = start(nodes, "b", keys, cluster_url)
+        start(nodes, "c", keys, cluster_url)
+        wait_for(lambda: a.nodes() == ["a", "b", "c"], what="three members")
+        from sample_cluster import WorkerSup
+        sup = a.spawn(WorkerSup, [
+            actors.ChildSpec("t", Worker, node="b", restart="temporary"),
+            actors.ChildSpec("p", Worker, node=["b", "c"], restart="transient")], name="sup")
+        assert asks_retrying(a, "sup/t") == "b" and asks_retrying(a, "sup/p") == "b"
+        b.kill()
+        assert asks_retrying(a, "sup/p") == "c"
+        children = wait_for(lambda: [c for c in sup.proxy(timeout=10).which_children()
+                                     if c.name != "t" or c.status != "running"] or None,
+                            what="t dropped")
+        assert [c.name for c in children] == ["p"] and a.lookup("sup/t") is None
 
 
 def test_a_supervisor_stopping_stops_its_placed_children(cluster_url, keys, nodes):

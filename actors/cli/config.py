@@ -26,6 +26,8 @@ import tomllib
 from typing import Any
 
 from actors import Actor, ActorSystem, ChildSpec, Supervisor
+from actors.cli.clustertable import ClusterConfig, check_cluster
+from actors.cli.logtable import LoggingConfig, check_logging
 
 __all__ = ["ClusterConfig", "ConfigError", "LoggingConfig", "ServiceConfig", "SupervisorConfig",
            "check_name", "load", "read_name"]
@@ -35,12 +37,6 @@ TOP_KEYS = ("name", "system", "cluster", "logging", "supervisor", "child")
 CHILD_KEYS = ("name", "actor", "args", "kwargs", "restart", "shutdown", "hang_timeout")
 STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
 RESTARTS = ("permanent", "transient", "temporary")
-LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
-DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(actor)s[%(process)d] %(name)s: %(message)s"
-# etcd://HOST:PORT[,HOST:PORT...]/PREFIX, as actors.cluster reads it (checked here
-# too, so that every error of the file is reported at once)
-ETCD_URL = re.compile(r"etcd://(?P<hosts>[^/]+)/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/?")
-ETCD_HOST = re.compile(r"(?P<host>[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:]+\]):(?P<port>\d{1,5})")
 
 
 class ConfigError(Exception):
@@ -55,28 +51,6 @@ class ConfigError(Exception):
 
 
 @dataclasses.dataclass(frozen=True)
-class LoggingConfig:
-    """``[logging]``: where records go and from which level.
-
-    Attributes:
-        level: lowest level logged, by every process (default ``"INFO"``).
-        file: a log file (relative to the service file's folder), rotated
-            at ``max_bytes`` keeping ``backups`` old files; None (default):
-            standard error, as journald and ``docker logs`` expect.
-        max_bytes: size at which the file is rotated (default 10 MiB).
-        backups: rotated files kept (default 5).
-        format: a ``logging`` format; ``%(actor)s`` is the actor's name
-            (``node`` for the service process itself), ``%(process)d`` its pid.
-    """
-
-    level: str = "INFO"
-    file: str | None = None
-    max_bytes: int = 10 * 1024 * 1024
-    backups: int = 5
-    format: str = DEFAULT_FORMAT
-
-
-@dataclasses.dataclass(frozen=True)
 class SupervisorConfig:
     """``[supervisor]``: the root supervisor's OTP flags (defaults as
     :class:`actors.Supervisor`'s: one_for_one, 3 restarts in 5 s)."""
@@ -84,24 +58,6 @@ class SupervisorConfig:
     strategy: str = "one_for_one"
     max_restarts: int = 3
     max_seconds: float = 5.0
-
-
-@dataclasses.dataclass(frozen=True)
-class ClusterConfig:
-    """``[cluster]``: the etcd cluster the service's node joins.
-
-    Attributes:
-        etcd: ``"etcd://HOST:PORT[,HOST:PORT...]/PREFIX"``: where the
-            membership lives (``ActorSystem(cluster=...)``).
-        lease_ttl: whole seconds of the node's etcd lease (default 5).
-    """
-
-    etcd: str
-    lease_ttl: int = 5
-
-    def system_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of :class:`actors.ActorSystem` it stands for."""
-        return {"cluster": self.etcd, "lease_ttl": self.lease_ttl}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,9 +134,9 @@ def load(path: str) -> ServiceConfig:
     if problem is not None:
         errors.append(f"name: {problem}")
     system = _system(_table(data, "system", errors), errors)
-    cluster = (_cluster(_table(data, "cluster", errors), _table(data, "system", []), errors)
+    cluster = (check_cluster(_table(data, "cluster", errors), _table(data, "system", []), errors)
                if "cluster" in data else None)
-    logs = _logging(_table(data, "logging", errors), folder, errors)
+    logs = check_logging(_table(data, "logging", errors), folder, errors)
     supervisor = _supervisor(_table(data, "supervisor", errors), errors)
     children = _children(data.get("child", []), folder, errors)
     if errors:
@@ -270,84 +226,6 @@ def _system(table: dict[str, Any], errors: list[str]) -> dict[str, Any]:
     if str(table.get("bind", "ipc")).startswith("tcp://") and "keys" not in table:
         errors.append("system.bind: tcp needs system.keys (a folder made by 'actors keys new')")
     return kwargs
-
-
-def _cluster(table: dict[str, Any], system: dict[str, Any],
-             errors: list[str]) -> ClusterConfig | None:
-    """``[cluster]``, and what it needs of ``[system]`` (``system`` is that
-    table as written): a node name, a tcp bind and keys."""
-    before = len(errors)
-    for key in table:
-        if key not in ("etcd", "lease_ttl"):
-            errors.append(f"cluster.{key}: unknown key (known: etcd, lease_ttl)")
-    etcd = table.get("etcd")
-    if "etcd" not in table:
-        errors.append("cluster.etcd: is required ('etcd://HOST:PORT[,HOST:PORT...]/PREFIX')")
-    elif not _etcd_url(etcd):
-        errors.append(f"cluster.etcd: must be 'etcd://HOST:PORT[,HOST:PORT...]/PREFIX' "
-                      f"(PREFIX: letters, digits, '_', '-', '.', '/'), got {etcd!r}")
-    ttl = table.get("lease_ttl", 5)
-    if not (_count(ttl) and 1 <= ttl <= 3600):
-        errors.append(f"cluster.lease_ttl: must be a whole number of seconds in [1, 3600] "
-                      f"(etcd leases count whole seconds), got {ttl!r}")
-    # (a value given but wrong is reported by [system]'s own checks)
-    if "node" not in system:
-        errors.append("system.node: is required with [cluster] (this node's name among "
-                      "the members)")
-    if system.get("bind", "ipc") == "ipc":
-        errors.append(f"system.bind: must be 'tcp://HOST[:PORT]' with [cluster] (the address "
-                      f"the other members reach this node at), got "
-                      f"{system.get('bind', 'ipc')!r}")
-        if "keys" not in system:
-            errors.append("system.keys: is required with [cluster] (a folder made by "
-                          "'actors keys new', the same on every member)")
-    return ClusterConfig(etcd, ttl) if len(errors) == before else None
-
-
-def _etcd_url(value: Any) -> bool:
-    match = ETCD_URL.fullmatch(value) if isinstance(value, str) else None
-    return match is not None and all(
-        (found := ETCD_HOST.fullmatch(part)) is not None and 0 < int(found["port"]) < 65536
-        for part in match["hosts"].split(","))
-
-
-def _logging(table: dict[str, Any], folder: str, errors: list[str]) -> LoggingConfig:
-    fields = {f.name for f in dataclasses.fields(LoggingConfig)}
-    good: dict[str, Any] = {}
-    for key, value in table.items():
-        if key not in fields:
-            errors.append(f"logging.{key}: unknown key (known: {', '.join(sorted(fields))})")
-        elif key == "level":
-            if isinstance(value, str) and value.upper() in LEVELS:
-                good[key] = value.upper()
-            else:
-                errors.append(f"logging.level: must be one of {', '.join(LEVELS)}, got {value!r}")
-        elif key == "file":
-            if not isinstance(value, str) or not value:
-                errors.append(f"logging.file: must be a file name, got {value!r}")
-                continue
-            target = os.path.join(folder, os.path.expanduser(value))
-            parent = os.path.dirname(target) or "."
-            if not os.path.isdir(parent):
-                errors.append(f"logging.file: its folder {parent!r} does not exist, got {value!r}")
-            elif not os.access(parent, os.W_OK) or (os.path.exists(target)
-                                                    and not os.access(target, os.W_OK)):
-                errors.append(f"logging.file: cannot write {target!r}")
-            else:
-                good[key] = target
-        elif key in ("max_bytes", "backups"):
-            if _count(value) and (key == "backups" or value > 0):
-                good[key] = value
-            else:
-                errors.append(f"logging.{key}: must be an integer "
-                              f"{'>= 0' if key == 'backups' else '> 0'}, got {value!r}")
-        elif key == "format":
-            if not isinstance(value, str) or "%(message)s" not in value:
-                errors.append(f"logging.format: must be a logging format with %(message)s, "
-                              f"got {value!r}")
-            else:
-                good[key] = value
-    return LoggingConfig(**good)
 
 
 def _supervisor(table: dict[str, Any], errors: list[str]) -> SupervisorConfig:

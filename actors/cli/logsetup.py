@@ -14,7 +14,7 @@ import logging.handlers
 import os
 import sys
 
-from actors.cli.config import DEFAULT_FORMAT, LoggingConfig
+from actors.cli.logtable import DEFAULT_FORMAT, LoggingConfig
 
 __all__ = ["ActorTag", "configure"]
 
