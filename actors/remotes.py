@@ -103,7 +103,7 @@ class Remotes:
         # then only a suspicion, handed to it; and it hears of every loss
         self.suspect: Callable[[PeerNode], None] | None = None
         self.on_lost: list[Callable[[PeerNode], None]] = []
-        self.on_peer_down: list[Callable[[list[int]], None]] = []
+        self.on_down: list[Callable[[list[int]], None]] = []  # actors dead, here or there
         self.ops: dict[type, Callable[[Any, Any], None]] = {
             P.Lookup: self._lookup, P.Meet: self._meet, P.PeerLookup: self._peer_lookup,
             P.PeerWatch: self._peer_watch, P.PeerDown: self._peer_down}
@@ -336,6 +336,8 @@ class Remotes:
         if isinstance(operation, P.Down):
             for peer in self._met():
                 self._tell(peer, P.PeerDown(operation.uids, operation.reason))
+            for hook in self.on_down:
+                hook(operation.uids)
 
     def _peer_down(self, op: P.PeerDown, envelope: Any) -> None:
         uids = [uid for uid in op.uids if type(uid) is int] if type(op.uids) is list else []
@@ -344,7 +346,7 @@ class Remotes:
             return
         self.runtime.mark_dead(uids, reason)
         self._broadcast(P.Down(uids, reason))
-        for hook in self.on_peer_down:
+        for hook in self.on_down:
             hook(uids)
         gone = set(uids)
         with self.lock:

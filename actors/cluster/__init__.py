@@ -60,7 +60,7 @@ class Cluster:
             raise
         remotes = node.remotes
         remotes.suspect = self.membership.suspect
-        remotes.on_peer_down.append(lambda uids: self.placement.orphans(None, set(uids)))
+        remotes.on_down.append(lambda uids: self.placement.orphans(None, set(uids)))
         node.starter.names = self.names
         node.starter.place = self.placement.place
         node.registry.released = self._released
