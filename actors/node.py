@@ -257,9 +257,8 @@ class Node:
     def waiter(self, thread: int, future: Any) -> Any:
         # a thread of the main program blocked on an actor (not on a service)
         target = getattr(future, "target", None)
-        if thread == 0 or target is None or target.uid == P.SERVICE_UID:
-            return None
-        return f"thread:{thread}"
+        waits = thread != 0 and target is not None and target.uid != P.SERVICE_UID
+        return f"thread:{thread}" if waits else None
 
     def stop_actor(self, ref: ActorRef, timeout: float | None) -> None:
         # A stop from outside is a normal exit: a permanent child restarts.
@@ -351,6 +350,8 @@ class Node:
             return
         if timeout is None:
             timeout = self.config.stop_timeout
+        if self.cluster is not None:  # place nothing here from now on
+            self.cluster.leaving()
         launcher = self.launcher
         try:
             for uid in reversed(list(self.registry.top)):

@@ -36,6 +36,7 @@ EXAMPLES = [
     P.Meet("a", "a.12ab", "tcp://127.0.0.1:7000", "tcp://127.0.0.1:7001"), P.PeerLookup("n"), P.PeerWatch(None, None),
     P.PeerDown([5], "stopped"),
     P.NodeDown("a.12ab", "lost"),
+    P.PeerSpawn(SPEC, None), P.PeerStop(5), P.StopRemote(None),
 ]
 
 

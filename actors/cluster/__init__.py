@@ -92,8 +92,9 @@ class Cluster:
             return
         runtime = self.node.runtime
         ref = self.node.registry.lookup(op.name)
-        if ref is None and op.name in self.names.cache:
-            ref = self.names.ref_of(op.name, self.names.cache[op.name])
+        cached = self.names.cache.get(op.name) if ref is None else None
+        if cached is not None:
+            ref = self.names.ref_of(op.name, cached)
         if ref is not None:
             runtime.answer(envelope, True, ref)
             return
@@ -133,6 +134,15 @@ class Cluster:
             except ClusterError:
                 row["lease_left"] = None
         return sorted(rows, key=lambda r: r["name"])
+
+    def leaving(self) -> None:
+        """The node starts its orderly shutdown: nothing is placed here now."""
+        if self.membership.fenced:
+            return
+        try:
+            self.membership.mark_leaving()
+        except ClusterError as e:
+            log.warning("cluster: could not mark node %s leaving: %s", self.membership.name, e)
 
     def close(self) -> None:
         """Leave the cluster (the node's actors have stopped)."""

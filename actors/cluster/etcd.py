@@ -116,6 +116,7 @@ class Etcd:
         self._clients = [Etcd3Client(host=h, port=p, timeout=timeout, api_path="/v3/")
                          for h, p in endpoints]
         self._current = 0
+        self.failovers = 0  # times the endpoint in use changed
         self._lock = threading.Lock()
         self.where = ",".join(f"{h}:{p}" for h, p in endpoints)
 
@@ -134,7 +135,9 @@ class Etcd:
             except Etcd3Exception as e:  # it answered: with an error
                 raise EtcdRefused(f"etcd refused {path}: {e.detail_text or e!r:.300}") from None
             with self._lock:
-                self._current = index
+                if index != self._current:  # another endpoint answers: a watch moves too
+                    self._current = index
+                    self.failovers += 1
             return answer if isinstance(answer, dict) else {}
         raise EtcdUnavailable(f"etcd at {self.where} did not answer: {last!r:.300}")
 
@@ -199,6 +202,10 @@ def absent(key: str) -> dict[str, Any]:
 def created_at(key: str, revision: int) -> dict[str, Any]:
     return {"key": _b64(key), "result": "EQUAL", "target": "CREATE",
             "create_revision": revision}
+
+
+def modified_at(key: str, revision: int) -> dict[str, Any]:
+    return {"key": _b64(key), "result": "EQUAL", "target": "MOD", "mod_revision": revision}
 
 
 def put(key: str, value: dict[str, Any], lease: int = 0) -> dict[str, Any]:

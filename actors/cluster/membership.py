@@ -105,6 +105,7 @@ class Membership:
         self._on_down = on_down
         self.lock = threading.Lock()
         self.members: dict[str, Member] = {}
+        self.leaving: set[str] = set()         # members stopping their actors to leave
         self.why: dict[str, str] = {}          # node id -> why it is going (verdict, leave)
         self.fenced = False
         self.unavailable = False
@@ -141,12 +142,17 @@ class Membership:
                     f"{f' ({other.node_id} at {other.address}, pid {other.pid} on {other.host})' if other else ''}: "  # noqa: E501
                     f"two nodes have that name")
             # a previous incarnation's lease may still run: wait for it to end
+            # (keeping this one's alive meanwhile)
             self.stopping.wait(0.1)
+            sent = time.monotonic()
+            if self.etcd.keepalive(self.lease) > 0:
+                self.last_ok = sent
         revision, kvs = self.etcd.get_prefix(self.prefix)
         self._apply([("PUT", kv) for kv in kvs])
         self.watch = self.etcd.watch(self.prefix, revision + 1, self._apply, self._reset)
         self.keeper = threading.Thread(target=self._keep, name="actors-etcd-lease", daemon=True)
         self.keeper.start()
+        threading.Thread(target=self._guard, name="actors-etcd-fence", daemon=True).start()
         log.info("node %s joined cluster %s at etcd %s (%d members)", self.name, self.prefix,
                  self.etcd.where, len(self.members) + 1)
 
@@ -171,14 +177,16 @@ class Membership:
             return
         if kind == "DELETE":
             with self.lock:
+                self.leaving.discard(name)
                 member = self.members.pop(name, None)
                 why = self.why.pop(member.node_id, None) if member is not None else None
             if member is not None:
                 self._down(member, why or "its etcd lease expired")
             return
-        if (kv.value or {}).get("leaving"):
+        if (kv.value or {}).get("leaving"):  # stopping its actors: place nothing there
             with self.lock:
                 self.why[str((kv.value or {}).get("node_id"))] = "it left the cluster"
+                self.leaving.add(name)
             return
         member = member_of(name, kv)
         if member is None:
@@ -222,10 +230,16 @@ class Membership:
         with self.lock:
             return dict(self.members)
 
+    def placeable(self) -> dict[str, Member]:
+        """The members new actors may go to (not those leaving)."""
+        with self.lock:
+            return {n: m for n, m in self.members.items() if n not in self.leaving}
+
     # -- the lease -----------------------------------------------------------------------
     def _keep(self) -> None:
+        """Keep the lease alive (a keepalive every third of its TTL)."""
         interval = self.ttl / 3
-        margin = max(self.ttl / 5, 0.2)
+        failovers = self.etcd.failovers
         while not self.stopping.wait(interval if not self.unavailable else interval / 3):
             sent = time.monotonic()
             try:
@@ -236,22 +250,36 @@ class Membership:
                     log.warning("cluster: etcd at %s does not answer (%s); links and actors "
                                 "keep working, membership changes wait; node %s fences "
                                 "itself if etcd stays away %.1f s more", self.etcd.where, e,
-                                self.name, max(0.0, self.last_ok + self.ttl - margin - sent))
-                if time.monotonic() - self.last_ok >= self.ttl - margin:
-                    self.fence(f"etcd did not answer for {time.monotonic() - self.last_ok:.1f} "
-                               f"s: its lease ({self.ttl} s) may have expired")
-                    return
+                                self.name, max(0.0, self.fence_at() - sent))
                 continue
             if left <= 0:
                 self.fence("etcd says its lease expired")
                 return
             self.last_ok = sent
-            if self.unavailable:
+            if self.unavailable or self.etcd.failovers != failovers:
+                if self.unavailable:
+                    log.warning("cluster: etcd at %s answers again; node %s kept its lease",
+                                self.etcd.where, self.name)
                 self.unavailable = False
-                log.warning("cluster: etcd at %s answers again; node %s kept its lease",
-                            self.etcd.where, self.name)
+                failovers = self.etcd.failovers
                 if self.watch is not None:
                     self.watch.restart()  # its stream may have died unseen
+
+    def fence_at(self) -> float:
+        """The monotonic time from which the lease may have expired, less a
+        margin: no keepalive answered since ``last_ok`` was sent."""
+        return self.last_ok + self.ttl - max(self.ttl / 5, 0.2)
+
+    def _guard(self) -> None:
+        """Fence at :meth:`fence_at` whatever a keepalive call is doing
+        (one may wait on several silent endpoints in turn)."""
+        while not self.stopping.is_set():
+            left = self.fence_at() - time.monotonic()
+            if left <= 0:
+                self.fence(f"etcd did not answer for {time.monotonic() - self.last_ok:.1f} s: "
+                           f"its lease ({self.ttl} s) may have expired")
+                return
+            self.stopping.wait(left)
 
     def lease_left(self, lease: int) -> int:
         return self.etcd.time_to_live(lease)
@@ -268,15 +296,19 @@ class Membership:
             voters = len(self.members)  # the others
         if member is None or member.node_id != peer.node_id or self.fenced:
             return
+        ballot = f"{self.prefix}suspects/{member.node_id}/"
         try:
-            fade = self.etcd.grant(max(self.ttl, 2 * int(self.node.config.link_timeout) + 2))
-            ok, _ = self.etcd.txn(
-                [E.created_at(self.key, self.created)],
-                [E.put(f"{self.prefix}suspects/{member.node_id}/{self.name}",
-                       {"by": self.name, "time": time.time()}, fade)])
-            if not ok:
-                return
-            _, votes = self.etcd.get_prefix(f"{self.prefix}suspects/{member.node_id}/")
+            if self.etcd.get(ballot + self.name) is None:  # (a vote of ours may still run)
+                fade = self.etcd.grant(max(self.ttl, 2 * int(self.node.config.link_timeout) + 2))
+                ok, _ = self.etcd.txn([E.created_at(self.key, self.created)],
+                                      [E.put(ballot + self.name, {"by": self.name}, fade)])
+                if not ok:
+                    self.etcd.revoke(fade)
+                    return
+            _, found = self.etcd.get_prefix(ballot)
+            live = self.live()
+            votes = [kv for kv in found  # only members' votes count
+                     if kv.key[len(ballot):] == self.name or kv.key[len(ballot):] in live]
             if len(votes) < min(VOTES, voters):
                 log.warning("cluster: node %s lost its link to node %s (%d of %d votes to "
                             "declare it down)", self.name, member.name, len(votes),
@@ -324,18 +356,22 @@ class Membership:
         except ClusterError:
             pass
 
+    def mark_leaving(self) -> None:
+        """The node starts to stop its actors: the others place nothing
+        here from now on, and will say "it left the cluster"."""
+        self.etcd.txn([E.created_at(self.key, self.created)],
+                      [E.put(self.key, {"leaving": True, "node_id": self.node_id},
+                             self.lease)])
+
     def leave(self) -> None:
-        """Leave in order (the node's actors have stopped): the others see
-        "it left the cluster"; the lease and every key on it go."""
+        """Leave in order (the node's actors have stopped): the lease and
+        every key on it go."""
         if self.stopping.is_set():
             self._stop_threads()
             return
         self.stopping.set()
         try:
-            self.etcd.txn([E.created_at(self.key, self.created)],
-                          [E.put(self.key, {"leaving": True, "node_id": self.node_id,
-                                            "address": "", "beacon": "", "lease": self.lease},
-                                 self.lease)])
+            self.mark_leaving()
             self.etcd.revoke(self.lease)
         except ClusterError as e:
             log.warning("cluster: node %s could not leave in order (%s); its lease ends "

@@ -11,8 +11,11 @@ in the same etcd revision as its membership.
   :class:`ClusterError` (unnamed ones are not affected).
 - **Announce**: once started, the key gets the actor's address.
 - **Release**: when the actor is gone for good (a supervised actor keeps
-  its name through restarts), its key is deleted if it is still this
-  claim's (compared by create revision), by a background thread.
+  its name through restarts), its key is deleted if it is still as this
+  node last wrote it (compared by mod revision), by a background thread
+  that tries again until etcd answers. A key left by an actor that is
+  gone (its node down, or its node no longer knowing it) is taken over by
+  the next claim of its name; one still starting never is.
 - **Lookup**: the local registry first, then the cache every node keeps
   from its watch of ``names/``, then etcd itself (a name registered a
   moment ago whose event is still on its way).
@@ -29,7 +32,8 @@ from typing import Any
 
 from actors.cluster import etcd as E
 from actors.cluster.etcd import KeyValue
-from actors.errors import ClusterError
+from actors import protocol as P
+from actors.errors import ActorError, ClusterError
 from actors.ref import ActorRef
 
 __all__ = ["Names"]
@@ -46,7 +50,7 @@ class Names:
         self.etcd = membership.etcd
         self.prefix = f"{membership.prefix}names/"
         self.cache: dict[str, dict[str, Any]] = {}
-        self.claims: dict[int, int] = {}     # uid -> create revision of its name's key
+        self.claims: dict[int, int] = {}     # uid -> mod revision of our last write of its key
         self._owner = threading.local()      # the supervisor a placed actor is started for
         self._lock = threading.Lock()
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -71,51 +75,127 @@ class Names:
                 "owner": None if owner is None else [owner.node, owner.uid]}
 
     def claim(self, record: Any) -> None:
-        """Take ``record.name`` in the cluster, or raise ValueError."""
+        """Take ``record.name`` in the cluster, or raise ValueError. A key
+        left by an actor that is gone (its release still on its way, or
+        never made) is taken over."""
         key = self.prefix + record.name
         membership = self.membership
-        ok, answer = self.etcd.txn(
-            [E.absent(key), E.created_at(membership.key, membership.created)],
-            [E.put(key, self._value(record, None), membership.lease)], [E.read(key)])
+        member = E.created_at(membership.key, membership.created)
+        ok, answer = self.etcd.txn([E.absent(key), member],
+                                   [E.put(key, self._value(record, None), membership.lease)],
+                                   [E.read(key)])
+        holder = None if ok else E.read_response(answer)
+        if holder is not None and self._stale(record.name, holder):
+            ok, answer = self.etcd.txn([E.modified_at(key, holder.mod_revision), member],
+                                       [E.put(key, self._value(record, None),
+                                              membership.lease)])
         if ok:
             with self._lock:
                 self.claims[record.uid] = int(answer["header"]["revision"])
             return
-        holder = E.read_response(answer)
         if holder is None:
             raise ClusterError(f"node {membership.name} is no longer a member of its cluster")
         where = (holder.value or {}).get("node", "?")
         raise ValueError(f"an actor named {record.name!r} already exists in the cluster "
                          f"(on node {where})")
 
+    def _stale(self, name: str, holder: KeyValue) -> bool:
+        """Whether the actor ``holder`` names is gone: ours and no longer in
+        the registry; on a node that is down; or started once and no longer
+        known to its node (one still starting is never stale)."""
+        value = holder.value or {}
+        node_id, uid = value.get("node_id"), value.get("uid")
+        runtime = self.node.runtime
+        if node_id == self.membership.node_id:
+            record = self.node.registry.get(uid)
+            return record is None or record.name != name
+        if node_id in runtime.foreign.lost or uid in runtime.dead:
+            return True
+        return value.get("address") is not None and self.confirmed(name, value) is None
+
+    def confirmed(self, name: str, value: dict[str, Any]) -> ActorRef | None:
+        """The ref ``value`` names, if its node says it still runs there."""
+        ref = self.ref_of(name, value)
+        if ref is None or ref.node == self.membership.node_id:
+            return ref
+        member = next((m for m in self.membership.live().values() if m.node_id == ref.node),
+                      None)
+        if member is None:
+            return None
+        timeout = 2 * self.node.config.link_timeout
+        try:
+            found = self.node.runtime.foreign.ask(member.address, member.node_id,
+                                                  P.PeerLookup(name)).result(timeout)
+        except ActorError:
+            return None
+        return ref if isinstance(found, ActorRef) and found.uid == ref.uid else None
+
     def announce(self, record: Any) -> None:
-        """The actor started: its key gets its address."""
+        """The actor started: its key gets its address (retried in the
+        background if etcd does not answer now)."""
         with self._lock:
-            created = self.claims.get(record.uid)
-        if created is None or record.ref is None:
+            claimed = self.claims.get(record.uid)
+        if claimed is None or record.ref is None:
             return
         key = self.prefix + record.name
-        self.etcd.txn([E.created_at(key, created)],
-                      [E.put(key, self._value(record, record.ref.address),
-                             self.membership.lease)])
+        try:
+            ok, answer = self.etcd.txn([E.modified_at(key, claimed)],
+                                       [E.put(key, self._value(record, record.ref.address),
+                                              self.membership.lease)])
+        except ClusterError:
+            self._jobs.put(("announce", record, self._value(record, record.ref.address)))
+            return
+        if ok:
+            self._wrote(record, key, int(answer["header"]["revision"]))
+
+    def _wrote(self, record: Any, key: str, revision: int) -> None:
+        """Our write of ``key`` is at ``revision`` now (if the actor was
+        released meanwhile, release it at that revision)."""
+        with self._lock:
+            if record.uid in self.claims:
+                self.claims[record.uid] = revision
+                return
+        self._jobs.put(("release", key, revision))
 
     def released(self, record: Any) -> None:
         """The actor is gone for good (any thread, never blocks)."""
         with self._lock:
-            created = self.claims.pop(record.uid, None)
-        if created is not None:
-            self._jobs.put((self.prefix + record.name, created))
+            claimed = self.claims.pop(record.uid, None)
+        if claimed is not None:
+            self._jobs.put(("release", self.prefix + record.name, claimed))
 
     def _write(self) -> None:
+        """Releases and late announces, in order, each retried until etcd
+        answers (a release left undone would hold the name while this node
+        lives) or this node leaves."""
         while True:
             job = self._jobs.get()
             if job is None:
                 return
-            key, created = job
-            try:
-                self.etcd.txn([E.created_at(key, created)], [E.delete(key)])
-            except ClusterError as e:  # its lease ends it anyway
-                log.warning("cluster: could not release the name %s: %s", key, e)
+            delay = 0.05
+            while not self.membership.stopping.is_set():
+                try:
+                    self._do(job)
+                    break
+                except ClusterError as e:
+                    log.warning("cluster: name %s: %s; trying again", job[1], e)
+                    self.membership.stopping.wait(delay)
+                    delay = min(delay * 2, 1.0)
+
+    def _do(self, job: tuple[Any, ...]) -> None:
+        if job[0] == "release":
+            _, key, revision = job
+            self.etcd.txn([E.modified_at(key, revision)], [E.delete(key)])
+            return
+        _, record, value = job
+        with self._lock:
+            claimed = self.claims.get(record.uid)
+        if claimed is not None:
+            key = self.prefix + record.name
+            ok, answer = self.etcd.txn([E.modified_at(key, claimed)],
+                                       [E.put(key, value, self.membership.lease)])
+            if ok:
+                self._wrote(record, key, int(answer["header"]["revision"]))
 
     # -- lookups ---------------------------------------------------------------------------
     def entry(self, name: str, fresh: bool = False) -> dict[str, Any] | None:

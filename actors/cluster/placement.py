@@ -81,8 +81,8 @@ class Placement:
                 raise SpawnError(f"node {target.name} answered {ref!r:.100} to a spawn")
         with self.lock:
             self.counts[target.name] = self.counts.get(target.name, 0) + 1
-            if owner is not None:
-                self.by.setdefault(owner.uid, []).append(ref)
+        if owner is not None:
+            self._record(owner, ref)
         return ref
 
     def _kept(self, name: str, owner: ActorRef) -> ActorRef | None:
@@ -91,16 +91,19 @@ class Placement:
         value = self.names.entry(name, fresh=True)
         if value is None or value.get("owner") != [owner.node, owner.uid]:
             return None
-        ref = self.names.ref_of(name, value)
+        ref = self.names.confirmed(name, value)  # (not one that just ended)
         if ref is not None:
-            with self.lock:
-                refs = self.by.setdefault(owner.uid, [])
-                if all(r.uid != ref.uid or r.node != ref.node for r in refs):
-                    refs.append(ref)
+            self._record(owner, ref)
         return ref
 
+    def _record(self, owner: ActorRef, ref: ActorRef) -> None:
+        """``owner`` placed ``ref``: the one of that name from now on."""
+        with self.lock:
+            refs = [r for r in self.by.get(owner.uid, []) if r.name != ref.name]
+            self.by[owner.uid] = [*refs, ref]
+
     def choose(self, placement: Any) -> Any:
-        live = self.membership.live()
+        live = self.membership.placeable()
         me = self.membership.name
         if placement == ANY_OTHER:
             others = sorted(live.values(), key=lambda m: (self.counts.get(m.name, 0), m.name))
@@ -127,6 +130,9 @@ class Placement:
         if owner is not None:
             with self.lock:
                 self.here[ref.uid] = (owner.node, owner.uid)
+            runtime = self.node.runtime  # its owner may have ended meanwhile
+            if owner.node in runtime.foreign.lost or owner.uid in runtime.dead:
+                self.orphans(owner.node, {owner.uid})
         return ref
 
     def serve_stop(self, uid: Any) -> bool:
