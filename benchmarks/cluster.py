@@ -45,6 +45,7 @@ import time
 from typing import Any
 
 import actors
+from benchmarks.nodes import stop_node as stop
 from transport.keys import create
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,17 +100,6 @@ def start(name: str, keys: str, url: str, ttl: int, link: float) -> subprocess.P
         proc.kill()
         raise RuntimeError(f"node {name} did not start: {line!r}")
     return proc
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            proc.stdin.close()
-            proc.wait(30)
-        except (OSError, subprocess.TimeoutExpired):
-            proc.kill()
-            proc.wait()
-    proc.stdout.close()
 
 
 def until(predicate: Any, timeout: float = 60.0) -> Any:

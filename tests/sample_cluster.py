@@ -22,6 +22,7 @@ import sys
 import threading
 
 import actors
+from sample_nodes import ROOT, NodeProcess
 
 
 class Worker(actors.Actor):
@@ -98,11 +99,9 @@ def main() -> None:
                 print("ERROR", type(e).__name__, str(e).replace("\n", " "), flush=True)
 
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class ClusterNode:
-    """A cluster node in a process of its own (this file as a script)."""
+class ClusterNode(NodeProcess):
+    """A cluster node in a process of its own (this file as a script);
+    ``expect``, ``command`` and ``stop`` as :class:`NodeProcess`'s."""
 
     def __init__(self, name: str, keys: str, url: str, ttl: int = 2,
                  env: dict[str, str] | None = None) -> None:
@@ -115,36 +114,9 @@ class ClusterNode:
                                      text=True, env=environ)
         self.address = self.expect("READY")
 
-    def expect(self, word: str) -> str:
-        line = self.proc.stdout.readline()
-        assert line.startswith(word + " ") or line.strip() == word, \
-            f"{word} expected from node {self.name}, got {line!r}"
-        return line.strip()[len(word) + 1:]
-
-    def command(self, line: str, answer: str) -> str:
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        return self.expect(answer)
-
     def kill(self) -> None:
         self.proc.kill()
         self.proc.wait(10)
-
-    def stop(self) -> None:
-        """Orderly, else killed (its hosts follow it: parent death)."""
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.write("stop\n")
-                self.proc.stdin.flush()
-                self.proc.wait(30)
-            except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait(10)
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
 
 
 if __name__ == "__main__":

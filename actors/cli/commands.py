@@ -214,24 +214,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     return OK
 
 
+def _show(args: argparse.Namespace, op: str, key: str,
+          lines: Callable[[dict[str, Any]], list[str]]) -> int:
+    """Ask the service ``op``; print its ``key`` as JSON (``--json``), or as lines."""
+    reply = _ask(args.target, Request(op))
+    print(json.dumps(reply[key], indent=2) if args.json else "\n".join(lines(reply)))
+    return OK
+
+
 def cmd_tree(args: argparse.Namespace) -> int:
     from actors.cli.views import tree_lines
-    reply = _ask(args.target, Request("tree"))
-    if args.json:
-        print(json.dumps(reply["tree"], indent=2))
-    else:
-        print("\n".join(tree_lines(reply)))
-    return OK
+    return _show(args, "tree", "tree", tree_lines)
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
     from actors.cli.views import nodes_lines
-    reply = _ask(args.target, Request("nodes"))
-    if args.json:
-        print(json.dumps(reply["members"], indent=2))
-    else:
-        print("\n".join(nodes_lines(reply)))
-    return OK
+    return _show(args, "nodes", "members", nodes_lines)
 
 
 def cmd_top(args: argparse.Namespace) -> int:
