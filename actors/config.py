@@ -27,7 +27,7 @@ NODE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 _TCP = re.compile(r"tcp://(?P<host>[^:/]+|\[[0-9A-Fa-f:]+\])(:(?P<port>\d{1,5}))?\Z")
 _WILDCARDS = ("*", "0.0.0.0", "[::]", "[0:0:0:0:0:0:0:0]")
 # checked in full (endpoints, prefix) by actors.cluster.etcd.parse_url
-_CLUSTER = re.compile(r"etcd://[^/\s]+/[A-Za-z0-9_./-]+\Z")
+_CLUSTER = re.compile(r"etcds?://[^/\s]+/[A-Za-z0-9_./-]+\Z")
 
 
 def tcp_host(bind: str) -> str:
@@ -114,8 +114,8 @@ class SystemConfig:
         if self.cluster is None:
             return
         if not isinstance(self.cluster, str) or not _CLUSTER.match(self.cluster):
-            raise ConfigError(f"cluster must be 'etcd://HOST:PORT[,HOST:PORT...]/PREFIX', "
-                              f"got {self.cluster!r}")
+            raise ConfigError(f"cluster must be 'etcd://HOST:PORT[,HOST:PORT...]/PREFIX' "
+                              f"(etcds:// for TLS), got {self.cluster!r}")
         if self.node is None or self.keys is None:
             raise ConfigError("cluster= needs node=NAME, bind='tcp://HOST:PORT' and keys=DIR: "
                               "members link to each other over CURVE (docs/cluster.md)")

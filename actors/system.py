@@ -87,8 +87,8 @@ class ActorSystem:
             while replies come that fast: in each process, a wait that
             took longer turns it off until one is quick again.
             docs/performance.md.
-        cluster: ``"etcd://HOST:PORT[,HOST:PORT...]/PREFIX"``: join that
-            cluster (needs ``node``, a tcp ``bind`` and ``keys``): names
+        cluster: ``"etcd://HOST:PORT[,HOST:PORT...]/PREFIX"`` (``etcds://``:
+            TLS): join that cluster (needs ``node``, tcp ``bind``, ``keys``): names
             unique in it, ``spawn(..., node=...)``, one "down" decision
             per node, fencing (:class:`ClusterError`). docs/cluster.md.
         lease_ttl: whole seconds of this node's etcd lease (default 5).

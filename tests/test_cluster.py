@@ -331,3 +331,69 @@ def test_rolling_restart_while_a_client_keeps_getting_answers(cluster_url, keys,
         assert all(where in ("b", "c", "d") for where in seen)
         assert asks_retrying(a, "sup/w") in ("b", "c", "d")
         assert a.failure is None
+
+
+# -- TLS to etcd -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tls_etcd(tmp_path_factory):
+    """An etcd that speaks https only and wants a client certificate its CA
+    signed (``--client-cert-auth``), and the files for it."""
+    from etcd_server import make_tls
+    folder = tmp_path_factory.mktemp("tls")
+    files = make_tls(str(folder / "pki"))
+    server = EtcdServer(str(folder / "data"), tls=files)
+    server.start()
+    try:
+        yield server, files
+    finally:
+        server.stop()
+
+
+def keys_with(tmp_path, keys: str, files: dict[str, str], client: bool = True) -> str:
+    """A copy of the keys folder with etcd's CA (and the client pair)."""
+    folder = str(tmp_path / "keys")
+    shutil.copytree(keys, folder)
+    os.makedirs(os.path.join(folder, "etcd"))
+    shutil.copy(files["ca"], os.path.join(folder, "etcd", "ca.crt"))
+    if client:
+        shutil.copy(files["client_cert"], os.path.join(folder, "etcd", "client.crt"))
+        shutil.copy(files["client_key"], os.path.join(folder, "etcd", "client.key"))
+        os.chmod(os.path.join(folder, "etcd", "client.key"), 0o600)
+    return folder
+
+
+def test_a_cluster_over_tls_to_etcd(tls_etcd, tmp_path, keys, nodes):
+    """etcds://: the node checks etcd's certificate with KEYS/etcd/ca.crt
+    and presents KEYS/etcd/client.crt; the cluster works as over http."""
+    server, files = tls_etcd
+    url = server.url("tls")
+    assert url.startswith("etcds://")
+    folder = keys_with(tmp_path, keys, files)
+    with member(url, folder) as a:
+        b = start(nodes, "b", folder, url)
+        wait_for(lambda: a.nodes() == ["a", "b"], what="two members over TLS")
+        assert a.spawn(Worker, name="tw", node="b").ask("where", timeout=10) == "b"
+        assert b.command("ask tw", "GOT") == "b"
+        assert all(row["lease_left"] for row in a.members())
+
+
+def test_tls_to_etcd_refuses_what_does_not_fit(tls_etcd, tmp_path, keys):
+    server, files = tls_etcd
+    url = server.url("tls-refused")
+    # no client certificate: etcd refuses the handshake
+    no_client = keys_with(tmp_path / "a", keys, files, client=False)
+    with pytest.raises(actors.ClusterError, match="did not answer"):
+        member(url, no_client)
+    # no CA: said before anything is tried
+    bare = str(tmp_path / "bare")
+    shutil.copytree(keys, bare)
+    with pytest.raises(actors.ClusterError, match="etcd/ca.crt"):
+        member(url, bare)
+    # a readable client key is refused
+    loose = keys_with(tmp_path / "b", keys, files)
+    os.chmod(os.path.join(loose, "etcd", "client.key"), 0o644)
+    with pytest.raises(actors.ClusterError, match="chmod 600"):
+        member(url, loose)
+    # plain http to the TLS port: nothing answers
+    with pytest.raises(actors.ClusterError, match="did not answer"):
+        member(url.replace("etcds://", "etcd://"), keys_with(tmp_path / "c", keys, files))

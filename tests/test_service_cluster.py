@@ -211,8 +211,8 @@ BAD_CLUSTER = [
         lease_ttl = 2.5
      """, ["system.cluster: set [cluster] etcd instead",
            "system.lease_ttl: set [cluster] lease_ttl instead",
-           "cluster.etcd: must be 'etcd://HOST:PORT[,HOST:PORT...]/PREFIX' (PREFIX: letters, "
-           "digits, '_', '-', '.', '/'), got 'http://127.0.0.1:2379/shop'",
+           "cluster.etcd: must be 'etcd://HOST:PORT[,HOST:PORT...]/PREFIX' (etcds:// for TLS; "
+           "PREFIX: letters, digits, '_', '-', '.', '/'), got 'http://127.0.0.1:2379/shop'",
            "cluster.lease_ttl: must be a whole number of seconds in [1, 3600] (etcd leases "
            "count whole seconds), got 2.5"]),
     ("""\
@@ -224,8 +224,8 @@ BAD_CLUSTER = [
         etcd = "etcd://127.0.0.1:99999,h2:2379/shop"
         lease_ttl = 3601
      """, ["system.bind: tcp needs system.keys (a folder made by 'actors keys new')",
-           "cluster.etcd: must be 'etcd://HOST:PORT[,HOST:PORT...]/PREFIX' (PREFIX: letters, "
-           "digits, '_', '-', '.', '/'), got 'etcd://127.0.0.1:99999,h2:2379/shop'",
+           "cluster.etcd: must be 'etcd://HOST:PORT[,HOST:PORT...]/PREFIX' (etcds:// for TLS; "
+           "PREFIX: letters, digits, '_', '-', '.', '/'), got 'etcd://127.0.0.1:99999,h2:2379/shop'",
            "cluster.lease_ttl: must be a whole number of seconds in [1, 3600] (etcd leases "
            "count whole seconds), got 3601"]),
     ("""\

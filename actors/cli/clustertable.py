@@ -12,7 +12,7 @@ from typing import Any
 
 __all__ = ["ClusterConfig", "check_cluster"]
 
-ETCD_URL = re.compile(r"etcd://(?P<hosts>[^/]+)/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/?")
+ETCD_URL = re.compile(r"etcds?://(?P<hosts>[^/]+)/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*/?")
 ETCD_HOST = re.compile(r"(?P<host>[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:]+\]):(?P<port>\d{1,5})")
 
 
@@ -48,7 +48,8 @@ def check_cluster(table: dict[str, Any], system: dict[str, Any],
         errors.append("cluster.etcd: is required ('etcd://HOST:PORT[,HOST:PORT...]/PREFIX')")
     elif not _etcd_url(etcd):
         errors.append(f"cluster.etcd: must be 'etcd://HOST:PORT[,HOST:PORT...]/PREFIX' "
-                      f"(PREFIX: letters, digits, '_', '-', '.', '/'), got {etcd!r}")
+                      f"(etcds:// for TLS; PREFIX: letters, digits, '_', '-', '.', '/'), "
+                      f"got {etcd!r}")
     ttl = table.get("lease_ttl", 5)
     if not (isinstance(ttl, int) and not isinstance(ttl, bool) and 1 <= ttl <= 3600):
         errors.append(f"cluster.lease_ttl: must be a whole number of seconds in [1, 3600] "

@@ -23,7 +23,7 @@ import logging
 from typing import Any
 
 from actors import protocol as P
-from actors.cluster.etcd import Etcd, parse_url
+from actors.cluster.etcd import Etcd, parse_url, tls_files
 from actors.cluster.membership import Membership
 from actors.cluster.names import Names
 from actors.cluster.placement import Placement
@@ -48,8 +48,9 @@ class Cluster:
     def __init__(self, node: Any) -> None:
         config = node.config
         endpoints, prefix = parse_url(config.cluster)
+        tls = tls_files(config.keys) if config.cluster.startswith("etcds:") else None
         self.node = node
-        self.etcd = Etcd(endpoints, timeout=min(1.0, max(0.25, config.lease_ttl / 4)))
+        self.etcd = Etcd(endpoints, min(1.0, max(0.25, config.lease_ttl / 4)), tls)
         self.membership = Membership(node, self.etcd, prefix, self._event, self._down)
         self.names = Names(node, self.membership)
         self.placement = Placement(node, self.membership, self.names)
@@ -102,8 +103,8 @@ class Cluster:
         def from_etcd() -> None:  # off the loop thread: etcd may be slow
             try:
                 runtime.answer(envelope, True, self.lookup(op.name))
-            except ClusterError as e:
-                runtime.answer(envelope, False, e)
+            except ClusterError as e:  # (as the class every process knows)
+                runtime.answer(envelope, False, ClusterError(str(e)))
         self.node.workers.submit(from_etcd)
 
     def _stop_remote(self, op: P.StopRemote) -> bool:

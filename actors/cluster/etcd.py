@@ -41,20 +41,17 @@ __all__ = ["Etcd", "EtcdRefused", "EtcdUnavailable", "KeyValue", "Watch", "parse
 
 log = logging.getLogger("actors")
 
-_URL = re.compile(r"etcd://(?P<hosts>[^/]+)/(?P<prefix>[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)/?\Z")
+_URL = re.compile(r"(?P<scheme>etcds?)://(?P<hosts>[^/]+)/"
+                  r"(?P<prefix>[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)/?\Z")
 _ENDPOINT = re.compile(r"(?P<host>[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:]+\]):(?P<port>\d{1,5})\Z")
 
 
 class EtcdUnavailable(ClusterError):
     """No etcd endpoint answered within the timeout."""
 
-    __module__ = "actors"
-
 
 class EtcdRefused(ClusterError):
     """etcd answered a call with an error."""
-
-    __module__ = "actors"
 
 
 class KeyValue(NamedTuple):
@@ -66,8 +63,8 @@ class KeyValue(NamedTuple):
 
 
 def parse_url(url: str) -> tuple[list[tuple[str, int]], str]:
-    """``etcd://HOST:PORT[,HOST:PORT...]/PREFIX`` -> endpoints and the
-    key prefix (``/PREFIX/``)."""
+    """``etcd://HOST:PORT[,HOST:PORT...]/PREFIX`` (``etcds://``: over TLS)
+    -> endpoints and the key prefix (``/PREFIX/``)."""
     match = _URL.match(url) if isinstance(url, str) else None
     endpoints = []
     for part in (match["hosts"].split(",") if match is not None else ()):
@@ -77,8 +74,9 @@ def parse_url(url: str) -> tuple[list[tuple[str, int]], str]:
             break
         endpoints.append((found["host"].strip("[]"), int(found["port"])))
     if match is None:
-        raise ValueError(f"cluster must be 'etcd://HOST:PORT[,HOST:PORT...]/PREFIX' (PREFIX: "
-                         f"letters, digits, '_', '-', '.', '/'), got {url!r}")
+        raise ValueError(f"cluster must be 'etcd://HOST:PORT[,HOST:PORT...]/PREFIX' (or "
+                         f"etcds:// for TLS; PREFIX: letters, digits, '_', '-', '.', '/'), "
+                         f"got {url!r}")
     return endpoints, f"/{match['prefix'].strip('/')}/"
 
 
@@ -108,12 +106,53 @@ def key_value(raw: dict[str, Any]) -> KeyValue:
                     int(raw.get("lease", 0)))
 
 
+class Tls(NamedTuple):
+    """Files for ``etcds://``: the CA that signed etcd's certificate, and
+    this node's client certificate and key (None: etcd asks for none)."""
+    ca: str
+    cert: str | None
+    key: str | None
+
+
+def tls_files(keys: str) -> Tls:
+    """``KEYS/etcd/ca.crt`` and, if there, ``client.crt`` and
+    ``client.key`` (mode 0600); ClusterError naming what is wrong."""
+    folder = os.path.join(keys, "etcd")
+    ca, cert, key = (os.path.join(folder, n) for n in ("ca.crt", "client.crt", "client.key"))
+    if not os.path.isfile(ca):
+        raise ClusterError(f"etcds:// needs {ca}: the CA certificate etcd's server "
+                           f"certificate is signed with (docs/cluster.md)")
+    if os.path.exists(cert) != os.path.exists(key):
+        raise ClusterError(f"{folder}: client.crt and client.key go together")
+    if not os.path.exists(cert):
+        return Tls(ca, None, None)
+    if os.stat(key).st_mode & 0o077:
+        raise ClusterError(f"{key} can be read by others: chmod 600 it")
+    return Tls(ca, cert, key)
+
+
+def _session(tls: Tls | None) -> requests.Session:
+    """A session straight to etcd: no proxy and no CA bundle from the
+    environment (``requests`` lets ``REQUESTS_CA_BUNDLE`` override a
+    session's own CA), and with ``tls``, etcd's CA and our certificate."""
+    session = requests.Session()
+    session.trust_env = False
+    if tls is not None:
+        session.verify = tls.ca
+        if tls.cert is not None:
+            session.cert = (tls.cert, tls.key)
+    return session
+
+
 class Etcd:
     """The calls a node makes to etcd (see module doc)."""
 
-    def __init__(self, endpoints: list[tuple[str, int]], timeout: float) -> None:
+    def __init__(self, endpoints: list[tuple[str, int]], timeout: float,
+                 tls: Tls | None = None) -> None:
         self.timeout = timeout
-        self._clients = [Etcd3Client(host=h, port=p, timeout=timeout, api_path="/v3/")
+        self._clients = [Etcd3Client(host=h, port=p, timeout=timeout, api_path="/v3/",
+                                     protocol="http" if tls is None else "https",
+                                     session=_session(tls))
                          for h, p in endpoints]
         self._current = 0
         self.failovers = 0  # times the endpoint in use changed
@@ -139,7 +178,8 @@ class Etcd:
                     self._current = index
                     self.failovers += 1
             return answer if isinstance(answer, dict) else {}
-        raise EtcdUnavailable(f"etcd at {self.where} did not answer: {last!r:.300}")
+        cause = last.__context__ or last  # (etcd3gw's own errors say nothing of why)
+        raise EtcdUnavailable(f"etcd at {self.where} did not answer: {cause!s:.300}")
 
     # -- leases ------------------------------------------------------------------------
     def grant(self, ttl: int) -> int:
