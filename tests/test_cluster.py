@@ -397,3 +397,57 @@ def test_tls_to_etcd_refuses_what_does_not_fit(tls_etcd, tmp_path, keys):
     # plain http to the TLS port: nothing answers
     with pytest.raises(actors.ClusterError, match="did not answer"):
         member(url.replace("etcds://", "etcd://"), keys_with(tmp_path / "c", keys, files))
+
+
+# -- the watch and incarnations ------------------------------------------------------------
+def test_a_watch_behind_a_compaction_reads_the_prefix_again(etcd):
+    """A watch asked for history etcd has compacted away says so (on_reset,
+    which reads the prefix again and says where to go on from) and then
+    follows the changes after it, none missed or repeated."""
+    import threading
+
+    from actors.cluster import etcd as E
+    client = E.Etcd([("127.0.0.1", etcd.port)], 2.0)
+    prefix = f"/t/compaction-{os.getpid()}/"
+    for i in range(3):
+        client.txn([], [E.put(f"{prefix}k{i}", {"i": i})])
+    revision, _ = client.get_prefix(prefix)
+    client._post("/kv/compaction", {"revision": revision, "physical": True})  # (etcdctl compact)
+    seen: list[str] = []
+    resets: list[int] = []
+    got = threading.Event()
+
+    def reset() -> int:
+        now, found = client.get_prefix(prefix)
+        resets.append(len(found))
+        return now + 1
+
+    def events(batch) -> None:
+        seen.extend(f"{kind} {kv.key[len(prefix):]}" for kind, kv in batch)
+        got.set()
+
+    watch = client.watch(prefix, 1, events, reset)  # from revision 1: compacted
+    try:
+        wait_for(lambda: resets, what="the reset")
+        assert resets == [3]
+        client.delete(f"{prefix}k1")
+        assert got.wait(10) and seen == ["DELETE k1"]
+    finally:
+        watch.stop()
+
+
+def test_a_killed_node_restarted_at_once_is_a_new_incarnation(cluster_url, keys, nodes):
+    """kill -9 then the same name again: the members declare the old one
+    down, the new one joins (waiting out the old lease if it must), and the
+    old incarnation's refs stay dead."""
+    with member(cluster_url, keys) as a:
+        b = start(nodes, "b", keys, cluster_url)
+        wait_for(lambda: a.nodes() == ["a", "b"], what="two members")
+        old = a.spawn(Worker, name="wb", node="b")
+        b.kill()
+        b2 = start(nodes, "b", keys, cluster_url)
+        assert b2.command("nodes", "NODES") == "a b"
+        new = a.spawn(Worker, name="wb", node="b")
+        assert new.node != old.node and new.ask("where", timeout=10) == "b"
+        with pytest.raises(actors.ActorDeadError, match="node b is down"):
+            old.ask("where", timeout=10)
