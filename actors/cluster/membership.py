@@ -339,8 +339,9 @@ class Membership:
             self.fenced = True
         log.critical("cluster: node %s is fenced: %s; killing its actors' processes",
                      self.name, why)
-        launcher = self.node.launcher
-        for host in launcher.live_hosts():
+        # the failure first: the deaths below must not be taken for its cause
+        self.node.fail(f"node {self.name} left its cluster (fenced): {why}", ClusterError)
+        for host in self.node.launcher.live_hosts():
             if host.process is not None and host.alive:
                 try:
                     host.process.kill()
@@ -348,7 +349,6 @@ class Membership:
                     pass
         self.stopping.set()
         threading.Thread(target=self._revoke_quietly, daemon=True).start()
-        self.node.fail(f"node {self.name} left its cluster (fenced): {why}", ClusterError)
 
     def _revoke_quietly(self) -> None:
         try:
