@@ -102,7 +102,6 @@ class Remotes:
         # a cluster (actors.cluster) decides who is down: a lost link is
         # then only a suspicion, handed to it; and it hears of every loss
         self.suspect: Callable[[PeerNode], None] | None = None
-        self.on_lost: list[Callable[[PeerNode], None]] = []
         self.on_down: list[Callable[[list[int]], None]] = []  # actors dead, here or there
         self.ops: dict[type, Callable[[Any, Any], None]] = {
             P.Lookup: self._lookup, P.Meet: self._meet, P.PeerLookup: self._peer_lookup,
@@ -238,8 +237,6 @@ class Remotes:
         self._broadcast(P.NodeDown(peer.node_id, reason))
         for watcher, target in watched:
             self._terminated(watcher, target, reason)
-        for hook in self.on_lost:
-            hook(peer)
 
     def _terminated(self, watcher: ActorRef, target: ActorRef, reason: str) -> None:
         """``target``'s node is down (or unknown): an abnormal end, crashed."""

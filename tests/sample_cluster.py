@@ -22,7 +22,7 @@ import sys
 import threading
 
 import actors
-from sample_nodes import ROOT, NodeProcess
+from sample_nodes import ROOT, NodeProcess, serve_commands
 
 
 class Worker(actors.Actor):
@@ -89,14 +89,7 @@ def main() -> None:
     with actors.ActorSystem(node=name, bind="tcp://127.0.0.1", keys=keys, cluster=url,
                             lease_ttl=ttl, spares=0, link_timeout=1.0) as system:
         print("READY", system.address, flush=True)
-        for line in sys.stdin:
-            verb, _, arg = line.strip().partition(" ")
-            if verb == "stop":
-                break
-            try:
-                print(run_command(system, verb, arg), flush=True)
-            except Exception as e:  # the test reads it
-                print("ERROR", type(e).__name__, str(e).replace("\n", " "), flush=True)
+        serve_commands(lambda verb, arg: run_command(system, verb, arg))
 
 
 class ClusterNode(NodeProcess):

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 import actors
@@ -146,14 +147,20 @@ def main() -> None:
         system.spawn(Hanger, name=f"hanger-{name}")
         program = Program(system, keeper)
         print("ADDRESS", system.address, flush=True)
-        for line in sys.stdin:
-            verb, _, arg = line.strip().partition(" ")
-            if verb == "stop":
-                break
-            try:
-                print(program.run(verb, arg), flush=True)
-            except Exception as e:  # the test reads it
-                print("ERROR", type(e).__name__, e, flush=True)
+        serve_commands(program.run)
+
+
+def serve_commands(run: Callable[[str, str], str]) -> None:
+    """Answer each line of stdin (``VERB ARG``) with ``run(verb, arg)``, or
+    ``ERROR <type> <message>``, until ``stop`` or the end of stdin."""
+    for line in sys.stdin:
+        verb, _, arg = line.strip().partition(" ")
+        if verb == "stop":
+            break
+        try:
+            print(run(verb, arg), flush=True)
+        except Exception as e:  # the test reads it
+            print("ERROR", type(e).__name__, str(e).replace("\n", " "), flush=True)
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

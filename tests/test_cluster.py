@@ -46,17 +46,13 @@ def start(nodes: list, name: str, keys: str, url: str, ttl: int = 2, **env: str)
 def asks_retrying(system: actors.ActorSystem, name: str, timeout: float = 20.0) -> str:
     """Where the actor named ``name`` answers from, retrying while it is
     gone or moving (looked up again each time)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def answer() -> str | None:
         ref = system.lookup(name)
         try:
-            if ref is not None:
-                return ref.ask("where", timeout=5)
+            return None if ref is None else ref.ask("where", timeout=5)
         except actors.ActorDeadError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name} did not answer within {timeout} s")
-        time.sleep(0.01)  # between two attempts
+            return None
+    return wait_for(answer, timeout, what=f"{name} to answer")
 
 
 # -- configuration -----------------------------------------------------------------------

@@ -51,7 +51,8 @@ class Cluster:
         tls = tls_files(config.keys) if config.cluster.startswith("etcds:") else None
         self.node = node
         self.etcd = Etcd(endpoints, min(1.0, max(0.25, config.lease_ttl / 4)), tls)
-        self.membership = Membership(node, self.etcd, prefix, self._event, self._down)
+        self.membership = Membership(node, self.etcd, prefix, self._event, self._down,
+                                     lambda kvs: self.names.reset(kvs))
         self.names = Names(node, self.membership)
         self.placement = Placement(node, self.membership, self.names)
         try:
@@ -77,8 +78,6 @@ class Cluster:
     def _event(self, section: str, kind: str, rest: str, kv: Any) -> None:
         if section == "names":
             self.names.event(kind, rest, kv)
-        elif section == "reset":
-            self.names.reset(kv)
 
     def _down(self, member: Any, why: str) -> None:
         self.placement.orphans(member.node_id, set())

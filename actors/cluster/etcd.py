@@ -286,7 +286,6 @@ class Watch:
         self._stop = threading.Event()
         self._response: requests.Response | None = None
         self._lock = threading.Lock()
-        self.connected = threading.Event()
         self.thread = threading.Thread(target=self._run, name="actors-etcd-watch",
                                        daemon=True)
         self.thread.start()
@@ -300,7 +299,6 @@ class Watch:
             except Exception as e:  # a dropped stream, etcd away: reconnect
                 if not self._stop.is_set():
                     log.debug("etcd watch of %s broke: %r", self.prefix, e)
-            self.connected.clear()
             if self._stop.wait(backoff):
                 return
             backoff = min(backoff * 2, 1.0)
@@ -320,8 +318,6 @@ class Watch:
             if not line.strip():
                 continue
             result = json.loads(line).get("result", {})
-            if result.get("created"):
-                self.connected.set()
             if int(result.get("compact_revision", 0) or 0) > 0:
                 # what we missed is gone from etcd's history: read it all again
                 self.next_revision = self._on_reset()

@@ -90,9 +90,12 @@ class Membership:
         on_event: ``(section, kind, rest, kv)`` for keys outside ``nodes/``
             and ``down/`` (names), from the watch thread.
         on_down: ``(member, why)`` once a member is down.
+        on_reset: ``(kvs)``, every key under the prefix, read again after
+            the watch missed history (a compaction).
     """
 
-    def __init__(self, node: Any, etcd: Etcd, prefix: str, on_event: Any, on_down: Any) -> None:
+    def __init__(self, node: Any, etcd: Etcd, prefix: str, on_event: Any, on_down: Any,
+                 on_reset: Any) -> None:
         config = node.config
         self.node = node
         self.etcd = etcd
@@ -103,6 +106,7 @@ class Membership:
         self.remotes = node.remotes
         self._on_event = on_event
         self._on_down = on_down
+        self._on_reset = on_reset
         self.lock = threading.Lock()
         self.members: dict[str, Member] = {}
         self.leaving: set[str] = set()         # members stopping their actors to leave
@@ -223,7 +227,7 @@ class Membership:
             gone = [m for n, m in self.members.items() if f"{self.prefix}nodes/{n}" not in present]
         self._apply([("DELETE", KeyValue(f"{self.prefix}nodes/{m.name}", None, 0, 0, 0))
                      for m in gone] + [("PUT", kv) for kv in kvs])
-        self._on_event("reset", "PUT", "", kvs)
+        self._on_reset(kvs)
         return revision + 1
 
     def live(self) -> dict[str, Member]:
