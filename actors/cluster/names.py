@@ -225,7 +225,10 @@ class Names:
             return ref
         if not isinstance(name, str) or not name:
             return None
-        return self.ref_of(name, self.entry(name))
+        cached = self.cache.get(name)
+        ref = None if cached is None else self.ref_of(name, cached)
+        # not cached, or cached before its address was written: ask etcd
+        return ref if ref is not None else self.ref_of(name, self.entry(name, fresh=True))
 
     def event(self, kind: str, name: str, kv: KeyValue) -> None:
         """A change of ``names/`` from the watch (``reset``: start afresh)."""
