@@ -112,18 +112,28 @@ class Batched:
                 with _lock:
                     items = self._batch
                     _unsent.pop(id(self), None)
-                    if not items:
+                    if not items and not self._due():
                         return True
                     self._batch = []
                     self._batch_bytes = 0
-                if ref.uid in runtime.dead:
-                    continue  # lost with the primitive (its next call says so)
-                runtime.post(ref.address, runtime.encode(P.Tell.wire(ref.uid, ("put_many",
-                                                                                 items))))
+                self._deliver(runtime, ref, items)
         finally:
             self._sending.release()
-            if self._batch:  # put while this thread sent: see that it leaves
+            if self._batch or self._due():  # put while this thread sent: see that it leaves
                 runtime.outboxes.kick(_flush)
+
+
+    def _due(self) -> bool:
+        """A message of this handle must leave even with no items waiting
+        (``actors.mp.direct``; called under the batches' lock)."""
+        return False
+
+    def _deliver(self, runtime: Any, ref: Any, items: list[Any]) -> None:
+        """Send one batch to the queue (``actors.mp.direct`` may send it
+        elsewhere)."""
+        if items and ref.uid not in runtime.dead:  # (else lost with the primitive)
+            runtime.post(ref.address, runtime.encode(P.Tell.wire(ref.uid, ("put_many",
+                                                                             items))))
 
 
 def send_all(block: bool = True) -> bool:

@@ -123,6 +123,11 @@ class Borrower:
         except Exception:  # a timeout: the caller looks at the buffer again
             pass
 
+    def _recalled(self, counts: list[Any] | None) -> None:
+        """The queue recalls what it lent (``counts``: of the direct path,
+        ``actors.mp.direct``)."""
+        self._give_back(recalled=True)
+
     def _give_back(self, recalled: bool = False) -> None:
         if not recalled:  # (a recall runs on the reading thread: it never waits)
             self._wait_ahead(None)
@@ -148,7 +153,7 @@ def recall(runtime: Any, args: list[Any]) -> None:
     """A queue wants back what it lent to one of our handles."""
     handle = _handles.get(args[0])
     if handle is not None:
-        handle._give_back(recalled=True)
+        handle._recalled(args[2] if len(args) > 2 else None)
     else:  # collected: it gave its items back as it went
         runtime.tell(args[1], ("give_back", args[0], []))
 

@@ -15,27 +15,27 @@ from typing import Any
 
 from actors.host import running_host
 from actors.mp import context
-from actors.mp.batching import EXT_HEADER, Batched
-from actors.mp.loans import Borrower, give_back_all, recall
+from actors.mp.batching import Batched
+from actors.mp.direct import NOTHING, Consumer, Producer
+from actors.mp.loans import give_back_all, recall
 from actors.mp.primitive import (
     CANCELLED,
     EMPTY,
     Handle,
     Primitive,
     check_timeout,
-    log,
     unpack,
 )
+from actors.mp.routes import Routing, item_size
 from actors.protocol import Ext
 from actors.ref import ActorRef, Reply
-from transport.codec import Pickled
 
 __all__ = ["JoinableQueue", "Queue", "QueueServer", "SimpleQueue"]
 
 _NOTHING = object()
 
 
-class QueueServer(Primitive):
+class QueueServer(Routing, Primitive):
     """Queue, JoinableQueue and SimpleQueue. Items stay as they came (the
     pickled ones are never unpickled here).
 
@@ -48,6 +48,9 @@ class QueueServer(Primitive):
     the request waits for those items; for half a second after that, the
     queue lends to nobody (two consumers share it one item at a time).
     Returned items go back to the front, in order.
+
+    The direct path (``actors.mp.routes``): a lone lending consumer's
+    producers may send their items straight to it.
     """
 
     label = "Queue"
@@ -65,6 +68,7 @@ class QueueServer(Primitive):
         self.lent: dict[int, list[Any]] = {}  # handle -> [address, ref, recalled]
         self.queries: list[tuple[Reply, str]] = []  # sizes waiting for recalls
         self.no_lending_until = 0.0
+        self.init_routing()
 
     def do_put(self, item: Any) -> None:
         """A put that never waits (the queue is unbounded)."""
@@ -72,11 +76,18 @@ class QueueServer(Primitive):
         self.items.append(item)
         self.serve()
 
-    def do_put_many(self, items: list[Any]) -> None:
-        """A batch of puts of one process (``actors.mp.batching``)."""
+    def do_put_many(self, items: list[Any], producer: int = 0, address: str | None = None,
+                    ref: ActorRef | None = None) -> None:
+        """A batch of puts of one process (``actors.mp.batching``); a
+        producer that can be routed says who it is."""
         self.unfinished += len(items)
-        self.items.extend(items)
-        self.serve()
+        if self.pushing:
+            self.push(items)
+        else:
+            self.items.extend(items)
+            self.serve()
+        if address is not None:
+            self.offer(producer, address, ref)
 
     def serve(self) -> None:
         """Parked gets take what there is; then sizes, once nothing is lent."""
@@ -85,7 +96,7 @@ class QueueServer(Primitive):
             del self.getters[token]
             self.answer(token, [self.items.popleft()])
             self.admit()
-        if not self.lent:
+        if not self.lent and not self.routes:
             for token, (_, info) in list(self.parked.items()):
                 if info.get("nowait") and token in self.getters:
                     del self.getters[token]
@@ -124,12 +135,12 @@ class QueueServer(Primitive):
                 self.watch_owner(ref)
             self.admit()
             return batch
-        if self.lent:
-            self.recall()
+        if self.lent or (self.routes and not self.routing_to(handle)):
+            self.recall()  # (a route being set up to this consumer goes on)
         elif not block:
             return EMPTY
         self.watch_owner(ref)
-        self.getters[token] = True
+        self.getters[token] = handle
         self.park(token, {"ref": ref, "nowait": not block})
         return None
 
@@ -150,11 +161,11 @@ class QueueServer(Primitive):
         items = self.items
         budget = min(1 << 20, running_host().runtime.max_message // 2)
         batch = [items.popleft()]
-        size = _size(batch[0])
+        size = item_size(batch[0])
         append, popleft = batch.append, items.popleft
         for _ in range(count - 1):
             item = items[0]
-            size += _size(item)
+            size += item_size(item)
             if size > budget:
                 break
             append(popleft())
@@ -164,13 +175,17 @@ class QueueServer(Primitive):
         """Ask every lender for the items it has not used (see class doc)."""
         host = running_host().runtime
         self.no_lending_until = time.monotonic() + self.CONTENDED
+        self.unroute()  # (its consumer is recalled once the routes are closed)
+        routed = self.target[0] if self.target is not None else None
         for handle, entry in self.lent.items():
-            if not entry[2]:
+            if not entry[2] and handle != routed:
                 entry[2] = True
                 host.tell_service(entry[0], Ext("mp.recall", [handle, self.ref]))
 
     def do_give_back(self, handle: int, items: list[Any]) -> None:
         """A lender's unused items (recalled, or its handle closed)."""
+        if self.routes and self.target is not None and self.target[0] == handle:
+            self.unroute()  # closed before it heard of its route
         self.lent.pop(handle, None)
         self.items.extendleft(reversed(items))
         self.serve()
@@ -194,6 +209,7 @@ class QueueServer(Primitive):
                 self.getters.pop(token, None)
                 self.putters.pop(token, None)
         super().owner_gone(ref)
+        self.routes_gone(ref)
         for handle in [h for h, entry in self.lent.items() if entry[1] == ref]:
             count = self.lent.pop(handle)[3]
             log.warning("%s: %d items lent to pid of %r were lost with it", self.describe(),
@@ -206,7 +222,7 @@ class QueueServer(Primitive):
         return len(self.items)
 
     def ask_size(self, op: str) -> Any:
-        if not self.lent:
+        if not self.lent and not self.routes:
             return self.size_answer(op)
         self.recall()
         self.queries.append((self.defer_reply(), op))
@@ -243,20 +259,10 @@ class QueueServer(Primitive):
         return None
 
 
-def _size(item: Any) -> int:
-    """About how many bytes ``item`` takes in a frame (its pickle, its
-    string or bytes; 9 for anything else that is plain)."""
-    t = type(item)
-    if t is Pickled:
-        return len(item.data or b"") + EXT_HEADER
-    if t is str or t is bytes:
-        return len(item) * (1 if t is bytes else 4) + 5
-    return 9
-
-
-class Queue(Borrower, Batched, Handle):
+class Queue(Consumer, Producer, Batched, Handle):
     _joinable = False
-    _local_fields = ("_closed", *Borrower.LOAN_FIELDS, *Batched.BATCH_FIELDS)
+    _local_fields = ("_closed", *Consumer.LOCAL_FIELDS, *Producer.LOCAL_FIELDS,
+                     *Batched.BATCH_FIELDS)
 
     def __init__(self, maxsize: int = 0, *, ctx: Any = None) -> None:
         if not isinstance(maxsize, int) or isinstance(maxsize, bool):
@@ -267,6 +273,7 @@ class Queue(Borrower, Batched, Handle):
     def _init_local(self) -> None:
         self._init_batch()
         self._init_loans()
+        self._init_producer()
         self._closed = False
 
     def _check_open(self) -> None:
@@ -277,6 +284,8 @@ class Queue(Borrower, Batched, Handle):
         self._check_open()
         item = context.pack(obj)
         if not self._maxsize:
+            if self._me is None:
+                self._me = self._identity()
             self._put_batched(self._tell_ref(), item)
             return
         wait = check_timeout(block, timeout)
@@ -311,10 +320,16 @@ class Queue(Borrower, Batched, Handle):
                 if self._ahead is not None and self._ahead is not True:
                     raise queue.Empty  # (the wait timed out)
                 continue
+            if self._routes:  # the items come here by themselves
+                item = self._wait_routed(deadline)
+                if item is not NOTHING:
+                    return unpack(item)
+                continue
             address = None
             if context.can_lend():
                 runtime = context.runtime()
-                runtime.extensions["mp.recall"] = recall  # we may be recalled
+                runtime.extensions["mp.recall"] = recall  # we may be recalled (or routed to)
+                self._listen(runtime)
                 address = runtime.address
             message = ("get", context.token(), context.me(), self._want, self._handle, address,
                        wait != 0)

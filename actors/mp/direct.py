@@ -1,0 +1,315 @@
+"""The direct path of a Queue, the producer's and the consumer's sides
+(the protocol, and the queue's side, are in ``actors.mp.routes``).
+
+Producer. A ``Queue`` handle in a process that reads its inbox on a thread
+of its own says who it is with its batches of puts (its handle number,
+its process's address, the ref to watch). Offered a route (``mp.route``),
+it sends ``("routed", e)`` with its next batch; told to go (``mp.go``), it
+sends ``("direct", e)`` to the queue and its batches, as they come, to the
+consumer's process (``mp.items``), counting them; told to stop
+(``mp.unroute``) it answers at once with that count and puts through the
+queue again. Every change of route happens where its batches are sent,
+under the handle's ``sending`` lock, so each batch goes one way or the
+other, and the markers sit between them in the order the program put.
+
+Consumer. Told of a route (``mp.open``), it answers ``route_ok`` and from
+then on a ``get`` that finds nothing here waits here (for the queue's
+pushes and the producers' items), without asking the queue. A producer's
+items are held until the queue passes on ``mp.opened``, then taken in the
+order they came. Recalled with counts, it waits until it has received
+them all, then gives back what it holds. Its handle asks for its routes to
+end, and waits for that recall (up to 5 s), before it gives back on its
+own: when closed, before ``qsize()`` and ``full()``, and at exit. While
+routed, a handle is kept alive (its items must not be collected with it).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any
+
+from actors import protocol as P
+from actors.mp import batching, context
+from actors.mp.loans import Borrower, _handles
+from actors.protocol import Ext
+
+__all__ = ["NOTHING", "Consumer", "Producer"]
+
+NOTHING = object()
+UNROUTE_WAIT = 5.0  # how long a consumer waits for its routes to close before giving back
+
+# route states on the producer's side ([epoch, state, address, consumer, count])
+OFFERED, ROUTED, GO, OPEN, CLOSING = range(5)
+
+# handles in a route, kept alive until it ends
+_producing: dict[int, Any] = {}
+_consuming: dict[int, Any] = {}
+
+
+class Producer:
+    """The producer's side (a mixin of a ``Queue`` handle, with ``Batched``)."""
+
+    _ref: Any
+    _handle: int
+    _joinable: bool
+    LOCAL_FIELDS = ("_route", "_me")
+
+    def _init_producer(self) -> None:
+        self._route: list[Any] | None = None
+        self._me: Any = None  # (handle, address, ref) if it can be routed; False if not
+
+    def _identity(self) -> Any:
+        """Who this handle is, for the queue to offer it a route; False
+        where that cannot be (see module doc)."""
+        if self._joinable or not context.can_lend():
+            return False
+        runtime = context.runtime()
+        for name, fn in (("mp.route", _on_route), ("mp.go", _on_go),
+                         ("mp.unroute", _on_unroute)):
+            runtime.extensions[name] = fn
+        return (self._handle, runtime.address, context.me()[2])
+
+    def _due(self) -> bool:
+        """A marker must leave even with no items (under batching's lock)."""
+        route = self._route
+        return route is not None and route[1] == CLOSING
+
+    def _deliver(self, runtime: Any, ref: Any, items: list[Any]) -> None:
+        """Send a batch (may be empty) and the marker due before it: to the
+        queue, or straight to the consumer (see module doc)."""
+        if ref.uid in runtime.dead:
+            self._route = None
+            _producing.pop(self._handle, None)
+            return
+        marker = None
+        with batching._lock:
+            route = self._route
+            if route is not None:
+                epoch, state = route[0], route[1]
+                if state == OFFERED:
+                    marker, route[1] = ("routed", self._handle, epoch), ROUTED
+                elif state == GO:
+                    marker, route[1] = ("direct", self._handle, epoch), OPEN
+                elif state == CLOSING:
+                    marker, self._route = ("unrouted", self._handle, epoch, route[4]), None
+                    _producing.pop(self._handle, None)
+                    route = None
+                elif state != OPEN:
+                    route = None
+                if route is not None and route[1] != OPEN:
+                    route = None
+        if marker is not None:
+            runtime.post(ref.address, runtime.encode(_tell(ref, marker)))
+        if not items:
+            return
+        if route is not None:
+            runtime.tell_service(route[2], Ext("mp.items", [route[3], route[0], items, ref]))
+            route[4] += len(items)
+            return
+        me = self._me
+        message = ("put_many", items, *me) if me else ("put_many", items)
+        runtime.post(ref.address, runtime.encode(_tell(ref, message)))
+
+
+def _tell(ref: Any, message: Any) -> list[Any]:
+    return P.Tell.wire(ref.uid, message)
+
+
+def _on_route(runtime: Any, args: list[Any]) -> None:
+    """The queue offers a route (see module doc)."""
+    producer, epoch, address, consumer, queue_ref = args
+    handle = _handles.get(producer)
+    if not isinstance(handle, Producer) or getattr(handle, "_closed", True):
+        runtime.tell(queue_ref, ("unrouted", producer, epoch, 0))
+        return
+    with batching._lock:
+        if handle._route is not None:  # (one at a time: cannot happen)
+            decline = True
+        else:
+            decline = False
+            handle._route = [epoch, OFFERED, address, consumer, 0]
+            _producing[producer] = handle
+    if decline:
+        runtime.tell(queue_ref, ("unrouted", producer, epoch, 0))
+
+
+def _on_go(runtime: Any, args: list[Any]) -> None:
+    producer, epoch = args
+    handle = _producing.get(producer)
+    if handle is None:
+        return
+    with batching._lock:
+        route = handle._route
+        if route is not None and route[0] == epoch and route[1] == ROUTED:
+            route[1] = GO
+
+
+def _on_unroute(runtime: Any, args: list[Any]) -> None:
+    """The queue ends the route: the answer leaves as soon as the loop
+    sends what is waiting."""
+    producer, epoch, queue_ref = args
+    handle = _producing.get(producer)
+    with batching._lock:
+        route = handle._route if handle is not None else None
+        if route is not None and route[0] == epoch:
+            route[1] = CLOSING
+            batching._unsent[id(handle)] = handle
+        else:
+            route = None
+    if route is None:
+        runtime.tell(queue_ref, ("unrouted", producer, epoch, 0))
+    else:
+        runtime.outboxes.kick(batching._flush)
+
+
+class Consumer(Borrower):
+    """The consumer's side (a ``Borrower`` that can be routed to)."""
+
+    _closed: bool
+    LOCAL_FIELDS = (*Borrower.LOAN_FIELDS, "_routes", "_got", "_owed", "_arrived")
+
+    def _init_loans(self) -> None:
+        super()._init_loans()
+        self._routes: dict[int, list[Any] | None] = {}  # epoch -> held items (None: opened)
+        self._got: dict[int, int] = {}                # epoch -> direct items received
+        self._owed: dict[int, int | None] | None = None  # a recall's counts, waiting
+        self._arrived = threading.Condition(self._lock)
+
+    @staticmethod
+    def _listen(runtime: Any) -> None:
+        for name, fn in (("mp.open", _on_open), ("mp.items", _on_items),
+                         ("mp.opened", _on_opened), ("mp.closed", _on_closed)):
+            runtime.extensions[name] = fn
+
+    def _ask_ahead(self) -> None:
+        if not self._routes:  # (routed: the items come by themselves)
+            super()._ask_ahead()
+
+    def _wait_routed(self, deadline: float | None) -> Any:
+        """While routed: the next item, waited for here (``queue.Empty``
+        past ``deadline``); NOTHING once no route is left."""
+        with self._lock:
+            while self._routes and not self._buffer:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise queue.Empty
+                self._arrived.wait(left)
+            if self._buffer:
+                return self._buffer.popleft()
+        return NOTHING
+
+    def _arrive(self, runtime: Any, epoch: int, items: list[Any], queue_ref: Any) -> None:
+        """Items pushed by the queue (epoch 0) or sent by a producer."""
+        late = False
+        with self._lock:
+            if epoch == 0:
+                self._buffer.extend(items)
+            elif epoch in self._routes:
+                held = self._routes[epoch]
+                (self._buffer if held is None else held).extend(items)
+                self._got[epoch] = self._got.get(epoch, 0) + len(items)
+            else:
+                late = True  # its route ended (its producer died): back to the queue
+            if not late:
+                self._lent = True
+                self._arrived.notify_all()
+            settle = self._owed is not None and self._paid()
+        if late:
+            runtime.tell(queue_ref, ("put_many", items))
+        elif settle:
+            self._settle()
+
+    def _paid(self) -> bool:
+        return all(n is None or self._got.get(epoch, 0) >= n
+                   for epoch, n in (self._owed or {}).items())
+
+    def _recalled(self, counts: list[Any] | None) -> None:
+        if counts is None:
+            super()._recalled(None)
+            return
+        with self._lock:
+            owed = self._owed or {}
+            owed.update(zip(counts[::2], counts[1::2]))
+            self._owed = owed
+            paid = self._paid()
+        if paid:
+            self._settle()
+
+    def _settle(self) -> None:
+        """A recall's counts are all here: its routes end, and everything
+        held goes back."""
+        with self._lock:
+            owed, self._owed = self._owed, None
+            if owed is None:
+                return
+            for epoch in owed:
+                held = self._routes.pop(epoch, None)
+                if held:
+                    self._buffer.extend(held)
+                self._got.pop(epoch, None)
+            routed = bool(self._routes)
+            self._arrived.notify_all()
+        if not routed:
+            _consuming.pop(self._handle, None)
+        self._give_back(recalled=True)
+
+    def _end_route(self, epoch: int, opened: bool) -> None:
+        """``mp.opened`` (its items are next) or ``mp.closed`` (it ended)."""
+        with self._lock:
+            if epoch not in self._routes:
+                return
+            held = self._routes[epoch]
+            if held:
+                self._buffer.extend(held)
+            if opened:
+                self._routes[epoch] = None
+            else:
+                del self._routes[epoch]
+                self._got.pop(epoch, None)
+            routed = bool(self._routes)
+            self._arrived.notify_all()
+        if not routed:
+            _consuming.pop(self._handle, None)
+
+    def _give_back(self, recalled: bool = False) -> None:
+        if not recalled and self._routes and context.runtime().loop.ident != \
+                threading.get_ident():
+            self._tell(("unroute", self._handle))  # (the recall gives back)
+            with self._lock:
+                self._arrived.wait_for(lambda: not self._routes, UNROUTE_WAIT)
+        super()._give_back(recalled)
+
+
+def _on_open(runtime: Any, args: list[Any]) -> None:
+    consumer, epoch, queue_ref = args
+    handle = _handles.get(consumer)
+    if not isinstance(handle, Consumer) or handle._closed:
+        runtime.tell(queue_ref, ("route_no", consumer, epoch))
+        return
+    with handle._lock:
+        handle._routes[epoch] = []
+    _consuming[consumer] = handle
+    handle._tell(("route_ok", consumer, epoch, runtime.address))
+
+
+def _on_items(runtime: Any, args: list[Any]) -> None:
+    consumer, epoch, items, queue_ref = args
+    handle = _handles.get(consumer)
+    if not isinstance(handle, Consumer):
+        runtime.tell(queue_ref, ("put_many", items))  # (cannot happen: kept alive)
+        return
+    handle._arrive(runtime, epoch, items, queue_ref)
+
+
+def _on_opened(runtime: Any, args: list[Any]) -> None:
+    handle = _consuming.get(args[0])
+    if handle is not None:
+        handle._end_route(args[1], True)
+
+
+def _on_closed(runtime: Any, args: list[Any]) -> None:
+    handle = _consuming.get(args[0])
+    if handle is not None:
+        handle._end_route(args[1], False)
