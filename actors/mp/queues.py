@@ -24,6 +24,7 @@ from actors.mp.primitive import (
     Handle,
     Primitive,
     check_timeout,
+    log,
     unpack,
 )
 from actors.mp.routes import Routing, item_size
@@ -90,8 +91,9 @@ class QueueServer(Routing, Primitive):
             self.offer(producer, address, ref)
 
     def serve(self) -> None:
-        """Parked gets take what there is; then sizes, once nothing is lent."""
-        while self.getters and self.items:
+        """Parked gets take what there is (once what was recalled is back:
+        it goes first); then sizes, once nothing is lent."""
+        while self.getters and self.items and not self.recalling():
             token = next(iter(self.getters))
             del self.getters[token]
             self.answer(token, [self.items.popleft()])
@@ -116,6 +118,10 @@ class QueueServer(Routing, Primitive):
         self.park(token, {"ref": who[2], "put": True})
         return None
 
+    def recalling(self) -> bool:
+        """Items recalled are on their way back (they go before the rest)."""
+        return self.unrouting or any(entry[2] for entry in self.lent.values())
+
     def lent_count(self) -> int:
         return sum(entry[3] for entry in self.lent.values())
 
@@ -123,7 +129,7 @@ class QueueServer(Routing, Primitive):
                block: bool) -> Any:
         ref = who[2]
         self.lent.pop(handle, None)  # it asks: it has used what it had
-        if self.items and not self.getters:
+        if self.items and not self.getters and not self.recalling():
             count = 1
             if (want > 1 and address is not None and len(self.items) > 1 and not self.maxsize
                     and time.monotonic() >= self.no_lending_until):

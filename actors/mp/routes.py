@@ -84,7 +84,8 @@ class Routing:
 
     def init_routing(self) -> None:
         self.routes: dict[int, Route] = {}  # producer handle -> its route
-        self.epochs = 0
+        self.epochs = 0         # routes offered so far
+        self.opened = 0         # routes opened so far
         self.target: list[Any] | None = None  # [handle, address, ref, alive]: the consumer
         self.pushing = False    # a route is open: what arrives goes to the consumer at once
         self.unrouting = False  # routes are closing: the consumer's recall waits for them
@@ -147,10 +148,16 @@ class Routing:
         if route.state != ROUTED:
             return  # closing: the consumer's recall will name it
         route.state = OPEN
+        self.opened += 1
         self.pushing = True
         self.push(list(self.items))
         self.items.clear()
         self.tell(route.address, "mp.go", [route.producer, epoch])
+
+    def do_routing(self) -> list[int]:
+        """[routes offered, routes opened, routes open now] (for tests and
+        statistics)."""
+        return [self.epochs, self.opened, sum(r.state == OPEN for r in self.routes.values())]
 
     def do_route_no(self, consumer: int, epoch: int) -> None:
         """The consumer's handle was closed before it heard of the route."""
