@@ -31,11 +31,11 @@ def until(check, what):
         time.sleep(0.002)  # between two looks (bounded by the deadline above)
 
 
-def stream(q, stop, out, tag=None):
-    """Put 0, 1, 2... (or (tag, i)) until stop is set; then None, and
-    how many were put to out."""
+def stream(q, stop, out, tag=None, most=10**9):
+    """Put 0, 1, 2... (or (tag, i)) until stop is set (or ``most`` were
+    put); then None, and how many were put to out."""
     i = 0
-    while not stop.is_set():
+    while not stop.is_set() and i < most:
         for _ in range(200):
             q.put(i if tag is None else (tag, i))
             i += 1
@@ -50,9 +50,11 @@ def stream_forever(q):
         i += 1
 
 
-def take(q, count, out):
-    """Take count items, send them to out, and exit (normally)."""
-    got = [q.get(timeout=DEADLINE) for _ in range(count)]
+def take_until_exit(q, out):
+    """Take items until "exit", send them to out, and exit (normally)."""
+    got = []
+    while (item := q.get(timeout=DEADLINE)) != "exit":
+        got.append(item)
     out.put(got)
 
 
@@ -130,10 +132,10 @@ def second_consumer():
     both go on to the end; every item once, each consumer's in order."""
     q, stop, out = multiprocessing.Queue(), multiprocessing.Event(), multiprocessing.Queue()
     theirs = multiprocessing.Queue()
-    p = start(stream, q, stop, out)
+    p = start(stream, q, stop, out, None, 100_000)
     mine = consume_while_routed(q, 5_000)
     c = start(take_until_none, q, theirs)
-    for _ in range(20_000):
+    for _ in range(2_000):
         mine.append(q.get(timeout=DEADLINE))
     stop.set()
     _, total = out.get(timeout=DEADLINE)
@@ -156,6 +158,8 @@ def qsize_exact():
     got = consume_while_routed(q, 10_000)
     stop.set()
     _, total = out.get(timeout=DEADLINE)  # all put (and the None)
+    while len(got) < total // 2:  # (so that some are held here, some on their way)
+        got.append(q.get(timeout=DEADLINE))
     size = q.qsize()
     assert size == total + 1 - len(got), (size, total, len(got))
     drain(q, got)
@@ -226,24 +230,31 @@ def consumer_closes():
 
 
 def consumer_exits():
-    """A routed child consumer takes its share and exits: the rest, held
-    there or on its way, comes back in order."""
+    """A routed child consumer exits (normally) while it holds items and
+    more are on their way: they all come back, in order."""
     q, out = multiprocessing.Queue(), multiprocessing.Queue()
-    c = start(take, q, 30_000, out)
+    c = start(take_until_exit, q, out)
     i = 0
-    while c.is_alive() and i < 200_000:
+    while not routing(q)[2]:
         for _ in range(500):
             q.put(i)
             i += 1
+    for _ in range(5_000):
+        q.put(i)
+        i += 1
+    q.put("exit")
+    mark = i
+    for _ in range(20_000):
+        q.put(i)
+        i += 1
     theirs = out.get(timeout=DEADLINE)
     c.join(DEADLINE)
     assert c.exitcode == 0
     q.put(None)
     mine = drain(q, [])
-    assert theirs + mine == list(range(i)), "out of order or lost"
-    offered, opened, _ = routing(q)
-    assert opened >= 1, "never routed"
-    return f"items={i} theirs={len(theirs)} routing={[offered, opened]}"
+    assert theirs == list(range(mark)), "the consumer's share out of order or short"
+    assert mine == list(range(mark, i)), "what it held did not come back in order"
+    return f"items={i} theirs={len(theirs)} routing={routing(q)}"
 
 
 def two_producers():
