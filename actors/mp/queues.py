@@ -118,9 +118,6 @@ class QueueServer(Routing, Primitive):
         self.park(token, {"ref": who[2], "put": True})
         return None
 
-    def do_debug(self):
-        return dict(items=len(self.items), getters=list(self.getters.values()), lent={h: [e[2], e[3]] for h, e in self.lent.items()}, routes={p: [r.epoch, r.state, r.acked] for p, r in self.routes.items()}, unrouting=self.unrouting, target=None if self.target is None else [self.target[0], self.target[3]], pushing=self.pushing, counts=self.counts)
-
     def recalling(self) -> bool:
         """Items recalled are on their way back (they go before the rest)."""
         return self.unrouting or any(entry[2] for entry in self.lent.values())
@@ -132,9 +129,7 @@ class QueueServer(Routing, Primitive):
                block: bool) -> Any:
         ref = who[2]
         self.lent.pop(handle, None)  # it asks: it has used what it had
-        # (another's loan is recalled first: no consumer ever gets an item
-        # older than one it got before)
-        if self.items and not self.getters and not self.lent and not self.recalling():
+        if self.items and not self.getters and not self.recalling():
             count = 1
             if (want > 1 and address is not None and len(self.items) > 1 and not self.maxsize
                     and time.monotonic() >= self.no_lending_until):
