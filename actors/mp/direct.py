@@ -32,7 +32,8 @@ from typing import Any
 
 from actors import protocol as P
 from actors.mp import batching, context
-from actors.mp.loans import Borrower, _handles
+from actors.mp.loans import Borrower, _handles, recall
+from actors.mp.primitive import CANCELLED, EMPTY, check_timeout, unpack
 from actors.protocol import Ext
 
 __all__ = ["NOTHING", "Consumer", "Producer"]
@@ -182,6 +183,46 @@ class Consumer(Borrower):
         for name, fn in (("mp.open", _on_open), ("mp.items", _on_items),
                          ("mp.opened", _on_opened), ("mp.closed", _on_closed)):
             runtime.extensions[name] = fn
+
+    def _get_waiting(self, block: bool, timeout: float | None) -> Any:
+        """``Queue.get`` once nothing is lent here: wait for a loan asked
+        ahead, for a route's items, or ask the queue."""
+        wait = check_timeout(block, timeout)
+        deadline = None if wait is None else time.monotonic() + wait
+        while True:
+            with self._lock:
+                if self._buffer:
+                    return unpack(self._buffer.popleft())
+            if self._ahead is not None:  # its answer first (never a get meanwhile)
+                self._wait_ahead(None if deadline is None or wait == 0 else
+                                 max(0.0, deadline - time.monotonic()))
+                if self._ahead is not None and self._ahead is not True:
+                    raise queue.Empty  # (the wait timed out)
+                continue
+            if self._routes:  # the items come here by themselves
+                item = self._wait_routed(deadline)
+                if item is not NOTHING:
+                    return unpack(item)
+                continue
+            address = None
+            if context.can_lend():
+                runtime = context.runtime()
+                runtime.extensions["mp.recall"] = recall  # we may be recalled (or routed to)
+                self._listen(runtime)
+                address = runtime.address
+            message = ("get", context.token(), context.me(), self._want, self._handle, address,
+                       wait != 0)
+            with self._lock:
+                self._lent = False  # a get tells the queue we used what we had
+                self._getting += 1
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                answer = self._wait(message, left, self._received)
+            finally:
+                with self._lock:
+                    self._getting -= 1
+            if answer == EMPTY or answer == CANCELLED:
+                raise queue.Empty
 
     def _ask_ahead(self) -> None:
         if not self._routes:  # (routed: the items come by themselves)

@@ -16,10 +16,9 @@ from typing import Any
 from actors.host import running_host
 from actors.mp import context
 from actors.mp.batching import Batched
-from actors.mp.direct import NOTHING, Consumer, Producer
-from actors.mp.loans import give_back_all, recall
+from actors.mp.direct import Consumer, Producer
+from actors.mp.loans import give_back_all
 from actors.mp.primitive import (
-    CANCELLED,
     EMPTY,
     Handle,
     Primitive,
@@ -314,42 +313,7 @@ class Queue(Consumer, Producer, Batched, Handle):
                 if self._lent and self._ahead is None and len(self._buffer) <= self._want >> 1:
                     self._ask_ahead()
                 return unpack(item)
-        wait = check_timeout(block, timeout)
-        deadline = None if wait is None else time.monotonic() + wait
-        while True:
-            with self._lock:
-                if self._buffer:
-                    return unpack(self._buffer.popleft())
-            if self._ahead is not None:  # its answer first (never a get meanwhile)
-                self._wait_ahead(None if deadline is None or wait == 0 else
-                                 max(0.0, deadline - time.monotonic()))
-                if self._ahead is not None and self._ahead is not True:
-                    raise queue.Empty  # (the wait timed out)
-                continue
-            if self._routes:  # the items come here by themselves
-                item = self._wait_routed(deadline)
-                if item is not NOTHING:
-                    return unpack(item)
-                continue
-            address = None
-            if context.can_lend():
-                runtime = context.runtime()
-                runtime.extensions["mp.recall"] = recall  # we may be recalled (or routed to)
-                self._listen(runtime)
-                address = runtime.address
-            message = ("get", context.token(), context.me(), self._want, self._handle, address,
-                       wait != 0)
-            with self._lock:
-                self._lent = False  # a get tells the queue we used what we had
-                self._getting += 1
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                answer = self._wait(message, left, self._received)
-            finally:
-                with self._lock:
-                    self._getting -= 1
-            if answer == EMPTY or answer == CANCELLED:
-                raise queue.Empty
+        return self._get_waiting(block, timeout)
 
     def get_nowait(self) -> Any:
         return self.get(False)
