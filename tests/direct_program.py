@@ -82,6 +82,19 @@ def consume_while_routed(q, want_after_open):
     return got
 
 
+def put_while_routing(q, more):
+    """Put 0, 1, 2... until a route is open, then ``more``: how many."""
+    i = 0
+    while not routing(q)[2]:
+        for _ in range(500):
+            q.put(i)
+            i += 1
+    for _ in range(more):
+        q.put(i)
+        i += 1
+    return i
+
+
 def drain(q, got):
     while (item := q.get(timeout=DEADLINE)) is not None:
         got.append(item)
@@ -111,14 +124,7 @@ def down():
     """The main program streams, a child consumes (and exits): the same."""
     q, out = multiprocessing.Queue(), multiprocessing.Queue()
     p = start(take_until_none, q, out)
-    i = 0
-    while not routing(q)[2]:
-        for _ in range(500):
-            q.put(i)
-            i += 1
-    for _ in range(20_000):
-        q.put(i)
-        i += 1
+    i = put_while_routing(q, 20_000)
     q.put(None)
     got = out.get(timeout=DEADLINE)
     p.join(DEADLINE)
@@ -194,11 +200,7 @@ def consumer_killed():
     consumer held is lost, and the queue says how many)."""
     q = multiprocessing.Queue()
     c = start(take_forever, q)
-    i = 0
-    while not routing(q)[2]:
-        for _ in range(500):
-            q.put(i)
-            i += 1
+    i = put_while_routing(q, 0)
     os.kill(c.pid, signal.SIGKILL)
     c.join(DEADLINE)
     until(lambda: routing(q)[2] == 0, "the route to end")
@@ -234,14 +236,7 @@ def consumer_exits():
     more are on their way: they all come back, in order."""
     q, out = multiprocessing.Queue(), multiprocessing.Queue()
     c = start(take_until_exit, q, out)
-    i = 0
-    while not routing(q)[2]:
-        for _ in range(500):
-            q.put(i)
-            i += 1
-    for _ in range(5_000):
-        q.put(i)
-        i += 1
+    i = put_while_routing(q, 5_000)
     q.put("exit")
     mark = i
     for _ in range(20_000):
