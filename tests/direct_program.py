@@ -101,6 +101,15 @@ def drain(q, got):
     return got
 
 
+def end_stream(q, got, out, p):
+    """Take the rest of a stream (to its None): every item, in order."""
+    drain(q, got)
+    _, total = out.get(timeout=DEADLINE)
+    p.join(DEADLINE)
+    assert got == list(range(total)), "out of order or lost"
+    return total
+
+
 def start(target, *args):
     p = multiprocessing.Process(target=target, args=args)
     p.start()
@@ -113,10 +122,7 @@ def up():
     p = start(stream, q, stop, out)
     got = consume_while_routed(q, 20_000)
     stop.set()
-    drain(q, got)
-    _, total = out.get(timeout=DEADLINE)
-    p.join(DEADLINE)
-    assert got == list(range(total)), "out of order or lost"
+    total = end_stream(q, got, out, p)
     return f"items={total} routing={routing(q)}"
 
 
@@ -224,10 +230,7 @@ def consumer_closes():
     got = consume_while_routed(q, 5_000)
     q.close()
     stop.set()
-    drain(other, got)
-    _, total = out.get(timeout=DEADLINE)
-    p.join(DEADLINE)
-    assert got == list(range(total)), "out of order or lost"
+    total = end_stream(other, got, out, p)
     return f"items={total} routing={routing(other)}"
 
 
