@@ -110,6 +110,11 @@ def end_stream(q, got, out, p):
     return total
 
 
+def kill_routed(p, q):
+    """SIGKILL p, a process in q's route; wait until the route has ended."""
+    kill_routed(p, q)
+
+
 def start(target, *args):
     p = multiprocessing.Process(target=target, args=args)
     p.start()
@@ -186,9 +191,7 @@ def producer_killed():
     q = multiprocessing.Queue()
     p = start(stream_forever, q)
     got = consume_while_routed(q, 5_000)
-    os.kill(p.pid, signal.SIGKILL)
-    p.join(DEADLINE)
-    until(lambda: routing(q)[2] == 0, "the route to end")
+    kill_routed(p, q)
     while True:
         try:
             got.append(q.get(timeout=1.0))
@@ -207,9 +210,7 @@ def consumer_killed():
     q = multiprocessing.Queue()
     c = start(take_forever, q)
     i = put_while_routing(q, 0)
-    os.kill(c.pid, signal.SIGKILL)
-    c.join(DEADLINE)
-    until(lambda: routing(q)[2] == 0, "the route to end")
+    kill_routed(c, q)
     first = i
     for _ in range(5_000):
         q.put(i)
