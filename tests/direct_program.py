@@ -112,7 +112,9 @@ def end_stream(q, got, out, p):
 
 def kill_routed(p, q):
     """SIGKILL p, a process in q's route; wait until the route has ended."""
-    kill_routed(p, q)
+    os.kill(p.pid, signal.SIGKILL)
+    p.join(DEADLINE)
+    until(lambda: routing(q)[2] == 0, "the route to end")
 
 
 def start(target, *args):
