@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 
+import actors
 import actors.mp as multiprocessing
 
 DEADLINE = 30.0
@@ -58,10 +59,13 @@ def take_until_exit(q, out):
     out.put(got)
 
 
-def take_until_none(q, out):
+def take_until_none(q, out, first=None):
+    """Take items until None (setting ``first`` after the first one)."""
     got = []
     while (item := q.get(timeout=DEADLINE)) is not None:
         got.append(item)
+        if first is not None and len(got) == 1:
+            first.set()
     out.put(got)
 
 
@@ -153,7 +157,9 @@ def second_consumer():
     theirs = multiprocessing.Queue()
     p = start(stream, q, stop, out, None, 100_000)
     mine = consume_while_routed(q, 5_000)
-    c = start(take_until_none, q, theirs)
+    first = multiprocessing.Event()
+    c = start(take_until_none, q, theirs, first)
+    assert first.wait(DEADLINE)  # (the main program takes nothing meanwhile)
     for _ in range(2_000):
         mine.append(q.get(timeout=DEADLINE))
     stop.set()
@@ -283,6 +289,142 @@ def two_producers():
     for tag in ("a", "b"):
         assert [i for t, i in got if t == tag] == list(range(totals[tag])), tag
     return f"items={sum(totals.values())} routing={routing(q)}"
+
+
+BIG = list(range(65300, 65480, 10))  # around the edge of a 64 KiB frame
+
+
+def put_big(q, refused):
+    """Put each BIG size, noting those put refuses (too big to send)."""
+    for n in BIG:
+        try:
+            q.put(b"x" * n)
+        except actors.MessageTooLarge:
+            refused.put(n)
+    q.put("end")
+
+
+def routed_then_big(q, refused):
+    put_while_routing(q, 1_000)
+    put_big(q, refused)
+
+
+def take_big(q, refused, ends):
+    """Items until ``ends`` "end"s: (the ints, the sizes of the bytes),
+    and the sizes refused."""
+    got, sizes = [], []
+    while ends:
+        item = q.get(timeout=DEADLINE)
+        if item == "end":
+            ends -= 1
+        elif isinstance(item, bytes):
+            sizes.append(len(item))
+        else:
+            got.append(item)
+    no = [refused.get(timeout=DEADLINE) for _ in range(refused.qsize())]
+    assert sorted(sizes + no) == sorted(BIG * (len(sizes + no) // len(BIG))), (sizes, no)
+    return got, sizes, no
+
+
+def small_frames():
+    from actors.mp import context
+
+    context.set_system(actors.ActorSystem(max_frame=1 << 16))
+    return multiprocessing.Queue(), multiprocessing.Queue()
+
+
+def big_direct():
+    """Items at the edge of the frame from a routed producer: each one
+    arrives, or fails at its put; none is lost on the way."""
+    q, refused = small_frames()
+    p = start(routed_then_big, q, refused)
+    got, sizes, no = take_big(q, refused, 1)
+    p.join(DEADLINE)
+    assert got == list(range(len(got))) and routing(q)[1] >= 1
+    assert len(sizes + no) == len(BIG)
+    return f"received={len(sizes)} refused={len(no)} routing={routing(q)}"
+
+
+def big_pushed():
+    """The same from a pool worker while another producer is routed (the
+    queue pushes the worker's items to the consumer)."""
+    q, refused = small_frames()
+    stop, out = multiprocessing.Event(), multiprocessing.Queue()
+    p = start(stream, q, stop, out)
+    got = consume_while_routed(q, 1_000)
+    with multiprocessing.Pool(1) as pool:
+        done = pool.apply_async(put_big, (q, refused))
+        more, sizes, no = take_big(q, refused, 1)
+        done.get(DEADLINE)
+    stop.set()
+    end_stream(q, got + more, out, p)
+    assert len(sizes + no) == len(BIG)
+    return f"received={len(sizes)} refused={len(no)} routing={routing(q)}"
+
+
+def put_then_offer(q, first, more, done):
+    """2,000 items (all in the queue), then one more once told (its batch
+    gets the route offered), then nothing."""
+    for i in range(2_000):
+        q.put(i)
+    q.join_thread()
+    first.set()
+    more.wait(DEADLINE)
+    q.put(2_000)
+    done.wait(DEADLINE)
+
+
+def offered(close):
+    """A route is offered, never taken further; then a size is asked (or
+    the consumer closes its handle and another gets): answered at once."""
+    q, first, more, done = (multiprocessing.Queue(), multiprocessing.Event(),
+                            multiprocessing.Event(), multiprocessing.Event())
+    p = start(put_then_offer, q, first, more, done)
+    assert first.wait(DEADLINE)
+    got = [q.get(timeout=DEADLINE) for _ in range(100)]  # a loan is out here
+    more.set()
+    until(lambda: routing(q)[0] >= 1, "the offer")
+    if close:
+        other = pickle.loads(pickle.dumps(q))
+        q.close()
+        answer = other.get(timeout=10)
+        assert answer == 100, answer
+    else:
+        answer = q.qsize()
+        assert answer == 2_001 - len(got), answer
+    done.set()
+    p.join(DEADLINE)
+    return f"answer={answer} routing={routing(q)}"
+
+
+def size_while_offered():
+    return offered(close=False)
+
+
+def closed_while_offered():
+    return offered(close=True)
+
+
+def host_killed():
+    """The primitives' host dies while the main program is routed: its
+    get raises PrimitiveLost (it does not wait for ever)."""
+    from actors.mp import context
+
+    q = multiprocessing.Queue()
+    p = start(stream_forever, q)
+    consume_while_routed(q, 1_000)
+    assert q._routes, "not routed"
+    os.kill(context.anchor().ask(None), signal.SIGKILL)
+    p.kill()
+    p.join(DEADLINE)
+    started = time.monotonic()
+    try:
+        while True:  # (what had arrived first)
+            q.get(timeout=DEADLINE)
+    except multiprocessing.PrimitiveLost as e:
+        lost = str(e)
+    assert "is lost" in lost, lost
+    return f"PrimitiveLost after {time.monotonic() - started:.2f}s"
 
 
 if __name__ == "__main__":

@@ -5,8 +5,11 @@ set up, when it ends (a second consumer, a size asked, the consumer
 closing or exiting) and when a producer or the consumer is killed.
 
 Each scenario is a program of its own (tests/direct_program.py), over
-both transports; it waits until a route is open before it acts, so a
-scenario that never routes fails instead of passing vacuously."""
+both transports; it waits until a route is open (or offered) before it
+acts, so a scenario that never routes fails instead of passing vacuously.
+Also: items at the edge of the frame (each arrives or fails at its put),
+sizes and gets while a route is only offered, and the primitives' host
+killed under a routed consumer (PrimitiveLost, not a wait for ever)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,9 @@ import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
 SCENARIOS = ["up", "down", "second_consumer", "qsize_exact", "producer_killed",
-             "consumer_killed", "consumer_closes", "consumer_exits", "two_producers"]
+             "consumer_killed", "consumer_closes", "consumer_exits", "two_producers",
+             "big_direct", "big_pushed", "size_while_offered", "closed_while_offered",
+             "host_killed"]
 
 
 def run(scenario: str, transport: str) -> subprocess.CompletedProcess:
@@ -39,5 +44,5 @@ def test_direct_path(scenario, transport):
     assert line.split()[1] == scenario
     if scenario == "consumer_killed":  # what the dead consumer held is counted
         assert "were lost with it" in proc.stderr, proc.stderr
-    else:  # nothing lost, nothing complained of
+    elif scenario != "host_killed":  # nothing lost, nothing complained of
         assert "lost" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

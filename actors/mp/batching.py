@@ -48,7 +48,7 @@ log = logging.getLogger("actors.mp")
 MAX_ITEMS = 256
 MAX_BYTES = 1 << 20  # (or less: a batch always fits the system's max_frame)
 EXT_HEADER = 6       # the most msgpack adds to an extension's bytes
-ENVELOPE = 64        # more than a put_many envelope adds to its items
+ENVELOPE = 64        # more than a plain put_many envelope adds to its items
 
 _lock = threading.Lock()                 # every batch, and _unsent
 _unsent: dict[int, Batched] = {}         # id -> handle with a batch waiting
@@ -62,6 +62,7 @@ class Batched:
     _batch: list[Any]
     _batch_bytes: int
     _sending: threading.Lock
+    _envelope = ENVELOPE  # what the envelope of a batch adds to its items, at most
     BATCH_FIELDS = ("_batch", "_batch_bytes", "_sending")  # this process's only
 
     def _init_batch(self) -> None:
@@ -79,9 +80,10 @@ class Batched:
                 raise SerializationError(str(e), e.type_name) from None
         else:
             size = len(runtime.encode(item))  # SerializationError, MessageTooLarge: here
-        if size > runtime.max_message - ENVELOPE:  # (not even alone in a batch)
-            raise runtime.too_large(size + ENVELOPE)
-        limit = min(MAX_BYTES, runtime.max_message - ENVELOPE)
+        envelope = self._envelope
+        if size > runtime.max_message - envelope:  # (not even alone in a batch)
+            raise runtime.too_large(size + envelope)
+        limit = min(MAX_BYTES, runtime.max_message - envelope)
         while True:
             with _lock:
                 batch = self._batch

@@ -31,6 +31,7 @@ import time
 from typing import Any
 
 from actors import protocol as P
+from actors.errors import ActorDeadError
 from actors.mp import batching, context
 from actors.mp.loans import Borrower, _handles, recall
 from actors.mp.primitive import CANCELLED, EMPTY, check_timeout, unpack
@@ -40,6 +41,7 @@ __all__ = ["NOTHING", "Consumer", "Producer"]
 
 NOTHING = object()
 UNROUTE_WAIT = 5.0  # how long a consumer waits for its routes to close before giving back
+LOOK_DEAD = 0.5     # how often a routed get looks whether its queue is lost
 
 # route states on the producer's side ([epoch, state, address, consumer, count])
 OFFERED, ROUTED, GO, OPEN, CLOSING = range(5)
@@ -55,7 +57,7 @@ class Producer:
     _ref: Any
     _handle: int
     _joinable: bool
-    LOCAL_FIELDS = ("_route", "_me")
+    LOCAL_FIELDS = ("_route", "_me", "_envelope")
 
     def _init_producer(self) -> None:
         self._route: list[Any] | None = None
@@ -70,7 +72,14 @@ class Producer:
         for name, fn in (("mp.route", _on_route), ("mp.go", _on_go),
                          ("mp.unroute", _on_unroute)):
             runtime.extensions[name] = fn
-        return (self._handle, runtime.address, context.me()[2])
+        me = (self._handle, runtime.address, context.me()[2])
+        # What a batch's envelope adds to its items, either way it goes (an
+        # item that fits no batch fails at its put, never later)
+        ref, big = context.bind(self._ref), 1 << 62
+        plain = runtime.encode(_tell(ref, ("put_many", [], *me)))
+        direct = runtime.service_envelope(Ext("mp.items", [big, big, [], ref]))
+        self._envelope = max(len(plain), len(direct)) + 16  # (a longer array's header)
+        return me
 
     def _due(self) -> bool:
         """A marker must leave even with no items (under batching's lock)."""
@@ -230,13 +239,22 @@ class Consumer(Borrower):
 
     def _wait_routed(self, deadline: float | None) -> Any:
         """While routed: the next item, waited for here (``queue.Empty``
-        past ``deadline``); NOTHING once no route is left."""
+        past ``deadline``); NOTHING once no route is left. Every
+        ``LOOK_DEAD`` s it looks whether the queue is lost (its process died:
+        nobody would end the routes then)."""
+        ref = context.bind(self._ref)
+        dead = ref._runtime.dead
         with self._lock:
             while self._routes and not self._buffer:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
+                reason = dead.get(ref.uid)
+                if reason is not None:
+                    self._routes.clear()
+                    _consuming.pop(self._handle, None)
+                    raise self._lost(ActorDeadError("", ref, reason))  # type: ignore[attr-defined]
+                left = LOOK_DEAD if deadline is None else deadline - time.monotonic()
+                if left <= 0:
                     raise queue.Empty
-                self._arrived.wait(left)
+                self._arrived.wait(min(left, LOOK_DEAD))
             if self._buffer:
                 return self._buffer.popleft()
         return NOTHING
@@ -319,7 +337,8 @@ class Consumer(Borrower):
                 threading.get_ident():
             self._tell(("unroute", self._handle))  # (the recall gives back)
             with self._lock:
-                self._arrived.wait_for(lambda: not self._routes, UNROUTE_WAIT)
+                if not self._arrived.wait_for(lambda: not self._routes, UNROUTE_WAIT):
+                    return  # still routed: what is here goes back with the recall, in order
         super()._give_back(recalled)
 
 

@@ -217,7 +217,7 @@ class QueueServer(Routing, Primitive):
         self.routes_gone(ref)
         for handle in [h for h, entry in self.lent.items() if entry[1] == ref]:
             count = self.lent.pop(handle)[3]
-            log.warning("%s: %d items lent to pid of %r were lost with it", self.describe(),
+            log.warning("%s: up to %d items lent to pid of %r were lost with it", self.describe(),
                         count, ref)
         self.serve()
 
