@@ -28,6 +28,7 @@ import weakref
 from typing import Any
 
 from actors.mp import batching, context
+from actors.mp.routes import take_front
 
 __all__ = ["Borrower", "give_back_all", "recall"]
 
@@ -142,7 +143,14 @@ class Borrower:
         # A recall is always answered, if only with []; so is a loan, even
         # used up, so that the queue stops counting it (at exit, say).
         if items or recalled or lent:
-            self._tell(("give_back", self._handle, items))
+            # in pieces under half a frame each (a routed consumer may hold
+            # many); the queue puts them back once the last has come
+            budget = min(1 << 20, context.bind(self._ref)._runtime.max_message // 2)
+            while True:
+                piece, items = take_front(items, len(items), budget)
+                self._tell(("give_back", self._handle, piece, bool(items)))
+                if not items:
+                    return
 
 
 # This process's queue handles, by handle number (for recalls).

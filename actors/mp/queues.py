@@ -68,6 +68,7 @@ class QueueServer(Routing, Primitive):
         self.lent: dict[int, list[Any]] = {}  # handle -> [address, ref, recalled]
         self.queries: list[tuple[Reply, str]] = []  # sizes waiting for recalls
         self.no_lending_until = 0.0
+        self.returning: dict[int, list[Any]] = {}  # handle -> pieces of a give-back so far
         self.init_routing()
 
     def do_put(self, item: Any) -> None:
@@ -187,8 +188,13 @@ class QueueServer(Routing, Primitive):
                 entry[2] = True
                 host.tell_service(entry[0], Ext("mp.recall", [handle, self.ref]))
 
-    def do_give_back(self, handle: int, items: list[Any]) -> None:
-        """A lender's unused items (recalled, or its handle closed)."""
+    def do_give_back(self, handle: int, items: list[Any], more: bool = False) -> None:
+        """A lender's unused items (recalled, or its handle closed), in
+        pieces: ``more`` until the last."""
+        if more:
+            self.returning.setdefault(handle, []).extend(items)
+            return
+        items = self.returning.pop(handle, []) + items
         if self.routes and self.target is not None and self.target[0] == handle:
             self.unroute()  # closed before it heard of its route
         self.lent.pop(handle, None)
@@ -217,6 +223,7 @@ class QueueServer(Routing, Primitive):
         self.routes_gone(ref)
         for handle in [h for h, entry in self.lent.items() if entry[1] == ref]:
             count = self.lent.pop(handle)[3]
+            self.items.extendleft(reversed(self.returning.pop(handle, [])))  # (they came)
             log.warning("%s: up to %d items lent to pid of %r were lost with it", self.describe(),
                         count, ref)
         self.serve()
