@@ -128,7 +128,9 @@ class QueueServer(Routing, Primitive):
     def do_get(self, token: int, who: list[Any], want: int, handle: int, address: str | None,
                block: bool) -> Any:
         ref = who[2]
-        self.lent.pop(handle, None)  # it asks: it has used what it had
+        entry = self.lent.get(handle)
+        if entry is not None and not entry[2]:  # it asks: it has used what it had
+            del self.lent[handle]  # (unless recalled: its give-back, on its way, comes first)
         if self.items and not self.getters and not self.recalling():
             count = 1
             if (want > 1 and address is not None and len(self.items) > 1 and not self.maxsize
