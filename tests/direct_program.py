@@ -429,6 +429,38 @@ def host_killed():
     return f"PrimitiveLost after {time.monotonic() - started:.2f}s"
 
 
+def two_threads():
+    """Two threads of the main program get from one routed handle (one of
+    them asking ahead while the other waits): no get fails early, every
+    item comes once, each thread's in order."""
+    import threading
+
+    q, stop, out = multiprocessing.Queue(), multiprocessing.Event(), multiprocessing.Queue()
+    p = start(stream, q, stop, out, None, 60_000)
+    got = {0: [], 1: []}
+    errors = []
+
+    def take(k):
+        try:
+            while (item := q.get(timeout=DEADLINE)) is not None:
+                got[k].append(item)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=take, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    _, total = out.get(timeout=DEADLINE)
+    q.put(None)  # (the producer put one: one for each thread)
+    for t in threads:
+        t.join(DEADLINE)
+    p.join(DEADLINE)
+    assert not errors, errors
+    assert sorted(got[0] + got[1]) == list(range(total))
+    assert all(g == sorted(g) for g in got.values()), "a thread's items out of order"
+    return f"items={total} threads={len(got[0])},{len(got[1])} routing={routing(q)}"
+
+
 if __name__ == "__main__":
     name = sys.argv[1]
     started = time.monotonic()

@@ -24,7 +24,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 SCENARIOS = ["up", "down", "second_consumer", "qsize_exact", "producer_killed",
              "consumer_killed", "consumer_closes", "consumer_exits", "two_producers",
              "big_direct", "big_pushed", "size_while_offered", "closed_while_offered",
-             "host_killed"]
+             "host_killed", "two_threads"]
 
 
 def run(scenario: str, transport: str) -> subprocess.CompletedProcess:

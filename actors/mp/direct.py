@@ -202,10 +202,14 @@ class Consumer(Borrower):
             with self._lock:
                 if self._buffer:
                     return unpack(self._buffer.popleft())
-            if self._ahead is not None:  # its answer first (never a get meanwhile)
+            ahead = self._ahead
+            if ahead is True:  # another thread of this process is sending it
+                time.sleep(0)
+                continue
+            if ahead is not None:  # its answer first (never a get meanwhile)
                 self._wait_ahead(None if deadline is None or wait == 0 else
                                  max(0.0, deadline - time.monotonic()))
-                if self._ahead is not None and self._ahead is not True:
+                if not ahead.done():
                     raise queue.Empty  # (the wait timed out)
                 continue
             if self._routes:  # the items come here by themselves
