@@ -209,6 +209,16 @@ def test_core_modules_stay_small(name):
             assert size <= MAX_CLASS_LINES, f"{name}.{node.name}: {size} lines"
 
 
+@pytest.mark.parametrize("name", sorted({**MP, **CLI, **CLUSTER}))
+def test_layer_modules_stay_small(name):
+    """Each module of actors.mp, actors.cli and actors.cluster is about 400
+    lines at most too (their classes are not bounded: actors.mp's Pool is
+    a whole multiprocessing.Pool)."""
+    path = {**MP, **CLI, **CLUSTER}[name]
+    lines = len(path.read_text().splitlines())
+    assert lines <= MAX_MODULE_LINES, f"{name}: {lines} lines"
+
+
 ACTORS_MODULES = """
     import json, sys
     print(json.dumps(sorted(m for m in sys.modules if m == "actors" or m.startswith("actors."))))

@@ -230,7 +230,7 @@ def test_board_says_held_number_and_lend(tmp_path):
     leaves the server's number be)."""
     import struct
 
-    from actors.mp.leases import SLOT, board_lend, board_read
+    from actors.mp.board import SLOT, board_lend, board_read
     board = tmp_path / "board"
     raw = bytearray(SLOT * 2)
     raw[SLOT] = 1

@@ -124,7 +124,6 @@ class Batched:
             if self._batch or self._due():  # put while this thread sent: see that it leaves
                 runtime.outboxes.kick(_flush)
 
-
     def _due(self) -> bool:
         """A message of this handle must leave even with no items waiting
         (``actors.mp.direct``; called under the batches' lock)."""

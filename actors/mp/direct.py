@@ -93,8 +93,8 @@ class Producer:
             self._route = None
             _producing.pop(self._handle, None)
             return
-        marker = None
-        with batching._lock:
+        marker = direct = None
+        with batching._lock:  # (the reading thread changes the state under it)
             route = self._route
             if route is not None:
                 epoch, state = route[0], route[1]
@@ -105,18 +105,14 @@ class Producer:
                 elif state == CLOSING:
                     marker, self._route = ("unrouted", self._handle, epoch, route[4]), None
                     _producing.pop(self._handle, None)
-                    route = None
-                elif state != OPEN:
-                    route = None
-                if route is not None and route[1] != OPEN:
-                    route = None
+                direct = route if route[1] == OPEN else None
         if marker is not None:
             runtime.post(ref.address, runtime.encode(_tell(ref, marker)))
         if not items:
             return
-        if route is not None:
-            runtime.tell_service(route[2], Ext("mp.items", [route[3], route[0], items, ref]))
-            route[4] += len(items)
+        if direct is not None:  # (its count only changes here, under the sending lock)
+            runtime.tell_service(direct[2], Ext("mp.items", [direct[3], direct[0], items, ref]))
+            direct[4] += len(items)
             return
         me = self._me
         message = ("put_many", items, *me) if me else ("put_many", items)

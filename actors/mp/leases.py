@@ -45,37 +45,29 @@ process's next read asks for it again (``fetch``): lent once more, unless
 others are waiting for it.
 
 Death. Whether the lock is held is also written in this process's *board*
-(a small file in the node's private folder, one slot per lock), and so is
-a leased Value's number with the number of its lend: when a lease holder
-dies, the server reads its slot. Held: the lock is released and the next
-acquirer sees ``owner_died``, as without leases; merely leased: the lock
-is free. The number counts if it is of the lend the server had out (else
-it never arrived, and the server's stands). The held byte is written at
-every local acquire and release: a holder killed with no recall pending
-leaves nothing else that tells held from free.
+(``actors.mp.board``), and so is a leased Value's number with the number
+of its lend: when a lease holder dies, the server reads its slot. Held:
+the lock is released and the next acquirer sees ``owner_died``, as
+without leases; merely leased: the lock is free. The number counts if it
+is of the lend the server had out (else it never arrived, and the
+server's stands).
 """
 
 from __future__ import annotations
 
 import heapq
 import logging
-import mmap
-import os
-import struct
 import threading
 import time
 from typing import Any
 
-from actors.mp import context
+from actors.mp import board, context
 
-__all__ = ["FINAL", "GRACE", "QUANTUM", "Lease", "board_lend", "board_read", "lease_of",
-           "recall"]
+__all__ = ["FINAL", "GRACE", "QUANTUM", "Lease", "lease_of", "recall"]
 
 QUANTUM = 0.005  # seconds a fresh lease is kept under recall while in use
 LOOK = 0.0005    # in a grace, the keeper looks this often whether it is still in use
 GRACE, FINAL = 1, 2
-SLOT = 16        # board bytes per lock: [0] held, [4:8] a Value's lend, [8:16] its number
-SLOTS = 4096     # locks per process that can be leased (the others go by messages)
 
 log = logging.getLogger("actors.mp")
 _now = time.monotonic
@@ -204,8 +196,8 @@ class Lease:
         ``lend``. The board says which lend its number is of: a holder that
         dies before this one is installed leaves the server's number be."""
         if self.cell is None:
-            self.cell = memoryview(_board)[self.at + 8:self.at + 16].cast(self.fmt[1:])
-            self.lend = memoryview(_board)[self.at + 4:self.at + 8].cast("I")
+            self.cell = board.view(self.at + 8, self.at + 16).cast(self.fmt[1:])
+            self.lend = board.view(self.at + 4, self.at + 8).cast("I")
         self.cell[0] = number
         self.lend[0] = lend
         self.box = [number]  # (the last box was emptied when the number left)
@@ -237,18 +229,14 @@ class Lease:
         board file, slot, Value format], or None (no lease for this process)."""
         runtime = context.runtime()
         if self.slot < 0:
-            if not context.can_lend() or not _open_board():
+            slot = board.take_slot() if context.can_lend() else None
+            if slot is None:
                 return None
-            global _next_slot
-            with _leases_lock:
-                if _next_slot >= SLOTS:
-                    return None
-                self.slot, _next_slot = _next_slot, _next_slot + 1
-            self.at = self.slot * SLOT
-            self.flag = memoryview(_board)[self.at:self.at + 1]
+            self.slot, self.at = slot, slot * board.SLOT
+            self.flag = board.view(self.at, self.at + 1)
         runtime.extensions["mp.lease"] = recall
         self.server = server
-        return [runtime.address, _board_path, self.slot, self.fmt]
+        return [runtime.address, board.path(), self.slot, self.fmt]
 
 
 def send(lease: Lease, message: tuple[Any, ...] | None) -> None:
@@ -260,9 +248,6 @@ def send(lease: Lease, message: tuple[Any, ...] | None) -> None:
 
 _leases: dict[int, Lease] = {}
 _leases_lock = threading.Lock()
-_board: Any = bytearray(SLOT)  # until the board is open: slot -1 writes land here
-_board_path = ""
-_next_slot = 0
 
 
 def lease_of(uid: int) -> Lease:
@@ -272,51 +257,6 @@ def lease_of(uid: int) -> Lease:
         with _leases_lock:
             lease = _leases.setdefault(uid, Lease(uid))
     return lease
-
-
-def _open_board() -> bool:
-    global _board, _board_path
-    with _leases_lock:
-        if _board_path:
-            return True
-        try:
-            path = os.path.join(context.rundir(), f"leases.{os.getpid()}")
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.ftruncate(fd, SLOT * SLOTS)
-                board = mmap.mmap(fd, SLOT * SLOTS)
-            finally:
-                os.close(fd)
-        except OSError:
-            return False
-        _board, _board_path = board, path
-        return True
-
-
-def board_read(path: str, slot: int, fmt: str | None) -> tuple[bool, Any]:
-    """(held, Value number or None) from a dead holder's board."""
-    raw = _slot_of(path, slot)
-    if raw is None:
-        return True, None  # unknown: say held (the next acquirer is warned)
-    value = struct.unpack_from(fmt, raw, 8)[0] if fmt else None
-    return raw[0] != 0, value
-
-
-def board_lend(path: str, slot: int) -> int:
-    """Which lend of a Value's number a dead holder's board holds (0: none
-    known)."""
-    raw = _slot_of(path, slot)
-    return 0 if raw is None else struct.unpack_from("I", raw, 4)[0]
-
-
-def _slot_of(path: str, slot: int) -> bytes | None:
-    try:
-        with open(path, "rb") as f:
-            f.seek(slot * SLOT)
-            raw = f.read(SLOT)
-    except OSError:
-        return None
-    return raw if len(raw) == SLOT else None
 
 
 def recall(runtime: Any, args: list[Any]) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors.host import running_host
-from actors.mp.leases import board_read
+from actors.mp.board import board_read
 from actors.mp.primitive import log
 from actors.protocol import Ext
 from actors.ref import ActorRef, Reply

@@ -13,7 +13,8 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-from actors.mp.leases import board_lend, lease_of
+from actors.mp.board import board_lend
+from actors.mp.leases import lease_of
 from actors.mp.lending import Loan
 from actors.mp.locks import SemLock, value_lock
 from actors.mp.lockserver import LockServer
