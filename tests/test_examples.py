@@ -250,6 +250,21 @@ def test_mp_producer_consumer(transport, monkeypatch):
 
 @pytest.mark.timeout(130)
 @pytest.mark.parametrize("transport", ["zmq", "pipe"])
+def test_mp_stream(transport, monkeypatch):
+    """mp_stream.py: a child streams samples to the main program through a
+    Queue, with the standard library and with actors.mp; every sample
+    arrives once, in order, on both (the program checks each one)."""
+    monkeypatch.setenv("ACTORS_MP_TRANSPORT", transport)
+    out = run_example("examples/mp_stream.py", "30000")
+    assert re.search(r"^multiprocessing: 30000 samples in order, [\d,]+ samples/s$", out,
+                     re.MULTILINE), out
+    assert re.search(r"^actors\.mp: +30000 samples in order, [\d,]+ samples/s$", out,
+                     re.MULTILINE), out
+    assert re.search(r"^ratio: \d+\.\d\dx", out, re.MULTILINE), out
+
+
+@pytest.mark.timeout(130)
+@pytest.mark.parametrize("transport", ["zmq", "pipe"])
 def test_mp_pool_crash(transport, monkeypatch):
     """mp_pool_crash.py: two tasks SIGKILL their Pool worker the first time;
     the map still returns every result. A task that always kills its worker
