@@ -154,7 +154,8 @@ class Routing:
         items = list(self.items)
         self.items.clear()
         self.push(items)
-        self.tell(route.address, "mp.go", [route.producer, epoch])
+        if route.state == OPEN:  # (a push too big for it ends the routes instead)
+            self.tell(route.address, "mp.go", [route.producer, epoch])
 
     def do_routing(self) -> list[int]:
         """[routes offered, routes opened, routes open now] (for tests and
