@@ -127,17 +127,14 @@ def _on_route(runtime: Any, args: list[Any]) -> None:
     """The queue offers a route (see module doc)."""
     producer, epoch, address, consumer, queue_ref = args
     handle = _handles.get(producer)
-    if not isinstance(handle, Producer) or getattr(handle, "_closed", True):
-        runtime.tell(queue_ref, ("unrouted", producer, epoch, 0))
-        return
-    with batching._lock:
-        if handle._route is not None:  # (one at a time: cannot happen)
-            decline = True
-        else:
-            decline = False
-            handle._route = [epoch, OFFERED, address, consumer, 0]
-            _producing[producer] = handle
-    if decline:
+    taken = not isinstance(handle, Producer) or getattr(handle, "_closed", True)
+    if not taken:
+        with batching._lock:
+            taken = handle._route is not None  # (one at a time: cannot happen)
+            if not taken:
+                handle._route = [epoch, OFFERED, address, consumer, 0]
+                _producing[producer] = handle
+    if taken:  # declined: it sent nothing straight
         runtime.tell(queue_ref, ("unrouted", producer, epoch, 0))
 
 
@@ -185,9 +182,12 @@ class Consumer(Borrower):
 
     @staticmethod
     def _listen(runtime: Any) -> None:
-        for name, fn in (("mp.open", _on_open), ("mp.items", _on_items),
-                         ("mp.opened", _on_opened), ("mp.closed", _on_closed)):
-            runtime.extensions[name] = fn
+        """This process may be lent items, recalled and routed to."""
+        if "mp.open" not in runtime.extensions:
+            for name, fn in (("mp.recall", recall), ("mp.open", _on_open),
+                             ("mp.items", _on_items), ("mp.opened", _on_opened),
+                             ("mp.closed", _on_closed)):
+                runtime.extensions[name] = fn
 
     def _get_waiting(self, block: bool, timeout: float | None) -> Any:
         """``Queue.get`` once nothing is lent here: wait for a loan asked
@@ -216,7 +216,6 @@ class Consumer(Borrower):
             address = None
             if context.can_lend():
                 runtime = context.runtime()
-                runtime.extensions["mp.recall"] = recall  # we may be recalled (or routed to)
                 self._listen(runtime)
                 address = runtime.address
             message = ("get", context.token(), context.me(), self._want, self._handle, address,
@@ -248,8 +247,7 @@ class Consumer(Borrower):
             while self._routes and not self._buffer:
                 reason = dead.get(ref.uid)
                 if reason is not None:
-                    self._routes.clear()
-                    _consuming.pop(self._handle, None)
+                    self._forget(list(self._routes))
                     raise self._lost(ActorDeadError("", ref, reason))  # type: ignore[attr-defined]
                 left = LOOK_DEAD if deadline is None else deadline - time.monotonic()
                 if left <= 0:
@@ -303,34 +301,34 @@ class Consumer(Borrower):
             owed, self._owed = self._owed, None
             if owed is None:
                 return
-            for epoch in owed:
-                held = self._routes.pop(epoch, None)
-                if held:
-                    self._buffer.extend(held)
-                self._got.pop(epoch, None)
-            routed = bool(self._routes)
-            self._arrived.notify_all()
-        if not routed:
-            _consuming.pop(self._handle, None)
+            self._forget(owed)
         self._give_back(recalled=True)
+
+    def _forget(self, epochs: Any) -> None:
+        """Under ``_lock``: these routes are over; what they held is next
+        here (after what came before it), and waiting gets look again."""
+        for epoch in epochs:
+            held = self._routes.pop(epoch, None)
+            if held:
+                self._buffer.extend(held)
+            self._got.pop(epoch, None)
+        if not self._routes:
+            _consuming.pop(self._handle, None)  # (no longer kept alive)
+        self._arrived.notify_all()
 
     def _end_route(self, epoch: int, opened: bool) -> None:
         """``mp.opened`` (its items are next) or ``mp.closed`` (it ended)."""
         with self._lock:
             if epoch not in self._routes:
                 return
+            if not opened:
+                self._forget([epoch])
+                return
             held = self._routes[epoch]
             if held:
                 self._buffer.extend(held)
-            if opened:
-                self._routes[epoch] = None
-            else:
-                del self._routes[epoch]
-                self._got.pop(epoch, None)
-            routed = bool(self._routes)
+            self._routes[epoch] = None
             self._arrived.notify_all()
-        if not routed:
-            _consuming.pop(self._handle, None)
 
     def _give_back(self, recalled: bool = False) -> None:
         if not recalled and self._routes and context.runtime().loop.ident != \

@@ -65,7 +65,7 @@ class QueueServer(Routing, Primitive):
         self.joinable = joinable
         self.unfinished = 0
         self.joiners: list[int] = []
-        self.lent: dict[int, list[Any]] = {}  # handle -> [address, ref, recalled]
+        self.lent: dict[int, list[Any]] = {}  # handle -> [address, ref, recalled, count]
         self.queries: list[tuple[Reply, str]] = []  # sizes waiting for recalls
         self.no_lending_until = 0.0
         self.returning: dict[int, list[Any]] = {}  # handle -> pieces of a give-back so far
