@@ -30,9 +30,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from actors import protocol as P
 from actors.cluster import etcd as E
 from actors.cluster.etcd import KeyValue
-from actors import protocol as P
 from actors.errors import ActorError, ClusterError
 from actors.ref import ActorRef
 
@@ -133,18 +133,24 @@ class Names:
     def announce(self, record: Any) -> None:
         """The actor started: its key gets its address (retried in the
         background if etcd does not answer now)."""
+        if record.ref is None:
+            return
+        value = self._value(record, record.ref.address)
+        try:
+            self._put_address(record, value)
+        except ClusterError:
+            self._jobs.put(("announce", record, value))
+
+    def _put_address(self, record: Any, value: dict[str, Any]) -> None:
+        """Write ``value`` to the key of a name still claimed, if it is as
+        this node last wrote it."""
         with self._lock:
             claimed = self.claims.get(record.uid)
-        if claimed is None or record.ref is None:
+        if claimed is None:
             return
         key = self.prefix + record.name
-        try:
-            ok, answer = self.etcd.txn([E.modified_at(key, claimed)],
-                                       [E.put(key, self._value(record, record.ref.address),
-                                              self.membership.lease)])
-        except ClusterError:
-            self._jobs.put(("announce", record, self._value(record, record.ref.address)))
-            return
+        ok, answer = self.etcd.txn([E.modified_at(key, claimed)],
+                                   [E.put(key, value, self.membership.lease)])
         if ok:
             self._wrote(record, key, int(answer["header"]["revision"]))
 
@@ -188,14 +194,7 @@ class Names:
             self.etcd.txn([E.modified_at(key, revision)], [E.delete(key)])
             return
         _, record, value = job
-        with self._lock:
-            claimed = self.claims.get(record.uid)
-        if claimed is not None:
-            key = self.prefix + record.name
-            ok, answer = self.etcd.txn([E.modified_at(key, claimed)],
-                                       [E.put(key, value, self.membership.lease)])
-            if ok:
-                self._wrote(record, key, int(answer["header"]["revision"]))
+        self._put_address(record, value)
 
     # -- lookups ---------------------------------------------------------------------------
     def entry(self, name: str, fresh: bool = False) -> dict[str, Any] | None:
