@@ -25,11 +25,11 @@ def routing(q):
 
 
 def until(check, what):
-    deadline = time.monotonic() + DEADLINE
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.002)  # between two looks (bounded by the deadline above)
+    """Wait for ``check()`` (conftest's wait_for; imported here only, so
+    that the children, which import this module, do not load pytest)."""
+    from conftest import wait_for
+
+    wait_for(check, DEADLINE, what)
 
 
 def stream(q, stop, out, tag=None, most=10**9):
