@@ -93,11 +93,12 @@ class QueueServer(Routing, Primitive):
     def serve(self) -> None:
         """Parked gets take what there is (once what was recalled is back:
         it goes first); then sizes, once nothing is lent."""
-        while self.getters and self.items and not self.recalling():
-            token = next(iter(self.getters))
-            del self.getters[token]
-            self.answer(token, [self.items.popleft()])
-            self.admit()
+        if not self.recalling():  # (nothing below changes that)
+            while self.getters and self.items:
+                token = next(iter(self.getters))
+                del self.getters[token]
+                self.answer(token, [self.items.popleft()])
+                self.admit()
         if not self.lent and not self.routes:
             for token, (_, info) in list(self.parked.items()):
                 if info.get("nowait") and token in self.getters:
