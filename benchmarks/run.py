@@ -63,6 +63,7 @@ import zmq
 
 import actors
 from benchmarks import spawning, workers
+from transport.polling import busy_poll
 
 MESSAGE = ("add", 1)
 SYNC = ("sync",)
@@ -244,26 +245,45 @@ class RawPushPull(Bench):
         return n / elapsed
 
 
+# The "busy" floors: the same client, polling without sleeping for the
+# runtime's default busy_wait before it blocks (transport.polling.busy_poll,
+# what an asking thread does), so that the runtime's own cost per ask can be
+# told from what busy waiting saves (docs/performance.md).
+BUSY = 0.0002
+
+
 class RawPingPong(Bench):
-    def __init__(self) -> None:
-        super().__init__("raw_zmq_dealer_router", "DEALER/ROUTER round trip (floor)",
-                         "raw zmq", "us")
+    def __init__(self, busy: float = 0.0) -> None:
+        if busy:
+            super().__init__("raw_zmq_dealer_router_busy",
+                             "DEALER/ROUTER round trip, client busy-polls (floor)",
+                             "raw zmq", "us")
+        else:
+            super().__init__("raw_zmq_dealer_router", "DEALER/ROUTER round trip (floor)",
+                             "raw zmq", "us")
+        self.busy = busy
 
     def setup(self, env: Env) -> None:
         ctl = env.zctx.socket(zmq.PULL)
         env.stack.callback(ctl.close, 0)
-        ctl.bind(env.ipc("rr-ctl"))
+        name = "rrb" if self.busy else "rr"
+        ctl.bind(env.ipc(f"{name}-ctl"))
         self.proc = start_server(env, workers.zmq_router_server,
-                                 (env.ipc("rr-ctl"), env.ipc("rr-data")), "router")
+                                 (env.ipc(f"{name}-ctl"), env.ipc(f"{name}-data")), "router")
         zmq_recv(ctl, self.proc, "ROUTER server start", READY_TIMEOUT)
         self.dealer = env.zctx.socket(zmq.DEALER)
         env.stack.callback(self.dealer.close, 0)
         # A dead server must not hang the run: recv gives up after this.
         self.dealer.setsockopt(zmq.RCVTIMEO, int(REPLY_TIMEOUT * 1000))
-        self.dealer.connect(env.ipc("rr-data"))
+        self.dealer.connect(env.ipc(f"{name}-data"))
         env.stack.callback(best_effort(lambda: self.dealer.send(msgpack.packb(STOP),
                                                                 zmq.NOBLOCK)))
+        self.poller = zmq.Poller()
+        self.poller.register(self.dealer, zmq.POLLIN)
         self.expected = 0
+
+    def poll(self, timeout: float | None) -> list[Any]:
+        return self.poller.poll(0 if timeout == 0 else REPLY_TIMEOUT * 1000)
 
     def run(self, n: int) -> float:
         send = self.dealer.send
@@ -271,9 +291,12 @@ class RawPingPong(Bench):
         packb = msgpack.packb
         unpackb = msgpack.unpackb
         message = MESSAGE
+        busy, poll = self.busy, self.poll
         t0 = time.perf_counter()
         for _ in range(n):
             send(packb(message))
+            if busy:
+                busy_poll(poll, busy, None)
             reply = unpackb(recv())
         elapsed = time.perf_counter() - t0
         self.expected += n
@@ -315,8 +338,13 @@ class MpQueue(Bench):
 
 
 class MpPipe(Bench):
-    def __init__(self) -> None:
-        super().__init__("mp_pipe", "mp.Pipe round trip (stdlib)", "stdlib", "us")
+    def __init__(self, busy: float = 0.0) -> None:
+        if busy:
+            super().__init__("mp_pipe_busy", "mp.Pipe round trip, client busy-polls (stdlib)",
+                             "stdlib", "us")
+        else:
+            super().__init__("mp_pipe", "mp.Pipe round trip (stdlib)", "stdlib", "us")
+        self.busy = busy
 
     def setup(self, env: Env) -> None:
         self.conn, child = env.mp.Pipe(duplex=True)
@@ -329,13 +357,19 @@ class MpPipe(Bench):
         env.stack.callback(best_effort(lambda: self.conn.send(STOP)))
         self.expected = 0
 
+    def poll(self, timeout: float | None) -> list[Any]:
+        return [self.conn] if self.conn.poll(timeout) else []
+
     def run(self, n: int) -> float:
         send = self.conn.send
         recv = self.conn.recv
         message = MESSAGE
+        busy, poll = self.busy, self.poll
         t0 = time.perf_counter()
         for _ in range(n):
             send(message)
+            if busy:
+                busy_poll(poll, busy, None)
             reply = recv()
         elapsed = time.perf_counter() - t0
         self.expected += n
@@ -409,6 +443,9 @@ class AskMain(ActorBench):
     key, label, unit = "ask", "ask round trip main->actor", "us"
 
     def run(self, n: int) -> float:
+        return self.asks(n)
+
+    def asks(self, n: int) -> float:
         ref = self.group.counter
         before = ref.ask(COUNT, timeout=REPLY_TIMEOUT)
         ask = ref.ask
@@ -420,6 +457,21 @@ class AskMain(ActorBench):
         if reply != before + n:
             raise RuntimeError(f"counter replied {reply}, expected {before + n}")
         return elapsed / n * 1e6
+
+
+class AskMainNoBusy(AskMain):
+    """The same asks with the main program's ``busy_wait`` at 0 (the setting
+    is per process; the benchmark reaches into the system to flip it)."""
+
+    key, label = "ask_no_busy", "ask round trip, busy_wait=0"
+
+    def run(self, n: int) -> float:
+        busy = self.group.counter._runtime.loop.busy  # type: ignore[attr-defined]
+        budget, busy.budget = busy.budget, 0.0
+        try:
+            return self.asks(n)
+        finally:
+            busy.budget = budget
 
 
 # -- restart latency -------------------------------------------------------------------
@@ -762,7 +814,7 @@ def make_benches(deadlock_only: bool = False, spawn_only: bool = False) -> list[
     """Every benchmark; ``deadlock_only``: the detector's overhead and the
     round-trip floors only; ``spawn_only``: restarts and spawns only."""
     benches: list[Bench] = [RawPingPong(), MpPipe()] if deadlock_only else [
-        RawPushPull(), RawPingPong(), MpQueue(), MpPipe()]
+        RawPushPull(), RawPingPong(), RawPingPong(BUSY), MpQueue(), MpPipe(), MpPipe(BUSY)]
     if spawn_only:
         benches = []
     if not deadlock_only:
@@ -770,7 +822,8 @@ def make_benches(deadlock_only: bool = False, spawn_only: bool = False) -> list[
             if spawn_only:
                 break
             group = ActorBenches(transport)
-            benches += [TellMain(group), TellActor(group), AskMain(group)]
+            benches += [TellMain(group), TellActor(group), AskMain(group),
+                        AskMainNoBusy(group)]
         for transport in ("zmq", "pipe"):
             warm, cold = RestartSystem(transport, spares=2), RestartSystem(transport, spares=0)
             benches += [RestartBench("warm", "restart, warm spare", warm, refill=True),
@@ -808,6 +861,17 @@ for _t in ("zmq", "pipe"):
     for _kind in ("main", "relay"):
         TARGETS.append((f"deadlock_{_kind}_{_t}_on", f"deadlock_{_kind}_{_t}_off", "<=", 1.10))
 
+# Ratios shown without a target: the ask against a floor that uses the same
+# technique (both busy-poll, or neither does). Busy waiting saves the
+# asker's wake-up, which on an idle virtual CPU costs tens of us; these
+# tell that saving from the runtime's own cost per ask.
+COMPARISONS: list[tuple[str, str]] = [
+    ("actors_ask_zmq", "raw_zmq_dealer_router_busy"),
+    ("actors_ask_no_busy_zmq", "raw_zmq_dealer_router"),
+    ("actors_ask_pipe", "mp_pipe_busy"),
+    ("actors_ask_no_busy_pipe", "mp_pipe"),
+]
+
 # (benchmark key, "<=", target in the benchmark's unit): absolute targets on the median
 LIMITS: list[tuple[str, str, float]] = [
     (f"restart_warm_{_t}", "<=", 20.0) for _t in ("zmq", "pipe")]
@@ -817,6 +881,7 @@ LIMITS += [(f"spawn_warm_{_t}", "<=", 20.0) for _t in ("zmq", "pipe")]
 
 FLOOR_NAMES = {"raw_zmq_push_pull": "raw PUSH/PULL", "mp_queue": "mp.Queue",
                "raw_zmq_dealer_router": "raw DEALER/ROUTER", "mp_pipe": "mp.Pipe",
+               "raw_zmq_dealer_router_busy": "raw, busy-polls", "mp_pipe_busy": "mp.Pipe, busy",
                "restart_warm_zmq": "warm p50", "restart_warm_pipe": "warm p50",
                **{f"deadlock_{kind}_{t}_off": "detection off" for t in ("zmq", "pipe")
                   for kind in ("main", "relay")}}
@@ -838,6 +903,11 @@ def checks(by_key: dict[str, Bench]) -> list[dict[str, Any]]:
         ratio = value / base
         out.append({"benchmark": key, "floor": floor, "ratio": ratio, "op": op,
                     "target": target, "pass": meets(ratio, op, target)})
+    for key, floor in COMPARISONS:
+        if key in by_key and floor in by_key:
+            out.append({"benchmark": key, "floor": floor,
+                        "ratio": by_key[key].median / by_key[floor].median,
+                        "op": None, "target": None, "pass": None})
     for key, op, target in LIMITS:
         if key not in by_key:
             continue
@@ -871,6 +941,8 @@ def checks_by_bench(results: list[dict[str, Any]]) -> dict[str, list[dict[str, A
 
 def check_cells(check: dict[str, Any], bench: Bench) -> tuple[str, ...]:
     """vs, ratio (or value), target, verdict."""
+    if check["target"] is None:  # a comparison, no target
+        return (FLOOR_NAMES[check["floor"]], f"{check['ratio']:.2f}x", "", "")
     verdict = "PASS" if check["pass"] else "MISS"
     if check["floor"] is None:
         return ("p50" if isinstance(bench, RestartBench) else "median",
@@ -1035,6 +1107,7 @@ def main(argv: list[str] | None = None) -> int:
                   restarts=math.ceil((args.restarts or base.restarts) / args.repeat),
                   warm_restarts=base.warm_restarts, burst=base.burst)
     started = time.perf_counter()
+    load = os.getloadavg()[0]  # before our own processes add to it
     benches = make_benches(args.deadlock, args.spawn)
     with contextlib.ExitStack() as stack:
         tmpdir = tempfile.mkdtemp(prefix="actors-bench-")
@@ -1090,8 +1163,11 @@ def main(argv: list[str] | None = None) -> int:
           "echo, each ask timed in the relay.")
     if pairs:
         print(deadlock_table(pairs, results))
-    passed = sum(c["pass"] for c in results)
-    print(f"\ntargets met: {passed}/{len(results)}; total time {elapsed:.1f} s")
+    graded = [c for c in results if c["target"] is not None]
+    passed = sum(c["pass"] for c in graded)
+    print(f"\ntargets met: {passed}/{len(graded)}; total time {elapsed:.1f} s; "
+          f"load average {load:.2f} before the run (ratios to the blocking floors favour "
+          "busy waiting on idle CPUs: docs/performance.md)")
     write_json(args, sizes, elapsed, figures, results, pairs)
     return 0
 

@@ -15,10 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = [
     "raw_zmq_push_pull",
     "raw_zmq_dealer_router",
+    "raw_zmq_dealer_router_busy",
     "mp_queue",
     "mp_pipe",
+    "mp_pipe_busy",
     *(f"actors_{kind}_{transport}" for transport in ("zmq", "pipe")
-      for kind in ("tell_main", "tell_actor", "ask")),
+      for kind in ("tell_main", "tell_actor", "ask", "ask_no_busy")),
     *(f"restart_{kind}_{transport}" for transport in ("zmq", "pipe")
       for kind in ("warm", "cold", "burst", "fork")),
 ]
@@ -92,7 +94,15 @@ def test_quick_run_reports_every_benchmark(tmp_path: Path) -> None:
         assert results[key]["p99"] >= results[key]["median"] > 0, key
     # 10 ratios to floors, 2 cold/warm restart ratios, 2 warm and 2 back-to-back
     # restart p50 limits, 2 warm spawn p50 limits, 4 deadlock detection on/off ratios
-    assert len(data["checks"]) == 22
+    graded = [c for c in data["checks"] if c["target"] is not None]
+    assert len(graded) == 22
+    # and 4 ratios without a target: each ask against the floor of the same
+    # technique (both busy-poll, or neither)
+    compared = {(c["benchmark"], c["floor"]) for c in data["checks"] if c["target"] is None}
+    assert compared == {("actors_ask_zmq", "raw_zmq_dealer_router_busy"),
+                        ("actors_ask_no_busy_zmq", "raw_zmq_dealer_router"),
+                        ("actors_ask_pipe", "mp_pipe_busy"),
+                        ("actors_ask_no_busy_pipe", "mp_pipe")}
     for check in data["checks"]:
         assert check["benchmark"] in results
         if check["floor"] is None:
@@ -101,7 +111,8 @@ def test_quick_run_reports_every_benchmark(tmp_path: Path) -> None:
             assert check["floor"] in results and check["ratio"] > 0
     check_deadlock(data)
     # The printed table names every benchmark.
-    for label in ("PUSH/PULL", "DEALER/ROUTER", "mp.Queue", "mp.Pipe", "tell main->actor",
+    for label in ("PUSH/PULL", "DEALER/ROUTER", "client busy-polls", "busy_wait=0",
+                  "mp.Queue", "mp.Pipe", "tell main->actor",
                   "tell actor->actor", "ask round trip", "restart, warm spare",
                   "restart, cold spawn", "restart, back-to-back", "restart, fork (no spares)",
                   "spawn, warm (unsupervised)", "spawn burst of 50", *DEADLOCK_LABELS):
