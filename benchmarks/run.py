@@ -11,8 +11,11 @@ Every message benchmark sends the same small message, ``("add", 1)``:
   over ipc, msgpack per message, one zmq send per message;
 * standard library: ``multiprocessing.Queue`` one-way throughput and
   ``multiprocessing.Pipe`` ping-pong (spawn context);
+* the two ping-pongs again with a client that busy-polls for 200 us before
+  it blocks, as an asking thread does (ratios to them carry no target);
 * actors, over the zmq and the pipe transport: tell throughput main->actor,
-  tell throughput actor->actor, ask round trip main->actor.
+  tell throughput actor->actor, ask round trip main->actor, with the
+  default ``busy_wait`` and with ``busy_wait=0``.
 
 Restart latency, over both transports: SIGKILL of a supervised actor's
 process until its new incarnation answers an ask, with warm spare processes
