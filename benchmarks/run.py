@@ -1110,7 +1110,8 @@ def main(argv: list[str] | None = None) -> int:
                   restarts=math.ceil((args.restarts or base.restarts) / args.repeat),
                   warm_restarts=base.warm_restarts, burst=base.burst)
     started = time.perf_counter()
-    load = os.getloadavg()[0]  # before our own processes add to it
+    # the load average before our own processes add to it (meta has it after)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     benches = make_benches(args.deadlock, args.spawn)
     with contextlib.ExitStack() as stack:
         tmpdir = tempfile.mkdtemp(prefix="actors-bench-")
@@ -1168,19 +1169,21 @@ def main(argv: list[str] | None = None) -> int:
         print(deadlock_table(pairs, results))
     graded = [c for c in results if c["target"] is not None]
     passed = sum(c["pass"] for c in graded)
-    print(f"\ntargets met: {passed}/{len(graded)}; total time {elapsed:.1f} s; "
-          f"load average {load:.2f} before the run (ratios to the blocking floors favour "
-          "busy waiting on idle CPUs: docs/performance.md)")
-    write_json(args, sizes, elapsed, figures, results, pairs)
+    before = "" if load is None else f"; load average {load:.2f} before the run"
+    print(f"\ntargets met: {passed}/{len(graded)}; total time {elapsed:.1f} s{before} "
+          "(ratios to the blocking floors favour busy waiting on idle CPUs: "
+          "docs/performance.md)")
+    write_json(args, sizes, elapsed, figures, results, pairs, load)
     return 0
 
 
 def write_json(args: argparse.Namespace, sizes: Sizes, elapsed: float, figures: list[Bench],
-               results: list[dict[str, Any]], pairs: list[DeadlockPair]) -> None:
+               results: list[dict[str, Any]], pairs: list[DeadlockPair],
+               load_before: float | None = None) -> None:
     if not args.json:
         return
     data = {
-        "meta": {**meta(args, sizes), "total_seconds": elapsed},
+        "meta": {**meta(args, sizes), "total_seconds": elapsed, "loadavg_before": load_before},
         "benchmarks": {b.key: {"label": b.label, "transport": b.transport, "unit": b.unit,
                                "median": b.median, "min": min(b.samples),
                                "max": max(b.samples), "samples": b.samples,

@@ -110,6 +110,8 @@ def test_quick_run_reports_every_benchmark(tmp_path: Path) -> None:
         else:
             assert check["floor"] in results and check["ratio"] > 0
     check_deadlock(data)
+    # the load average taken before the run, printed and recorded
+    assert data["meta"]["loadavg_before"] >= 0 and "before the run" in proc.stdout
     # The printed table names every benchmark.
     for label in ("PUSH/PULL", "DEALER/ROUTER", "client busy-polls", "busy_wait=0",
                   "mp.Queue", "mp.Pipe", "tell main->actor",
