@@ -65,6 +65,7 @@ import msgpack
 import zmq
 
 import actors
+from actors.config import SystemConfig
 from benchmarks import spawning, workers
 from transport.polling import busy_poll
 
@@ -252,7 +253,7 @@ class RawPushPull(Bench):
 # runtime's default busy_wait before it blocks (transport.polling.busy_poll,
 # what an asking thread does), so that the runtime's own cost per ask can be
 # told from what busy waiting saves (docs/performance.md).
-BUSY = 0.0002
+BUSY = SystemConfig.busy_wait  # 200 us
 
 
 class RawPingPong(Bench):
