@@ -258,13 +258,10 @@ BUSY = SystemConfig.busy_wait  # 200 us
 
 class RawPingPong(Bench):
     def __init__(self, busy: float = 0.0) -> None:
+        key, label = "raw_zmq_dealer_router", "DEALER/ROUTER round trip"
         if busy:
-            super().__init__("raw_zmq_dealer_router_busy",
-                             "DEALER/ROUTER round trip, client busy-polls (floor)",
-                             "raw zmq", "us")
-        else:
-            super().__init__("raw_zmq_dealer_router", "DEALER/ROUTER round trip (floor)",
-                             "raw zmq", "us")
+            key, label = f"{key}_busy", f"{label}, client busy-polls"
+        super().__init__(key, f"{label} (floor)", "raw zmq", "us")
         self.busy = busy
 
     def setup(self, env: Env) -> None:
@@ -343,11 +340,10 @@ class MpQueue(Bench):
 
 class MpPipe(Bench):
     def __init__(self, busy: float = 0.0) -> None:
+        key, label = "mp_pipe", "mp.Pipe round trip"
         if busy:
-            super().__init__("mp_pipe_busy", "mp.Pipe round trip, client busy-polls (stdlib)",
-                             "stdlib", "us")
-        else:
-            super().__init__("mp_pipe", "mp.Pipe round trip (stdlib)", "stdlib", "us")
+            key, label = f"{key}_busy", f"{label}, client busy-polls"
+        super().__init__(key, f"{label} (stdlib)", "stdlib", "us")
         self.busy = busy
 
     def setup(self, env: Env) -> None:

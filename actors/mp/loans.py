@@ -28,7 +28,7 @@ import weakref
 from typing import Any
 
 from actors.mp import batching, context
-from actors.mp.routes import take_front
+from actors.mp.routes import piece_budget, take_front
 
 __all__ = ["Borrower", "give_back_all", "recall"]
 
@@ -145,9 +145,9 @@ class Borrower:
         if items or recalled or lent:
             # in pieces under half a frame each (a routed consumer may hold
             # many); the queue puts them back once the last has come
-            budget = min(1 << 20, context.bind(self._ref)._runtime.max_message // 2)
+            budget = piece_budget(context.bind(self._ref)._runtime)
             while True:
-                piece, items = take_front(items, len(items), budget)
+                piece, items = take_front(items, budget)
                 self._tell(("give_back", self._handle, piece, bool(items)))
                 if not items:
                     return

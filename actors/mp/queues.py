@@ -26,7 +26,7 @@ from actors.mp.primitive import (
     log,
     unpack,
 )
-from actors.mp.routes import Routing, item_size
+from actors.mp.routes import Routing, fitting, piece_budget
 from actors.protocol import Ext
 from actors.ref import ActorRef, Reply
 
@@ -168,17 +168,10 @@ class QueueServer(Routing, Primitive):
         """Up to ``count`` items from the front (at least one), as many as
         fit in half a frame: an answer never exceeds the system's max_frame."""
         items = self.items
-        budget = min(1 << 20, running_host().runtime.max_message // 2)
-        batch = [items.popleft()]
-        size = item_size(batch[0])
-        append, popleft = batch.append, items.popleft
-        for _ in range(count - 1):
-            item = items[0]
-            size += item_size(item)
-            if size > budget:
-                break
-            append(popleft())
-        return batch
+        if count == 1:  # (a plain get)
+            return [items.popleft()]
+        n = fitting(items, count, piece_budget(running_host().runtime))
+        return [items.popleft() for _ in range(n)]
 
     def recall(self) -> None:
         """Ask every lender for the items it has not used (see class doc)."""
@@ -198,7 +191,7 @@ class QueueServer(Routing, Primitive):
             self.returning.setdefault(handle, []).extend(items)
             return
         items = self.returning.pop(handle, []) + items
-        if self.routes and self.target is not None and self.target[0] == handle:
+        if self.targets(handle):
             self.unroute()  # closed before it heard of its route
         self.lent.pop(handle, None)
         self.items.extendleft(reversed(items))

@@ -40,6 +40,7 @@ consumer's, and items of it that arrive after that go back to the queue.
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -51,7 +52,7 @@ from actors.protocol import Ext
 from actors.ref import ActorRef
 from transport.codec import Pickled
 
-__all__ = ["Route", "Routing", "item_size", "take_front"]
+__all__ = ["Route", "Routing", "fitting", "item_size", "piece_budget", "take_front"]
 
 OFFERED, ROUTED, OPEN, CLOSING = range(4)
 
@@ -92,11 +93,13 @@ class Routing:
         self.unrouting = False  # routes are closing: the consumer's recall waits for them
         self.counts: dict[int, int | None] = {}  # epoch -> items sent straight
 
+    def targets(self, handle: int) -> bool:
+        """The routes go (or went) to this consumer handle."""
+        return self.target is not None and self.target[0] == handle
+
     def routing_to(self, handle: int) -> bool:
         """Routes to this consumer handle are set up or open (not closing)."""
-        target = self.target
-        return bool(self.routes) and not self.unrouting and target is not None \
-            and target[0] == handle
+        return bool(self.routes) and not self.unrouting and self.targets(handle)
 
     def offer(self, producer: int, address: str, ref: ActorRef | None) -> None:
         """A producer that can be routed put: offer it a route if the queue
@@ -110,7 +113,7 @@ class Routing:
             return
         if self.target is None:
             self.target = [consumer, entry[0], entry[1], True]
-        elif self.target[0] != consumer:
+        elif not self.targets(consumer):
             return
         self.epochs += 1
         self.routes[producer] = Route(self.epochs, producer, address, ref)
@@ -164,7 +167,7 @@ class Routing:
 
     def do_route_no(self, consumer: int, epoch: int) -> None:
         """The consumer's handle was closed before it heard of the route."""
-        if self.target is not None and self.target[0] == consumer:
+        if self.targets(consumer):
             self.unroute()
 
     def do_direct(self, producer: int, epoch: int) -> None:
@@ -181,9 +184,9 @@ class Routing:
         entry = self.lent.get(consumer)
         if entry is None:
             entry = self.lent[consumer] = [address, ref, False, 0]
-        budget = min(1 << 20, running_host().runtime.max_message // 2)
+        budget = piece_budget(running_host().runtime)
         while items:
-            batch, items = take_front(items, len(items), budget)
+            batch, items = take_front(items, budget)
             entry[3] += len(batch)
             token = next((t for t, h in self.getters.items() if h == consumer), None)
             if token is not None:
@@ -212,7 +215,7 @@ class Routing:
 
     def do_unroute(self, consumer: int) -> None:
         """The consumer asks for its routes to end (it closes, or exits)."""
-        if self.target is not None and self.target[0] == consumer:
+        if self.targets(consumer):
             self.no_lending_until = time.monotonic() + self.CONTENDED  # type: ignore[attr-defined]
             self.unroute()
 
@@ -281,15 +284,29 @@ class Routing:
         self.finish()
 
 
-def take_front(items: Any, count: int, budget: int) -> tuple[list[Any], Any]:
-    """Up to ``count`` items from the front of a list (at least one), as
-    many as fit in ``budget`` bytes: (those, the rest)."""
+def piece_budget(runtime: Any) -> int:
+    """The most bytes of items one message carries (an answer, a push, a
+    piece of a give-back): half a frame, and 1 MB at most, so that with its
+    envelope it never exceeds the system's max_frame."""
+    return min(1 << 20, runtime.max_message // 2)
+
+
+def fitting(items: Any, count: int, budget: int) -> int:
+    """How many of the first ``count`` items (a list or a deque; at least
+    one, if there is any) fit in ``budget`` bytes."""
     size = 0
-    for n, item in enumerate(items[:count]):
+    for n, item in enumerate(itertools.islice(items, count)):
         size += item_size(item)
         if size > budget and n:
-            return items[:n], items[n:]
-    return items[:count], items[count:]
+            return n
+    return min(count, len(items))
+
+
+def take_front(items: list[Any], budget: int) -> tuple[list[Any], list[Any]]:
+    """As many items from the front of a list as fit in ``budget`` bytes
+    (at least one): (those, the rest)."""
+    n = fitting(items, len(items), budget)
+    return items[:n], items[n:]
 
 
 def item_size(item: Any) -> int:
