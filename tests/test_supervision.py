@@ -49,13 +49,11 @@ CRASH = "crashed: ValueError('x')"
 def wait_new_pid(ref: actors.ActorRef, old_pid: int, timeout: float = 15.0) -> int:
     """Wait until ``ref`` answers from a process other than ``old_pid``."""
     deadline = time.monotonic() + timeout
-    while True:
+
+    def new_pid() -> int | None:
         pid = ask_retrying(ref, "pid", max(0.5, deadline - time.monotonic()))
-        if pid != old_pid:
-            return pid
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{ref!r} still answers from pid {old_pid}")
-        time.sleep(0.01)  # between two checks
+        return pid if pid != old_pid else None
+    return wait_for(new_pid, timeout, what=f"{ref!r} to answer from a pid other than {old_pid}")
 
 
 def is_dead(ref: actors.ActorRef) -> bool:
