@@ -256,11 +256,14 @@ class RawPushPull(Bench):
 BUSY = SystemConfig.busy_wait  # 200 us
 
 
+def busy_variant(key: str, label: str, busy: float) -> tuple[str, str]:
+    """A round-trip floor's key and label, marked if its client busy-polls."""
+    return (f"{key}_busy", f"{label}, client busy-polls") if busy else (key, label)
+
+
 class RawPingPong(Bench):
     def __init__(self, busy: float = 0.0) -> None:
-        key, label = "raw_zmq_dealer_router", "DEALER/ROUTER round trip"
-        if busy:
-            key, label = f"{key}_busy", f"{label}, client busy-polls"
+        key, label = busy_variant("raw_zmq_dealer_router", "DEALER/ROUTER round trip", busy)
         super().__init__(key, f"{label} (floor)", "raw zmq", "us")
         self.busy = busy
 
@@ -340,9 +343,7 @@ class MpQueue(Bench):
 
 class MpPipe(Bench):
     def __init__(self, busy: float = 0.0) -> None:
-        key, label = "mp_pipe", "mp.Pipe round trip"
-        if busy:
-            key, label = f"{key}_busy", f"{label}, client busy-polls"
+        key, label = busy_variant("mp_pipe", "mp.Pipe round trip", busy)
         super().__init__(key, f"{label} (stdlib)", "stdlib", "us")
         self.busy = busy
 
